@@ -1,0 +1,125 @@
+"""GFP flags with the values of 2.6 include/linux/gfp.h (i386: __GFP_DMA32 is 0).
+
+Masks are plain ints on every hot path; the enum is the vocabulary for parsing
+and printing (`GFP_KERNEL|__GFP_ZERO`, or hex such as `0xd0`).
+"""
+from __future__ import annotations
+
+import enum
+
+
+_BITS = (
+    ("__GFP_DMA", 0x01), ("__GFP_HIGHMEM", 0x02), ("__GFP_WAIT", 0x10), ("__GFP_HIGH", 0x20),
+    ("__GFP_IO", 0x40), ("__GFP_FS", 0x80), ("__GFP_COLD", 0x100), ("__GFP_NOWARN", 0x200),
+    ("__GFP_REPEAT", 0x400), ("__GFP_NOFAIL", 0x800), ("__GFP_NORETRY", 0x1000),
+    ("__GFP_NO_GROW", 0x2000), ("__GFP_COMP", 0x4000), ("__GFP_ZERO", 0x8000),
+    ("__GFP_NOMEMALLOC", 0x10000), ("__GFP_HARDWALL", 0x20000),
+)
+# Built with the functional API: inside a class body Python would mangle `__GFP_*`.
+GFP = enum.IntFlag("GFP", list(_BITS))
+
+
+class F:
+    """The __GFP_* bits under names Python does not mangle inside classes:
+    `F.WAIT` is __GFP_WAIT. Kernel code written as methods uses these."""
+
+
+for _name, _value in _BITS:
+    setattr(F, _name[6:], _value)
+
+
+# Module-level int constants: the names kernel code uses.
+__GFP_DMA = 0x01
+__GFP_HIGHMEM = 0x02
+__GFP_WAIT = 0x10
+__GFP_HIGH = 0x20
+__GFP_IO = 0x40
+__GFP_FS = 0x80
+__GFP_COLD = 0x100
+__GFP_NOWARN = 0x200
+__GFP_REPEAT = 0x400
+__GFP_NOFAIL = 0x800
+__GFP_NORETRY = 0x1000
+__GFP_NO_GROW = 0x2000
+__GFP_COMP = 0x4000
+__GFP_ZERO = 0x8000
+__GFP_NOMEMALLOC = 0x10000
+__GFP_HARDWALL = 0x20000
+
+GFP_NOWAIT = 0
+GFP_ATOMIC = __GFP_HIGH
+GFP_NOIO = __GFP_WAIT
+GFP_NOFS = __GFP_WAIT | __GFP_IO
+GFP_KERNEL = __GFP_WAIT | __GFP_IO | __GFP_FS
+GFP_USER = GFP_KERNEL | __GFP_HARDWALL
+GFP_HIGHUSER = GFP_USER | __GFP_HIGHMEM
+GFP_DMA = __GFP_DMA
+
+# Printing prefers the largest composite contained in the mask, then single bits.
+COMPOSITES = {
+    "GFP_HIGHUSER": GFP_HIGHUSER,
+    "GFP_USER": GFP_USER,
+    "GFP_KERNEL": GFP_KERNEL,
+    "GFP_NOFS": GFP_NOFS,
+    "GFP_NOIO": GFP_NOIO,
+    "GFP_ATOMIC": GFP_ATOMIC,
+    "GFP_DMA": GFP_DMA,
+}
+BITS = dict(_BITS)
+NAMES = {**COMPOSITES, "GFP_NOWAIT": GFP_NOWAIT, **BITS}
+ALL_BITS = 0
+for _v in BITS.values():
+    ALL_BITS |= _v
+
+
+def gfp_parse(text: str) -> int:
+    """Parse `GFP_KERNEL|__GFP_ZERO`, `0xd0` or `208`.
+
+    Raises ValueError with a message naming the bad token.
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError("empty GFP mask")
+    mask = 0
+    for token in text.split("|"):
+        token = token.strip()
+        if token in NAMES:
+            mask |= NAMES[token]
+            continue
+        try:
+            value = int(token, 0)
+        except ValueError:
+            raise ValueError(f"unknown GFP flag {token!r}") from None
+        if value < 0 or value & ~ALL_BITS:
+            raise ValueError(f"GFP value {token} has bits outside the 2.6 flags")
+        mask |= value
+    return mask
+
+
+def gfp_format(mask: int) -> str:
+    """Print a mask as names joined by `|` (`GFP_KERNEL|__GFP_ZERO`)."""
+    if mask == 0:
+        return "GFP_NOWAIT"
+    parts = []
+    rest = mask
+    for name, value in COMPOSITES.items():
+        if value and rest & value == value and not (value & ~mask):
+            parts.append(name)
+            rest &= ~value
+            break
+    for name, value in BITS.items():
+        if rest & value:
+            parts.append(name)
+            rest &= ~value
+    if rest:
+        parts.append(hex(rest))
+    return "|".join(parts)
+
+
+def gfp_zone(mask: int) -> int:
+    """The highest zone type a mask may use (include/linux/gfp.h gfp_zone)."""
+    if mask & __GFP_DMA:
+        return 0  # ZONE_DMA
+    if mask & __GFP_HIGHMEM:
+        return 2  # ZONE_HIGHMEM
+    return 1  # ZONE_NORMAL

@@ -1,0 +1,53 @@
+"""Simulated physical memory: one lazily committed anonymous host mapping.
+
+A 4 GiB machine costs host memory only for the pages that were written. Nothing
+here zeroes on allocation: the previous owner's bytes stay until someone asks for
+__GFP_ZERO, as with real RAM.
+"""
+from __future__ import annotations
+
+import mmap
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+# x86-32 3G/1G split: lowmem is mapped at PAGE_OFFSET + phys.
+PAGE_OFFSET = 0xC0000000
+
+_ZEROS = bytes(1 << 22)  # one order-10 block of zeros, sliced for every zeroing
+
+
+class PhysMem:
+    """Bytes of the simulated RAM, addressed by physical address."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._map = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self.view = memoryview(self._map)
+        self._zeros = memoryview(_ZEROS)
+
+    def read(self, addr: int, n: int) -> memoryview:
+        """A zero-copy view of n bytes at addr (valid until close)."""
+        return self.view[addr:addr + n]
+
+    def write(self, addr: int, data) -> None:
+        self.view[addr:addr + len(data)] = data
+
+    def zero(self, addr: int, n: int) -> None:
+        view, zeros = self.view, self._zeros
+        while n > 0:
+            k = n if n < len(zeros) else len(zeros)
+            view[addr:addr + k] = zeros[:k]
+            addr += k
+            n -= k
+
+    def zeros(self, n: int) -> memoryview:
+        """A read-only view of n zero bytes (n <= 4 MiB): what a hole reads as."""
+        return self._zeros[:n]
+
+    def fill(self, addr: int, n: int, byte: int) -> None:
+        self.view[addr:addr + n] = bytes([byte]) * n
+
+    def close(self) -> None:
+        self.view.release()
+        self._zeros.release()
+        self._map.close()

@@ -1,0 +1,233 @@
+"""`scullcfs MNT [options]`: boot the simulated kernel, load scullc, mount.
+
+Without --foreground the command returns once the mount answers (exit 0), or
+prints one line saying why it could not (exit 1). The daemon runs until the
+mount is unmounted (`fusermount3 -u MNT` or `scullcfs --unmount MNT`), SIGINT or
+SIGTERM; it then unloads the driver, reports leaks in the log, and exits 0.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from allocator import Kernel, parse_size
+from allocator.printk import KERN_ERR, KERN_INFO, KERN_WARNING
+from allocator.slab import REAPTIMEOUT_CPUC, SLAB_HWCACHE_ALIGN, slab_flags_parse
+
+log = logging.getLogger("scullcfs")
+
+
+@dataclass
+class Settings:
+    alloc_wait_ms: int = 1000
+
+
+def _int_arg(lo: int, hi: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is outside {lo}..{hi}")
+        return value
+    return parse
+
+
+def _size_arg(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _flags_arg(text: str) -> int:
+    try:
+        return slab_flags_parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="scullcfs",
+        description="Mount a simulated 2.6 kernel memory allocator with LDD3's scullc devices.",
+        epilog="Unmount with `fusermount3 -u MNT` or `scullcfs --unmount MNT`.")
+    p.add_argument("mountpoint", help="an existing empty directory")
+    p.add_argument("--unmount", action="store_true", help="unmount MNT and wait for the daemon to exit")
+    m = p.add_argument_group("simulated machine")
+    m.add_argument("--mem", type=_size_arg, default=1 << 30, metavar="SIZE",
+                   help="physical RAM, with K/M/G suffix (default 1G)")
+    m.add_argument("--nodes", type=_int_arg(1, 64), default=1, help="NUMA nodes (default 1)")
+    m.add_argument("--cpus", type=_int_arg(1, 256), default=2, help="simulated CPUs (default 2)")
+    m.add_argument("--page-size", type=_int_arg(4096, 4096), default=4096, help="page size (4096)")
+    m.add_argument("--slab-debug", action="store_true", help="red zones, poisoning, slab statistics")
+    d = p.add_argument_group("scullc driver")
+    d.add_argument("--quantum", type=_int_arg(1, 131072), default=4000, help="scullc_quantum (4000)")
+    d.add_argument("--qset", type=_int_arg(1, 32768), default=500, help="scullc_qset (500)")
+    d.add_argument("--devs", type=_int_arg(1, 64), default=4, help="scullc_devs (4)")
+    d.add_argument("--cache-flags", type=_flags_arg, default=SLAB_HWCACHE_ALIGN, metavar="FLAGS",
+                   help="flags of the scullc cache (default SLAB_HWCACHE_ALIGN)")
+    d.add_argument("--ldd3-io", action="store_true",
+                   help="the driver's exact I/O: one quantum per call, holes end a read")
+    f = p.add_argument_group("daemon")
+    f.add_argument("--foreground", "-f", action="store_true", help="do not daemonize")
+    f.add_argument("--debug", action="store_true", help="log every kernel message and FUSE errors")
+    f.add_argument("--allow-other", action="store_true", help="let other users see the mount")
+    f.add_argument("--pidfile", metavar="FILE", help="write the daemon's PID here")
+    f.add_argument("--log", metavar="FILE", help="append the kernel log and daemon messages here")
+    f.add_argument("--max-tasks", type=_int_arg(1, 1000), default=32,
+                   help="concurrent FUSE requests (default 32)")
+    return p
+
+
+def unmount(mountpoint: str) -> int:
+    r = subprocess.run(["fusermount3", "-u", mountpoint], capture_output=True, text=True)
+    if r.returncode:
+        print(f"scullcfs: cannot unmount {mountpoint}: {r.stderr.strip()}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def boot(args) -> tuple:
+    from .devices import ScullcDriver
+    kernel = Kernel(mem=args.mem, nodes=args.nodes, cpus=args.cpus, slab_debug=args.slab_debug)
+    driver = ScullcDriver(kernel, quantum=args.quantum, qset=args.qset, devs=args.devs,
+                          ldd3_io=args.ldd3_io, cache_flags=args.cache_flags)
+    kernel.log.printk(KERN_INFO, f"scullc: {args.devs} devices, quantum {args.quantum}, qset {args.qset}")
+    return kernel, driver
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    mnt = args.mountpoint
+    if args.unmount:
+        return unmount(mnt)
+    if not os.path.isdir(mnt):
+        print(f"scullcfs: {mnt}: not a directory", file=sys.stderr)
+        return 1
+    if os.path.ismount(mnt):
+        print(f"scullcfs: {mnt}: already a mount point", file=sys.stderr)
+        return 1
+    try:
+        kernel, driver = boot(args)
+    except (ValueError, MemoryError) as e:
+        print(f"scullcfs: {e}", file=sys.stderr)
+        return 1
+    _setup_logging(args, kernel)
+    ready_w = None
+    if not args.foreground:
+        ready_r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid:
+            os.close(ready_w)
+            status = os.read(ready_r, 4096).decode(errors="replace")
+            if status == "ok":
+                return 0
+            print(f"scullcfs: {status or 'the daemon died before mounting'}", file=sys.stderr)
+            return 1
+        os.close(ready_r)
+        os.setsid()
+        _detach(args.log)
+    return serve(args, kernel, driver, ready_w)
+
+
+def _setup_logging(args, kernel) -> None:
+    stream = open(args.log, "a", buffering=1) if args.log else sys.stderr
+    logging.basicConfig(stream=stream, level=logging.DEBUG if args.debug else logging.INFO,
+                        format="scullcfs: %(message)s")
+    threshold = 7 if args.debug else KERN_WARNING
+
+    def echo(rec):
+        if rec.level <= threshold:
+            print(f"<{rec.level}>[{rec.seconds:12.6f}] {rec.text}", file=stream, flush=True)
+    kernel.log.listeners.append(echo)
+
+
+def _detach(logfile) -> None:
+    fd = os.open(os.devnull, os.O_RDWR)
+    os.dup2(fd, 0)
+    out = os.open(logfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if logfile else fd
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+
+
+def serve(args, kernel, driver, ready_w=None) -> int:
+    import pyfuse3
+    import trio
+
+    from .fs import ScullcOperations
+    from .tree import Tree
+
+    settings = Settings()
+    tree = Tree(kernel, driver, settings)
+    ops = ScullcOperations(kernel, tree)
+    options = set(pyfuse3.default_options)
+    options |= {"fsname=scullcfs", "subtype=scullcfs", "default_permissions"}
+    if args.allow_other:
+        options.add("allow_other")
+    try:
+        pyfuse3.init(ops, args.mountpoint, options)
+    except Exception as e:  # pyfuse3 raises RuntimeError/OSError with libfuse's reason
+        msg = f"cannot mount {args.mountpoint}: {e}"
+        if ready_w is not None:
+            os.write(ready_w, msg.encode())
+        else:
+            print(f"scullcfs: {msg}", file=sys.stderr)
+        return 1
+    if args.pidfile:
+        with open(args.pidfile, "w") as f:
+            f.write(f"{os.getpid()}\n")
+    if ready_w is not None:
+        os.write(ready_w, b"ok")
+        os.close(ready_w)
+    log.info("mounted %s (pid %d)", args.mountpoint, os.getpid())
+
+    async def reaper():
+        while True:
+            await trio.sleep(REAPTIMEOUT_CPUC)
+            kernel.cache_reap()
+
+    async def signals(cancel_scope):
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as sigs:
+            async for signum in sigs:
+                log.info("signal %d: unmounting", signum)
+                pyfuse3.terminate()
+                return
+
+    async def run():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reaper)
+            nursery.start_soon(signals, nursery.cancel_scope)
+            await pyfuse3.main(min_tasks=1, max_tasks=args.max_tasks)
+            nursery.cancel_scope.cancel()
+
+    clean = False
+    try:
+        trio.run(run)
+        clean = True
+    finally:
+        pyfuse3.close(unmount=True)
+        kernel.set_current(os.getpid(), "rmmod")
+        if not driver.cleanup():
+            kernel.log.printk(KERN_ERR, "scullc: unloaded with objects still allocated (leak)")
+        leaks = [c for c in kernel.cache_chain if not c.kmalloc and c.live]
+        for c in leaks:
+            kernel.log.printk(KERN_ERR, f"slab error in kmem_cache_destroy(): cache `{c.name}':"
+                                        f" Can't free all objects")
+        log.info("unmounted %s%s", args.mountpoint, "" if clean else " after an error")
+        if args.pidfile:
+            try:
+                os.unlink(args.pidfile)
+            except OSError:
+                pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

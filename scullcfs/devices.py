@@ -1,0 +1,375 @@
+"""The scullc driver (LDD3 ch. 8, scullc/main.c) on top of the simulated kernel.
+
+A device is a list of items; each item holds a `qset`-slot pointer array from
+kmalloc, and each slot one quantum from kmem_cache_alloc(scullc_cache). The
+structures live in simulated memory (the arrays even hold the 32-bit pointers);
+the Python lists beside them are the authority the driver's C pointers would be.
+
+Plain Python, no FUSE: the filesystem calls open/read/write/truncate with the
+per-device lock held, as the driver's semaphore would be.
+"""
+from __future__ import annotations
+
+import errno
+import struct
+from typing import Optional
+
+from allocator import gfp as G
+from allocator.physmem import PAGE_OFFSET
+from allocator.printk import KERN_NOTICE, KERN_WARNING
+from allocator.slab import SLAB_HWCACHE_ALIGN
+
+# scullc.h defaults
+SCULLC_QUANTUM = 4000
+SCULLC_QSET = 500
+SCULLC_DEVS = 4
+# sizeof(struct scullc_dev) on i386 with the HEAD driver: six 4-byte fields
+# (data, next, vmas, quantum, qset, size) + struct mutex (16) + 2.6.18 struct cdev (88).
+SIZEOF_SCULLC_DEV = 128
+SIZEOF_POINTER = 4
+# The seq_file buffer is one page and the dump stops 80 bytes short of it.
+SCULLCMEM_LIMIT = 4096 - 80
+_pack_ptr = struct.Struct("<I").pack_into
+
+
+class DeviceError(Exception):
+    """A failed device operation; `errno` is what the filesystem returns."""
+
+    def __init__(self, err: int, message: str = ""):
+        super().__init__(message or errno.errorcode.get(err, str(err)))
+        self.errno = err
+
+
+class Qset:
+    """One list item: a struct scullc_dev used as a list node."""
+    __slots__ = ("addr", "data_addr", "data")
+
+    def __init__(self, addr: int):
+        self.addr = addr                       # physical address of the item struct
+        self.data_addr: Optional[int] = None   # the kmalloc'd pointer array
+        self.data: Optional[list] = None       # quantum addresses, None for empty slots
+
+
+class ScullcDevice:
+    def __init__(self, driver: "ScullcDriver", index: int, addr: int):
+        self.driver = driver
+        self.k = driver.k
+        self.index = index
+        self.name = f"scullc{index}"
+        self.quantum = driver.scullc_quantum
+        self.qset = driver.scullc_qset
+        self.size = 0
+        self.items: list[Qset] = [Qset(addr)]  # items[0] lives in the device array
+        self.gfp = G.GFP_KERNEL
+
+    # -- allocation of the structure ----------------------------------------
+
+    def _follow(self, n: int, gfp: int) -> Optional[Qset]:
+        """scullc_follow: the n-th item, creating missing ones (zeroed)."""
+        items = self.items
+        while len(items) <= n:
+            addr = self.k.kmalloc(SIZEOF_SCULLC_DEV, gfp | G.F.ZERO)
+            if addr is None:
+                return None
+            prev = items[-1]
+            _pack_ptr(self.k.mem.view, prev.addr + 4, PAGE_OFFSET + addr)  # prev->next
+            items.append(Qset(addr))
+        return items[n]
+
+    def _alloc_data(self, dptr: Qset, gfp: int) -> bool:
+        addr = self.k.kmalloc(self.qset * SIZEOF_POINTER, gfp)
+        if addr is None:
+            return False
+        self.k.mem.zero(addr, self.qset * SIZEOF_POINTER)
+        dptr.data_addr = addr
+        dptr.data = [None] * self.qset
+        _pack_ptr(self.k.mem.view, dptr.addr, PAGE_OFFSET + addr)  # item->data
+        return True
+
+    def _alloc_quantum(self, dptr: Qset, s_pos: int, gfp: int) -> Optional[int]:
+        q = self.k.kmem_cache_alloc(self.driver.cache, gfp)
+        if q is None:
+            return None
+        self.k.mem.zero(q, self.quantum)
+        dptr.data[s_pos] = q
+        _pack_ptr(self.k.mem.view, dptr.data_addr + s_pos * SIZEOF_POINTER, PAGE_OFFSET + q)
+        return q
+
+    # -- file operations ----------------------------------------------------
+
+    def open(self, flags: int) -> None:
+        """scullc_open: a write-only open trims; so does O_TRUNC (the VFS
+        truncates to 0 before the driver sees the file)."""
+        import os
+        if (flags & os.O_ACCMODE) == os.O_WRONLY or flags & os.O_TRUNC:
+            self.trim()
+
+    def trim(self) -> None:
+        """scullc_trim: every quantum and array back to the allocator, then adopt
+        the module's current quantum and qset."""
+        k, cache = self.k, self.driver.cache
+        for n, dptr in enumerate(self.items):
+            if dptr.data is not None:
+                for q in dptr.data:
+                    if q is not None:
+                        k.kmem_cache_free(cache, q)
+                k.kfree(dptr.data_addr)
+                dptr.data = dptr.data_addr = None
+            if n:
+                k.kfree(dptr.addr)
+        head = self.items[0]
+        k.mem.zero(head.addr, 8)  # data = next = NULL
+        self.items = [head]
+        self.size = 0
+        self.quantum = self.driver.scullc_quantum
+        self.qset = self.driver.scullc_qset
+
+    def truncate(self, length: int) -> None:
+        """Free every quantum wholly past `length` and zero the rest of the
+        quantum it ends in, so that a later extension reads zeros."""
+        if length <= 0:
+            self.trim()
+            return
+        if length >= self.size:
+            self.size = length
+            return
+        k, cache = self.k, self.driver.cache
+        quantum, qset = self.quantum, self.qset
+        itemsize = quantum * qset
+        first_item = length // itemsize
+        for n in range(len(self.items) - 1, first_item - 1, -1):
+            dptr = self.items[n]
+            base = n * itemsize
+            if dptr.data is not None:
+                for s in range(qset):
+                    q = dptr.data[s]
+                    if q is None:
+                        continue
+                    start = base + s * quantum
+                    if start >= length:
+                        k.kmem_cache_free(cache, q)
+                        dptr.data[s] = None
+                        k.mem.zero(dptr.data_addr + s * SIZEOF_POINTER, SIZEOF_POINTER)
+                    elif start + quantum > length:
+                        k.mem.zero(q + (length - start), start + quantum - length)
+                if base >= length:
+                    k.kfree(dptr.data_addr)
+                    dptr.data = dptr.data_addr = None
+            if n and base >= length:
+                k.kfree(dptr.addr)
+                del self.items[n]
+                k.mem.zero(self.items[n - 1].addr + 4, 4)
+        self.size = length
+
+    def write(self, pos: int, data) -> int:
+        """Store `data` at `pos`; return the bytes stored. A failed allocation
+        stops the write there: the bytes before it count, and with none the
+        write fails with ENOMEM. Stored data is never touched by a failure."""
+        count = len(data)
+        if count == 0:
+            return 0
+        quantum, qset = self.quantum, self.qset
+        itemsize = quantum * qset
+        gfp = self.gfp
+        view = self.k.mem.view
+        src = memoryview(data)
+        item, rest = divmod(pos, itemsize)
+        s_pos, q_pos = divmod(rest, quantum)
+        if self.driver.ldd3_io and count > quantum - q_pos:
+            count = quantum - q_pos
+        done = 0
+        items = self.items
+        while done < count:
+            dptr = items[item] if item < len(items) else self._follow(item, gfp)
+            if dptr is None:
+                break
+            data_list = dptr.data
+            if data_list is None:
+                if not self._alloc_data(dptr, gfp):
+                    break
+                data_list = dptr.data
+            while s_pos < qset and done < count:
+                q = data_list[s_pos]
+                if q is None:
+                    q = self._alloc_quantum(dptr, s_pos, gfp)
+                    if q is None:
+                        break
+                n = quantum - q_pos
+                if n > count - done:
+                    n = count - done
+                view[q + q_pos:q + q_pos + n] = src[done:done + n]
+                done += n
+                q_pos = 0
+                s_pos += 1
+            else:
+                item += 1
+                s_pos = 0
+                continue
+            break  # an allocation failed
+        if done == 0:
+            raise DeviceError(errno.ENOMEM, f"{self.name}: out of memory")
+        end = pos + done
+        if end > self.size:
+            self.size = end
+        return done
+
+    def read(self, pos: int, count: int):
+        """Return up to `count` bytes at `pos` (a memoryview when it lies in one
+        quantum, else bytes gathered with one copy). Holes read as zeros; with
+        --ldd3-io a hole ends the read and at most one quantum is returned."""
+        size = self.size
+        if self.driver.ldd3_io:
+            return self._read_ldd3(pos, count)
+        if pos >= size or count <= 0:
+            return b""
+        if count > size - pos:
+            count = size - pos
+        quantum, qset = self.quantum, self.qset
+        itemsize = quantum * qset
+        mem = self.k.mem
+        view = mem.view
+        item, rest = divmod(pos, itemsize)
+        s_pos, q_pos = divmod(rest, quantum)
+        items = self.items
+        parts = []
+        done = 0
+        while done < count:
+            dptr = items[item] if item < len(items) else None
+            data_list = dptr.data if dptr is not None else None
+            while s_pos < qset and done < count:
+                n = quantum - q_pos
+                if n > count - done:
+                    n = count - done
+                q = data_list[s_pos] if data_list is not None else None
+                if q is None:
+                    parts.append(mem.zeros(n))
+                else:
+                    parts.append(view[q + q_pos:q + q_pos + n])
+                done += n
+                q_pos = 0
+                s_pos += 1
+            item += 1
+            s_pos = 0
+        if len(parts) == 1:
+            return parts[0]
+        return b"".join(parts)
+
+    def _read_ldd3(self, pos: int, count: int):
+        """scullc_read exactly: one quantum at most, a hole reads as EOF, and the
+        item list is followed (and grown) even on a read."""
+        if pos > self.size:
+            return b""
+        if pos + count > self.size:
+            count = self.size - pos
+        quantum, qset = self.quantum, self.qset
+        item, rest = divmod(pos, quantum * qset)
+        s_pos, q_pos = divmod(rest, quantum)
+        dptr = self._follow(item, G.GFP_KERNEL)
+        if dptr is None or dptr.data is None or dptr.data[s_pos] is None:
+            return b""
+        if count > quantum - q_pos:
+            count = quantum - q_pos
+        q = dptr.data[s_pos]
+        return self.k.mem.view[q + q_pos:q + q_pos + count]
+
+    def quanta(self) -> int:
+        return sum(sum(1 for q in d.data if q is not None) for d in self.items if d.data)
+
+
+class ScullcDriver:
+    """The module: parameters, the device array, and the `scullc` cache."""
+
+    def __init__(self, kernel, quantum: int = SCULLC_QUANTUM, qset: int = SCULLC_QSET,
+                 devs: int = SCULLC_DEVS, ldd3_io: bool = False,
+                 cache_flags: int = SLAB_HWCACHE_ALIGN):
+        if quantum < 1 or quantum > 131072:
+            raise ValueError(f"quantum must be 1..131072, not {quantum}")
+        if qset < 1 or qset * SIZEOF_POINTER > 131072:
+            raise ValueError(f"qset must be 1..32768, not {qset}")
+        if devs < 1 or devs > 64:
+            raise ValueError(f"devs must be 1..64, not {devs}")
+        self.k = kernel
+        self.scullc_quantum = quantum
+        self.scullc_qset = qset
+        self.scullc_devs = devs
+        self.ldd3_io = ldd3_io
+        self.devices_addr = kernel.kzalloc(devs * SIZEOF_SCULLC_DEV, G.GFP_KERNEL)
+        if self.devices_addr is None:
+            raise MemoryError("scullc: cannot allocate the device array")
+        self.devices = [ScullcDevice(self, i, self.devices_addr + i * SIZEOF_SCULLC_DEV)
+                        for i in range(devs)]
+        self.cache = kernel.kmem_cache_create("scullc", quantum, 0, cache_flags)
+        if self.cache is None:
+            kernel.kfree(self.devices_addr)
+            raise MemoryError("scullc: kmem_cache_create failed (see the kernel log)")
+
+    def set_param(self, name: str, text: str) -> None:
+        """Write a module parameter (the driver's ioctls, as files). Bad values
+        raise DeviceError(EINVAL) with a log line; nothing changes."""
+        log = self.k.log
+        try:
+            value = int(text.strip(), 0)
+        except ValueError:
+            log.printk(KERN_WARNING, f"scullc: {name}: {text.strip()[:40]!r} is not a number")
+            raise DeviceError(errno.EINVAL, f"{name}: not a number") from None
+        if name == "scullc_quantum":
+            if not 1 <= value <= self.cache.obj_size:
+                log.printk(KERN_WARNING, f"scullc: quantum {value} refused: the scullc cache's objects"
+                                         f" are {self.cache.obj_size} bytes (the driver would"
+                                         f" {'overflow them' if value > 0 else 'divide by zero'})")
+                raise DeviceError(errno.EINVAL, "quantum out of range")
+            self.scullc_quantum = value
+        elif name == "scullc_qset":
+            if not 1 <= value <= 131072 // SIZEOF_POINTER:
+                log.printk(KERN_WARNING, f"scullc: qset {value} refused: must be 1..32768"
+                                         f" (the pointer array comes from kmalloc, at most 128 KiB)")
+                raise DeviceError(errno.EINVAL, "qset out of range")
+            self.scullc_qset = value
+        else:
+            raise DeviceError(errno.EACCES, f"{name} is read-only")
+        log.printk(KERN_NOTICE, f"scullc: {name} = {value} (devices adopt it at their next trim)")
+
+    def set_gfp(self, dev: ScullcDevice, text: str) -> None:
+        """sys/class/scullc/scullcN/gfp: names or hex. A mask slab memory cannot
+        honour (__GFP_HIGHMEM) or nonsense is EINVAL with a log line."""
+        log = self.k.log
+        try:
+            mask = G.gfp_parse(text)
+        except ValueError as e:
+            log.printk(KERN_WARNING, f"scullc: {dev.name}: gfp {text.strip()[:60]!r} refused: {e}")
+            raise DeviceError(errno.EINVAL, str(e)) from None
+        if mask & G.F.HIGHMEM:
+            log.printk(KERN_WARNING, f"scullc: {dev.name}: gfp {G.gfp_format(mask)} refused:"
+                                     f" slab memory cannot come from HighMem")
+            raise DeviceError(errno.EINVAL, "__GFP_HIGHMEM")
+        dev.gfp = mask
+        log.printk(KERN_NOTICE, f"scullc: {dev.name}: allocating with {G.gfp_format(mask)}")
+
+    def cleanup(self) -> bool:
+        """scullc_cleanup: trim every device, free the array, destroy the cache.
+        Returns False if the cache still held objects (a leak, logged)."""
+        for dev in self.devices:
+            dev.trim()
+        self.k.kfree(self.devices_addr)
+        return self.k.kmem_cache_destroy(self.cache)
+
+    def scullcmem(self) -> str:
+        """proc/scullcmem with the driver's format strings; like the driver's
+        seq_file it stops once a page is nearly full."""
+        out = []
+        length = 0
+        for i, d in enumerate(self.devices):
+            lines = [f"\nDevice {i}: qset {d.qset}, quantum {d.quantum}, sz {d.size}\n"]
+            for n, item in enumerate(d.items):
+                data = PAGE_OFFSET + item.data_addr if item.data_addr is not None else 0
+                lines.append(f"  item at {PAGE_OFFSET + item.addr:08x}, qset at {data:08x}\n")
+                if item.data is not None and n == len(d.items) - 1:
+                    for j, q in enumerate(item.data):
+                        if q is not None:
+                            lines.append(f"    {j: 4d}:{PAGE_OFFSET + q:8x}\n")
+            for line in lines:
+                out.append(line)
+                length += len(line)
+                if length > SCULLCMEM_LIMIT:
+                    return "".join(out)
+        return "".join(out)

@@ -1,0 +1,211 @@
+"""pyfuse3 Operations: a thin dispatcher from FUSE verbs to the tree and devices.
+
+Errors leave through FUSEError(errno) only. Every file is opened with direct_io,
+so each read and write reaches the allocator and every statistic is live.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+
+import pyfuse3
+
+from .devices import DeviceError
+from .tree import Node, Tree
+
+log = logging.getLogger("scullcfs")
+
+DEVICE_BLKSIZE = 1 << 20  # `cat` reads max(128 KiB, st_blksize) at a time
+
+
+class Handle:
+    __slots__ = ("node", "pid", "data", "dev")
+
+    def __init__(self, node: Node, pid: int, data: bytes = b""):
+        self.node = node
+        self.pid = pid
+        self.data = data
+        self.dev = node.device
+
+
+class ScullcOperations(pyfuse3.Operations):
+    def __init__(self, kernel, tree: Tree):
+        super().__init__()
+        self.k = kernel
+        self.tree = tree
+        self.handles: dict[int, Handle] = {}
+        self._next_fh = 1
+        self.uid = os.getuid()
+        self.gid = os.getgid()
+
+    # -- attributes ---------------------------------------------------------
+
+    def _attr(self, node: Node) -> pyfuse3.EntryAttributes:
+        a = pyfuse3.EntryAttributes()
+        a.st_ino = node.inode
+        a.st_mode = node.mode
+        a.st_nlink = 2 + sum(1 for c in node.children.values() if c.is_dir) if node.is_dir else 1
+        a.st_uid = self.uid
+        a.st_gid = self.gid
+        if node.device is not None:
+            a.st_size = node.device.size
+            a.st_blksize = DEVICE_BLKSIZE
+            a.st_blocks = node.device.quanta() * node.device.quantum // 512 if node.device.size else 0
+        else:
+            a.st_size = node.size
+            a.st_blksize = 4096
+        a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = node.mtime_ns
+        a.attr_timeout = 0
+        a.entry_timeout = 0 if node.parent is not None and node.parent.populate else 60
+        a.generation = 0
+        return a
+
+    def _node(self, inode: int) -> Node:
+        node = self.tree.inodes.get(inode)
+        if node is None:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return node
+
+    async def getattr(self, inode, ctx=None):
+        return self._attr(self._node(inode))
+
+    async def lookup(self, parent_inode, name, ctx=None):
+        parent = self._node(parent_inode)
+        if not parent.is_dir:
+            raise pyfuse3.FUSEError(errno.ENOTDIR)
+        if parent.populate:
+            parent.populate(parent)
+        name = os.fsdecode(name)
+        if name == ".":
+            return self._attr(parent)
+        if name == "..":
+            return self._attr(parent.parent or parent)
+        node = parent.children.get(name)
+        if node is None:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return self._attr(node)
+
+    async def setattr(self, inode, attr, fields, fh, ctx):
+        node = self._node(inode)
+        if fields.update_size:
+            if node.device is not None:
+                self.k.set_current(ctx.pid)
+                node.device.truncate(attr.st_size)
+            elif node.write is None:
+                raise pyfuse3.FUSEError(errno.EACCES)
+            # `echo x > file` truncates a control file first: nothing to do
+        if fields.update_mode or fields.update_uid or fields.update_gid:
+            raise pyfuse3.FUSEError(errno.EPERM)
+        if fields.update_mtime:
+            node.mtime_ns = attr.st_mtime_ns
+        return self._attr(node)
+
+    async def statfs(self, ctx):
+        s = pyfuse3.StatvfsData()
+        s.f_bsize = s.f_frsize = 4096
+        s.f_blocks = self.k.totalram_pages
+        s.f_bfree = s.f_bavail = self.k.nr_free_pages()
+        s.f_files = len(self.tree.inodes)
+        s.f_ffree = s.f_favail = 0
+        s.f_namemax = 255
+        return s
+
+    # -- directories --------------------------------------------------------
+
+    async def opendir(self, inode, ctx):
+        node = self._node(inode)
+        if not node.is_dir:
+            raise pyfuse3.FUSEError(errno.ENOTDIR)
+        return inode
+
+    async def readdir(self, fh, start_id, token):
+        node = self._node(fh)
+        if node.populate:
+            node.populate(node)
+        entries = sorted(node.children.values(), key=lambda n: n.inode)
+        for child in entries:
+            if child.inode <= start_id:
+                continue
+            if not pyfuse3.readdir_reply(token, child.name.encode(), self._attr(child), child.inode):
+                break
+
+    async def releasedir(self, fh):
+        pass
+
+    # -- files --------------------------------------------------------------
+
+    async def open(self, inode, flags, ctx):
+        node = self._node(inode)
+        if node.is_dir:
+            raise pyfuse3.FUSEError(errno.EISDIR)
+        accmode = flags & os.O_ACCMODE
+        writing = accmode in (os.O_WRONLY, os.O_RDWR)
+        if node.device is not None:
+            self.k.set_current(ctx.pid)
+            node.device.open(flags)
+            handle = Handle(node, ctx.pid)
+        else:
+            if writing and node.write is None:
+                raise pyfuse3.FUSEError(errno.EACCES)
+            if accmode != os.O_WRONLY and node.read is None:
+                raise pyfuse3.FUSEError(errno.EACCES)
+            data = b""
+            if accmode != os.O_WRONLY:
+                self.k.set_current(ctx.pid)
+                data = node.read().encode()
+            handle = Handle(node, ctx.pid, data)
+        fh = self._next_fh
+        self._next_fh += 1
+        self.handles[fh] = handle
+        return pyfuse3.FileInfo(fh=fh, direct_io=True, keep_cache=False)
+
+    async def read(self, fh, off, size):
+        h = self.handles[fh]
+        dev = h.dev
+        if dev is not None:
+            k = self.k
+            if k.current.pid != h.pid:
+                k.set_current(h.pid)
+            return dev.read(off, size)
+        return h.data[off:off + size]
+
+    async def write(self, fh, off, buf):
+        h = self.handles[fh]
+        dev = h.dev
+        k = self.k
+        if k.current.pid != h.pid:
+            k.set_current(h.pid)
+        if dev is not None:
+            try:
+                n = dev.write(off, buf)
+            except DeviceError as e:
+                raise pyfuse3.FUSEError(e.errno) from None
+            h.node.mtime_ns = _now_ns()
+            return n
+        node = h.node
+        try:
+            node.write(bytes(buf))
+        except DeviceError as e:
+            log.debug("write to %s refused: %s", node.path(), e)
+            raise pyfuse3.FUSEError(e.errno) from None
+        except ValueError as e:
+            log.debug("write to %s refused: %s", node.path(), e)
+            raise pyfuse3.FUSEError(errno.EINVAL) from None
+        node.mtime_ns = _now_ns()
+        return len(buf)
+
+    async def release(self, fh):
+        self.handles.pop(fh, None)
+
+    async def flush(self, fh):
+        pass
+
+    async def fsync(self, fh, datasync):
+        pass
+
+
+def _now_ns() -> int:
+    import time
+    return time.time_ns()
