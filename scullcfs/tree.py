@@ -73,6 +73,11 @@ def _int_writer(setter: Callable[[int], None], lo: int, hi: int) -> Callable[[by
     return write
 
 
+# Features that add files declare them in their own module with a function
+# `declare_files(tree)` and list it here.
+EXTENSIONS: list[Callable[["Tree"], None]] = []
+
+
 class Tree:
     """Inode table and the declared files of one mount."""
 
@@ -116,6 +121,8 @@ class Tree:
             })
         slab = self.add("sys/kernel/slab", _dir("slab"))
         slab.populate = self._populate_slab_dir
+        for declare_files in EXTENSIONS:
+            declare_files(self)
 
     # -- building -----------------------------------------------------------
 
