@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from .background import populate_background
 from .kmalloc import KmallocMixin
 from .page_alloc import PageAllocatorMixin
 from .physmem import PAGE_SIZE, PhysMem
@@ -62,7 +63,7 @@ class Kernel(PageAllocatorMixin, SlabMixin, KmallocMixin):
     """
 
     def __init__(self, mem: int = 1 << 30, nodes: int = 1, cpus: int = 2,
-                 page_size: int = PAGE_SIZE, slab_debug: bool = False,
+                 page_size: int = PAGE_SIZE, slab_debug: bool = False, background: float = 0,
                  clock: Callable[[], float] = time.monotonic):
         if page_size != PAGE_SIZE:
             raise ValueError(f"only {PAGE_SIZE}-byte pages are simulated (i386)")
@@ -78,6 +79,13 @@ class Kernel(PageAllocatorMixin, SlabMixin, KmallocMixin):
         self.numa = nodes > 1
         self.slab_debug = slab_debug
         self.trace_hook: Optional[Callable] = None
+        # Sleeping allocations. The allocator itself never blocks: while a caller
+        # that can sleep runs (sleep_ok), an allocation that would sleep records
+        # (gfp, order) in sleep_request and fails; the caller waits for a free
+        # (free_waiters is called on every free while someone waits) and retries.
+        self.sleep_ok = False
+        self.sleep_request: Optional[tuple] = None
+        self.free_waiters: Optional[Callable[[], None]] = None
         self.log = KernelLog(clock=clock)
         self.vm_events = dict.fromkeys(VM_EVENTS, 0)
         self.current = Task(0, 0, "swapper")
@@ -90,6 +98,10 @@ class Kernel(PageAllocatorMixin, SlabMixin, KmallocMixin):
         for zone in self.zones:
             self.log.printk(KERN_INFO, f"  Node {zone.node.id} {zone.name} zone: {zone.present} pages")
         self._kmalloc_init()
+        self.dropping_caches = False
+        self.background: dict = {}
+        if background:
+            populate_background(self, background)
         self.log.printk(KERN_INFO, f"Memory: {self.nr_free_pages() * 4}k/{mem >> 10}k available,"
                                    f" min_free_kbytes {self.min_free_kbytes}")
 

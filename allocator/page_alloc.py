@@ -27,6 +27,8 @@ HIGHMEM_START = 896 << 20
 # mm/page_alloc.c: sysctl_lowmem_reserve_ratio for DMA and Normal.
 LOWMEM_RESERVE_RATIO = (256, 32)
 SWAP_CLUSTER_MAX = 32
+# __GFP_REPEAT / __GFP_NOFAIL: direct reclaim passes before giving up or sleeping
+RECLAIM_PASSES_REPEAT = 4
 SIZEOF_STRUCT_PAGE = 32  # i386, 2.6
 
 # __alloc_pages alloc_flags (mm/page_alloc.c, 2.6.18)
@@ -395,9 +397,15 @@ class PageAllocatorMixin:
                 alloc_flags |= ALLOC_HIGH
             pfn = self._get_page_from_freelist(gfp_mask, order, zonelist, alloc_flags, cpu)
             if pfn is None and wait:
-                self.vm_events["allocstall"] += 1
-                self.try_to_free_pages(gfp_mask)
-                pfn = self._get_page_from_freelist(gfp_mask, order, zonelist, alloc_flags, cpu)
+                # direct reclaim; __GFP_REPEAT and __GFP_NOFAIL keep at it for a while
+                passes = 1 if gfp_mask & F.NORETRY else RECLAIM_PASSES_REPEAT \
+                    if gfp_mask & (F.REPEAT | F.NOFAIL) else 1
+                for _ in range(passes):
+                    self.vm_events["allocstall"] += 1
+                    freed = self.try_to_free_pages(gfp_mask)
+                    pfn = self._get_page_from_freelist(gfp_mask, order, zonelist, alloc_flags, cpu)
+                    if pfn is not None or not freed:
+                        break
             if pfn is None:
                 return self._nopage(gfp_mask, order)
         self.mem_map[pfn:pfn + (1 << order)] = [owner] * (1 << order)
@@ -410,6 +418,16 @@ class PageAllocatorMixin:
         return self.alloc_pages(gfp_mask, order, node_id, owner)
 
     def _nopage(self, gfp_mask: int, order: int):
+        if (gfp_mask & F.WAIT and self.sleep_ok and not gfp_mask & F.NORETRY):
+            # The caller can sleep: it waits for frees and retries (see
+            # scullcfs/sleep.py); the warning is for the final failure.
+            self.sleep_request = (gfp_mask, order)
+            return None
+        return self.warn_alloc_failure(gfp_mask, order)
+
+    def warn_alloc_failure(self, gfp_mask: int, order: int):
+        """Count a failed allocation and, without __GFP_NOWARN, log the 2.6
+        warning with a Mem-Info report (rate-limited like printk_ratelimit)."""
         self.vm_events["pgalloc_fail"] += 1
         if not gfp_mask & F.NOWARN and self.log.ratelimit():
             self.log.printk(KERN_WARNING, f"{self.current.comm}: page allocation failure."
@@ -500,7 +518,9 @@ class PageAllocatorMixin:
                         self._free_pages_bulk(zone, len(pcp.pages), pcp.pages)
 
     def on_pages_freed(self) -> None:
-        """Hook for waiters (sleeping allocations); the kernel wakes them."""
+        """Wake allocations sleeping for memory (see Kernel.free_waiters)."""
+        if self.free_waiters is not None:
+            self.free_waiters()
 
     # -- reports ------------------------------------------------------------
 

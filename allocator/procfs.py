@@ -130,3 +130,13 @@ def vmstat(k) -> str:
         rows.append((name, sum(z.stats[name] for z in k.zones)))
     rows += [(name, value) for name, value in k.vm_events.items()]
     return "".join(f"{name} {value}\n" for name, value in rows)
+
+
+def numastat(k, node_id: int) -> str:
+    """sys/devices/system/node/nodeN/numastat (drivers/base/node.c node_read_numastat)."""
+    zones = [z for z in k.zones if z.node.id == node_id]
+    total = {name: sum(z.stats[name] for z in zones)
+             for name in ("numa_hit", "numa_miss", "numa_foreign", "local_node", "other_node")}
+    return (f"numa_hit {total['numa_hit']}\nnuma_miss {total['numa_miss']}\n"
+            f"numa_foreign {total['numa_foreign']}\ninterleave_hit 0\n"
+            f"local_node {total['local_node']}\nother_node {total['other_node']}\n")

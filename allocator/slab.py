@@ -540,6 +540,8 @@ class SlabMixin:
         if len(ac.entry) >= ac.limit:
             self._cache_flusharray(cachep, ac, self.cpu_node[cpu])
         ac.entry.append(objp)
+        if self.free_waiters is not None:
+            self.free_waiters()
 
     def _bad_free(self, cachep: Optional[KmemCache], objp: int) -> None:
         owner = self.mem_map[objp >> PAGE_SHIFT] if 0 <= objp < self.mem.size else None
@@ -649,11 +651,16 @@ class SlabMixin:
         return freed
 
     def drop_caches(self) -> None:
-        """proc/sys/vm/drop_caches 2 or 3: shrink every cache (shrinkers included)."""
-        for cachep in list(self.cache_chain):
-            if cachep.shrinker:
-                cachep.shrinker(self, cachep, G.GFP_KERNEL)
-            self._cache_shrink(cachep)
+        """proc/sys/vm/drop_caches 2 or 3: every shrinker frees all it can, then
+        every cache is shrunk."""
+        self.dropping_caches = True
+        try:
+            for cachep in list(self.cache_chain):
+                if cachep.shrinker:
+                    cachep.shrinker(self, cachep, G.GFP_KERNEL)
+                self._cache_shrink(cachep)
+        finally:
+            self.dropping_caches = False
         self.drain_all_pages()
 
     def _drain_array(self, cachep: KmemCache, ac: ArrayCache, force: bool) -> None:

@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--cpus", type=_int_arg(1, 256), default=2, help="simulated CPUs (default 2)")
     m.add_argument("--page-size", type=_int_arg(4096, 4096), default=4096, help="page size (4096)")
     m.add_argument("--slab-debug", action="store_true", help="red zones, poisoning, slab statistics")
+    m.add_argument("--background", type=float, default=5, metavar="PCT",
+                   help="fill dentry_cache, inode_cache and buffer_head with PCT%% of lowmem at boot"
+                        " (default 5; 0 for an empty machine)")
     d = p.add_argument_group("scullc driver")
     d.add_argument("--quantum", type=_int_arg(1, 131072), default=4000, help="scullc_quantum (4000)")
     d.add_argument("--qset", type=_int_arg(1, 32768), default=500, help="scullc_qset (500)")
@@ -86,17 +89,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def unmount(mountpoint: str) -> int:
+def unmount(mountpoint: str, timeout: float = 20) -> int:
+    """fusermount3 -u; if the mount is busy (a process sleeps in a write, or
+    holds a file open), ask the daemon to finish (SIGTERM) and wait for it."""
+    import time
+    try:
+        with open(os.path.join(mountpoint, "sys/kernel/debug/scullc/daemon_pid")) as f:
+            pid = int(f.read())
+    except (OSError, ValueError):
+        pid = None
     r = subprocess.run(["fusermount3", "-u", mountpoint], capture_output=True, text=True)
     if r.returncode:
-        print(f"scullcfs: cannot unmount {mountpoint}: {r.stderr.strip()}", file=sys.stderr)
+        if pid is None:
+            print(f"scullcfs: cannot unmount {mountpoint}: {r.stderr.strip()}", file=sys.stderr)
+            return 1
+        os.kill(pid, signal.SIGTERM)
+    if pid is not None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return 0
+            time.sleep(0.05)
+        print(f"scullcfs: daemon {pid} did not exit within {timeout:.0f} s", file=sys.stderr)
         return 1
     return 0
 
 
 def boot(args) -> tuple:
     from .devices import ScullcDriver
-    kernel = Kernel(mem=args.mem, nodes=args.nodes, cpus=args.cpus, slab_debug=args.slab_debug)
+    if not 0 <= args.background <= 90:
+        raise ValueError("--background must be 0..90 (percent of lowmem)")
+    kernel = Kernel(mem=args.mem, nodes=args.nodes, cpus=args.cpus, slab_debug=args.slab_debug,
+                    background=args.background)
     driver = ScullcDriver(kernel, quantum=args.quantum, qset=args.qset, devs=args.devs,
                           ldd3_io=args.ldd3_io, cache_flags=args.cache_flags)
     kernel.log.printk(KERN_INFO, f"scullc: {args.devs} devices, quantum {args.quantum}, qset {args.qset}")

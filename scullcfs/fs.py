@@ -11,8 +11,10 @@ import os
 import stat
 
 import pyfuse3
+import trio
 
 from .devices import DeviceError
+from .sleep import MemoryWaitQueue, attempt_write, write_sleeping
 from .tree import Node, Tree
 
 log = logging.getLogger("scullcfs")
@@ -39,6 +41,9 @@ class ScullcOperations(pyfuse3.Operations):
         self._next_fh = 1
         self.uid = os.getuid()
         self.gid = os.getgid()
+        # the driver's per-device semaphore; only contended while a writer sleeps
+        self.locks = [trio.Lock() for _ in tree.driver.devices]
+        self.waitq = MemoryWaitQueue(kernel)
 
     # -- attributes ---------------------------------------------------------
 
@@ -91,8 +96,9 @@ class ScullcOperations(pyfuse3.Operations):
         node = self._node(inode)
         if fields.update_size:
             if node.device is not None:
-                self.k.set_current(ctx.pid)
-                node.device.truncate(attr.st_size)
+                async with self.locks[node.device.index]:
+                    self.k.set_current(ctx.pid)
+                    node.device.truncate(attr.st_size)
             elif node.write is None:
                 raise pyfuse3.FUSEError(errno.EACCES)
             # `echo x > file` truncates a control file first: nothing to do
@@ -143,8 +149,14 @@ class ScullcOperations(pyfuse3.Operations):
         accmode = flags & os.O_ACCMODE
         writing = accmode in (os.O_WRONLY, os.O_RDWR)
         if node.device is not None:
-            self.k.set_current(ctx.pid)
-            node.device.open(flags)
+            lock = self.locks[node.device.index]
+            if lock.locked():
+                async with lock:
+                    self.k.set_current(ctx.pid)
+                    node.device.open(flags)
+            else:
+                self.k.set_current(ctx.pid)
+                node.device.open(flags)
             handle = Handle(node, ctx.pid)
         else:
             if writing and node.write is None:
@@ -166,6 +178,11 @@ class ScullcOperations(pyfuse3.Operations):
         dev = h.dev
         if dev is not None:
             k = self.k
+            lock = self.locks[dev.index]
+            if lock.locked():  # a writer sleeps for memory holding the device
+                async with lock:
+                    k.set_current(h.pid)
+                    return dev.read(off, size)
             if k.current.pid != h.pid:
                 k.set_current(h.pid)
             return dev.read(off, size)
@@ -178,8 +195,19 @@ class ScullcOperations(pyfuse3.Operations):
         if k.current.pid != h.pid:
             k.set_current(h.pid)
         if dev is not None:
+            lock = self.locks[dev.index]
             try:
-                n = dev.write(off, buf)
+                if lock.locked():
+                    async with lock:
+                        k.set_current(h.pid)
+                        n = attempt_write(k, dev, off, buf)
+                        if n < len(buf) and k.sleep_request is not None:
+                            n = await write_sleeping(k, self.waitq, self.tree.settings, dev, off, buf, n, h.pid)
+                else:
+                    n = attempt_write(k, dev, off, buf)
+                    if n < len(buf) and k.sleep_request is not None:
+                        async with lock:
+                            n = await write_sleeping(k, self.waitq, self.tree.settings, dev, off, buf, n, h.pid)
             except DeviceError as e:
                 raise pyfuse3.FUSEError(e.errno) from None
             h.node.mtime_ns = _now_ns()

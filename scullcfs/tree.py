@@ -8,6 +8,7 @@ Directories may be dynamic (`sys/kernel/slab/` follows the cache chain).
 from __future__ import annotations
 
 import errno
+import os
 import stat
 import time
 from dataclasses import dataclass, field
@@ -119,6 +120,14 @@ class Tree:
                 f"sys/class/scullc/{dev.name}/size": (0o444, lambda dev=dev: f"{dev.size}\n", None),
                 f"sys/class/scullc/{dev.name}/quanta": (0o444, lambda dev=dev: f"{dev.quanta()}\n", None),
             })
+        for node in k.nodes:
+            self.declare({
+                f"sys/devices/system/node/node{node.id}/numastat": (
+                    0o444, lambda nid=node.id: procfs.numastat(k, nid), None),
+                f"sys/devices/system/node/node{node.id}/cpulist": (
+                    0o444, lambda node=node: ",".join(map(str, node.cpus)) + "\n", None),
+            })
+        self.declare({"sys/kernel/debug/scullc/daemon_pid": (0o444, lambda: f"{os.getpid()}\n", None)})
         slab = self.add("sys/kernel/slab", _dir("slab"))
         slab.populate = self._populate_slab_dir
         for declare_files in EXTENSIONS:

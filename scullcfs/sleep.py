@@ -1,0 +1,99 @@
+"""Sleeping allocations, with trio.
+
+The allocator never blocks. While a request that may sleep runs, `k.sleep_ok`
+is set; an allocation that would sleep (it has __GFP_WAIT, direct reclaim did not
+help, and it is not __GFP_NORETRY) fails and leaves `(gfp, order)` in
+`k.sleep_request`. The request then waits here for a free, and retries: up to
+`proc/sys/vm/alloc_wait_ms` per allocation, or for ever with __GFP_NOFAIL. Only
+the final failure logs the "page allocation failure" warning.
+
+While one request sleeps on a device it holds the device's lock, as the driver
+holds its semaphore through a GFP_KERNEL sleep; other devices and files go on.
+"""
+from __future__ import annotations
+
+import errno
+import math
+
+import trio
+
+from allocator.gfp import F
+from allocator.printk import KERN_WARNING
+
+from .devices import DeviceError
+
+
+class MemoryWaitQueue:
+    """Sleepers for memory; k.free_waiters is installed only while someone waits,
+    so a free costs one attribute test when nobody sleeps."""
+
+    def __init__(self, kernel):
+        self.k = kernel
+        self.event = trio.Event()
+        self.sleepers = 0
+
+    def _wake(self) -> None:
+        self.event.set()
+        self.event = trio.Event()
+        self.k.free_waiters = None  # one-shot: sleepers re-arm before waiting again
+
+    async def wait(self, deadline: float) -> None:
+        """Sleep until something is freed or the deadline (trio clock) passes."""
+        self.sleepers += 1
+        self.k.free_waiters = self._wake
+        try:
+            with trio.move_on_at(deadline):
+                await self.event.wait()
+        finally:
+            self.sleepers -= 1
+            if not self.sleepers:
+                self.k.free_waiters = None
+
+
+def attempt_write(k, dev, off: int, data) -> int:
+    """One pass of a device write with sleeping allowed: returns the bytes
+    stored; 0 with k.sleep_request set means "sleep and retry"."""
+    k.sleep_ok = True
+    k.sleep_request = None
+    try:
+        return dev.write(off, data)
+    except DeviceError:
+        if k.sleep_request is None:
+            raise
+        return 0
+    finally:
+        k.sleep_ok = False
+
+
+async def write_sleeping(k, queue: MemoryWaitQueue, settings, dev, off: int, data, done: int,
+                         pid: int) -> int:
+    """Finish a write whose allocation must sleep; `done` bytes are stored.
+    Returns the bytes stored in all, or raises DeviceError(ENOMEM) if none."""
+    view = memoryview(data)
+    total = len(view)
+    gfp = dev.gfp
+    deadline = None
+    while done < total:
+        req = k.sleep_request
+        if req is None:
+            break
+        now = trio.current_time()
+        if gfp & F.NOFAIL:
+            deadline = math.inf
+        elif deadline is None:
+            deadline = now + settings.alloc_wait_ms / 1000
+        elif now >= deadline:
+            k.log.printk(KERN_WARNING, f"{k.current.comm}: no memory freed within"
+                                       f" {settings.alloc_wait_ms} ms (vm.alloc_wait_ms)")
+            k.warn_alloc_failure(*req)
+            break
+        await queue.wait(deadline)
+        k.set_current(pid)  # other requests ran meanwhile
+        n = attempt_write(k, dev, off + done, view[done:])
+        if n:
+            done += n
+            deadline = None  # the next allocation gets its own wait
+    if done == 0:
+        raise DeviceError(errno.ENOMEM, f"{dev.name}: out of memory")
+    return done
+
