@@ -1,0 +1,366 @@
+"""Shared pytest fixtures: mounting a real scullcfs through FUSE.
+
+    def test_meminfo(mnt):                      # default options (--mem 256M)
+        assert "MemTotal" in (mnt.path / "proc/meminfo").read_text()
+
+    def test_big_quantum(mount_scullcfs):       # factory: options become CLI flags
+        m = mount_scullcfs(quantum=8000, devs=2, ldd3_io=True)   # --quantum 8000 --devs 2 --ldd3-io
+        ...
+        assert m.unmount() == 0                 # optional: unmount inside the test
+        assert "slab error" not in m.log_text()
+
+Each mount runs ``python -m scullcfs MNT --foreground --log KLOG <options>`` (the
+interpreter running pytest, so the venv's pyfuse3) on a fresh temporary directory, with
+the daemon's stdout/stderr captured to a file in tmp_path. Setup waits until
+MNT/proc/meminfo is readable (20 s); if the daemon exits first or never gets ready, the
+test FAILS with the daemon's log (never skips). Teardown always unmounts
+(``fusermount3 -u``, then ``-uz``), waits up to 20 s for the daemon to exit (then
+SIGKILLs it by PID and fails), and fails unless the exit code is
+``Mount.expected_returncode`` (0 unless the test changes it, e.g. after killing the
+daemon on purpose; None disables the check).
+
+Tests using these fixtures get the ``fuse`` marker automatically (``-m "not fuse"``
+runs the rest).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 20.0  # seconds for MNT/proc/meminfo to become readable
+EXIT_TIMEOUT = 20.0  # seconds for the daemon to exit after fusermount3 -u
+DEFAULT_OPTIONS = {"mem": "256M"}
+FUSE_FIXTURES = ("mnt", "mount_scullcfs")
+LOG_TAIL_CHARS = 8000
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _unescape_mountinfo(field: str) -> str:
+    # /proc/self/mountinfo writes space, tab, newline and backslash as \ooo.
+    out, i = [], 0
+    while i < len(field):
+        chunk = field[i + 1 : i + 4]
+        if field[i] == "\\" and len(chunk) == 3 and all(c in "01234567" for c in chunk):
+            out.append(chr(int(chunk, 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def is_mounted(path: os.PathLike | str) -> bool:
+    """Is something mounted exactly at path? Reads mountinfo: never touches the mount,
+    so it cannot hang on a dead or stuck daemon."""
+    target = os.path.abspath(path)
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 4 and _unescape_mountinfo(fields[4]) == target:
+                return True
+    return False
+
+
+def _read_with_timeout(path: Path, timeout: float) -> tuple[bytes | None, str]:
+    """Read a file in a helper thread so a hung daemon cannot hang the test process.
+    Returns (data, "") or (None, reason). A thread left blocked is released when the
+    mount is torn down."""
+    result: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            with open(path, "rb") as f:
+                result["data"] = f.read()
+        except OSError as e:
+            result["error"] = e
+
+    t = threading.Thread(target=run, name=f"read {path}", daemon=True)
+    t.start()
+    t.join(max(timeout, 0.01))
+    if t.is_alive():
+        return None, f"reading {path} blocked for {timeout:.1f}s"
+    if "error" in result:
+        return None, f"{path}: {result['error']}"
+    return result["data"], ""  # type: ignore[return-value]
+
+
+def options_to_args(options: dict) -> list[str]:
+    """{"mem": "64M", "ldd3_io": True, "debug": False} -> ["--mem", "64M", "--ldd3-io"]"""
+    args: list[str] = []
+    for key, value in options.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def _tail(text: str, limit: int = LOG_TAIL_CHARS) -> str:
+    return text if len(text) <= limit else "...\n" + text[-limit:]
+
+
+def _fusermount(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["fusermount3", *args],
+        check=False,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=EXIT_TIMEOUT,
+    )
+
+
+# --------------------------------------------------------------------------- Mount
+
+
+class Mount:
+    """One scullcfs daemon mounted on a fresh temporary directory.
+
+    Attributes: ``path`` (pathlib.Path of the mount point), ``proc`` (the
+    subprocess.Popen of the daemon), ``args`` (its command line), ``output_file``
+    (its stdout/stderr), ``kernel_log_file`` (the ``--log`` file, or None),
+    ``expected_returncode`` (checked at teardown; set None to skip the check).
+    """
+
+    def __init__(self, workdir: Path, *extra_args: str, **options) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        n = 0
+        while (self.workdir / f"scullcfs-{n}.out").exists():
+            n += 1
+        self.output_file = self.workdir / f"scullcfs-{n}.out"
+        self.output_file.touch()
+        opts = {**DEFAULT_OPTIONS, **options}
+        if "log" not in opts:
+            opts["log"] = self.workdir / f"scullcfs-{n}.log"
+        self.kernel_log_file = Path(opts["log"]) if opts["log"] else None
+        self.path = Path(os.path.realpath(tempfile.mkdtemp(prefix="scullcfs-mnt-")))
+        self.args = [
+            sys.executable, "-m", "scullcfs", str(self.path), "--foreground",
+            *options_to_args(opts), *map(str, extra_args),
+        ]  # fmt: skip
+        self.proc: subprocess.Popen | None = None
+        self.expected_returncode: int | None = 0
+        self._unmounted = False
+        self._setup_failed = False
+        self._problems: list[str] = []
+
+    # -- lifecycle
+
+    def start(self) -> Mount:
+        env = dict(os.environ)
+        # Existing PYTHONPATH first, then the repository (so it works uninstalled).
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (env.get("PYTHONPATH", ""), str(REPO_ROOT)) if p
+        )
+        env["PYTHONUNBUFFERED"] = "1"
+        with open(self.output_file, "ab") as out:
+            self.proc = subprocess.Popen(
+                self.args,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.workdir,
+                start_new_session=True,  # a ^C in pytest reaches pytest, not the daemon
+            )
+        return self
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> Mount:
+        """Wait until MNT/proc/meminfo is readable; pytest.fail otherwise."""
+        assert self.proc is not None
+        meminfo = self.path / "proc" / "meminfo"
+        deadline = time.monotonic() + timeout
+        why = "not mounted yet"
+        while True:
+            rc = self.proc.poll()
+            if rc is not None:
+                self._fail_setup(
+                    f"scullcfs exited with code {rc} before {meminfo} was readable"
+                )
+            if is_mounted(self.path):
+                data, why = _read_with_timeout(meminfo, deadline - time.monotonic())
+                if data is not None:
+                    return self
+            if time.monotonic() >= deadline:
+                self._fail_setup(f"{meminfo} not readable after {timeout:.0f}s ({why})")
+            time.sleep(0.05)
+
+    def _fail_setup(self, message: str) -> None:
+        self._setup_failed = True  # reported here; teardown stays quiet
+        # A daemon that never got ready is not worth EXIT_TIMEOUT more seconds.
+        self.unmount(exit_timeout=5.0)
+        pytest.fail(
+            f"{message}\ncommand: {' '.join(self.args)}\n{self.describe_problems()}"
+            f"--- daemon log ---\n{_tail(self.log_text())}",
+            pytrace=False,
+        )
+
+    def unmount(self, exit_timeout: float = EXIT_TIMEOUT) -> int | None:
+        """Unmount (fusermount3 -u, then -uz), wait for the daemon to exit (SIGKILL after
+        exit_timeout, 20 s) and return its exit code. Idempotent. Problems are recorded
+        and reported by the fixture's teardown (see ``check``)."""
+        if self._unmounted:
+            return self.returncode
+        self._unmounted = True
+        gc.collect()  # close file objects a test may have leaked, or -u reports busy
+        if is_mounted(self.path):
+            r = _fusermount("-u", str(self.path))
+            if r.returncode != 0:
+                self._problems.append(f"fusermount3 -u failed: {r.stderr.strip()}")
+                rz = _fusermount("-uz", str(self.path))
+                if rz.returncode != 0:
+                    self._problems.append(
+                        f"fusermount3 -uz failed: {rz.stderr.strip()}"
+                    )
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=exit_timeout)
+            except subprocess.TimeoutExpired:
+                self._problems.append(
+                    f"daemon PID {self.proc.pid} still running {exit_timeout:.0f}s "
+                    "after unmount: killed with SIGKILL"
+                )
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=EXIT_TIMEOUT)
+        if is_mounted(self.path):
+            _fusermount("-uz", str(self.path))
+        if not is_mounted(self.path):
+            try:
+                os.rmdir(self.path)
+            except OSError:
+                pass
+        return self.returncode
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.returncode
+
+    def check(self) -> None:
+        """Teardown assertions: unmount, then fail on any problem or a wrong exit code."""
+        self.unmount()
+        if self.proc is None or self._setup_failed:
+            return
+        rc = self.proc.returncode
+        if self.expected_returncode is not None and rc != self.expected_returncode:
+            self._problems.append(
+                f"daemon exit code {rc}, expected {self.expected_returncode}"
+            )
+        if self._problems:
+            pytest.fail(
+                f"scullcfs at {self.path}: {self.describe_problems()}"
+                f"--- daemon log ---\n{_tail(self.log_text())}",
+                pytrace=False,
+            )
+
+    def describe_problems(self) -> str:
+        return "".join(f"{p}\n" for p in self._problems)
+
+    # -- logs
+
+    def output_text(self) -> str:
+        """The daemon's stdout and stderr."""
+        try:
+            return self.output_file.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def kernel_log_text(self) -> str:
+        """What the daemon wrote to its --log file (the simulated kernel log)."""
+        if self.kernel_log_file is None:
+            return ""
+        try:
+            return self.kernel_log_file.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_text(self) -> str:
+        """Everything the daemon wrote: stdout/stderr, then the --log file."""
+        text = self.output_text()
+        klog = self.kernel_log_text()
+        if klog:
+            text += ("" if not text or text.endswith("\n") else "\n") + klog
+        return text
+
+    def __repr__(self) -> str:
+        pid = self.proc.pid if self.proc else None
+        return f"<Mount {self.path} pid={pid} rc={self.returncode}>"
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def fuse_environment() -> None:
+    """Fails (never skips) every FUSE test when FUSE cannot work on this machine."""
+    problems = []
+    if not os.path.exists("/dev/fuse"):
+        problems.append("/dev/fuse is missing")
+    if shutil.which("fusermount3") is None:
+        problems.append("fusermount3 is not on PATH (apt-get install fuse3)")
+    if importlib.util.find_spec("pyfuse3") is None:
+        problems.append(f"pyfuse3 is not importable by {sys.executable}")
+    if problems:
+        pytest.fail(
+            "FUSE tests cannot run: "
+            + "; ".join(problems)
+            + " (run tools/quickstart test)",
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def mount_scullcfs(fuse_environment, tmp_path):
+    """Factory: ``mount_scullcfs(*extra_args, **options)`` mounts a scullcfs and returns
+    a ready Mount. Options become flags (``ldd3_io=True`` -> ``--ldd3-io``,
+    ``mem="1G"`` -> ``--mem 1G``); ``mem`` defaults to 256M; ``log=None`` drops the
+    default ``--log`` file. All mounts are torn down and checked after the test."""
+    mounts: list[Mount] = []
+
+    def factory(*extra_args: str, **options) -> Mount:
+        m = Mount(tmp_path, *extra_args, **options)
+        mounts.append(m)
+        m.start()
+        m.wait_ready()
+        return m
+
+    yield factory
+
+    failures = []
+    for m in reversed(mounts):
+        try:
+            m.check()
+        except pytest.fail.Exception as e:
+            failures.append(str(e))
+    if failures:
+        pytest.fail("\n\n".join(failures), pytrace=False)
+
+
+@pytest.fixture
+def mnt(mount_scullcfs) -> Mount:
+    """A scullcfs mounted with the default options (--mem 256M)."""
+    return mount_scullcfs()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in FUSE_FIXTURES):
+            item.add_marker(pytest.mark.fuse)
