@@ -172,6 +172,8 @@ def _setup_logging(args, kernel) -> None:
     def echo(rec):
         if rec.level <= threshold:
             print(f"<{rec.level}>[{rec.seconds:12.6f}] {rec.text}", file=stream, flush=True)
+    for rec in kernel.log.records:  # what boot() logged before anyone listened
+        echo(rec)
     kernel.log.listeners.append(echo)
 
 
