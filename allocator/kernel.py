@@ -10,7 +10,9 @@ from .kmalloc import KmallocMixin
 from .page_alloc import PageAllocatorMixin
 from .physmem import PAGE_SIZE, PhysMem
 from .printk import KERN_INFO, KERN_NOTICE, KernelLog
+from .faults import FaultAttr
 from .slab import SlabMixin
+from .slab_debug import SlabDebugMixin
 
 _SIZE_SUFFIXES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -54,7 +56,7 @@ class Task:
 VM_EVENTS = ("pgfree", "allocstall", "slabs_scanned", "pgalloc_fail", "drop_slab")
 
 
-class Kernel(PageAllocatorMixin, SlabMixin, KmallocMixin):
+class Kernel(PageAllocatorMixin, SlabDebugMixin, SlabMixin, KmallocMixin):
     """A 2.6-era i386 kernel's memory management, without the rest of the kernel.
 
     Kernel(mem=1 << 30, nodes=1, cpus=2) boots: zones and watermarks, the buddy
@@ -78,6 +80,11 @@ class Kernel(PageAllocatorMixin, SlabMixin, KmallocMixin):
         self.cpus = cpus
         self.numa = nodes > 1
         self.slab_debug = slab_debug
+        if slab_debug:
+            self._slab_debug_setup()
+        self.failslab = FaultAttr("failslab")
+        self.fail_page_alloc = FaultAttr("fail_page_alloc")
+        self.failslab_armed = self.fail_page_alloc_armed = False
         self.trace_hook: Optional[Callable] = None
         # Sleeping allocations. The allocator itself never blocks: while a caller
         # that can sleep runs (sleep_ok), an allocation that would sleep records
@@ -104,6 +111,11 @@ class Kernel(PageAllocatorMixin, SlabMixin, KmallocMixin):
             populate_background(self, background)
         self.log.printk(KERN_INFO, f"Memory: {self.nr_free_pages() * 4}k/{mem >> 10}k available,"
                                    f" min_free_kbytes {self.min_free_kbytes}")
+
+    def update_fault_injection(self) -> None:
+        """Call after changing a fault attribute: arms the allocation fast paths."""
+        self.failslab_armed = self.failslab.probability > 0
+        self.fail_page_alloc_armed = self.fail_page_alloc.probability > 0
 
     def set_current(self, pid: int, comm: Optional[str] = None) -> Task:
         """Make `pid` the current task; its CPU is pid % cpus."""

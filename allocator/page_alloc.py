@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from . import gfp as G
 from .gfp import F
 from .physmem import PAGE_SHIFT, PAGE_SIZE
+from .faults import should_fail_alloc_page
 from .printk import KERN_ERR, KERN_WARNING
 
 MAX_ORDER = 11
@@ -380,6 +381,8 @@ class PageAllocatorMixin:
         Without __GFP_NOWARN a failure is logged with a Mem-Info report.
         """
         if order >= MAX_ORDER:
+            return None
+        if self.fail_page_alloc_armed and should_fail_alloc_page(self, gfp_mask, order):
             return None
         cpu = self.current.cpu
         if node_id is None:

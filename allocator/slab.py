@@ -18,6 +18,7 @@ from typing import Callable, Optional
 from . import gfp as G
 from .gfp import F
 from .physmem import PAGE_SHIFT, PAGE_SIZE
+from .faults import should_failslab
 from .printk import KERN_EMERG, KERN_ERR
 
 # include/linux/slab.h (2.6; SLAB_NO_REAP as in 2.6.11)
@@ -54,6 +55,7 @@ SLAB_CTOR_ATOMIC = 0x002
 SLAB_CTOR_VERIFY = 0x004
 
 BYTES_PER_WORD = 4          # i386
+REDZONE_ALIGN = 8           # max(BYTES_PER_WORD, __alignof__(unsigned long long))
 SIZEOF_BUFCTL = 4           # kmem_bufctl_t is an unsigned int
 SIZEOF_STRUCT_SLAB = 28     # struct slab on i386: list_head, colouroff, s_mem, inuse, free, nodeid
 CACHE_LINE = 64             # cache_line_size(), L1_CACHE_BYTES
@@ -205,6 +207,10 @@ class KmemCache:
     kmalloc: bool = False          # a general (size-N) cache
     reclaim: str = ""              # "fs"/"io" if only reclaimable with __GFP_FS/__GFP_IO
     shrinker: Optional[Callable] = None  # frees objects under reclaim (dcache-like caches)
+    failslab: bool = False         # sysfs `failslab`: eligible when failslab/cache-filter is on
+    stats: dict = field(default_factory=lambda: dict.fromkeys(
+        ("allocs", "high", "max_freeable", "node_allocs", "overflows",
+         "allochit", "allocmiss", "freehit", "freemiss"), 0))
     # statistics (SLAB's STATS, kept on slow paths only)
     grown: int = 0
     reaped: int = 0
@@ -286,6 +292,13 @@ class SlabMixin:
             return None
 
         obj_size = size
+        if self.slab_debug:
+            # FORCED_DEBUG: red zone and last user unless that would push the
+            # object past the next power of two; poison unless RCU-freed
+            if size < 4096 or (size - 1).bit_length() == (size - 1 + 3 * BYTES_PER_WORD).bit_length():
+                flags |= SLAB_RED_ZONE | SLAB_STORE_USER
+            if not flags & SLAB_DESTROY_BY_RCU:
+                flags |= SLAB_POISON
         if size & (BYTES_PER_WORD - 1):
             size = _align(size, BYTES_PER_WORD)
         if flags & SLAB_HWCACHE_ALIGN:
@@ -294,20 +307,24 @@ class SlabMixin:
                 ralign //= 2
         else:
             ralign = BYTES_PER_WORD
-        if flags & (SLAB_RED_ZONE | SLAB_STORE_USER):
+        # red zones and the last-user word need only word (red zone: 8-byte)
+        # alignment; they override the cache-line preference
+        if flags & SLAB_STORE_USER:
             ralign = BYTES_PER_WORD
+        if flags & SLAB_RED_ZONE:
+            ralign = REDZONE_ALIGN
+            size = _align(size, REDZONE_ALIGN)
         if ralign < align:
             ralign = align
-        if ralign > BYTES_PER_WORD:
-            # 2.6.18: debugging needs word alignment of the object
+        if ralign > REDZONE_ALIGN:
             flags &= ~(SLAB_RED_ZONE | SLAB_STORE_USER)
         align = ralign
         obj_offset = 0
         if flags & SLAB_RED_ZONE:
-            obj_offset += BYTES_PER_WORD
-            size += 2 * BYTES_PER_WORD
+            obj_offset += REDZONE_ALIGN
+            size += 2 * REDZONE_ALIGN
         if flags & SLAB_STORE_USER:
-            size += BYTES_PER_WORD
+            size += REDZONE_ALIGN if flags & SLAB_RED_ZONE else BYTES_PER_WORD
         if size >= (PAGE_SIZE >> 3):
             flags |= CFLGS_OFF_SLAB
         size = _align(size, align)
@@ -396,6 +413,8 @@ class SlabMixin:
         __GFP_ZERO. May sleep only as flags allow (see alloc_pages)."""
         if flags & F.HIGHMEM:
             return self._slab_highmem_bug(cachep)
+        if self.failslab_armed and should_failslab(self, cachep, flags):
+            return None
         ac = cachep.array[self.current.cpu]
         if ac.entry:
             ac.touched = True
@@ -498,6 +517,8 @@ class SlabMixin:
             ctor_flags = SLAB_CTOR_CONSTRUCTOR | (0 if flags & F.WAIT else SLAB_CTOR_ATOMIC)
             for objp in objs:
                 cachep.ctor(self, objp + cachep.obj_offset, cachep, ctor_flags)
+        if cachep.flags & (SLAB_POISON | SLAB_RED_ZONE | SLAB_STORE_USER):
+            self.slab_debug_init_objs(cachep, objs)
         objs.reverse()               # slab_get_obj takes index 0 first
         slabp.free = objs
         l3.lists[LIST_FREE][slabp] = None
@@ -511,6 +532,8 @@ class SlabMixin:
 
     def _slab_destroy(self, cachep: KmemCache, slabp: Slab) -> None:
         """Run the destructor over every object and give the pages back."""
+        if cachep.flags & (SLAB_POISON | SLAB_RED_ZONE):
+            self.slab_debug_destroy_objs(cachep, slabp)
         if cachep.dtor:
             for i in range(cachep.num):
                 cachep.dtor(self, slabp.s_mem + i * cachep.buffer_size + cachep.obj_offset, cachep, 0)
