@@ -415,6 +415,8 @@ class PageAllocatorMixin:
         self.alloc_order[pfn] = order
         if gfp_mask & F.ZERO:
             self.mem.zero(pfn << PAGE_SHIFT, PAGE_SIZE << order)
+        if self.trace_hook:
+            self.trace_hook("mm_page_alloc", None, pfn, gfp_mask, order)
         return pfn
 
     def alloc_pages_node(self, node_id: int, gfp_mask: int, order: int, owner=PAGES):
@@ -473,6 +475,8 @@ class PageAllocatorMixin:
                                       "Trying to fix it up, but a reboot is needed")
             return False
         del self.alloc_order[pfn]
+        if self.trace_hook:
+            self.trace_hook("mm_page_free", None, pfn, 0, order)
         zone = self.zone_of(pfn)
         zone.stats["pgfree"] += 1 << order
         self.vm_events["pgfree"] += 1 << order
