@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .page_alloc import FREE, MAX_ORDER, PCP
 from .physmem import PAGE_SHIFT
-from .slab import LIST_FREE, LIST_FULL, LIST_PARTIAL, SLAB_RED_ZONE, Slab
+from .slab import LIST_FREE, LIST_FULL, LIST_PARTIAL, SLAB_POISON, SLAB_RED_ZONE, Slab
 
 
 def check_kernel(k) -> list[str]:
@@ -100,6 +100,18 @@ def _check_slabs(k, problems: list) -> None:
             if not isinstance(owner, Slab) or owner.cache is not c:
                 problems.append(f"{where}: live object {objp:#x} is not in one of its slabs")
                 break
+        if k.slab_debug and c.flags & SLAB_POISON:
+            from .slab_debug import POISON_END, POISON_FREE
+            expect = bytes([POISON_FREE]) * (c.obj_size - 1) + bytes([POISON_END])
+            free_slots = list(parked)
+            for l3 in c.nodelists:
+                for lst in l3.lists:
+                    for slabp in lst:
+                        free_slots.extend(slabp.free)
+            for slot in free_slots:
+                addr = slot + c.obj_offset
+                if k.mem.view[addr:addr + c.obj_size] != expect:
+                    problems.append(f"{where}: poison of free object {addr:#x} overwritten (use after free)")
         if k.slab_debug and c.flags & SLAB_RED_ZONE:
             from .slab_debug import RED_ACTIVE
             for slot in c.live:

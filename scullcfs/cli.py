@@ -189,6 +189,7 @@ def serve(args, kernel, driver, ready_w=None) -> int:
     import pyfuse3
     import trio
 
+    from . import faultfs  # noqa: F401  (declares its files)
     from .fs import ScullcOperations
     from .tree import Tree
 
@@ -244,7 +245,7 @@ def serve(args, kernel, driver, ready_w=None) -> int:
         kernel.set_current(os.getpid(), "rmmod")
         if not driver.cleanup():
             kernel.log.printk(KERN_ERR, "scullc: unloaded with objects still allocated (leak)")
-        leaks = [c for c in kernel.cache_chain if not c.kmalloc and c.live]
+        leaks = [c for c in kernel.cache_chain if not c.kmalloc and c.live and c not in kernel.background]
         for c in leaks:
             kernel.log.printk(KERN_ERR, f"slab error in kmem_cache_destroy(): cache `{c.name}':"
                                         f" Can't free all objects")

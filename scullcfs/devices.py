@@ -32,6 +32,12 @@ SCULLCMEM_LIMIT = 4096 - 80
 _pack_ptr = struct.Struct("<I").pack_into
 
 
+def _is_live_kmalloc(k, addr) -> bool:
+    owner = k.mem_map[addr >> 12] if addr is not None and 0 <= addr < k.mem.size else None
+    cache = getattr(owner, "cache", None)
+    return cache is not None and addr - cache.obj_offset in cache.live
+
+
 class DeviceError(Exception):
     """A failed device operation; `errno` is what the filesystem returns."""
 
@@ -275,6 +281,35 @@ class ScullcDevice:
     def quanta(self) -> int:
         return sum(sum(1 for q in d.data if q is not None) for d in self.items if d.data)
 
+    def _last_quantum(self) -> tuple:
+        for dptr in reversed(self.items):
+            if dptr.data:
+                for s in range(len(dptr.data) - 1, -1, -1):
+                    if dptr.data[s] is not None:
+                        return dptr, s
+        raise DeviceError(errno.ENODATA, f"{self.name} holds no quantum: write to it first")
+
+    def misbehave(self, bug: str, n: int = 1) -> None:
+        """Commit one driver bug on purpose, so that slab debugging reports it:
+        `overrun` writes n bytes past the end of the last quantum; `use-after-free`
+        frees the last quantum and then writes into it; `double-free` frees it
+        twice. The device forgets a freed quantum (its bytes read as a hole)."""
+        k, cache = self.k, self.driver.cache
+        dptr, s = self._last_quantum()
+        q = dptr.data[s]
+        if bug == "overrun":
+            k.mem.view[q + cache.obj_size:q + cache.obj_size + n] = b"\xee" * n
+            return
+        dptr.data[s] = None
+        k.mem.zero(dptr.data_addr + s * SIZEOF_POINTER, SIZEOF_POINTER)
+        k.kmem_cache_free(cache, q)
+        if bug == "use-after-free":
+            k.mem.view[q:q + n] = b"\xee" * n
+        elif bug == "double-free":
+            k.kmem_cache_free(cache, q)
+        else:
+            raise DeviceError(errno.EINVAL, f"unknown bug {bug!r}")
+
 
 class ScullcDriver:
     """The module: parameters, the device array, and the `scullc` cache."""
@@ -352,6 +387,30 @@ class ScullcDriver:
             dev.trim()
         self.k.kfree(self.devices_addr)
         return self.k.kmem_cache_destroy(self.cache)
+
+    def check(self) -> list[str]:
+        """The driver's side of the invariant check: every quantum a device
+        holds is a live scullc object, every array and item a live kmalloc one."""
+        k, cache = self.k, self.cache
+        problems = []
+        for dev in self.devices:
+            seen = set()
+            for n, dptr in enumerate(dev.items):
+                if n and not _is_live_kmalloc(k, dptr.addr):
+                    problems.append(f"{dev.name}: item {n} at {dptr.addr:#x} is not allocated")
+                if dptr.data is None:
+                    continue
+                if not _is_live_kmalloc(k, dptr.data_addr):
+                    problems.append(f"{dev.name}: qset array of item {n} is not allocated")
+                for s, q in enumerate(dptr.data):
+                    if q is None:
+                        continue
+                    if q - cache.obj_offset not in cache.live:
+                        problems.append(f"{dev.name}: quantum {n}/{s} at {q:#x} is not a live scullc object")
+                    if q in seen:
+                        problems.append(f"{dev.name}: quantum {q:#x} used twice")
+                    seen.add(q)
+        return problems
 
     def scullcmem(self) -> str:
         """proc/scullcmem with the driver's format strings; like the driver's

@@ -23,13 +23,14 @@ DEVICE_BLKSIZE = 1 << 20  # `cat` reads max(128 KiB, st_blksize) at a time
 
 
 class Handle:
-    __slots__ = ("node", "pid", "data", "dev")
+    __slots__ = ("node", "pid", "data", "dev", "stream")
 
     def __init__(self, node: Node, pid: int, data: bytes = b""):
         self.node = node
         self.pid = pid
         self.data = data
         self.dev = node.device
+        self.stream = None  # a blocking reader (trace_pipe), see Node.stream
 
 
 class ScullcOperations(pyfuse3.Operations):
@@ -158,6 +159,11 @@ class ScullcOperations(pyfuse3.Operations):
                 self.k.set_current(ctx.pid)
                 node.device.open(flags)
             handle = Handle(node, ctx.pid)
+        elif node.stream is not None:
+            if writing:
+                raise pyfuse3.FUSEError(errno.EACCES)
+            handle = Handle(node, ctx.pid)
+            handle.stream = node.stream(ctx.pid)
         else:
             if writing and node.write is None:
                 raise pyfuse3.FUSEError(errno.EACCES)
@@ -186,6 +192,8 @@ class ScullcOperations(pyfuse3.Operations):
             if k.current.pid != h.pid:
                 k.set_current(h.pid)
             return dev.read(off, size)
+        if h.stream is not None:
+            return await h.stream.read(size)
         return h.data[off:off + size]
 
     async def write(self, fh, off, buf):
@@ -225,7 +233,9 @@ class ScullcOperations(pyfuse3.Operations):
         return len(buf)
 
     async def release(self, fh):
-        self.handles.pop(fh, None)
+        h = self.handles.pop(fh, None)
+        if h is not None and h.stream is not None:
+            h.stream.close()
 
     async def flush(self, fh):
         pass

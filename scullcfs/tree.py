@@ -35,6 +35,9 @@ class Node:
     populate: Optional[Callable[["Node"], None]] = None  # dynamic directories
     size: int = 0                            # st_size for virtual files
     cache: object = None                     # sys/kernel/slab/<cache>: the cache shown
+    # A blocking stream instead of a snapshot (trace_pipe): stream(pid) at open
+    # returns an object with `async read(size) -> bytes` and `close()`.
+    stream: Optional[Callable] = None
     mtime_ns: int = field(default_factory=time.time_ns)
 
     @property
@@ -207,6 +210,12 @@ class Tree:
                 raise DeviceError(errno.EINVAL, "write 1 to shrink")
             k.kmem_cache_shrink(c)
 
+        def failslab(data: bytes) -> None:
+            text = data.strip()
+            if text not in (b"0", b"1"):
+                raise DeviceError(errno.EINVAL, "write 0 or 1")
+            c.failslab = text == b"1"
+
         partial = lambda: f"{sum(len(l3.lists[1]) for l3 in c.nodelists)}\n"  # noqa: E731
         return {
             "object_size": (0o444, lambda: f"{c.obj_size}\n", None),
@@ -228,6 +237,7 @@ class Tree:
             "poison": (0o444, flag(SLAB_POISON), None),
             "store_user": (0o444, flag(SLAB_STORE_USER), None),
             "shrink": (0o200, lambda: "", shrink),
+            "failslab": (0o644, lambda: f"{int(c.failslab)}\n", failslab),
         }
 
     # -- writers ------------------------------------------------------------

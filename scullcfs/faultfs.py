@@ -1,0 +1,130 @@
+"""debugfs files for breaking things on purpose and checking nothing broke:
+
+  sys/kernel/debug/failslab/*, sys/kernel/debug/fail_page_alloc/*
+      the kernel's fault-injection knobs (Documentation/fault-injection)
+  sys/kernel/debug/scullc/check
+      write 1: a full consistency check; problems go to the log and the write
+      fails with EIO
+  sys/kernel/debug/scullc/misbehave
+      `overrun N [scullcX]`, `use-after-free [scullcX]`, `double-free [scullcX]`:
+      a device commits that bug once (needs --slab-debug, which reports it)
+"""
+from __future__ import annotations
+
+import errno
+
+from allocator.check import check_kernel
+from allocator.printk import KERN_ERR, KERN_INFO, KERN_WARNING
+
+from .devices import DeviceError
+from .tree import EXTENSIONS, _decode
+
+
+def _u64(attr, name):
+    def read():
+        return f"{getattr(attr, name)}\n"
+
+    def write(data: bytes):
+        text = _decode(data).strip()
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise DeviceError(errno.EINVAL, f"{text[:40]!r} is not a number") from None
+        if value < 0 or value >= 1 << 64:
+            raise DeviceError(errno.EINVAL, "out of range")
+        setattr(attr, name, value)
+    return read, write
+
+
+def _atomic(attr, name):
+    def read():
+        return f"{getattr(attr, name)}\n"
+
+    def write(data: bytes):
+        text = _decode(data).strip()
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise DeviceError(errno.EINVAL, f"{text[:40]!r} is not a number") from None
+        if not -(1 << 31) <= value < 1 << 31:
+            raise DeviceError(errno.EINVAL, "out of range")
+        setattr(attr, name, value)
+    return read, write
+
+
+def _bool(attr, name):
+    def read():
+        return "Y\n" if getattr(attr, name) else "N\n"
+
+    def write(data: bytes):
+        text = _decode(data).strip().lower()
+        if text in ("y", "yes", "1", "on"):
+            setattr(attr, name, True)
+        elif text in ("n", "no", "0", "off"):
+            setattr(attr, name, False)
+        else:
+            raise DeviceError(errno.EINVAL, "expected Y or N")
+    return read, write
+
+
+def declare_files(tree) -> None:
+    k, driver = tree.k, tree.driver
+
+    def knobs(attr, extra):
+        table = {"probability": _u64, "interval": _u64, "times": _atomic, "space": _atomic,
+                 "verbose": _u64, "task-filter": _bool, "stacktrace-depth": _u64,
+                 "ignore-gfp-wait": _bool, **extra}
+        files = {}
+        for knob, kind in table.items():
+            read, write = kind(attr, knob.replace("-", "_"))
+
+            def armed_write(data, write=write):
+                write(data)
+                k.update_fault_injection()
+            files[f"sys/kernel/debug/{attr.name}/{knob}"] = (0o600, read, armed_write)
+        tree.declare(files)
+
+    knobs(k.failslab, {"cache-filter": _bool})
+    knobs(k.fail_page_alloc, {"ignore-gfp-highmem": _bool, "min-order": _u64})
+
+    def check(data: bytes) -> None:
+        if _decode(data).strip() != "1":
+            raise DeviceError(errno.EINVAL, "write 1 to check")
+        problems = check_kernel(k) + driver.check()
+        for p in problems:
+            k.log.printk(KERN_ERR, f"check: {p}")
+        if problems:
+            raise DeviceError(errno.EIO, f"{len(problems)} problems")
+        k.log.printk(KERN_INFO, "check: zones, buddy lists, slabs and devices are consistent")
+
+    def misbehave(data: bytes) -> None:
+        words = _decode(data).split()
+        if not words:
+            raise DeviceError(errno.EINVAL, "empty")
+        bug, args = words[0], words[1:]
+        n = 1
+        if bug == "overrun":
+            if not args or not args[0].isdigit() or not 1 <= int(args[0]) <= 64:
+                raise DeviceError(errno.EINVAL, "overrun N: N in 1..64")
+            n = int(args.pop(0))
+        elif bug not in ("use-after-free", "double-free"):
+            raise DeviceError(errno.EINVAL, f"unknown bug {bug!r}")
+        names = {d.name: d for d in driver.devices}
+        dev = names.get(args[0]) if args else driver.devices[0]
+        if dev is None or len(args) > 1:
+            raise DeviceError(errno.EINVAL, "no such device")
+        if not k.slab_debug:
+            k.log.printk(KERN_WARNING, "scullc: misbehave needs --slab-debug: without red zones and"
+                                       " poisoning the bug would silently corrupt other objects")
+            raise DeviceError(errno.EINVAL, "needs --slab-debug")
+        k.log.printk(KERN_WARNING, f"scullc: {dev.name} commits a bug on purpose: {bug}"
+                                   + (f" by {n} bytes" if bug == "overrun" else ""))
+        dev.misbehave(bug, n)
+
+    tree.declare({
+        "sys/kernel/debug/scullc/check": (0o200, None, check),
+        "sys/kernel/debug/scullc/misbehave": (0o200, None, misbehave),
+    })
+
+
+EXTENSIONS.append(declare_files)
