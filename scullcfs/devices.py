@@ -67,6 +67,7 @@ class ScullcDevice:
         self.size = 0
         self.items: list[Qset] = [Qset(addr)]  # items[0] lives in the device array
         self.gfp = G.GFP_KERNEL
+        self.nquanta = 0  # quanta held (st_blocks and sys/class/.../quanta, without a walk)
 
     # -- allocation of the structure ----------------------------------------
 
@@ -98,6 +99,7 @@ class ScullcDevice:
             return None
         self.k.mem.zero(q, self.quantum)
         dptr.data[s_pos] = q
+        self.nquanta += 1
         _pack_ptr(self.k.mem.view, dptr.data_addr + s_pos * SIZEOF_POINTER, PAGE_OFFSET + q)
         return q
 
@@ -126,6 +128,7 @@ class ScullcDevice:
         head = self.items[0]
         k.mem.zero(head.addr, 8)  # data = next = NULL
         self.items = [head]
+        self.nquanta = 0
         self.size = 0
         self.quantum = self.driver.scullc_quantum
         self.qset = self.driver.scullc_qset
@@ -154,6 +157,7 @@ class ScullcDevice:
                     start = base + s * quantum
                     if start >= length:
                         k.kmem_cache_free(cache, q)
+                        self.nquanta -= 1
                         dptr.data[s] = None
                         k.mem.zero(dptr.data_addr + s * SIZEOF_POINTER, SIZEOF_POINTER)
                     elif start + quantum > length:
@@ -279,7 +283,7 @@ class ScullcDevice:
         return self.k.mem.view[q + q_pos:q + q_pos + count]
 
     def quanta(self) -> int:
-        return sum(sum(1 for q in d.data if q is not None) for d in self.items if d.data)
+        return self.nquanta
 
     def _last_quantum(self) -> tuple:
         for dptr in reversed(self.items):
@@ -301,6 +305,7 @@ class ScullcDevice:
             k.mem.view[q + cache.obj_size:q + cache.obj_size + n] = b"\xee" * n
             return
         dptr.data[s] = None
+        self.nquanta -= 1
         k.mem.zero(dptr.data_addr + s * SIZEOF_POINTER, SIZEOF_POINTER)
         k.kmem_cache_free(cache, q)
         if bug == "use-after-free":
@@ -410,6 +415,9 @@ class ScullcDriver:
                     if q in seen:
                         problems.append(f"{dev.name}: quantum {q:#x} used twice")
                     seen.add(q)
+            counted = sum(1 for dptr in dev.items if dptr.data for q in dptr.data if q is not None)
+            if counted != dev.nquanta:
+                problems.append(f"{dev.name}: holds {counted} quanta but counts {dev.nquanta}")
         return problems
 
     def scullcmem(self) -> str:
