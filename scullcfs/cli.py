@@ -89,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _daemon_running(pid: int) -> bool:
+    """Has the daemon not finished yet? A zombie has: it has unloaded and exited,
+    only its parent has not reaped it (a harness that started it --foreground)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def unmount(mountpoint: str, timeout: float = 20) -> int:
     """fusermount3 -u; if the mount is busy (a process sleeps in a write, or
     holds a file open), ask the daemon to finish (SIGTERM) and wait for it."""
@@ -107,9 +118,7 @@ def unmount(mountpoint: str, timeout: float = 20) -> int:
     if pid is not None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not _daemon_running(pid):
                 return 0
             time.sleep(0.05)
         print(f"scullcfs: daemon {pid} did not exit within {timeout:.0f} s", file=sys.stderr)

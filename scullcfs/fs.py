@@ -1,7 +1,8 @@
 """pyfuse3 Operations: a thin dispatcher from FUSE verbs to the tree and devices.
 
 Errors leave through FUSEError(errno) only. Every file is opened with direct_io,
-so each read and write reaches the allocator and every statistic is live.
+so each read and write reaches the allocator and every statistic is live; only
+`mappable` snapshots (proc/kmsg, for `dmesg -F`) go through the page cache.
 """
 from __future__ import annotations
 
@@ -173,11 +174,13 @@ class ScullcOperations(pyfuse3.Operations):
             if accmode != os.O_WRONLY:
                 self.k.set_current(ctx.pid)
                 data = node.read().encode()
+                if node.mappable:
+                    node.size = len(data)
             handle = Handle(node, ctx.pid, data)
         fh = self._next_fh
         self._next_fh += 1
         self.handles[fh] = handle
-        return pyfuse3.FileInfo(fh=fh, direct_io=True, keep_cache=False)
+        return pyfuse3.FileInfo(fh=fh, direct_io=not node.mappable, keep_cache=False)
 
     async def read(self, fh, off, size):
         h = self.handles[fh]

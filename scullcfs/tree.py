@@ -38,6 +38,10 @@ class Node:
     # A blocking stream instead of a snapshot (trace_pipe): stream(pid) at open
     # returns an object with `async read(size) -> bytes` and `close()`.
     stream: Optional[Callable] = None
+    # Served through the page cache with st_size = its latest snapshot's length:
+    # `dmesg -F proc/kmsg` mmaps st_size bytes MAP_SHARED, which FUSE refuses on a
+    # direct_io file (ENODEV), and mmap of 0 bytes is EINVAL.
+    mappable: bool = False
     mtime_ns: int = field(default_factory=time.time_ns)
 
     @property
@@ -131,6 +135,7 @@ class Tree:
                     0o444, lambda node=node: ",".join(map(str, node.cpus)) + "\n", None),
             })
         self.declare({"sys/kernel/debug/scullc/daemon_pid": (0o444, lambda: f"{os.getpid()}\n", None)})
+        self.lookup_path("proc/kmsg").mappable = True
         slab = self.add("sys/kernel/slab", _dir("slab"))
         slab.populate = self._populate_slab_dir
         for declare_files in EXTENSIONS:
