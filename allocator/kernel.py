@@ -7,11 +7,13 @@ from typing import Callable, Optional
 
 from .background import populate_background
 from .kmalloc import KmallocMixin
+from .mempool import MempoolMixin
 from .page_alloc import PageAllocatorMixin
 from .physmem import PAGE_SIZE, PhysMem
 from .printk import KERN_INFO, KERN_NOTICE, KernelLog
 from .faults import FaultAttr
 from .slab import SlabMixin
+from .vmalloc import VmallocMixin
 from .slab_debug import SlabDebugMixin
 
 _SIZE_SUFFIXES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -56,7 +58,7 @@ class Task:
 VM_EVENTS = ("pgfree", "allocstall", "slabs_scanned", "pgalloc_fail", "drop_slab")
 
 
-class Kernel(PageAllocatorMixin, SlabDebugMixin, SlabMixin, KmallocMixin):
+class Kernel(PageAllocatorMixin, SlabDebugMixin, SlabMixin, KmallocMixin, MempoolMixin, VmallocMixin):
     """A 2.6-era i386 kernel's memory management, without the rest of the kernel.
 
     Kernel(mem=1 << 30, nodes=1, cpus=2) boots: zones and watermarks, the buddy
@@ -105,6 +107,7 @@ class Kernel(PageAllocatorMixin, SlabDebugMixin, SlabMixin, KmallocMixin):
         for zone in self.zones:
             self.log.printk(KERN_INFO, f"  Node {zone.node.id} {zone.name} zone: {zone.present} pages")
         self._kmalloc_init()
+        self._vmalloc_init()
         self.dropping_caches = False
         self.background: dict = {}
         if background:

@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--devs", type=_int_arg(1, 64), default=4, help="scullc_devs (4)")
     d.add_argument("--cache-flags", type=_flags_arg, default=SLAB_HWCACHE_ALIGN, metavar="FLAGS",
                    help="flags of the scullc cache (default SLAB_HWCACHE_ALIGN)")
+    d.add_argument("--family", default="scullc", metavar="LIST",
+                   help="drivers to load: scullc,scull,scullp,scullv,scullm (default scullc;"
+                        " scullc is always loaded)")
+    d.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a family module parameter as insmod takes it (scull_quantum=2000,"
+                        " scullv_order=2, scullm_min_nr=32); repeatable")
     d.add_argument("--ldd3-io", action="store_true",
                    help="the driver's exact I/O: one quantum per call, holes end a read")
     f = p.add_argument_group("daemon")
@@ -135,6 +141,8 @@ def boot(args) -> tuple:
     driver = ScullcDriver(kernel, quantum=args.quantum, qset=args.qset, devs=args.devs,
                           ldd3_io=args.ldd3_io, cache_flags=args.cache_flags)
     kernel.log.printk(KERN_INFO, f"scullc: {args.devs} devices, quantum {args.quantum}, qset {args.qset}")
+    from .families import load_families  # (also declares their files)
+    driver.families = load_families(kernel, args.family, args.param, args.ldd3_io)
     return kernel, driver
 
 
@@ -252,6 +260,9 @@ def serve(args, kernel, driver, ready_w=None) -> int:
     finally:
         pyfuse3.close(unmount=True)
         kernel.set_current(os.getpid(), "rmmod")
+        for family in reversed(getattr(driver, "families", ())):
+            if not family.cleanup():
+                kernel.log.printk(KERN_ERR, f"{family.name}: unloaded with memory still allocated (leak)")
         if not driver.cleanup():
             kernel.log.printk(KERN_ERR, "scullc: unloaded with objects still allocated (leak)")
         leaks = [c for c in kernel.cache_chain if not c.kmalloc and c.live and c not in kernel.background]

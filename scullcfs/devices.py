@@ -62,12 +62,23 @@ class ScullcDevice:
         self.k = driver.k
         self.index = index
         self.name = f"scullc{index}"
-        self.quantum = driver.scullc_quantum
-        self.qset = driver.scullc_qset
+        self.quantum, self.qset = self._module_params()
         self.size = 0
         self.items: list[Qset] = [Qset(addr)]  # items[0] lives in the device array
         self.gfp = G.GFP_KERNEL
         self.nquanta = 0  # quanta held (st_blocks and sys/class/.../quanta, without a walk)
+
+    # -- what the scull family's drivers differ in (see scullcfs/families.py) --
+
+    def _module_params(self) -> tuple[int, int]:
+        """The module's current (quantum, qset): what a device adopts at trim."""
+        return self.driver.scullc_quantum, self.driver.scullc_qset
+
+    def _free_quantum(self, q: int) -> None:
+        self.k.kmem_cache_free(self.driver.cache, q)
+
+    def _zero_quantum(self, q: int, offset: int, n: int) -> None:
+        self.k.mem.zero(q + offset, n)
 
     # -- allocation of the structure ----------------------------------------
 
@@ -115,12 +126,12 @@ class ScullcDevice:
     def trim(self) -> None:
         """scullc_trim: every quantum and array back to the allocator, then adopt
         the module's current quantum and qset."""
-        k, cache = self.k, self.driver.cache
+        k = self.k
         for n, dptr in enumerate(self.items):
             if dptr.data is not None:
                 for q in dptr.data:
                     if q is not None:
-                        k.kmem_cache_free(cache, q)
+                        self._free_quantum(q)
                 k.kfree(dptr.data_addr)
                 dptr.data = dptr.data_addr = None
             if n:
@@ -130,8 +141,7 @@ class ScullcDevice:
         self.items = [head]
         self.nquanta = 0
         self.size = 0
-        self.quantum = self.driver.scullc_quantum
-        self.qset = self.driver.scullc_qset
+        self.quantum, self.qset = self._module_params()
 
     def truncate(self, length: int) -> None:
         """Free every quantum wholly past `length` and zero the rest of the
@@ -142,7 +152,7 @@ class ScullcDevice:
         if length >= self.size:
             self.size = length
             return
-        k, cache = self.k, self.driver.cache
+        k = self.k
         quantum, qset = self.quantum, self.qset
         itemsize = quantum * qset
         first_item = length // itemsize
@@ -156,12 +166,12 @@ class ScullcDevice:
                         continue
                     start = base + s * quantum
                     if start >= length:
-                        k.kmem_cache_free(cache, q)
+                        self._free_quantum(q)
                         self.nquanta -= 1
                         dptr.data[s] = None
                         k.mem.zero(dptr.data_addr + s * SIZEOF_POINTER, SIZEOF_POINTER)
                     elif start + quantum > length:
-                        k.mem.zero(q + (length - start), start + quantum - length)
+                        self._zero_quantum(q, length - start, start + quantum - length)
                 if base >= length:
                     k.kfree(dptr.data_addr)
                     dptr.data = dptr.data_addr = None

@@ -43,8 +43,9 @@ class ScullcOperations(pyfuse3.Operations):
         self._next_fh = 1
         self.uid = os.getuid()
         self.gid = os.getgid()
-        # the driver's per-device semaphore; only contended while a writer sleeps
-        self.locks = [trio.Lock() for _ in tree.driver.devices]
+        # the driver's per-device semaphore; only contended while a writer sleeps.
+        # Keyed by the device object: the scull family's drivers share the tree.
+        self.locks = {n.device: trio.Lock() for n in tree.inodes.values() if n.device is not None}
         self.waitq = MemoryWaitQueue(kernel)
 
     # -- attributes ---------------------------------------------------------
@@ -98,7 +99,7 @@ class ScullcOperations(pyfuse3.Operations):
         node = self._node(inode)
         if fields.update_size:
             if node.device is not None:
-                async with self.locks[node.device.index]:
+                async with self.locks[node.device]:
                     self.k.set_current(ctx.pid)
                     node.device.truncate(attr.st_size)
             elif node.write is None:
@@ -151,7 +152,7 @@ class ScullcOperations(pyfuse3.Operations):
         accmode = flags & os.O_ACCMODE
         writing = accmode in (os.O_WRONLY, os.O_RDWR)
         if node.device is not None:
-            lock = self.locks[node.device.index]
+            lock = self.locks[node.device]
             if lock.locked():
                 async with lock:
                     self.k.set_current(ctx.pid)
@@ -187,7 +188,7 @@ class ScullcOperations(pyfuse3.Operations):
         dev = h.dev
         if dev is not None:
             k = self.k
-            lock = self.locks[dev.index]
+            lock = self.locks[dev]
             if lock.locked():  # a writer sleeps for memory holding the device
                 async with lock:
                     k.set_current(h.pid)
@@ -206,7 +207,7 @@ class ScullcOperations(pyfuse3.Operations):
         if k.current.pid != h.pid:
             k.set_current(h.pid)
         if dev is not None:
-            lock = self.locks[dev.index]
+            lock = self.locks[dev]
             try:
                 if lock.locked():
                     async with lock:

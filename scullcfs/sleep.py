@@ -85,7 +85,7 @@ async def write_sleeping(k, queue: MemoryWaitQueue, settings, dev, off: int, dat
         elif now >= deadline:
             k.log.printk(KERN_WARNING, f"{k.current.comm}: no memory freed within"
                                        f" {settings.alloc_wait_ms} ms (vm.alloc_wait_ms)")
-            k.warn_alloc_failure(*req)
+            k.warn_alloc_failure(*req[:2])  # (gfp, order), and a mempool's sleep adds the pool
             break
         await queue.wait(deadline)
         k.set_current(pid)  # other requests ran meanwhile
