@@ -1,0 +1,165 @@
+"""kmalloc and friends on the general caches (2.6 include/linux/kmalloc_sizes.h)."""
+from __future__ import annotations
+
+import pytest
+
+from allocator import gfp as G
+from allocator.kernel import Kernel
+from allocator.slab import Slab
+
+
+@pytest.fixture
+def k():
+    kernel = Kernel(mem=64 << 20, cpus=2)
+    yield kernel
+    kernel.close()
+
+
+def cache_of(kernel, addr):
+    owner = kernel.mem_map[addr >> 12]
+    assert isinstance(owner, Slab)
+    return owner.cache
+
+
+@pytest.mark.parametrize("size, name", [
+    (1, "size-32"), (32, "size-32"), (33, "size-64"), (64, "size-64"), (65, "size-128"),
+    (200, "size-256"), (512, "size-512"), (513, "size-1024"), (2000, "size-2048"),
+    (4000, "size-4096"), (4096, "size-4096"), (4097, "size-8192"), (100000, "size-131072"),
+    (131072, "size-131072"),
+])
+def test_kmalloc_rounds_up_to_the_next_size_class(k, size, name):
+    addr = k.kmalloc(size, G.GFP_KERNEL)
+    assert cache_of(k, addr).name == name
+    assert k.ksize(addr) == int(name[5:]) >= size
+    assert addr in k.find_cache(name).live
+
+
+def test_kmalloc_has_no_96_or_192_classes_with_64_byte_lines(k):
+    names = [c.name for c in k.cache_chain]
+    assert "size-96" not in names and "size-192" not in names
+    assert cache_of(k, k.kmalloc(96, G.GFP_KERNEL)).name == "size-128"
+    assert cache_of(k, k.kmalloc(192, G.GFP_KERNEL)).name == "size-256"
+
+
+def test_kmalloc_above_128k_is_refused_with_a_log_line(k):
+    before = [(c.name, c.slab_counts()) for c in k.cache_chain]
+    assert k.kmalloc(131073, G.GFP_KERNEL) is None
+    assert k.log.grep("kmalloc(131073)")
+    assert [(c.name, c.slab_counts()) for c in k.cache_chain] == before
+
+
+def test_kmalloc_128k_is_physically_contiguous(k):
+    addr = k.kmalloc(131072, G.GFP_KERNEL)
+    slab = k.mem_map[addr >> 12]
+    assert k.mem_map[(addr >> 12):(addr >> 12) + 32] == [slab] * 32
+    k.mem.fill(addr, 131072, 0x11)             # the whole range is ours to write
+
+
+def test_kmalloc_gfp_dma_uses_the_dma_twin_below_16m(k):
+    for size in (10, 300, 4000, 65536):
+        addr = k.kmalloc(size, G.GFP_KERNEL | G.__GFP_DMA)
+        assert cache_of(k, addr).name.endswith("(DMA)")
+        assert addr + size <= 16 << 20
+    plain = k.kmalloc(300, G.GFP_KERNEL)
+    assert not cache_of(k, plain).name.endswith("(DMA)") and plain >= 16 << 20
+
+
+def test_kmalloc_refuses_gfp_highmem_with_a_log_line():
+    k = Kernel(mem=1 << 30, cpus=1)
+    before = k.find_cache("size-64").slab_counts()
+    assert k.kmalloc(64, G.GFP_HIGHUSER) is None
+    assert k.log.grep("__GFP_HIGHMEM")
+    assert k.find_cache("size-64").slab_counts() == before
+    k.close()
+
+
+def test_kmalloc_does_not_zero_stale_bytes(k):
+    addr = k.kmalloc(100, G.GFP_KERNEL)
+    k.mem.fill(addr, 100, 0xA5)
+    k.kfree(addr)
+    again = k.kmalloc(100, G.GFP_KERNEL)
+    assert again == addr                       # LIFO per-CPU array: the same object
+    assert bytes(k.mem.read(again, 100)) == b"\xa5" * 100
+
+
+def test_kzalloc_zeroes_the_object(k):
+    addr = k.kmalloc(100, G.GFP_KERNEL)
+    k.mem.fill(addr, 128, 0xA5)
+    k.kfree(addr)
+    again = k.kzalloc(100, G.GFP_KERNEL)
+    assert again == addr
+    assert bytes(k.mem.read(again, 100)) == bytes(100)
+
+
+def test_kmalloc_with_gfp_zero_is_kzalloc(k):
+    addr = k.kmalloc(3000, G.GFP_KERNEL)
+    k.mem.fill(addr, 3000, 0x77)
+    k.kfree(addr)
+    again = k.kmalloc(3000, G.GFP_KERNEL | G.__GFP_ZERO)
+    assert again == addr and bytes(k.mem.read(again, 3000)) == bytes(3000)
+
+
+def test_kcalloc_zeroes_n_elements(k):
+    addr = k.kmalloc(40, G.GFP_KERNEL)
+    k.mem.fill(addr, 64, 0xEE)
+    k.kfree(addr)
+    arr = k.kcalloc(10, 4, G.GFP_KERNEL)
+    assert arr == addr and bytes(k.mem.read(arr, 40)) == bytes(40)
+    assert k.ksize(arr) == 64
+
+
+@pytest.mark.parametrize("n, size", [(1 << 16, 1 << 16), (2, 0x40000000), (0x7FFFFFFF, 2)])
+def test_kcalloc_overflow_returns_none(k, n, size):
+    assert k.kcalloc(n, size, G.GFP_KERNEL) is None
+
+
+def test_kcalloc_too_large_without_overflow_returns_none(k):
+    assert k.kcalloc(2, 65537, G.GFP_KERNEL) is None
+
+
+def test_ksize_is_the_usable_size_of_the_class(k):
+    assert k.ksize(k.kmalloc(33, G.GFP_KERNEL)) == 64
+    assert k.ksize(k.kmalloc(5000, G.GFP_KERNEL)) == 8192
+    assert k.ksize(None) == 0
+
+
+def test_ksize_of_a_non_slab_address_is_logged_and_zero(k):
+    pfn = k.alloc_pages(G.GFP_KERNEL, 0)
+    assert k.ksize(pfn << 12) == 0
+    assert k.log.grep("ksize(")
+
+
+def test_kfree_none_is_a_no_op(k):
+    records = len(k.log.records)
+    k.kfree(None)
+    assert len(k.log.records) == records
+
+
+def test_kfree_returns_the_object_to_its_class(k):
+    c = k.find_cache("size-256")
+    addr = k.kmalloc(256, G.GFP_KERNEL)
+    assert addr in c.live
+    k.kfree(addr)
+    assert addr not in c.live and addr in c.array[0].entry
+    k.kfree(addr)                              # double kfree: logged, not raised
+    assert k.log.grep("double free")
+
+
+def test_off_slab_descriptors_come_from_a_smaller_general_cache(k):
+    # a size-512 slab's descriptor (8*4 + 28 = 60 bytes) is a size-64 object
+    size64 = k.find_cache("size-64")
+    k.kmalloc(512, G.GFP_KERNEL)
+    assert len(size64.live) == 1
+    assert k.kmem_cache_shrink(k.find_cache("size-512")) == 1   # the object is still out
+    assert len(size64.live) == 1
+
+
+def test_kmalloc_on_one_cpu_and_kfree_on_another(k):
+    k.set_current(0)
+    objs = [k.kmalloc(64, G.GFP_KERNEL) for _ in range(200)]
+    k.set_current(1)
+    for o in objs:
+        k.kfree(o)
+    c = k.find_cache("size-64")
+    assert not c.live
+    assert k.kmem_cache_shrink(c) == 0 and c.slab_counts() == (0, 0, 0, 0)
