@@ -51,8 +51,7 @@ class KmallocMixin:
             self.log.printk(KERN_WARNING, f"{self.current.comm}: kmalloc({size}) is larger than"
                                           f" the largest general cache (size-{KMALLOC_MAX_SIZE})")
             return None
-        if size == 0:
-            return None  # ZERO_SIZE_PTR in later kernels; 2.6 returned from size-32
+        # kmalloc(0) is a size-32 object in 2.6.18 (ZERO_SIZE_PTR came in 2.6.22)
         i = bisect.bisect_left(KMALLOC_SIZES, size)
         cachep = (self.malloc_sizes_dma if flags & F.DMA else self.malloc_sizes)[i]
         objp = self.kmem_cache_alloc(cachep, flags)

@@ -148,12 +148,15 @@ class PageAllocatorMixin:
             span = per_node if nid < nodes - 1 else self.nr_pages - start
             node = Node(nid, start, span)
             node.cpus = [c for c in range(cpus) if self.cpu_node[c] == nid]
-            for idx, (lo, hi) in enumerate(((0, DMA_LIMIT), (DMA_LIMIT, HIGHMEM_START),
+            # ZONE_DMA only exists on node 0: another node's frames below
+            # 16 MiB (a small machine split in two) belong to its Normal zone.
+            normal_lo = DMA_LIMIT if nid == 0 else 0
+            for idx, (lo, hi) in enumerate(((0, DMA_LIMIT), (normal_lo, HIGHMEM_START),
                                             (HIGHMEM_START, 1 << 62))):
                 zlo = max(start, lo >> PAGE_SHIFT)
                 zhi = min(start + span, hi >> PAGE_SHIFT)
                 if idx == ZONE_DMA and nid != 0:
-                    continue  # ZONE_DMA only exists on node 0
+                    continue
                 if zhi <= zlo:
                     continue
                 zone = Zone(node, idx, zlo, zhi - zlo)
@@ -463,13 +466,22 @@ class PageAllocatorMixin:
 
     # -- freeing ------------------------------------------------------------
 
-    def free_pages_pfn(self, pfn: int, order: int) -> bool:
+    def free_pages_pfn(self, pfn: int, order: int, slab_pages: bool = False) -> bool:
         """The kernel's __free_pages(page, order): give a block back. A block that is not allocated, or freed with another
         order than it was allocated with, is a logged "Bad page state" and is left
         alone. Returns True if freed."""
         got = self.alloc_order.get(pfn)
-        if got is None or got != order:
-            what = "not allocated" if got is None else f"allocated with order {got}"
+        owner = self.mem_map[pfn] if 0 <= pfn < self.nr_pages else None
+        slab_owned = getattr(owner, "cache", None) is not None
+        if got is None or got != order or slab_owned != slab_pages:
+            if got is None:
+                what = "not allocated"
+            elif got != order:
+                what = f"allocated with order {got}"
+            elif slab_owned:
+                what = f"owned by the slab cache {owner.cache.name}"
+            else:
+                what = "not a slab's pages"
             self.log.printk(KERN_ERR, f"Bad page state in process '{self.current.comm}'\n"
                                       f"page:pfn {pfn:#x} order:{order} ({what})\n"
                                       "Trying to fix it up, but a reboot is needed")

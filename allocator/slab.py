@@ -504,7 +504,7 @@ class SlabMixin:
         if cachep.flags & CFLGS_OFF_SLAB:
             mgmt = self.kmem_cache_alloc(cachep.slabp_cache, local_flags)
             if mgmt is None:
-                self.free_pages_pfn(pfn, cachep.gfporder)
+                self.free_pages_pfn(pfn, cachep.gfporder, slab_pages=True)
                 return False
             slabp.mgmt = mgmt
             slabp.colouroff = offset
@@ -541,7 +541,7 @@ class SlabMixin:
             self.nr_slab_pages_reclaimable -= 1 << cachep.gfporder
         else:
             self.nr_slab_pages_unreclaimable -= 1 << cachep.gfporder
-        self.free_pages_pfn(slabp.pfn, cachep.gfporder)
+        self.free_pages_pfn(slabp.pfn, cachep.gfporder, slab_pages=True)
         if slabp.mgmt is not None:
             self.kmem_cache_free(cachep.slabp_cache, slabp.mgmt)
 

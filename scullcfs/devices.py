@@ -30,6 +30,8 @@ SIZEOF_POINTER = 4
 # The seq_file buffer is one page and the dump stops 80 bytes short of it.
 SCULLCMEM_LIMIT = 4096 - 80
 _pack_ptr = struct.Struct("<I").pack_into
+# dev->size is a 32-bit size_t on i386: the VFS refuses to grow a file past it (EFBIG)
+MAX_DEVICE_SIZE = 0xFFFFFFFF
 
 
 def _is_live_kmalloc(k, addr) -> bool:
@@ -146,6 +148,8 @@ class ScullcDevice:
     def truncate(self, length: int) -> None:
         """Free every quantum wholly past `length` and zero the rest of the
         quantum it ends in, so that a later extension reads zeros."""
+        if length > MAX_DEVICE_SIZE:
+            raise DeviceError(errno.EFBIG, f"{self.name}: past the driver's 32-bit size")
         if length <= 0:
             self.trim()
             return
@@ -188,6 +192,8 @@ class ScullcDevice:
         count = len(data)
         if count == 0:
             return 0
+        if pos + count > MAX_DEVICE_SIZE:
+            raise DeviceError(errno.EFBIG, f"{self.name}: past the driver's 32-bit size")
         quantum, qset = self.quantum, self.qset
         itemsize = quantum * qset
         gfp = self.gfp

@@ -307,3 +307,15 @@ def test_scullcmem_uses_the_driver_format(k, drv):
     q0 = dev.items[0].data[0]
     assert f"\n       0:{0xC0000000 + q0:8x}\n" in text
     assert "\nDevice 1: qset 8, quantum 4000, sz 0\n" in text
+
+
+def test_write_past_the_drivers_32_bit_size_is_efbig_and_allocates_nothing(k, drv):
+    dev = drv.devices[0]
+    before = len(dev.items)
+    with pytest.raises(DeviceError) as e:
+        dev.write(1 << 40, b"x")
+    assert e.value.errno == errno.EFBIG
+    assert len(dev.items) == before and dev.size == 0
+    with pytest.raises(DeviceError) as e:
+        dev.truncate(1 << 33)
+    assert e.value.errno == errno.EFBIG

@@ -163,3 +163,10 @@ def test_kmalloc_on_one_cpu_and_kfree_on_another(k):
     c = k.find_cache("size-64")
     assert not c.live
     assert k.kmem_cache_shrink(c) == 0 and c.slab_counts() == (0, 0, 0, 0)
+
+
+def test_kmalloc_zero_bytes_is_a_size_32_object_as_in_2_6_18(k):
+    objp = k.kmalloc(0, G.GFP_KERNEL)
+    assert objp is not None
+    assert cache_of(k, objp).name == "size-32"
+    k.kfree(objp)

@@ -418,3 +418,23 @@ def test_allocation_statistics_count_pages(k64):
     assert normal.stats["pgalloc"] == 8
     k64.free_pages_pfn(pfn, 3)
     assert normal.stats["pgfree"] == 8 and k64.vm_events["pgfree"] == 8
+
+
+def test_free_pages_of_a_slab_is_a_bad_page_state_not_a_crash():
+    k = Kernel(mem=32 << 20)
+    c = k.kmem_cache_create("victim", 100, 0, 0)
+    objp = k.kmem_cache_alloc(c, G.GFP_KERNEL)
+    slab = k.mem_map[objp >> 12]
+    assert k.free_pages_pfn(slab.pfn, c.gfporder) is False
+    assert any("Bad page state" in r.text for r in k.log.records)
+    assert k.mem_map[objp >> 12] is slab
+    k.kmem_cache_free(c, objp)  # still works: the slab was left alone
+    assert k.kmem_cache_shrink(c) == 0
+
+
+def test_second_node_below_16m_is_normal_memory_not_lost():
+    k = Kernel(mem=24 << 20, nodes=2)
+    assert sum(z.spanned for z in k.zones) == (24 << 20) >> 12
+    node1 = [z for z in k.zones if z.node.id == 1]
+    assert [z.name for z in node1] == ["Normal"]
+    assert node1[0].start_pfn == (12 << 20) >> 12
