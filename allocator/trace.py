@@ -54,8 +54,11 @@ _API = frozenset(("kmem_cache_alloc", "kmem_cache_free", "kmalloc", "kzalloc", "
 # operation they are built on is not one the kernel prints.
 _SUPPRESS = {"kmem_cache_alloc": frozenset(("kmalloc", "kzalloc", "kcalloc")),
              "kmem_cache_free": frozenset(("kfree",))}
+# Helpers of the device models whose work the C drivers do inline: the call site
+# is their caller (scullc_write, scullc_trim, ...).
+_INLINE = frozenset(("_alloc_quantum", "_free_quantum", "_alloc_data", "_zero_quantum"))
 # Python methods of a device model that stand for a driver function of another name.
-_DRIVER_FUNCS = {"alloc_quantum": "write", "alloc_data": "write", "read_ldd3": "read"}
+_DRIVER_FUNCS = {"read_ldd3": "read"}
 
 
 def struct_page_address(k, pfn: int) -> int:
@@ -147,8 +150,10 @@ class Tracer:
 
     def set_buffer_size_kb(self, kb: int) -> None:
         """Resize every CPU's ring; shrinking drops the oldest entries."""
-        if kb < 1:
-            raise ValueError("buffer_size_kb must be at least 1")
+        if not 1 <= kb < 1 << 32:
+            # unsigned long on i386; past it deque(maxlen=) overflows and the
+            # OverflowError would take the daemon down
+            raise ValueError("buffer_size_kb must be 1..4294967295")
         self.buffer_size_kb = kb
         cap = self._capacity()
         self.rings = [deque(ring, maxlen=cap) for ring in self.rings]
@@ -177,6 +182,8 @@ class Tracer:
         while frame is not None and frame.f_code.co_name in _API:
             if frame.f_code.co_name in suppress:
                 return
+            frame = frame.f_back
+        while frame is not None and frame.f_code.co_name in _INLINE:
             frame = frame.f_back
         site = call_site(frame) if frame is not None else "0x0"
         if event == "kmem_cache_alloc" and frame is not None and frame.f_code.co_name == "_cache_grow":

@@ -147,6 +147,10 @@ def boot(args) -> tuple:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["top"]:  # `scullcfs top MNT`: the live view (a mount point named top: ./top)
+        from .top import main as top_main
+        return top_main(argv[1:])
     args = build_parser().parse_args(argv)
     mnt = args.mountpoint
     if args.unmount:
@@ -206,7 +210,7 @@ def serve(args, kernel, driver, ready_w=None) -> int:
     import pyfuse3
     import trio
 
-    from . import faultfs  # noqa: F401  (declares its files)
+    from . import debugfs, faultfs  # noqa: F401  (declare their files)
     from .fs import ScullcOperations
     from .tree import Tree
 

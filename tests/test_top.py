@@ -1,0 +1,95 @@
+"""The live views: `scullcfs top` and tools/slabtop (the real procps slabtop)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from allocator import Kernel, procfs
+from allocator import gfp as G
+from scullcfs import top
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH", ""), str(REPO)) if p)
+    return env
+
+
+def test_top_reads_zones_buddy_orders_and_caches_from_the_proc_texts():
+    k = Kernel(mem=64 << 20)
+    demo = k.kmem_cache_create("demo", 3000, 0, 0)
+    for _ in range(10):
+        k.kmem_cache_alloc(demo, G.GFP_KERNEL)
+    zones = top.parse_zoneinfo(procfs.zoneinfo(k))
+    assert [(z["node"], z["zone"]) for z in zones] == [(0, "DMA"), (0, "Normal")]
+    for z, zone in zip(zones, k.zones):
+        assert (z["free"], z["min"], z["low"], z["high"], z["spanned"], z["present"]) == \
+            (zone.free_pages, zone.pages_min, zone.pages_low, zone.pages_high, zone.spanned, zone.present)
+    buddy = top.parse_buddyinfo(procfs.buddyinfo(k))
+    assert buddy[(0, "Normal")] == [len(a) for a in k.zones[1].free_area]
+    caches = {c["name"]: c for c in top.parse_slabinfo(procfs.slabinfo(k))}
+    # 3000-byte objects: two per order-1 slab
+    assert caches["demo"]["num_slabs"] == demo.slab_counts()[0] == 5
+    assert caches["demo"]["kb"] == 5 * 2 * 4
+
+
+def test_top_once_prints_zones_caches_and_devices(mnt):
+    with open(mnt.path / "dev/scullc2", "wb") as f:
+        f.write(b"z" * 10_000)
+    r = subprocess.run([sys.executable, "-m", "scullcfs", "top", str(mnt.path), "--once"],
+                       capture_output=True, text=True, env=_env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    for section in ("Zones", "Caches", "Devices"):
+        assert any(line.startswith(section) for line in lines), section
+    assert any(line.split()[:3] == ["Node", "0", "DMA"] and len(line.split()) == 7 + 11 for line in lines)
+    assert any(line.split()[:3] == ["Node", "0", "Normal"] for line in lines)
+    assert any(line.split()[0] == "scullc" for line in lines if line.startswith("  ")), "the scullc cache"
+    devices = {line.split()[0]: line.split()[1:] for line in lines[lines.index(next(
+        line for line in lines if line.startswith("Devices"))) + 2:] if line.strip()}
+    assert devices["scullc2"] == ["10000", "3"]
+    assert devices["scullc0"] == ["0", "0"]
+
+
+def test_top_as_a_module_says_when_nothing_is_mounted(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "scullcfs.top", str(tmp_path), "--once"],
+                       capture_output=True, text=True, env=_env(), timeout=60)
+    assert r.returncode == 1
+    assert "is not a mounted scullcfs" in r.stderr
+
+
+def test_scullcfs_still_mounts_with_a_mountpoint_argument_after_the_top_subcommand():
+    r = subprocess.run([sys.executable, "-m", "scullcfs", "--help"], capture_output=True, text=True,
+                       env=_env(), timeout=60)
+    assert r.returncode == 0 and "mountpoint" in r.stdout
+
+
+@pytest.mark.skipif(shutil.which("slabtop") is None, reason="procps slabtop is not installed")
+def test_slabtop_once_shows_the_mounts_caches(mnt):
+    with open(mnt.path / "dev/scullc0", "wb") as f:
+        f.write(b"q" * 40_000)
+    r = subprocess.run([str(REPO / "tools/slabtop"), str(mnt.path), "-o", "-s", "c"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "Active / Total Objects (% used)" in r.stdout
+    names = [line.split()[-1] for line in r.stdout.splitlines() if line.strip()]
+    assert "scullc" in names and "size-2048" in names
+    # the bind mount lived in a private namespace only
+    assert "scullc" not in Path("/proc/slabinfo").read_text(errors="replace").split()[:1]
+    with open("/proc/self/mountinfo") as f:
+        assert " /proc/slabinfo " not in f.read()
+
+
+def test_slabtop_says_when_nothing_is_mounted(tmp_path):
+    env = dict(os.environ, SCULLC_MNT=str(tmp_path))
+    r = subprocess.run([str(REPO / "tools/slabtop"), "-o"], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert r.returncode == 1
+    assert f"no scullcfs mounted at {tmp_path}" in r.stderr
