@@ -117,6 +117,7 @@ class Tracer:
         self._seq = 0
         # Called after every recorded event (trace_pipe readers waiting for data).
         self.waiters: set[Callable[[], None]] = set()
+        self.closing = False  # unmount: readers stop waiting (see shutdown)
 
     def _capacity(self) -> int:
         return max(1, self.buffer_size_kb * 1024 // ENTRY_BYTES)
@@ -157,6 +158,13 @@ class Tracer:
         self.buffer_size_kb = kb
         cap = self._capacity()
         self.rings = [deque(ring, maxlen=cap) for ring in self.rings]
+
+    def shutdown(self) -> None:
+        """Unmount: wake every trace_pipe reader for good; they read end-of-file
+        instead of waiting (the FUSE main loop waits for them to return)."""
+        self.closing = True
+        for wake in list(self.waiters):
+            wake()
 
     def reset(self) -> None:
         """`echo > trace`: empty the rings and the written counters."""

@@ -248,6 +248,7 @@ def serve(args, kernel, driver, ready_w=None) -> int:
             async for signum in sigs:
                 log.info("signal %d: unmounting", signum)
                 pyfuse3.terminate()
+                tree.tracer.shutdown()  # trace_pipe readers stop waiting
                 return
 
     async def run():

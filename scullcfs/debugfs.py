@@ -54,12 +54,15 @@ class TracePipe:
 
     async def read(self, size: int) -> bytes:
         """Up to `size` bytes of whole event lines; sleeps until there is one.
-        Fails with EINTR when the reader gets a signal while it sleeps."""
+        Fails with EINTR when the reader gets a signal while it sleeps; reads
+        end-of-file once the mount is going away."""
         while True:
             data = self.leftover or self.tracer.consume(size)
             if data:
                 self.leftover = data[size:]
                 return data[:size]
+            if self.tracer.closing:
+                return b""
             woken = trio.Event()
             self.tracer.waiters.add(woken.set)
             try:

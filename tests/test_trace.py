@@ -6,8 +6,10 @@ import queue
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,8 @@ from allocator import Kernel
 from allocator import gfp as G
 from allocator.trace import ENTRY_BYTES, KMEM_EVENTS, Tracer
 from scullcfs.devices import ScullcDriver
+
+REPO = Path(__file__).resolve().parent.parent
 
 # trace_print_context: "%16s-%-7d [%03d] ..... %5lu.%06lu: " then "event: fields"
 LINE = re.compile(r"^ {0,15}(?P<comm>\S.{0,15})-(?P<pid>\d+) +\[(?P<cpu>\d{3})\] \.{5} +"
@@ -283,3 +287,21 @@ def test_tracing_files_refuse_nonsense(mnt):
     (t / "buffer_size_kb").write_text("64\n")
     assert (t / "buffer_size_kb").read_text() == "64\n"
     assert (t / "available_events").read_text().splitlines()[0] == "kmem:kmalloc"
+
+
+def test_unmount_ends_a_trace_pipe_reader_and_the_daemon_exits(mnt):
+    reader = subprocess.Popen(["cat", str(_tracing(mnt) / "trace_pipe")], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+    try:
+        # `scullcfs --unmount` finds the mount busy (the reader holds trace_pipe open)
+        # and asks the daemon to finish; the sleeping read must let it.
+        r = subprocess.run([sys.executable, "-m", "scullcfs", "--unmount", str(mnt.path)],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, PYTHONPATH=str(REPO)))
+        assert r.returncode == 0, r.stderr
+        assert mnt.proc.wait(timeout=30) == 0
+        reader.wait(timeout=30)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
