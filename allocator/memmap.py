@@ -123,13 +123,17 @@ def choose_cell(zones: list[tuple], width: int) -> int:
 
 def png_size(runs: list[PageRun], width: int = 1024, cell: int | None = None) -> tuple:
     """(width, height) of the picture render_png draws for these runs."""
-    zones = zones_of(runs)
+    return _layout(zones_of(runs), len(legend(runs)), width, cell)[0]
+
+
+def _layout(zones: list[tuple], legend_entries: int, width: int, cell: int | None) -> tuple:
+    """((width, height), cell, pages per row)."""
     cell = cell or choose_cell(zones, width)
     per_row = max(1, width // cell)
     height = sum(TITLE_HEIGHT + -(-z[3] // per_row) * cell + BAND_GAP for z in zones)
     columns = max(1, width // LEGEND_COLUMN)
-    height += LEGEND_PAD + -(-len(legend(runs)) // columns) * LEGEND_ROW
-    return width, height
+    height += LEGEND_PAD + -(-legend_entries // columns) * LEGEND_ROW
+    return (width, height), cell, per_row
 
 
 def zone_title(node: int, zone: str, start: int, n: int, nr_free: list) -> str:
@@ -146,9 +150,8 @@ def render_png(runs: list[PageRun], path, width: int = 1024, cell: int | None = 
     from PIL import Image, ImageDraw, ImageFont
 
     zones = zones_of(runs)
-    cell = cell or choose_cell(zones, width)
-    per_row = max(1, width // cell)
-    size = png_size(runs, width, cell)
+    entries = legend(runs)
+    size, cell, per_row = _layout(zones, len(entries), width, cell)
     img = Image.new("RGB", size, BACKGROUND)
     draw = ImageDraw.Draw(img)
     font = ImageFont.load_default()
@@ -160,13 +163,12 @@ def render_png(runs: list[PageRun], path, width: int = 1024, cell: int | None = 
         y += TITLE_HEIGHT
         rows = -(-n // per_row)
         buf = bytearray(bytes(BACKGROUND) * (rows * per_row))
-        for r in zruns:
-            key = _legend_key(r)
-            rgb = colours.get(key)
+        for _, _, pfn, count, owner, order in zruns:
+            rgb = colours.get((owner, order))
             if rgb is None:
-                rgb = colours[key] = bytes(owner_colour(*key))
-            off = (r.start_pfn - start) * 3
-            buf[off:off + r.count * 3] = rgb * r.count
+                rgb = colours[(owner, order)] = bytes(owner_colour(owner, order if owner == "free" else None))
+            off = (pfn - start) * 3
+            buf[off:off + count * 3] = rgb * count
         band = Image.frombytes("RGB", (per_row, rows), bytes(buf))
         if cell > 1:
             band = band.resize((per_row * cell, rows * cell), Image.NEAREST)
@@ -174,7 +176,7 @@ def render_png(runs: list[PageRun], path, width: int = 1024, cell: int | None = 
         y += rows * cell + BAND_GAP
     y += LEGEND_PAD
     columns = max(1, width // LEGEND_COLUMN)
-    for i, (owner, order, pages) in enumerate(legend(runs)):
+    for i, (owner, order, pages) in enumerate(entries):
         x = (i % columns) * LEGEND_COLUMN
         ly = y + (i // columns) * LEGEND_ROW
         draw.rectangle((x + 2, ly + 2, x + 13, ly + 13), fill=owner_colour(owner, order), outline=TEXT)

@@ -149,15 +149,17 @@ def parse_pagemap(text: str) -> list[PageRun]:
     """The runs of a pagemap text (what `pagemap` prints). ValueError on a
     malformed line, naming it."""
     runs = []
+    append = runs.append
     for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
+        if not line or line[0] == "#":
             continue
-        parts = line.split()
         try:
-            node, zone, start, count, owner, order = parts
-            runs.append(PageRun(int(node), zone, int(start), int(count), owner,
-                                None if order == "-" else int(order)))
+            node, zone, start, count, owner, order = line.split()
+            append(PageRun(int(node), zone, int(start), int(count), owner,
+                           None if order == "-" else int(order)))
         except ValueError:
+            if not line.strip():
+                continue
             raise ValueError(f"pagemap line {lineno}: {line!r}") from None
     return runs
 
