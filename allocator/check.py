@@ -16,6 +16,7 @@ def check_kernel(k) -> list[str]:
     problems: list[str] = []
     _check_zones(k, problems)
     _check_slabs(k, problems)
+    problems += k.vmalloc_check()
     return problems
 
 

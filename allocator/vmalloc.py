@@ -323,6 +323,35 @@ class VmallocMixin:
 
     # -- reports ------------------------------------------------------------------
 
+    def vmalloc_check(self) -> list[str]:
+        """The vmalloc side of the consistency check: areas sorted, inside the
+        area and apart; every page of an area mapped in order, allocated, tagged
+        vmalloc; nothing else mapped."""
+        problems = []
+        prev_end = self.vmalloc_start
+        mapped = 0
+        for area in self.vmlist:
+            where = f"vmalloc area {area.addr:#010x}"
+            if area.addr < prev_end or area.addr + area.size > self.vmalloc_end:
+                problems.append(f"{where}: overlaps its neighbour or leaves the vmalloc area")
+            prev_end = area.addr + area.size
+            if area.nr_pages != (area.size >> PAGE_SHIFT) - 1:
+                problems.append(f"{where}: {area.nr_pages} pages for {area.size} bytes")
+            for i, pfn in enumerate(area.pages):
+                if self.vm_ptes.get((area.addr >> PAGE_SHIFT) + i) != pfn:
+                    problems.append(f"{where}: page {i} (pfn {pfn:#x}) is not mapped there")
+                if self.mem_map[pfn] is not VMALLOC or self.alloc_order.get(pfn) != 0:
+                    problems.append(f"{where}: page {i} (pfn {pfn:#x}) is {self.mem_map[pfn]!r}")
+            mapped += area.nr_pages
+        if self._vm_addrs != [area.addr for area in self.vmlist]:
+            problems.append("vmalloc: the address index disagrees with vmlist")
+        if mapped != len(self.vm_ptes):
+            problems.append(f"vmalloc: {len(self.vm_ptes)} pages mapped, areas hold {mapped}")
+        for index, pfn in self.vm_pte_pages.items():
+            if self.mem_map[pfn] is not PGTABLE:
+                problems.append(f"vmalloc: page table {index} (pfn {pfn:#x}) is {self.mem_map[pfn]!r}")
+        return problems
+
     def vmalloc_info(self) -> tuple[int, int, int]:
         """(VmallocTotal, VmallocUsed, VmallocChunk) in kB, as 2.6
         get_vmalloc_info: used counts whole areas (guard pages included),

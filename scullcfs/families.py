@@ -27,7 +27,7 @@ from allocator.slab import SLAB_HWCACHE_ALIGN
 from allocator.vmalloc import vmallocinfo
 
 from .devices import (SCULLCMEM_LIMIT, SIZEOF_POINTER, SIZEOF_SCULLC_DEV, DeviceError, Qset,
-                      ScullcDevice, _pack_ptr)
+                      ScullcDevice, _is_live_kmalloc, _pack_ptr)
 from .tree import EXTENSIONS, Node, _decode
 
 FAMILIES = ("scullc", "scull", "scullp", "scullv", "scullm")
@@ -387,6 +387,40 @@ class FamilyDriver:
         self.k.kfree(self.devices_addr)
         return self._unload()
 
+    # -- the consistency check -------------------------------------------------
+
+    def quantum_problem(self, q: int) -> Optional[str]:
+        """Why q is not a live quantum of this driver's allocator, or None."""
+        return None if _is_live_kmalloc(self.k, q) else "not a live kmalloc object"
+
+    def check(self) -> list[str]:
+        """The driver's side of debugfs `check`: every item, array and quantum
+        is allocated, no quantum is held twice, the counts agree."""
+        k = self.k
+        problems = []
+        seen: set = set()
+        for dev in self.devices:
+            for n, dptr in enumerate(dev.items):
+                if (n or isinstance(dev, ScullDevice)) and not _is_live_kmalloc(k, dptr.addr):
+                    problems.append(f"{dev.name}: item {n} at {dptr.addr:#x} is not allocated")
+                if dptr.data is None:
+                    continue
+                if not _is_live_kmalloc(k, dptr.data_addr):
+                    problems.append(f"{dev.name}: qset array of item {n} is not allocated")
+                for s, q in enumerate(dptr.data):
+                    if q is None:
+                        continue
+                    why = self.quantum_problem(q)
+                    if why:
+                        problems.append(f"{dev.name}: quantum {n}/{s} at {q:#x}: {why}")
+                    if q in seen:
+                        problems.append(f"{dev.name}: quantum {q:#x} held twice")
+                    seen.add(q)
+            counted = sum(1 for dptr in dev.items if dptr.data for q in dptr.data if q is not None)
+            if counted != dev.nquanta:
+                problems.append(f"{dev.name}: holds {counted} quanta but counts {dev.nquanta}")
+        return problems
+
     # -- the proc dump ---------------------------------------------------------
 
     def proc_header(self, i: int, d) -> str:
@@ -464,6 +498,12 @@ class ScullpDriver(FamilyDriver):
     def proc_header(self, i, d):
         return f"\nDevice {i}: qset {d.qset}, order {d.order}, sz {d.size}\n"
 
+    def quantum_problem(self, q):
+        pfn = q >> PAGE_SHIFT
+        if self.k.alloc_order.get(pfn) is None:
+            return "not allocated pages"
+        return None
+
 
 class ScullvDriver(FamilyDriver):
     name = "scullv"
@@ -478,6 +518,10 @@ class ScullvDriver(FamilyDriver):
 
     def proc_pointer(self, q):
         return q  # already a kernel (vmalloc) address
+
+    def quantum_problem(self, q):
+        area = self.k.find_vm_area(q)
+        return "not a vmalloc area" if area is None else None
 
     def gfp_refused(self, mask):
         if mask & G.F.HIGHMEM:
@@ -518,6 +562,24 @@ class ScullmDriver(FamilyDriver):
             if self.k.mempool_resize(self.pool, value, G.GFP_KERNEL):
                 raise DeviceError(errno.ENOMEM, "mempool_resize: no memory for the element array")
         setattr(self, pname, value)
+
+    def quantum_problem(self, q):
+        if q - self.cache.obj_offset not in self.cache.live:
+            return "not a live scullm object"
+        if q in self.pool.elements:
+            return "also in the mempool's reserve"
+        return None
+
+    def check(self) -> list[str]:
+        problems = super().check()
+        p = self.pool
+        if p.curr_nr > p.min_nr or len(set(p.elements)) != p.curr_nr:
+            problems.append(f"scullm: mempool holds {p.curr_nr} elements ({len(set(p.elements))}"
+                            f" distinct) for min_nr {p.min_nr}")
+        for q in p.elements:
+            if q - self.cache.obj_offset not in self.cache.live:
+                problems.append(f"scullm: reserve element {q:#x} is not a live scullm object")
+        return problems
 
     def mempool_text(self) -> str:
         p = self.pool

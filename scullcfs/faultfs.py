@@ -91,6 +91,7 @@ def declare_files(tree) -> None:
         if _decode(data).strip() != "1":
             raise DeviceError(errno.EINVAL, "write 1 to check")
         problems = check_kernel(k) + driver.check()
+        problems += [p for family in getattr(driver, "families", ()) for p in family.check()]
         for p in problems:
             k.log.printk(KERN_ERR, f"check: {p}")
         if problems:

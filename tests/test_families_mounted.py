@@ -28,6 +28,7 @@ def test_every_family_stores_and_returns_10mib_of_random_data_identically(mount_
         assert r.returncode == 0, (name, r.stderr)
         assert out.read_bytes() == src.read_bytes(), name
         assert (m.path / f"sys/class/{name[:-1]}/{name}/size").read_text() == f"{10 << 20}\n"
+    (m.path / "sys/kernel/debug/scullc/check").write_text("1")  # EIO if anything is inconsistent
     assert m.unmount() == 0
     assert "slab error" not in m.log_text() and "leak" not in m.log_text()
 

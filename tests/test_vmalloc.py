@@ -201,3 +201,26 @@ def test_vmalloc_that_must_sleep_records_the_request_and_keeps_nothing():
     gfp, order = k.sleep_request
     assert gfp & G.__GFP_WAIT and order == 0
     assert k.vmlist == []
+
+
+def test_vmalloc_state_stays_consistent_through_random_allocs_and_frees():
+    import random
+
+    from allocator.check import check_kernel
+    k = boot(64 << 20)
+    rng = random.Random(5)
+    live: dict[int, bytes] = {}
+    for _ in range(400):
+        if live and rng.random() < 0.45:
+            addr = rng.choice(list(live))
+            assert bytes(k.vmalloc_read(addr, len(live[addr]))) == live.pop(addr)
+            k.vfree(addr)
+        else:
+            data = os.urandom(rng.randint(1, 12 * PAGE_SIZE))
+            addr = k.vmalloc(len(data))
+            assert addr is not None
+            k.vmalloc_write(addr, data)
+            live[addr] = data
+    assert check_kernel(k) == []
+    k.vm_ptes.pop(next(iter(k.vm_ptes)))  # and the check notices a lost mapping
+    assert any("not mapped" in p for p in k.vmalloc_check())
