@@ -742,5 +742,9 @@ class SlabMixin:
             return errno.EINVAL
         if limit < 1 or batchcount < 1 or batchcount > limit or shared < 0:
             return 0
+        # do_tune_cpucache kmallocs the new arrays (struct array_cache: 16 bytes
+        # plus a pointer per entry): past the largest general cache, ENOMEM
+        if 16 + 4 * max(limit, shared * batchcount) > 131072:
+            return errno.ENOMEM
         self.do_tune_cpucache(cachep, limit, batchcount, shared)
         return 0

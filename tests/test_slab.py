@@ -406,3 +406,12 @@ def test_objects_live_inside_their_slab_pages(k):
         assert (o - slab.s_mem) % c.buffer_size == 0
         assert slab.addr <= o and o + c.buffer_size <= slab.addr + (4096 << c.gfporder)
     assert len(set(objs)) == len(objs)
+
+
+def test_slabinfo_write_of_arrays_larger_than_kmalloc_can_give_is_enomem():
+    import errno as _errno
+    k = Kernel(mem=32 << 20)
+    before = (k.find_cache("size-64").limit, k.find_cache("size-64").shared)
+    assert k.slabinfo_write(b"size-64 1000000000 1 0\n") == _errno.ENOMEM
+    assert k.slabinfo_write(b"size-64 120 60 1000000000\n") == _errno.ENOMEM
+    assert (k.find_cache("size-64").limit, k.find_cache("size-64").shared) == before
