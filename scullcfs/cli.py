@@ -249,6 +249,7 @@ def serve(args, kernel, driver, ready_w=None) -> int:
                 log.info("signal %d: unmounting", signum)
                 pyfuse3.terminate()
                 tree.tracer.shutdown()  # trace_pipe readers stop waiting
+                ops.waitq.shutdown()  # sleeping writers give up, or main() never returns
                 return
 
     async def run():

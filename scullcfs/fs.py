@@ -218,7 +218,10 @@ class ScullcOperations(pyfuse3.Operations):
                 else:
                     n = attempt_write(k, dev, off, buf)
                     if n < len(buf) and k.sleep_request is not None:
+                        req = k.sleep_request
                         async with lock:
+                            # acquiring is a checkpoint: another write may have reset it
+                            k.sleep_request = req
                             n = await write_sleeping(k, self.waitq, self.tree.settings, dev, off, buf, n, h.pid)
             except DeviceError as e:
                 raise pyfuse3.FUSEError(e.errno) from None

@@ -31,6 +31,13 @@ class MemoryWaitQueue:
         self.k = kernel
         self.event = trio.Event()
         self.sleepers = 0
+        self.closing = False
+
+    def shutdown(self) -> None:
+        """Unmount: wake every sleeper for good. They give up as if their wait ran
+        out; a __GFP_NOFAIL writer would otherwise keep the FUSE main loop alive."""
+        self.closing = True
+        self.event.set()
 
     def _wake(self) -> None:
         self.event.set()
@@ -39,6 +46,8 @@ class MemoryWaitQueue:
 
     async def wait(self, deadline: float) -> None:
         """Sleep until something is freed or the deadline (trio clock) passes."""
+        if self.closing:
+            return
         self.sleepers += 1
         self.k.free_waiters = self._wake
         try:
@@ -88,6 +97,8 @@ async def write_sleeping(k, queue: MemoryWaitQueue, settings, dev, off: int, dat
             k.warn_alloc_failure(*req[:2])  # (gfp, order), and a mempool's sleep adds the pool
             break
         await queue.wait(deadline)
+        if queue.closing:
+            break  # unmounting: keep what is stored, or ENOMEM
         k.set_current(pid)  # other requests ran meanwhile
         n = attempt_write(k, dev, off + done, view[done:])
         if n:

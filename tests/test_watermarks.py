@@ -1,0 +1,246 @@
+"""Watermark arithmetic against values worked out by hand from 2.6 mm/page_alloc.c.
+
+No FUSE. Every expected number below is a literal, computed in the comments from
+the zone sizes of the simulated PC (i386, 4 KiB pages):
+
+    DMA     [0, 16 MiB)      spanned 4096, present 3999 (the e820 hole 0x9f..0xff is absent)
+    Normal  [16, 896 MiB)    present = spanned
+    HighMem [896 MiB, end)   present = spanned
+
+    64M: DMA 3999, Normal 12288                 lowmem_pages = 16287
+    1G:  DMA 3999, Normal 225280, HighMem 32768   lowmem_pages = 229279
+    4G:  DMA 3999, Normal 225280, HighMem 819200  lowmem_pages = 229279
+
+2.6.18 formulas (init_per_zone_pages_min, setup_per_zone_pages_min,
+setup_per_zone_lowmem_reserve, zone_watermark_ok):
+
+    min_free_kbytes = int_sqrt(lowmem_kbytes * 16), clamped to [128, 65536], where
+        lowmem_kbytes = nr_free_buffer_pages() * 4 = sum of present_pages of the
+        lowmem zones (pages_high is still 0 when it runs)
+    pages_min = min_free_kbytes >> 2
+    tmp = pages_min * present / lowmem_pages
+    min = tmp (HighMem: clamp(present / 1024, 32, 128)); low = min + tmp/4; high = min + tmp/2
+    lowmem_reserve[j] of a lower zone = (present of the zones above it up to j) / ratio,
+        ratio 256 for DMA and 32 for Normal
+    zone_watermark_ok: min -= min/2 with ALLOC_HIGH, then min -= min/4 with ALLOC_HARDER;
+        fail if free - (1 << order) + 1 <= min + lowmem_reserve[classzone]; then per order
+        below the request, take away the smaller blocks and halve min.
+"""
+from __future__ import annotations
+
+import pytest
+
+from allocator import gfp as G
+from allocator.kernel import Kernel
+from allocator.page_alloc import (ALLOC_HARDER, ALLOC_HIGH, ALLOC_WMARK_MIN, MAX_ORDER,
+                                  PageAllocatorMixin, Zone)
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+def boot(mem: int) -> Kernel:
+    return Kernel(mem=mem, cpus=1)
+
+
+@pytest.fixture
+def k64():
+    k = boot(64 * MiB)
+    yield k
+    k.close()
+
+
+def marks(k) -> dict[str, tuple[int, int, int]]:
+    return {z.name: (z.pages_min, z.pages_low, z.pages_high) for z in k.zones}
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+@pytest.mark.parametrize("mem, present", [
+    (64 * MiB, {"DMA": 3999, "Normal": 12288}),                      # 16384 - 4096
+    (1 * GiB, {"DMA": 3999, "Normal": 225280, "HighMem": 32768}),    # 229376 - 4096; 262144 - 229376
+    (4 * GiB, {"DMA": 3999, "Normal": 225280, "HighMem": 819200}),   # 1048576 - 229376
+])
+def test_zone_sizes_the_watermarks_are_computed_from(mem, present):
+    k = boot(mem)
+    assert {z.name: z.present for z in k.zones} == present
+    k.close()
+
+
+# --------------------------------------------------------------------------- min_free_kbytes
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "allocator/page_alloc.py _default_min_free_kbytes sums managed (free at boot) pages; "
+    "2.6 nr_free_buffer_pages() sums present_pages: 64M gives 1016, 1G 3813, 4G 3761"))
+@pytest.mark.parametrize("mem, expected", [
+    # 64M: 16287 pages * 4 = 65148 kB; 65148 * 16 = 1042368; 1020^2 = 1040400 <= it < 1021^2 = 1042441
+    (64 * MiB, 1020),
+    # 1G: 229279 pages * 4 = 917116 kB; * 16 = 14673856; 3830^2 = 14668900 <= it < 3831^2 = 14676561
+    (1 * GiB, 3830),
+    # 4G: the same lowmem (HighMem does not count): 3830
+    (4 * GiB, 3830),
+])
+def test_default_min_free_kbytes_is_int_sqrt_of_16_times_lowmem_kbytes(mem, expected):
+    k = boot(mem)
+    assert k.min_free_kbytes == expected
+    k.close()
+
+
+# --------------------------------------------------------------------------- pages_min/low/high
+
+
+def test_watermarks_of_64m(k64):
+    k64.set_min_free_kbytes(1020)   # the 2.6 default for 64M (see above)
+    # pages_min = 1020 >> 2 = 255; lowmem_pages = 3999 + 12288 = 16287
+    # DMA:    tmp = 255 * 3999 / 16287 = 1019745 / 16287 = 62   -> 62, 62 + 15, 62 + 31
+    # Normal: tmp = 255 * 12288 / 16287 = 3133440 / 16287 = 192 -> 192, 192 + 48, 192 + 96
+    assert marks(k64) == {"DMA": (62, 77, 93), "Normal": (192, 240, 288)}
+
+
+@pytest.mark.parametrize("mem, highmem", [
+    # HighMem 32768 pages: tmp = 957 * 32768 / 229279 = 31358976 / 229279 = 136;
+    # min = clamp(32768 / 1024 = 32, 32, 128) = 32 -> 32, 32 + 34, 32 + 68
+    (1 * GiB, (32, 66, 100)),
+    # HighMem 819200 pages: tmp = 957 * 819200 / 229279 = 783974400 / 229279 = 3419;
+    # min = clamp(819200 / 1024 = 800, 32, 128) = 128 -> 128, 128 + 854, 128 + 1709
+    (4 * GiB, (128, 982, 1837)),
+])
+def test_watermarks_of_1g_and_4g(mem, highmem):
+    k = boot(mem)
+    k.set_min_free_kbytes(3830)     # the 2.6 default for both (see above)
+    # pages_min = 3830 >> 2 = 957; lowmem_pages = 3999 + 225280 = 229279
+    # DMA:    tmp = 957 * 3999 / 229279 = 3827043 / 229279 = 16       -> 16, 16 + 4, 16 + 8
+    # Normal: tmp = 957 * 225280 / 229279 = 215592960 / 229279 = 940  -> 940, 940 + 235, 940 + 470
+    assert marks(k) == {"DMA": (16, 20, 24), "Normal": (940, 1175, 1410), "HighMem": highmem}
+    k.close()
+
+
+def test_writing_min_free_kbytes_recomputes_the_watermarks(k64):
+    k64.set_min_free_kbytes(4096)
+    # pages_min = 1024; DMA tmp = 1024 * 3999 / 16287 = 4094976 / 16287 = 251;
+    # Normal tmp = 1024 * 12288 / 16287 = 12582912 / 16287 = 772
+    assert marks(k64) == {"DMA": (251, 251 + 62, 251 + 125), "Normal": (772, 772 + 193, 772 + 386)}
+    k64.set_min_free_kbytes(128)    # the floor of the default
+    # pages_min = 32; DMA tmp = 32 * 3999 / 16287 = 7; Normal tmp = 32 * 12288 / 16287 = 24
+    assert marks(k64) == {"DMA": (7, 8, 10), "Normal": (24, 30, 36)}
+    # lowmem_reserve does not depend on min_free_kbytes
+    assert [z.lowmem_reserve for z in k64.zones] == [[0, 48, 48], [0, 0, 0]]
+
+
+# --------------------------------------------------------------------------- lowmem_reserve
+
+
+@pytest.mark.parametrize("mem, expected", [
+    # 64M: DMA[1] = 12288 / 256 = 48; no HighMem, so DMA[2] = (0 + 12288) / 256 = 48
+    (64 * MiB, [[0, 48, 48], [0, 0, 0]]),
+    # 1G: DMA[1] = 225280 / 256 = 880; DMA[2] = (32768 + 225280) / 256 = 1008;
+    #     Normal[2] = 32768 / 32 = 1024
+    (1 * GiB, [[0, 880, 1008], [0, 0, 1024], [0, 0, 0]]),
+    # 4G: DMA[2] = (819200 + 225280) / 256 = 4080; Normal[2] = 819200 / 32 = 25600
+    (4 * GiB, [[0, 880, 4080], [0, 0, 25600], [0, 0, 0]]),
+])
+def test_lowmem_reserve_uses_the_ratios_256_and_32(mem, expected):
+    k = boot(mem)
+    assert [z.lowmem_reserve for z in k.zones] == expected
+    k.close()
+
+
+# --------------------------------------------------------------------------- zone_watermark_ok
+
+
+def zone(free: int, reserve=(0, 0, 0), blocks: dict | None = None) -> Zone:
+    """A zone holding `free` pages; `blocks` {order: count} lays them out (default:
+    all order 0)."""
+    z = Zone(node=None, idx=1, start_pfn=0, spanned=free)
+    z.free_pages = free
+    z.lowmem_reserve = list(reserve)
+    layout = blocks if blocks is not None else {0: free}
+    pfn = 0
+    for order, count in layout.items():
+        for _ in range(count):
+            z.free_area[order][pfn] = None
+            pfn += 1 << order
+    assert pfn == free and len(z.free_area) == MAX_ORDER
+    return z
+
+
+ok = PageAllocatorMixin.zone_watermark_ok
+
+
+@pytest.mark.parametrize("flags, floor", [
+    (ALLOC_WMARK_MIN, 192),                              # GFP_KERNEL's second pass: min itself
+    (ALLOC_WMARK_MIN | ALLOC_HIGH, 96),                  # __GFP_HIGH that may sleep: 192 - 96
+    (ALLOC_WMARK_MIN | ALLOC_HARDER, 144),               # GFP_NOWAIT: 192 - 48
+    (ALLOC_WMARK_MIN | ALLOC_HIGH | ALLOC_HARDER, 72),   # GFP_ATOMIC: 96 - 24 = 3/8 of 192
+])
+def test_zone_watermark_ok_lowers_min_for_alloc_high_and_alloc_harder(flags, floor):
+    # the 64M Normal zone's min, 192: an order-0 page may be taken while free > floor
+    assert ok(zone(floor + 1), 0, 192, 1, flags)
+    assert not ok(zone(floor), 0, 192, 1, flags)
+
+
+@pytest.mark.parametrize("classzone, flags, floor", [
+    (1, ALLOC_WMARK_MIN, 62 + 48),                        # a Normal request falling back to DMA
+    (1, ALLOC_WMARK_MIN | ALLOC_HIGH | ALLOC_HARDER, 24 + 48),   # 62 - 31 = 31, 31 - 7 = 24
+    (0, ALLOC_WMARK_MIN, 62),                             # a __GFP_DMA request: no reserve
+    (0, ALLOC_WMARK_MIN | ALLOC_HIGH | ALLOC_HARDER, 24),
+])
+def test_zone_watermark_ok_adds_the_lowmem_reserve_of_the_classzone(classzone, flags, floor):
+    dma_reserve = (0, 48, 48)  # the 64M DMA zone; its min is 62
+    assert ok(zone(floor + 1, dma_reserve), 0, 62, classzone, flags)
+    assert not ok(zone(floor, dma_reserve), 0, 62, classzone, flags)
+
+
+def test_zone_watermark_ok_for_higher_orders_discounts_the_smaller_blocks():
+    # order 2 against min 192, 400 free pages
+    # all order 0: 400 - 4 + 1 = 397 > 192, but 397 - 400 = -3 <= 192/2 at order 0 -> no
+    assert not ok(zone(400), 2, 192, 1, ALLOC_WMARK_MIN)
+    # 100 order-0 + 75 order-2 blocks: 397 > 192; 397 - 100 = 297 > 96; 297 - 0 > 48 -> yes
+    assert ok(zone(400, blocks={0: 100, 2: 75}), 2, 192, 1, ALLOC_WMARK_MIN)
+    # 200 order-0 + 50 order-2 blocks: 397 - 200 = 197 > 96; then 197 > 48 -> yes
+    assert ok(zone(400, blocks={0: 200, 2: 50}), 2, 192, 1, ALLOC_WMARK_MIN)
+    # 300 order-0 + 50 order-1 blocks: 397 - 300 = 97 > 96; then 97 - 100 = -3 <= 48 -> no
+    assert not ok(zone(400, blocks={0: 300, 1: 50}), 2, 192, 1, ALLOC_WMARK_MIN)
+
+
+# --------------------------------------------------------------------------- through alloc_pages
+
+
+def exhaust(k, gfp: int) -> int:
+    n = 0
+    while k.alloc_pages(gfp | G.__GFP_NOWARN, 0) is not None:
+        n += 1
+    return n
+
+
+def test_each_mask_stops_at_its_own_floor_in_zone_dma(k64):
+    # ZONE_DMA of 64M has per-CPU batch 1 and high 0, so order-0 allocations move
+    # the zone's free count one page at a time and the floors are exact.
+    k64.set_min_free_kbytes(1020)
+    dma = k64.zones[0]
+    assert dma.pages_min == 62
+    assert exhaust(k64, G.GFP_KERNEL | G.__GFP_DMA) > 0
+    assert dma.free_pages == 62                                  # ALLOC_WMARK_MIN
+    assert exhaust(k64, G.GFP_NOWAIT | G.__GFP_DMA) == 62 - 47
+    assert dma.free_pages == 47                                  # ALLOC_HARDER: 62 - 15
+    assert exhaust(k64, G.__GFP_WAIT | G.__GFP_HIGH | G.__GFP_DMA) == 47 - 31
+    assert dma.free_pages == 31                                  # ALLOC_HIGH: 62 - 31
+    assert exhaust(k64, G.GFP_ATOMIC | G.__GFP_DMA) == 31 - 24
+    assert dma.free_pages == 24                                  # both: 31 - 7
+    assert exhaust(k64, G.GFP_ATOMIC | G.__GFP_DMA) == 0
+
+
+@pytest.mark.parametrize("gfp, normal_floor, dma_floor", [
+    (G.GFP_KERNEL, 192, 62 + 48),
+    (G.GFP_ATOMIC, 72, 24 + 48),
+])
+def test_normal_requests_leave_the_lowmem_reserve_in_zone_dma(k64, gfp, normal_floor, dma_floor):
+    k64.set_min_free_kbytes(1020)
+    dma, normal = k64.zones
+    exhaust(k64, gfp)
+    assert dma.free_pages == dma_floor
+    # Normal stops at its floor, less at most what one per-CPU refill took in bulk
+    # after the last check that passed (batch 3 for 12288 present pages)
+    assert normal_floor - 3 < normal.free_pages <= normal_floor
