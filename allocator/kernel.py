@@ -87,6 +87,7 @@ class Kernel(PageAllocatorMixin, SlabDebugMixin, SlabMixin, KmallocMixin, Mempoo
         self.failslab = FaultAttr("failslab")
         self.fail_page_alloc = FaultAttr("fail_page_alloc")
         self.failslab_armed = self.fail_page_alloc_armed = False
+        self.slab_slow = self.page_slow = False
         self.trace_hook: Optional[Callable] = None
         # Sleeping allocations. The allocator itself never blocks: while a caller
         # that can sleep runs (sleep_ok), an allocation that would sleep records
@@ -116,9 +117,15 @@ class Kernel(PageAllocatorMixin, SlabDebugMixin, SlabMixin, KmallocMixin, Mempoo
                                    f" min_free_kbytes {self.min_free_kbytes}")
 
     def update_fault_injection(self) -> None:
-        """Call after changing a fault attribute: arms the allocation fast paths."""
+        """Call after changing a fault attribute or k.trace_hook: the allocation
+        fast paths test one flag each and leave everything unusual to the
+        general paths."""
         self.failslab_armed = self.failslab.probability > 0
         self.fail_page_alloc_armed = self.fail_page_alloc.probability > 0
+        self.slab_slow = self.failslab_armed or self.trace_hook is not None
+        self.page_slow = self.fail_page_alloc_armed or self.trace_hook is not None
+
+    update_slow_paths = update_fault_injection
 
     def set_current(self, pid: int, comm: Optional[str] = None) -> Task:
         """Make `pid` the current task; its CPU is pid % cpus."""

@@ -17,6 +17,8 @@ from .slab import SLAB_CACHE_DMA, SLAB_HWCACHE_ALIGN, SLAB_PANIC, KmemCache, Sla
 
 KMALLOC_SIZES = (32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 KMALLOC_MAX_SIZE = KMALLOC_SIZES[-1]
+# size -> index of its general cache, for every size up to 128 KiB (one lookup)
+_SIZE_INDEX = bytes(bisect.bisect_left(KMALLOC_SIZES, n) for n in range(KMALLOC_MAX_SIZE + 1))
 INT_MAX = 0x7FFFFFFF
 
 
@@ -47,12 +49,15 @@ class KmallocMixin:
         """Return the physical address of at least `size` physically contiguous
         bytes, or None. Contents are stale unless __GFP_ZERO. __GFP_HIGHMEM and
         sizes above 128 KiB are refused with a log line."""
-        if size > KMALLOC_MAX_SIZE or size < 0:
+        # kmalloc(0) is a size-32 object in 2.6.18 (ZERO_SIZE_PTR came in 2.6.22)
+        try:
+            i = _SIZE_INDEX[size]
+        except (IndexError, TypeError):
+            i = None
+        if i is None or size < 0:
             self.log.printk(KERN_WARNING, f"{self.current.comm}: kmalloc({size}) is larger than"
                                           f" the largest general cache (size-{KMALLOC_MAX_SIZE})")
             return None
-        # kmalloc(0) is a size-32 object in 2.6.18 (ZERO_SIZE_PTR came in 2.6.22)
-        i = bisect.bisect_left(KMALLOC_SIZES, size)
         cachep = (self.malloc_sizes_dma if flags & F.DMA else self.malloc_sizes)[i]
         objp = self.kmem_cache_alloc(cachep, flags)
         if objp is not None and self.trace_hook:
@@ -83,10 +88,13 @@ class KmallocMixin:
         a live slab object is a logged BUG, never a crash."""
         if not objp:
             return
-        owner = self.mem_map[objp >> PAGE_SHIFT] if 0 <= objp < self.mem.size else None
-        if not isinstance(owner, Slab):
+        try:
+            cachep = self.mem_map[objp >> PAGE_SHIFT].cache if objp > 0 else None
+        except (IndexError, AttributeError):
+            cachep = None
+        if cachep is None:
             self._slab_bug(f"kfree({objp:#x}): pointer is not from kmalloc")
             return
-        if self.trace_hook and objp in owner.cache.live:
-            self.trace_hook("kfree", owner.cache, objp, 0)
-        self.kmem_cache_free(owner.cache, objp)
+        if self.trace_hook and objp in cachep.live:
+            self.trace_hook("kfree", cachep, objp, 0)
+        self.kmem_cache_free(cachep, objp)

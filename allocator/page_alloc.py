@@ -9,6 +9,7 @@ a buddy is O(1). Order-0 pages also go through per-CPU hot and cold lists
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from . import gfp as G
@@ -43,6 +44,7 @@ ALLOC_HIGH = 0x20
 
 class PageOwner:
     """Tags for page frames that are not owned by a slab or a mapping."""
+    cache = None  # what a Slab owner has: lets the free path tell slab pages apart cheaply
 
     def __init__(self, name: str):
         self.name = name
@@ -172,6 +174,13 @@ class PageAllocatorMixin:
                                         "numa_foreign", "local_node", "other_node",
                                         "pgalloc_hot", "pgalloc_cold"), 0)
         self._build_zonelists()
+        zones_by_pfn = sorted(self.zones, key=lambda z: z.start_pfn)
+        self._zone_starts = [z.start_pfn for z in zones_by_pfn]
+        self._zones_by_pfn = zones_by_pfn
+        # the preferred zone per node and gfp & (__GFP_DMA|__GFP_HIGHMEM), for the
+        # order-0 fast path (gfp_zone: DMA wins over HIGHMEM)
+        self._preferred = [[(n.zonelists[t] or [None])[0] for t in (ZONE_NORMAL, ZONE_DMA, ZONE_HIGHMEM, ZONE_DMA)]
+                           for n in self.nodes]
         self.min_free_kbytes = self._default_min_free_kbytes()
         self.setup_per_zone_pages_min()
         self.setup_per_zone_lowmem_reserve()
@@ -235,7 +244,9 @@ class PageAllocatorMixin:
                 node.zonelists[top] = [z for n in order for z in reversed(n.zones) if z.idx <= top]
 
     def _default_min_free_kbytes(self) -> int:
-        lowmem_kbytes = sum(z.managed for z in self.zones if not z.is_highmem) * (PAGE_SIZE >> 10)
+        """init_per_zone_pages_min: lowmem_kbytes is nr_free_buffer_pages(), which
+        at boot (pages_high still 0) sums the lowmem zones' present pages."""
+        lowmem_kbytes = sum(z.present for z in self.zones if not z.is_highmem) * (PAGE_SIZE >> 10)
         return max(128, min(65536, int_sqrt(lowmem_kbytes * 16)))
 
     def setup_per_zone_pages_min(self) -> None:
@@ -278,10 +289,10 @@ class PageAllocatorMixin:
         return sum(z.free_pages for z in self.zones)
 
     def zone_of(self, pfn: int) -> Zone:
-        for zone in self.zones:
-            if zone.start_pfn <= pfn < zone.end_pfn:
-                return zone
-        raise ValueError(f"pfn {pfn:#x} is in no zone")
+        zone = self._zones_by_pfn[bisect_right(self._zone_starts, pfn) - 1]
+        if not zone.start_pfn <= pfn < zone.start_pfn + zone.spanned:
+            raise ValueError(f"pfn {pfn:#x} is in no zone")
+        return zone
 
     @staticmethod
     def zone_watermark_ok(zone: Zone, order: int, mark: int, classzone_idx: int,
@@ -383,6 +394,33 @@ class PageAllocatorMixin:
         (free slabs of every reclaimable cache, per-CPU page lists) and a retry.
         Without __GFP_NOWARN a failure is logged with a Mem-Info report.
         """
+        if order == 0 and not self.page_slow:
+            # The common case in one piece: the preferred zone is above its low
+            # watermark (for its own zone type lowmem_reserve is 0) and the
+            # CPU's list has a page. Anything else takes the general path.
+            cpu = self.current.cpu
+            zone = self._preferred[self.cpu_node[cpu] if node_id is None else node_id][gfp_mask & 3]
+            if zone is not None and zone.free_pages > zone.pages_low:
+                cold = gfp_mask & F.COLD
+                pages = zone.pcp[cpu][1 if cold else 0].pages
+                if not pages:
+                    pcp = zone.pcp[cpu][1 if cold else 0]
+                    self._rmqueue_bulk(zone, pcp.batch, pages)
+                if pages:
+                    pfn = pages.pop()
+                    st = zone.stats
+                    st["pgalloc"] += 1
+                    st["pgalloc_cold" if cold else "pgalloc_hot"] += 1
+                    st["numa_hit"] += 1
+                    st["local_node" if zone.node.id == self.cpu_node[cpu] else "other_node"] += 1
+                    self.mem_map[pfn] = owner
+                    self.alloc_order[pfn] = 0
+                    if gfp_mask & F.ZERO:
+                        self.mem.zero(pfn << PAGE_SHIFT, PAGE_SIZE)
+                    return pfn
+        return self._alloc_pages_slow(gfp_mask, order, node_id, owner)
+
+    def _alloc_pages_slow(self, gfp_mask: int, order: int, node_id, owner):
         if order >= MAX_ORDER:
             return None
         if self.fail_page_alloc_armed and should_fail_alloc_page(self, gfp_mask, order):
@@ -467,42 +505,49 @@ class PageAllocatorMixin:
     # -- freeing ------------------------------------------------------------
 
     def free_pages_pfn(self, pfn: int, order: int, slab_pages: bool = False) -> bool:
-        """The kernel's __free_pages(page, order): give a block back. A block that is not allocated, or freed with another
-        order than it was allocated with, is a logged "Bad page state" and is left
-        alone. Returns True if freed."""
-        got = self.alloc_order.get(pfn)
-        owner = self.mem_map[pfn] if 0 <= pfn < self.nr_pages else None
-        slab_owned = getattr(owner, "cache", None) is not None
-        if got is None or got != order or slab_owned != slab_pages:
-            if got is None:
-                what = "not allocated"
-            elif got != order:
-                what = f"allocated with order {got}"
-            elif slab_owned:
-                what = f"owned by the slab cache {owner.cache.name}"
-            else:
-                what = "not a slab's pages"
-            self.log.printk(KERN_ERR, f"Bad page state in process '{self.current.comm}'\n"
-                                      f"page:pfn {pfn:#x} order:{order} ({what})\n"
-                                      "Trying to fix it up, but a reboot is needed")
-            return False
-        del self.alloc_order[pfn]
+        """The kernel's __free_pages(page, order): give a block back. A block that
+        is not allocated, is freed with another order than it was allocated with,
+        or belongs to a slab (unless the slab allocator frees it) is a logged "Bad
+        page state" and is left alone. Returns True if freed."""
+        mem_map = self.mem_map
+        got = self.alloc_order.pop(pfn, None)
+        if got != order or (mem_map[pfn].cache is not None) != slab_pages:
+            return self._bad_page(pfn, order, got)
         if self.trace_hook:
             self.trace_hook("mm_page_free", None, pfn, 0, order)
-        zone = self.zone_of(pfn)
+        zone = self._zones_by_pfn[bisect_right(self._zone_starts, pfn) - 1]
         zone.stats["pgfree"] += 1 << order
         self.vm_events["pgfree"] += 1 << order
         if order == 0:
             hot = zone.pcp[self.current.cpu][0]
-            self.mem_map[pfn] = PCP
-            hot.pages.append(pfn)
-            if len(hot.pages) >= hot.high:
-                self._free_pages_bulk(zone, hot.batch, hot.pages)
+            mem_map[pfn] = PCP
+            pages = hot.pages
+            pages.append(pfn)
+            if len(pages) >= hot.high:
+                self._free_pages_bulk(zone, hot.batch, pages)
         else:
-            self.mem_map[pfn:pfn + (1 << order)] = [FREE] * (1 << order)
+            mem_map[pfn:pfn + (1 << order)] = [FREE] * (1 << order)
             self._free_one_page(zone, pfn, order)
-        self.on_pages_freed()
+        if self.free_waiters is not None:
+            self.free_waiters()
         return True
+
+    def _bad_page(self, pfn: int, order: int, got) -> bool:
+        if got is not None:
+            self.alloc_order[pfn] = got  # not ours to free: leave it as it was
+        owner = self.mem_map[pfn] if 0 <= pfn < self.nr_pages else None
+        if got is None:
+            what = "not allocated"
+        elif got != order:
+            what = f"allocated with order {got}"
+        elif getattr(owner, "cache", None) is not None:
+            what = f"owned by the slab cache {owner.cache.name}"
+        else:
+            what = "not a slab's pages"
+        self.log.printk(KERN_ERR, f"Bad page state in process '{self.current.comm}'\n"
+                                  f"page:pfn {pfn:#x} order:{order} ({what})\n"
+                                  "Trying to fix it up, but a reboot is needed")
+        return False
 
     def free_pages(self, addr: int, order: int) -> bool:
         return self.free_pages_pfn(addr >> PAGE_SHIFT, order)

@@ -69,6 +69,7 @@ SLAB_LIMIT = 0xFFFFFFFF - 3
 BREAK_GFP_ORDER_HI, BREAK_GFP_ORDER_LO = 1, 0
 
 LIST_FULL, LIST_PARTIAL, LIST_FREE = 0, 1, 2
+_SLOW_GFP = F.HIGHMEM | F.ZERO  # masks that leave kmem_cache_alloc's fast path
 
 
 def slab_flags_parse(text: str) -> int:
@@ -411,6 +412,23 @@ class SlabMixin:
     def kmem_cache_alloc(self, cachep: KmemCache, flags: int):
         """Return an object's physical address, or None. Not zeroed unless
         __GFP_ZERO. May sleep only as flags allow (see alloc_pages)."""
+        if flags & _SLOW_GFP or self.slab_slow:
+            return self._kmem_cache_alloc_slow(cachep, flags)
+        cpu = self.current.cpu
+        ac = cachep.array[cpu]
+        entry = ac.entry
+        if entry:
+            ac.touched = True
+            objp = entry.pop()
+        else:
+            objp = self._cache_alloc_refill(cachep, flags, cpu)
+            if objp is None:
+                return None
+        cachep.live.add(objp)
+        return objp
+
+    def _kmem_cache_alloc_slow(self, cachep: KmemCache, flags: int):
+        """kmem_cache_alloc with __GFP_HIGHMEM, __GFP_ZERO, failslab or tracing."""
         if flags & F.HIGHMEM:
             return self._slab_highmem_bug(cachep)
         if self.failslab_armed and should_failslab(self, cachep, flags):
@@ -512,14 +530,15 @@ class SlabMixin:
             slabp.colouroff = offset + cachep.slab_size
         slabp.s_mem = addr + slabp.colouroff
         size = cachep.buffer_size
-        objs = [slabp.s_mem + i * size for i in range(cachep.num)]
+        s_mem = slabp.s_mem
+        # the bufctl free list, last object first: slab_get_obj takes index 0 first
+        objs = list(range(s_mem + (cachep.num - 1) * size, s_mem - 1, -size))
         if cachep.ctor:
             ctor_flags = SLAB_CTOR_CONSTRUCTOR | (0 if flags & F.WAIT else SLAB_CTOR_ATOMIC)
-            for objp in objs:
+            for objp in reversed(objs):
                 cachep.ctor(self, objp + cachep.obj_offset, cachep, ctor_flags)
         if cachep.flags & (SLAB_POISON | SLAB_RED_ZONE | SLAB_STORE_USER):
-            self.slab_debug_init_objs(cachep, objs)
-        objs.reverse()               # slab_get_obj takes index 0 first
+            self.slab_debug_init_objs(cachep, objs[::-1])
         slabp.free = objs
         l3.lists[LIST_FREE][slabp] = None
         l3.free_objects += cachep.num
@@ -548,10 +567,10 @@ class SlabMixin:
     def kmem_cache_free(self, cachep: KmemCache, objp: int) -> None:
         """Give an object back to its cache. An object that is not allocated from
         this cache is a logged BUG and nothing changes."""
-        live = cachep.live
-        if objp not in live:
+        try:
+            cachep.live.remove(objp)
+        except KeyError:
             return self._bad_free(cachep, objp)
-        live.remove(objp)
         if self.trace_hook:
             self.trace_hook("kmem_cache_free", cachep, objp, 0)
         cpu = self.current.cpu
@@ -560,9 +579,10 @@ class SlabMixin:
             self._free_block(cachep, [objp])
             return
         ac = cachep.array[cpu]
-        if len(ac.entry) >= ac.limit:
+        entry = ac.entry
+        if len(entry) >= ac.limit:
             self._cache_flusharray(cachep, ac, self.cpu_node[cpu])
-        ac.entry.append(objp)
+        entry.append(objp)
         if self.free_waiters is not None:
             self.free_waiters()
 

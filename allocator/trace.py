@@ -47,7 +47,7 @@ TRACE_HEADER = (
 
 # Allocator entry points a call site is never attributed to: the walk up the
 # Python stack passes them and stops at their caller, the "call site".
-_API = frozenset(("kmem_cache_alloc", "kmem_cache_free", "kmalloc", "kzalloc", "kcalloc",
+_API = frozenset(("kmem_cache_alloc", "_kmem_cache_alloc_slow", "kmem_cache_free", "kmalloc", "kzalloc", "kcalloc",
                   "kfree", "alloc_pages", "alloc_pages_node", "get_free_pages",
                   "get_zeroed_page", "free_pages", "free_pages_pfn", "trace_hook"))
 # kmalloc and kfree emit their own event; the kmem_cache_* event of the cache
@@ -124,6 +124,7 @@ class Tracer:
 
     def _update_hook(self) -> None:
         self.k.trace_hook = self.trace_hook if self.tracing_on and self.enabled else None
+        self.k.update_slow_paths()
 
     # -- control files ----------------------------------------------------------
 

@@ -41,8 +41,8 @@ def free_lists(k):
 
 def expected_watermarks(zones):
     """2.6 init_per_zone_pages_min + setup_per_zone_pages_min, from
-    [(is_highmem, present, free_at_boot)] (free_at_boot: what nr_free_buffer_pages sees)."""
-    lowmem_kbytes = sum(free for high, _, free in zones if not high) * 4
+    [(is_highmem, present, free_at_boot)]: nr_free_buffer_pages() at boot sums present pages."""
+    lowmem_kbytes = sum(present for high, present, _ in zones if not high) * 4
     min_free_kbytes = max(128, min(65536, math.isqrt(lowmem_kbytes * 16)))
     pages_min = min_free_kbytes >> 2
     lowmem_pages = sum(present for high, present, _ in zones if not high)
@@ -149,12 +149,12 @@ def test_watermarks_follow_setup_per_zone_pages_min(mem):
 
 
 def test_watermarks_of_64m_worked_by_hand(k64):
-    # lowmem free at boot = 3998 + 12160 pages = 64632 kB; isqrt(64632*16) = 1016
-    assert k64.min_free_kbytes == 1016
+    # lowmem present = 3999 + 12288 pages = 65148 kB; isqrt(65148*16) = 1020
+    assert k64.min_free_kbytes == 1020
     dma, normal = k64.zones
-    # pages_min 254 split by present pages (3999 : 12288 of 16287)
+    # pages_min 255 split by present pages (3999 : 12288 of 16287)
     assert (dma.pages_min, dma.pages_low, dma.pages_high) == (62, 62 + 15, 62 + 31)
-    assert (normal.pages_min, normal.pages_low, normal.pages_high) == (191, 191 + 47, 191 + 95)
+    assert (normal.pages_min, normal.pages_low, normal.pages_high) == (192, 192 + 48, 192 + 96)
 
 
 def test_highmem_min_is_clamped_between_32_and_128_pages():

@@ -71,9 +71,6 @@ def test_zone_sizes_the_watermarks_are_computed_from(mem, present):
 # --------------------------------------------------------------------------- min_free_kbytes
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "allocator/page_alloc.py _default_min_free_kbytes sums managed (free at boot) pages; "
-    "2.6 nr_free_buffer_pages() sums present_pages: 64M gives 1016, 1G 3813, 4G 3761"))
 @pytest.mark.parametrize("mem, expected", [
     # 64M: 16287 pages * 4 = 65148 kB; 65148 * 16 = 1042368; 1020^2 = 1040400 <= it < 1021^2 = 1042441
     (64 * MiB, 1020),
