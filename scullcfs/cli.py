@@ -239,9 +239,14 @@ def serve(args, kernel, driver, ready_w=None) -> int:
     log.info("mounted %s (pid %d)", args.mountpoint, os.getpid())
 
     async def reaper():
+        # cache_reap runs from the events/0 workqueue thread, not a user process
+        from allocator.kernel import Task
+        events = Task(0, 0, "events/0")
         while True:
             await trio.sleep(REAPTIMEOUT_CPUC)
+            saved, kernel.current = kernel.current, events
             kernel.cache_reap()
+            kernel.current = saved
 
     async def signals(cancel_scope):
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as sigs:

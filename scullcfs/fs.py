@@ -101,7 +101,10 @@ class ScullcOperations(pyfuse3.Operations):
             if node.device is not None:
                 async with self.locks[node.device]:
                     self.k.set_current(ctx.pid)
-                    node.device.truncate(attr.st_size)
+                    try:
+                        node.device.truncate(attr.st_size)
+                    except DeviceError as e:
+                        raise pyfuse3.FUSEError(e.errno) from None
             elif node.write is None:
                 raise pyfuse3.FUSEError(errno.EACCES)
             # `echo x > file` truncates a control file first: nothing to do
@@ -228,6 +231,12 @@ class ScullcOperations(pyfuse3.Operations):
             h.node.mtime_ns = _now_ns()
             return n
         node = h.node
+        if off:
+            # A control value is one write at offset 0. The rest of a value split over
+            # two write(2)s ("1" then "2") or a pwrite into the middle would otherwise
+            # be parsed as a whole value of its own and silently store something else.
+            log.debug("write to %s at offset %d refused", node.path(), off)
+            raise pyfuse3.FUSEError(errno.EINVAL)
         try:
             node.write(bytes(buf))
         except DeviceError as e:
