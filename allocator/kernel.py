@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 from .background import populate_background
@@ -103,7 +102,7 @@ class Kernel(PageAllocatorMixin, SlabDebugMixin, SlabMixin, KmallocMixin, Mempoo
         self.mem = PhysMem(mem)
         self._page_alloc_init(mem, nodes, cpus)
         self._slab_init(cpus)
-        self.log.printk(KERN_NOTICE, f"Linux version 2.6.18-scullcfs (i386 simulation)")
+        self.log.printk(KERN_NOTICE, "Linux version 2.6.18-scullcfs (i386 simulation)")
         self.log.printk(KERN_INFO, f"{mem >> 20}MB LOWMEM/HIGHMEM available, {nodes} node(s), {cpus} CPU(s).")
         for zone in self.zones:
             self.log.printk(KERN_INFO, f"  Node {zone.node.id} {zone.name} zone: {zone.present} pages")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import bisect
 from typing import Optional
 
-from . import gfp as G
 from .gfp import F
 from .physmem import PAGE_SHIFT
 from .printk import KERN_WARNING

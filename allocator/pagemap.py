@@ -95,7 +95,6 @@ def pagemap_runs(k) -> list[PageRun]:
     out: list[PageRun] = []
     mem_map = k.mem_map
     for zone in k.zones:
-        node, zname = zone.node.id, zone.name
         free_blocks = None
         pfn = zone.start_pfn
         # Consecutive slabs of one cache are distinct Slab objects: group by the

@@ -5,8 +5,8 @@ the kernel prints (format strings cited per function). Nothing here changes stat
 """
 from __future__ import annotations
 
-from .page_alloc import MAX_ORDER, ZONE_NAMES
-from .physmem import PAGE_SHIFT, PAGE_SIZE
+from .page_alloc import ZONE_NAMES
+from .physmem import PAGE_SHIFT
 
 
 def slabinfo(k) -> str:

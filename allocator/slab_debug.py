@@ -63,7 +63,7 @@ class SlabDebugMixin:
         """The function that called kmem_cache_alloc/free (kmalloc and kfree are
         skipped, as __builtin_return_address sees through inlined wrappers)."""
         frame = sys._getframe(depth)
-        while frame.f_back is not None and frame.f_code.co_name in ("kmalloc", "kzalloc", "kfree",
+        while frame.f_back is not None and frame.f_code.co_name in ("kmalloc", "kzalloc", "kfree", "_quantum_alloc",
                                                                       "kcalloc", "_cache_grow",
                                                                       "_slab_destroy"):
             frame = frame.f_back

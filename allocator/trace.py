@@ -56,7 +56,7 @@ _SUPPRESS = {"kmem_cache_alloc": frozenset(("kmalloc", "kzalloc", "kcalloc")),
              "kmem_cache_free": frozenset(("kfree",))}
 # Helpers of the device models whose work the C drivers do inline: the call site
 # is their caller (scullc_write, scullc_trim, ...).
-_INLINE = frozenset(("_alloc_quantum", "_free_quantum", "_alloc_data", "_zero_quantum"))
+_INLINE = frozenset(("_alloc_quantum", "_quantum_alloc", "_free_quantum", "_alloc_data", "_zero_quantum"))
 # Python methods of a device model that stand for a driver function of another name.
 _DRIVER_FUNCS = {"read_ldd3": "read"}
 

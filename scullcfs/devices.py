@@ -106,8 +106,12 @@ class ScullcDevice:
         _pack_ptr(self.k.mem.view, dptr.addr, PAGE_OFFSET + addr)  # item->data
         return True
 
+    def _quantum_alloc(self, gfp: int) -> Optional[int]:
+        """Where a quantum comes from: scullc's cache (scullm: its mempool)."""
+        return self.k.kmem_cache_alloc(self.driver.cache, gfp)
+
     def _alloc_quantum(self, dptr: Qset, s_pos: int, gfp: int) -> Optional[int]:
-        q = self.k.kmem_cache_alloc(self.driver.cache, gfp)
+        q = self._quantum_alloc(gfp)
         if q is None:
             return None
         self.k.mem.zero(q, self.quantum)

@@ -277,15 +277,8 @@ class ScullmDevice(ScullcDevice):
     def _module_params(self) -> tuple[int, int]:
         return self.driver.scullm_quantum, self.driver.scullm_qset
 
-    def _alloc_quantum(self, dptr: Qset, s_pos: int, gfp: int) -> Optional[int]:
-        q = self.k.mempool_alloc(self.driver.pool, gfp)
-        if q is None:
-            return None
-        self.k.mem.zero(q, self.quantum)
-        dptr.data[s_pos] = q
-        self.nquanta += 1
-        _pack_ptr(self.k.mem.view, dptr.data_addr + s_pos * SIZEOF_POINTER, PAGE_OFFSET + q)
-        return q
+    def _quantum_alloc(self, gfp: int) -> Optional[int]:
+        return self.k.mempool_alloc(self.driver.pool, gfp)
 
     def _free_quantum(self, q: int) -> None:
         self.k.mempool_free(q, self.driver.pool)

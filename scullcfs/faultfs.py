@@ -20,36 +20,27 @@ from .devices import DeviceError
 from .tree import EXTENSIONS, _decode
 
 
-def _u64(attr, name):
-    def read():
-        return f"{getattr(attr, name)}\n"
+def _int_knob(lo: int, hi: int):
+    """A debugfs integer: `%llu` knobs take 0..2**64-1, atomic_t ones a signed int."""
+    def knob(attr, name):
+        def read():
+            return f"{getattr(attr, name)}\n"
 
-    def write(data: bytes):
-        text = _decode(data).strip()
-        try:
-            value = int(text, 0)
-        except ValueError:
-            raise DeviceError(errno.EINVAL, f"{text[:40]!r} is not a number") from None
-        if value < 0 or value >= 1 << 64:
-            raise DeviceError(errno.EINVAL, "out of range")
-        setattr(attr, name, value)
-    return read, write
+        def write(data: bytes):
+            text = _decode(data).strip()
+            try:
+                value = int(text, 0)
+            except ValueError:
+                raise DeviceError(errno.EINVAL, f"{text[:40]!r} is not a number") from None
+            if not lo <= value <= hi:
+                raise DeviceError(errno.EINVAL, "out of range")
+            setattr(attr, name, value)
+        return read, write
+    return knob
 
 
-def _atomic(attr, name):
-    def read():
-        return f"{getattr(attr, name)}\n"
-
-    def write(data: bytes):
-        text = _decode(data).strip()
-        try:
-            value = int(text, 0)
-        except ValueError:
-            raise DeviceError(errno.EINVAL, f"{text[:40]!r} is not a number") from None
-        if not -(1 << 31) <= value < 1 << 31:
-            raise DeviceError(errno.EINVAL, "out of range")
-        setattr(attr, name, value)
-    return read, write
+_u64 = _int_knob(0, (1 << 64) - 1)
+_atomic = _int_knob(-(1 << 31), (1 << 31) - 1)
 
 
 def _bool(attr, name):
