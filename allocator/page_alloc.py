@@ -414,7 +414,8 @@ class PageAllocatorMixin:
                     st["numa_hit"] += 1
                     st["local_node" if zone.node.id == self.cpu_node[cpu] else "other_node"] += 1
                     self.mem_map[pfn] = owner
-                    self.alloc_order[pfn] = 0
+                    if owner.cache is None:  # a slab knows its own order
+                        self.alloc_order[pfn] = 0
                     if gfp_mask & F.ZERO:
                         self.mem.zero(pfn << PAGE_SHIFT, PAGE_SIZE)
                     return pfn
@@ -453,7 +454,8 @@ class PageAllocatorMixin:
             if pfn is None:
                 return self._nopage(gfp_mask, order)
         self.mem_map[pfn:pfn + (1 << order)] = [owner] * (1 << order)
-        self.alloc_order[pfn] = order
+        if owner.cache is None:
+            self.alloc_order[pfn] = order
         if gfp_mask & F.ZERO:
             self.mem.zero(pfn << PAGE_SHIFT, PAGE_SIZE << order)
         if self.trace_hook:
@@ -510,9 +512,17 @@ class PageAllocatorMixin:
         or belongs to a slab (unless the slab allocator frees it) is a logged "Bad
         page state" and is left alone. Returns True if freed."""
         mem_map = self.mem_map
-        got = self.alloc_order.pop(pfn, None)
-        if got != order or (mem_map[pfn].cache is not None) != slab_pages:
-            return self._bad_page(pfn, order, got)
+        if not 0 <= pfn < self.nr_pages:
+            return self._bad_page(pfn, order, None)
+        if slab_pages:
+            # slab pages are not in alloc_order: the Slab owning them is the record
+            owner = mem_map[pfn]
+            if owner is None or owner.cache is None or owner.pfn != pfn or owner.cache.gfporder != order:
+                return self._bad_page(pfn, order, None)
+        else:
+            got = self.alloc_order.pop(pfn, None)
+            if got != order:
+                return self._bad_page(pfn, order, got)
         if self.trace_hook:
             self.trace_hook("mm_page_free", None, pfn, 0, order)
         zone = self._zones_by_pfn[bisect_right(self._zone_starts, pfn) - 1]
@@ -536,14 +546,15 @@ class PageAllocatorMixin:
         if got is not None:
             self.alloc_order[pfn] = got  # not ours to free: leave it as it was
         owner = self.mem_map[pfn] if 0 <= pfn < self.nr_pages else None
-        if got is None:
+        cache = getattr(owner, "cache", None)
+        if cache is not None and getattr(owner, "pfn", None) == pfn and cache.gfporder == order:
+            what = f"owned by the slab cache {cache.name}"
+        elif cache is not None:
+            what = f"inside a slab of cache {cache.name}"
+        elif got is None:
             what = "not allocated"
-        elif got != order:
-            what = f"allocated with order {got}"
-        elif getattr(owner, "cache", None) is not None:
-            what = f"owned by the slab cache {owner.cache.name}"
         else:
-            what = "not a slab's pages"
+            what = f"allocated with order {got}"
         self.log.printk(KERN_ERR, f"Bad page state in process '{self.current.comm}'\n"
                                   f"page:pfn {pfn:#x} order:{order} ({what})\n"
                                   "Trying to fix it up, but a reboot is needed")

@@ -157,7 +157,7 @@ class Slab:
         self.colouroff = 0
         self.s_mem = 0
         self.inuse = 0
-        self.free: list[int] = []   # bufctl free list; the end is slabp->free
+        self.free: list[int] = None  # bufctl free list, set by cache_grow; the end is slabp->free
         self.list = LIST_FREE
         self.mgmt: Optional[int] = None  # off-slab descriptor object
 
@@ -514,7 +514,7 @@ class SlabMixin:
         offset *= cachep.colour_off
         local_flags = flags & ~(F.ZERO | F.DMA | F.HIGHMEM)
         slabp = Slab(cachep, nodeid)
-        pfn = self.alloc_pages_node(nodeid, local_flags | cachep.gfpflags, cachep.gfporder, owner=slabp)
+        pfn = self.alloc_pages(local_flags | cachep.gfpflags, cachep.gfporder, nodeid, slabp)
         if pfn is None:
             return False
         slabp.pfn = pfn
