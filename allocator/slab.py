@@ -489,6 +489,7 @@ class SlabMixin:
                     batchcount -= take
                     if slabp.inuse == num:
                         slabp.list = LIST_FULL
+                        slabp.free = ()  # a full slab keeps no list (memory per quantum)
                         full[slabp] = None
                     else:
                         slabp.list = LIST_PARTIAL
@@ -625,7 +626,10 @@ class SlabMixin:
             l3 = cachep.nodelists[slabp.node]
             full, partial, free = l3.lists
             del l3.lists[slabp.list][slabp]
-            slabp.free.append(objp)
+            if slabp.list == LIST_FULL:
+                slabp.free = [objp]
+            else:
+                slabp.free.append(objp)
             slabp.inuse -= 1
             l3.free_objects += 1
             if slabp.inuse == 0:
