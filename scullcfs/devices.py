@@ -413,50 +413,68 @@ class ScullcDriver:
         self.k.kfree(self.devices_addr)
         return self.k.kmem_cache_destroy(self.cache)
 
+    def quantum_problem(self, q: int) -> Optional[str]:
+        """Why q is not a live quantum of the scullc cache, or None."""
+        return None if q - self.cache.obj_offset in self.cache.live else "not a live scullc object"
+
     def check(self) -> list[str]:
-        """The driver's side of the invariant check: every quantum a device
-        holds is a live scullc object, every array and item a live kmalloc one."""
-        k, cache = self.k, self.cache
-        problems = []
-        for dev in self.devices:
-            seen = set()
-            for n, dptr in enumerate(dev.items):
-                if n and not _is_live_kmalloc(k, dptr.addr):
-                    problems.append(f"{dev.name}: item {n} at {dptr.addr:#x} is not allocated")
-                if dptr.data is None:
-                    continue
-                if not _is_live_kmalloc(k, dptr.data_addr):
-                    problems.append(f"{dev.name}: qset array of item {n} is not allocated")
-                for s, q in enumerate(dptr.data):
-                    if q is None:
-                        continue
-                    if q - cache.obj_offset not in cache.live:
-                        problems.append(f"{dev.name}: quantum {n}/{s} at {q:#x} is not a live scullc object")
-                    if q in seen:
-                        problems.append(f"{dev.name}: quantum {q:#x} used twice")
-                    seen.add(q)
-            counted = sum(1 for dptr in dev.items if dptr.data for q in dptr.data if q is not None)
-            if counted != dev.nquanta:
-                problems.append(f"{dev.name}: holds {counted} quanta but counts {dev.nquanta}")
-        return problems
+        """The driver's side of debugfs `check` (see check_devices)."""
+        return check_devices(self.k, self.devices, self.quantum_problem)
 
     def scullcmem(self) -> str:
-        """proc/scullcmem with the driver's format strings; like the driver's
-        seq_file it stops once a page is nearly full."""
-        out = []
-        length = 0
-        for i, d in enumerate(self.devices):
-            lines = [f"\nDevice {i}: qset {d.qset}, quantum {d.quantum}, sz {d.size}\n"]
-            for n, item in enumerate(d.items):
-                data = PAGE_OFFSET + item.data_addr if item.data_addr is not None else 0
-                lines.append(f"  item at {PAGE_OFFSET + item.addr:08x}, qset at {data:08x}\n")
-                if item.data is not None and n == len(d.items) - 1:
-                    for j, q in enumerate(item.data):
-                        if q is not None:
-                            lines.append(f"    {j: 4d}:{PAGE_OFFSET + q:8x}\n")
-            for line in lines:
-                out.append(line)
-                length += len(line)
-                if length > SCULLCMEM_LIMIT:
-                    return "".join(out)
-        return "".join(out)
+        """proc/scullcmem with the driver's format strings."""
+        return procmem_dump(self.devices,
+                            lambda i, d: f"\nDevice {i}: qset {d.qset}, quantum {d.quantum}, sz {d.size}\n",
+                            lambda q: PAGE_OFFSET + q)
+
+
+def check_devices(k, devices, quantum_problem, head_allocated=lambda dev: False) -> list[str]:
+    """Every item, qset array and quantum a device holds is allocated, no
+    quantum is held twice (by one device or two), and the counts agree.
+    `quantum_problem(q)` says why q is not a live quantum of the driver."""
+    problems = []
+    seen: set = set()
+    for dev in devices:
+        for n, dptr in enumerate(dev.items):
+            if (n or head_allocated(dev)) and not _is_live_kmalloc(k, dptr.addr):
+                problems.append(f"{dev.name}: item {n} at {dptr.addr:#x} is not allocated")
+            if dptr.data is None:
+                continue
+            if not _is_live_kmalloc(k, dptr.data_addr):
+                problems.append(f"{dev.name}: qset array of item {n} is not allocated")
+            for s, q in enumerate(dptr.data):
+                if q is None:
+                    continue
+                why = quantum_problem(q)
+                if why:
+                    problems.append(f"{dev.name}: quantum {n}/{s} at {q:#x}: {why}")
+                if q in seen:
+                    problems.append(f"{dev.name}: quantum {q:#x} held twice")
+                seen.add(q)
+        counted = sum(1 for dptr in dev.items if dptr.data for q in dptr.data if q is not None)
+        if counted != dev.nquanta:
+            problems.append(f"{dev.name}: holds {counted} quanta but counts {dev.nquanta}")
+    return problems
+
+
+def procmem_dump(devices, header, pointer) -> str:
+    """A driver's /proc dump (scullc_read_procmem): per device its header, its
+    items, and the slots of the last item only; like the driver's seq_file it
+    stops once a page is nearly full."""
+    out = []
+    length = 0
+    for i, d in enumerate(devices):
+        lines = [header(i, d)]
+        for n, item in enumerate(d.items):
+            data = PAGE_OFFSET + item.data_addr if item.data_addr is not None else 0
+            lines.append(f"  item at {PAGE_OFFSET + item.addr:08x}, qset at {data:08x}\n")
+            if item.data is not None and n == len(d.items) - 1:
+                for j, q in enumerate(item.data):
+                    if q is not None:
+                        lines.append(f"    {j: 4d}:{pointer(q):8x}\n")
+        for line in lines:
+            out.append(line)
+            length += len(line)
+            if length > SCULLCMEM_LIMIT:
+                return "".join(out)
+    return "".join(out)

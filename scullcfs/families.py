@@ -27,7 +27,7 @@ from allocator.slab import SLAB_HWCACHE_ALIGN
 from allocator.vmalloc import vmallocinfo
 
 from .devices import (SCULLCMEM_LIMIT, SIZEOF_POINTER, SIZEOF_SCULLC_DEV, DeviceError, Qset,
-                      ScullcDevice, _is_live_kmalloc, _pack_ptr)
+                      ScullcDevice, _is_live_kmalloc, _pack_ptr, check_devices, procmem_dump)
 from .tree import EXTENSIONS, Node, _decode
 
 FAMILIES = ("scullc", "scull", "scullp", "scullv", "scullm")
@@ -387,32 +387,9 @@ class FamilyDriver:
         return None if _is_live_kmalloc(self.k, q) else "not a live kmalloc object"
 
     def check(self) -> list[str]:
-        """The driver's side of debugfs `check`: every item, array and quantum
-        is allocated, no quantum is held twice, the counts agree."""
-        k = self.k
-        problems = []
-        seen: set = set()
-        for dev in self.devices:
-            for n, dptr in enumerate(dev.items):
-                if (n or isinstance(dev, ScullDevice)) and not _is_live_kmalloc(k, dptr.addr):
-                    problems.append(f"{dev.name}: item {n} at {dptr.addr:#x} is not allocated")
-                if dptr.data is None:
-                    continue
-                if not _is_live_kmalloc(k, dptr.data_addr):
-                    problems.append(f"{dev.name}: qset array of item {n} is not allocated")
-                for s, q in enumerate(dptr.data):
-                    if q is None:
-                        continue
-                    why = self.quantum_problem(q)
-                    if why:
-                        problems.append(f"{dev.name}: quantum {n}/{s} at {q:#x}: {why}")
-                    if q in seen:
-                        problems.append(f"{dev.name}: quantum {q:#x} held twice")
-                    seen.add(q)
-            counted = sum(1 for dptr in dev.items if dptr.data for q in dptr.data if q is not None)
-            if counted != dev.nquanta:
-                problems.append(f"{dev.name}: holds {counted} quanta but counts {dev.nquanta}")
-        return problems
+        """The driver's side of debugfs `check` (see devices.check_devices)."""
+        return check_devices(self.k, self.devices, self.quantum_problem,
+                             lambda dev: isinstance(dev, ScullDevice))
 
     # -- the proc dump ---------------------------------------------------------
 
@@ -423,25 +400,8 @@ class FamilyDriver:
         return PAGE_OFFSET + q
 
     def procmem(self) -> str:
-        """The driver's /proc dump, its format strings, stopping like its
-        seq_file once a page is nearly full."""
-        out = []
-        length = 0
-        for i, d in enumerate(self.devices):
-            lines = [self.proc_header(i, d)]
-            for n, item in enumerate(d.items):
-                data = PAGE_OFFSET + item.data_addr if item.data_addr is not None else 0
-                lines.append(f"  item at {PAGE_OFFSET + item.addr:08x}, qset at {data:08x}\n")
-                if item.data is not None and n == len(d.items) - 1:
-                    for j, q in enumerate(item.data):
-                        if q is not None:
-                            lines.append(f"    {j: 4d}:{self.proc_pointer(q):8x}\n")
-            for line in lines:
-                out.append(line)
-                length += len(line)
-                if length > SCULLCMEM_LIMIT:
-                    return "".join(out)
-        return "".join(out)
+        """The driver's /proc dump with its format strings."""
+        return procmem_dump(self.devices, self.proc_header, self.proc_pointer)
 
 
 class ScullDriver(FamilyDriver):

@@ -188,7 +188,7 @@ def test_text_map_cells_show_the_owner_of_most_of_their_pages():
 
 
 def test_png_has_the_expected_size_and_the_colours_of_the_owners(tmp_path):
-    PIL = pytest.importorskip("PIL.Image")
+    import PIL.Image as PIL  # the `tools` extra: installed by tools/quickstart, so never skipped
     k = _tiny_kernel()
     runs = PM.pagemap_runs(k)
     img = MM.render_png(runs, tmp_path / "map.png", width=256)
@@ -267,7 +267,6 @@ def test_mounted_unusable_index_has_a_line_per_zone(mnt):
 
 
 def test_memmap_tool_draws_a_live_mount(mnt, tmp_path):
-    pytest.importorskip("PIL")
     out = tmp_path / "live.png"
     r = subprocess.run([sys.executable, str(REPO / "tools/memmap"), str(mnt.path), "-o", str(out), "--text"],
                        capture_output=True, text=True, timeout=60)

@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from allocator import Kernel, procfs
 from allocator import gfp as G
@@ -71,7 +69,6 @@ def test_scullcfs_still_mounts_with_a_mountpoint_argument_after_the_top_subcomma
     assert r.returncode == 0 and "mountpoint" in r.stdout
 
 
-@pytest.mark.skipif(shutil.which("slabtop") is None, reason="procps slabtop is not installed")
 def test_slabtop_once_shows_the_mounts_caches(mnt):
     with open(mnt.path / "dev/scullc0", "wb") as f:
         f.write(b"q" * 40_000)
