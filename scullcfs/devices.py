@@ -59,6 +59,11 @@ class Qset:
 
 
 class ScullcDevice:
+    # Quanta that are not physically contiguous (scullv's vmalloc areas) set this
+    # and define _store(addr, data) -> bytes copied and _load(addr, n) through
+    # their page table; everyone else's copies are slices of physical memory.
+    vmapped = False
+
     def __init__(self, driver: "ScullcDriver", index: int, addr: int):
         self.driver = driver
         self.k = driver.k
@@ -202,6 +207,7 @@ class ScullcDevice:
         itemsize = quantum * qset
         gfp = self.gfp
         view = self.k.mem.view
+        vmapped = self.vmapped
         src = memoryview(data)
         item, rest = divmod(pos, itemsize)
         s_pos, q_pos = divmod(rest, quantum)
@@ -227,15 +233,21 @@ class ScullcDevice:
                 n = quantum - q_pos
                 if n > count - done:
                     n = count - done
-                view[q + q_pos:q + q_pos + n] = src[done:done + n]
-                done += n
+                if vmapped:
+                    copied = self._store(q + q_pos, src[done:done + n])
+                    done += copied
+                    if copied < n:  # an unmapped page: logged as a paging oops
+                        break
+                else:
+                    view[q + q_pos:q + q_pos + n] = src[done:done + n]
+                    done += n
                 q_pos = 0
                 s_pos += 1
             else:
                 item += 1
                 s_pos = 0
                 continue
-            break  # an allocation failed
+            break  # an allocation (or, vmapped, a copy) failed
         if done == 0:
             raise DeviceError(errno.ENOMEM, f"{self.name}: out of memory")
         end = pos + done
@@ -258,6 +270,7 @@ class ScullcDevice:
         itemsize = quantum * qset
         mem = self.k.mem
         view = mem.view
+        vmapped = self.vmapped
         item, rest = divmod(pos, itemsize)
         s_pos, q_pos = divmod(rest, quantum)
         items = self.items
@@ -273,6 +286,8 @@ class ScullcDevice:
                 q = data_list[s_pos] if data_list is not None else None
                 if q is None:
                     parts.append(mem.zeros(n))
+                elif vmapped:
+                    parts.append(self._load(q + q_pos, n))
                 else:
                     parts.append(view[q + q_pos:q + q_pos + n])
                 done += n
@@ -299,8 +314,8 @@ class ScullcDevice:
             return b""
         if count > quantum - q_pos:
             count = quantum - q_pos
-        q = dptr.data[s_pos]
-        return self.k.mem.view[q + q_pos:q + q_pos + count]
+        q = dptr.data[s_pos] + q_pos
+        return self._load(q, count) if self.vmapped else self.k.mem.view[q:q + count]
 
     def quanta(self) -> int:
         return self.nquanta

@@ -168,103 +168,14 @@ class ScullvDevice(ScullcDevice):
     def _zero_quantum(self, q: int, offset: int, n: int) -> None:
         self.k.vmalloc_zero(q + offset, n)
 
-    # The loops of ScullcDevice.write/read with the copy going through the
-    # vmalloc page table (kept separate so scullc's loops stay as they are).
+    # ScullcDevice's read and write loops copy through the vmalloc page table
+    vmapped = True
 
-    def write(self, pos: int, data) -> int:
-        count = len(data)
-        if count == 0:
-            return 0
-        quantum, qset = self.quantum, self.qset
-        itemsize = quantum * qset
-        gfp = self.gfp
-        vwrite = self.k.vmalloc_write
-        src = memoryview(data)
-        item, rest = divmod(pos, itemsize)
-        s_pos, q_pos = divmod(rest, quantum)
-        if self.driver.ldd3_io and count > quantum - q_pos:
-            count = quantum - q_pos
-        done = 0
-        items = self.items
-        failed = False
-        while done < count and not failed:
-            dptr = items[item] if item < len(items) else self._follow(item, gfp)
-            if dptr is None or (dptr.data is None and not self._alloc_data(dptr, gfp)):
-                break
-            data_list = dptr.data
-            while s_pos < qset and done < count:
-                q = data_list[s_pos]
-                if q is None:
-                    q = self._alloc_quantum(dptr, s_pos, gfp)
-                    if q is None:
-                        failed = True
-                        break
-                n = quantum - q_pos
-                if n > count - done:
-                    n = count - done
-                copied = vwrite(q + q_pos, src[done:done + n])
-                done += copied
-                if copied < n:  # an unmapped page: logged as a paging oops
-                    failed = True
-                    break
-                q_pos = 0
-                s_pos += 1
-            item += 1
-            s_pos = 0
-        if done == 0:
-            raise DeviceError(errno.ENOMEM, f"{self.name}: out of memory")
-        if pos + done > self.size:
-            self.size = pos + done
-        return done
+    def _store(self, addr: int, data) -> int:
+        return self.k.vmalloc_write(addr, data)
 
-    def read(self, pos: int, count: int):
-        if self.driver.ldd3_io:
-            return self._read_ldd3(pos, count)
-        size = self.size
-        if pos >= size or count <= 0:
-            return b""
-        if count > size - pos:
-            count = size - pos
-        quantum, qset = self.quantum, self.qset
-        k = self.k
-        vread = k.vmalloc_read
-        item, rest = divmod(pos, quantum * qset)
-        s_pos, q_pos = divmod(rest, quantum)
-        items = self.items
-        parts = []
-        done = 0
-        while done < count:
-            dptr = items[item] if item < len(items) else None
-            data_list = dptr.data if dptr is not None else None
-            while s_pos < qset and done < count:
-                n = quantum - q_pos
-                if n > count - done:
-                    n = count - done
-                q = data_list[s_pos] if data_list is not None else None
-                parts.append(k.mem.zeros(n) if q is None else vread(q + q_pos, n))
-                done += n
-                q_pos = 0
-                s_pos += 1
-            item += 1
-            s_pos = 0
-        if len(parts) == 1:
-            return parts[0]
-        return b"".join(parts)
-
-    def _read_ldd3(self, pos: int, count: int):
-        if pos > self.size:
-            return b""
-        if pos + count > self.size:
-            count = self.size - pos
-        quantum, qset = self.quantum, self.qset
-        item, rest = divmod(pos, quantum * qset)
-        s_pos, q_pos = divmod(rest, quantum)
-        dptr = self._follow(item, G.GFP_KERNEL)
-        if dptr is None or dptr.data is None or dptr.data[s_pos] is None:
-            return b""
-        if count > quantum - q_pos:
-            count = quantum - q_pos
-        return self.k.vmalloc_read(dptr.data[s_pos] + q_pos, count)
+    def _load(self, addr: int, n: int):
+        return self.k.vmalloc_read(addr, n)
 
 
 class ScullmDevice(ScullcDevice):
