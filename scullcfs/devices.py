@@ -115,14 +115,20 @@ class ScullcDevice:
         """Where a quantum comes from: scullc's cache (scullm: its mempool)."""
         return self.k.kmem_cache_alloc(self.driver.cache, gfp)
 
+    def _kernel_address(self, q: int) -> int:
+        """The pointer the driver stores for quantum q (lowmem: PAGE_OFFSET + phys)."""
+        return PAGE_OFFSET + q
+
     def _alloc_quantum(self, dptr: Qset, s_pos: int, gfp: int) -> Optional[int]:
+        """Allocate slot s_pos's quantum, zeroed as the driver does, and record
+        it (in the Python list and as a pointer in the qset array)."""
         q = self._quantum_alloc(gfp)
         if q is None:
             return None
-        self.k.mem.zero(q, self.quantum)
+        self._zero_quantum(q, 0, self.quantum)
         dptr.data[s_pos] = q
         self.nquanta += 1
-        _pack_ptr(self.k.mem.view, dptr.data_addr + s_pos * SIZEOF_POINTER, PAGE_OFFSET + q)
+        _pack_ptr(self.k.mem.view, dptr.data_addr + s_pos * SIZEOF_POINTER, self._kernel_address(q))
         return q
 
     # -- file operations ----------------------------------------------------

@@ -26,7 +26,7 @@ from allocator.printk import KERN_INFO, KERN_NOTICE, KERN_WARNING
 from allocator.slab import SLAB_HWCACHE_ALIGN
 from allocator.vmalloc import vmallocinfo
 
-from .devices import (SCULLCMEM_LIMIT, SIZEOF_POINTER, SIZEOF_SCULLC_DEV, DeviceError, Qset,
+from .devices import (SCULLCMEM_LIMIT, SIZEOF_SCULLC_DEV, DeviceError, Qset,
                       ScullcDevice, _is_live_kmalloc, _pack_ptr, check_devices, procmem_dump)
 from .tree import EXTENSIONS, Node, _decode
 
@@ -68,17 +68,12 @@ class ScullDevice(ScullcDevice):
             items.append(Qset(addr))
         return items[n]
 
-    def _alloc_quantum(self, dptr: Qset, s_pos: int, gfp: int) -> Optional[int]:
+    def _quantum_alloc(self, gfp: int) -> Optional[int]:
         q = self.k.kmalloc(self.quantum, gfp)
-        if q is None:
-            return None
-        # scull_write does not memset: the previous owner's bytes would show
-        # through. We zero for the user's sake and count it.
-        self.k.mem.zero(q, self.quantum)
-        self.zeroed += self.quantum
-        dptr.data[s_pos] = q
-        self.nquanta += 1
-        _pack_ptr(self.k.mem.view, dptr.data_addr + s_pos * SIZEOF_POINTER, PAGE_OFFSET + q)
+        if q is not None:
+            # scull_write does not memset: the previous owner's bytes would show
+            # through. _alloc_quantum zeroes it for the user's sake; we count it.
+            self.zeroed += self.quantum
         return q
 
     def _free_quantum(self, q: int) -> None:
@@ -120,15 +115,8 @@ class ScullpDevice(ScullcDevice):
     def _module_params(self) -> tuple[int, int]:
         return PAGE_SIZE << self.driver.scullp_order, self.driver.scullp_qset
 
-    def _alloc_quantum(self, dptr: Qset, s_pos: int, gfp: int) -> Optional[int]:
-        q = self.k.get_free_pages(gfp, self.order)
-        if q is None:
-            return None
-        self.k.mem.zero(q, self.quantum)
-        dptr.data[s_pos] = q
-        self.nquanta += 1
-        _pack_ptr(self.k.mem.view, dptr.data_addr + s_pos * SIZEOF_POINTER, PAGE_OFFSET + q)
-        return q
+    def _quantum_alloc(self, gfp: int) -> Optional[int]:
+        return self.k.get_free_pages(gfp, self.order)
 
     def _free_quantum(self, q: int) -> None:
         self.k.free_pages(q, self.order)
@@ -149,18 +137,13 @@ class ScullvDevice(ScullcDevice):
     def _module_params(self) -> tuple[int, int]:
         return PAGE_SIZE << self.driver.scullv_order, self.driver.scullv_qset
 
-    def _alloc_quantum(self, dptr: Qset, s_pos: int, gfp: int) -> Optional[int]:
-        k = self.k
+    def _quantum_alloc(self, gfp: int) -> Optional[int]:
         # vmalloc() is __vmalloc(size, GFP_KERNEL | __GFP_HIGHMEM): the device's
         # mode (also used for its kmalloc'd items and arrays) plus HighMem
-        q = k.vmalloc_gfp(self.quantum, gfp | G.F.HIGHMEM, SCULLV_CALLER)
-        if q is None:
-            return None
-        k.vmalloc_zero(q, self.quantum)
-        dptr.data[s_pos] = q
-        self.nquanta += 1
-        _pack_ptr(k.mem.view, dptr.data_addr + s_pos * SIZEOF_POINTER, q)
-        return q
+        return self.k.vmalloc_gfp(self.quantum, gfp | G.F.HIGHMEM, SCULLV_CALLER)
+
+    def _kernel_address(self, q: int) -> int:
+        return q  # already a kernel (vmalloc) address
 
     def _free_quantum(self, q: int) -> None:
         self.k.vfree(q)
