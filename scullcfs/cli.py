@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _daemon_running(pid: int) -> bool:
+def daemon_running(pid: int) -> bool:
     """Has the daemon not finished yet? A zombie has: it has unloaded and exited,
     only its parent has not reaped it (a harness that started it --foreground)."""
     try:
@@ -124,7 +124,7 @@ def unmount(mountpoint: str, timeout: float = 20) -> int:
     if pid is not None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if not _daemon_running(pid):
+            if not daemon_running(pid):
                 return 0
             time.sleep(0.05)
         print(f"scullcfs: daemon {pid} did not exit within {timeout:.0f} s", file=sys.stderr)

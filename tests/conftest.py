@@ -364,3 +364,73 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if any(name in getattr(item, "fixturenames", ()) for name in FUSE_FIXTURES):
             item.add_marker(pytest.mark.fuse)
+
+
+# --------------------------------------------------------------------------- load scripts
+
+LOAD = REPO_ROOT / "tools/scullc_load"
+UNLOAD = REPO_ROOT / "tools/scullc_unload"
+
+
+def wait_gone(pid: int, timeout: float = 20.0) -> bool:
+    """Wait until the daemon pid has finished (exited, or a zombie)."""
+    from scullcfs.cli import daemon_running
+    deadline = time.monotonic() + timeout
+    while daemon_running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+class Scripts:
+    """tools/scullc_load and scullc_unload with their environment pointed at
+    tmp_path (SCULLC_MNT, SCULLC_PIDFILE, SCULLC_LOG), SCULLCFS naming a wrapper
+    that runs this interpreter's `-m scullcfs`."""
+
+    def __init__(self, tmp_path: Path):
+        self.mnt = tmp_path / "scullc"
+        self.pidfile = tmp_path / "run/scullc.pid"
+        self.log = tmp_path / "run/scullc.log"
+        wrapper = tmp_path / "bin/scullcfs"
+        wrapper.parent.mkdir()
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m scullcfs "$@"\n')
+        wrapper.chmod(0o755)
+        self.env = dict(os.environ, SCULLC_MNT=str(self.mnt), SCULLC_PIDFILE=str(self.pidfile),
+                        SCULLC_LOG=str(self.log), SCULLCFS=str(wrapper), PYTHONPATH=str(REPO_ROOT))
+
+    def run(self, script: Path, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(script), *args], env=self.env, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=120)
+
+    def load(self, *args: str) -> subprocess.CompletedProcess:
+        return self.run(LOAD, "--mem", "256M", *args)
+
+    def unload(self) -> subprocess.CompletedProcess:
+        return self.run(UNLOAD)
+
+    def pid(self) -> int:
+        return int(self.pidfile.read_text())
+
+    def cleanup(self) -> None:
+        """Unload; failing that, unmount lazily and SIGKILL the daemon named in
+        the pidfile (a process the test started)."""
+        pid = None
+        try:
+            pid = self.pid()
+        except (OSError, ValueError):
+            pass
+        if is_mounted(self.mnt):
+            self.unload()
+        if is_mounted(self.mnt):
+            subprocess.run(["fusermount3", "-uz", str(self.mnt)], capture_output=True)
+        if pid is not None and not wait_gone(pid, 5):
+            os.kill(pid, signal.SIGKILL)
+            wait_gone(pid)
+
+
+@pytest.fixture
+def scripts(fuse_environment, tmp_path):
+    s = Scripts(tmp_path)
+    yield s
+    s.cleanup()

@@ -12,95 +12,13 @@ import errno
 import os
 import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, is_mounted
+from conftest import is_mounted, wait_gone
+from scullcfs.cli import daemon_running
 
 pytestmark = pytest.mark.fuse
-
-LOAD = REPO_ROOT / "tools/scullc_load"
-UNLOAD = REPO_ROOT / "tools/scullc_unload"
-EXIT_TIMEOUT = 20.0
-
-
-def daemon_running(pid: int) -> bool:
-    """Is pid alive and not a zombie? (A daemon killed or exited is reaped by
-    whoever adopted it, maybe late: a zombie has finished.)"""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def wait_gone(pid: int, timeout: float = EXIT_TIMEOUT) -> bool:
-    deadline = time.monotonic() + timeout
-    while daemon_running(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-class Scripts:
-    """The load/unload scripts with their environment pointed at tmp_path."""
-
-    def __init__(self, tmp_path: Path):
-        self.mnt = tmp_path / "scullc"
-        self.pidfile = tmp_path / "run/scullc.pid"
-        self.log = tmp_path / "run/scullc.log"
-        wrapper = tmp_path / "bin/scullcfs"
-        wrapper.parent.mkdir()
-        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m scullcfs "$@"\n')
-        wrapper.chmod(0o755)
-        self.env = dict(
-            os.environ,
-            SCULLC_MNT=str(self.mnt),
-            SCULLC_PIDFILE=str(self.pidfile),
-            SCULLC_LOG=str(self.log),
-            SCULLCFS=str(wrapper),
-            PYTHONPATH=str(REPO_ROOT),
-        )
-
-    def _run(self, script: Path, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(script), *args], env=self.env, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=120)
-
-    def load(self, *args: str) -> subprocess.CompletedProcess:
-        return self._run(LOAD, "--mem", "256M", *args)
-
-    def unload(self) -> subprocess.CompletedProcess:
-        return self._run(UNLOAD)
-
-    def pid(self) -> int:
-        return int(self.pidfile.read_text())
-
-    def cleanup(self) -> None:
-        pid = None
-        try:
-            pid = self.pid()
-        except (OSError, ValueError):
-            pass
-        if is_mounted(self.mnt):
-            self.unload()
-        if is_mounted(self.mnt):
-            subprocess.run(["fusermount3", "-uz", str(self.mnt)], capture_output=True)
-        if pid is not None and not wait_gone(pid, 5):
-            os.kill(pid, signal.SIGKILL)
-            wait_gone(pid)
-
-
-@pytest.fixture
-def scripts(fuse_environment, tmp_path):
-    s = Scripts(tmp_path)
-    yield s
-    s.cleanup()
-
 
 def assert_ok(r: subprocess.CompletedProcess) -> str:
     assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"

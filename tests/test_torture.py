@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, is_mounted
+from conftest import LOAD, REPO_ROOT, UNLOAD, is_mounted
+from scullcfs.cli import daemon_running
 
 STRESS = REPO_ROOT / "tools/stress"
-LOAD = REPO_ROOT / "tools/scullc_load"
-UNLOAD = REPO_ROOT / "tools/scullc_unload"
 FAMILIES = ("scullc", "scull", "scullp", "scullv", "scullm")
 DEVICE_SIZE = 4 << 20
 
@@ -136,37 +135,6 @@ def test_fio_crc32c_verifies_a_separate_pass_over_four_jobs(mount_scullcfs, tmp_
 # --------------------------------------------------------------------------- kill -9
 
 
-class Scripts:
-    """tools/scullc_load/unload pointed at tmp_path, running this interpreter's
-    `-m scullcfs` through a wrapper (SCULLCFS)."""
-
-    def __init__(self, tmp_path: Path):
-        self.mnt = tmp_path / "scullc"
-        self.pidfile = tmp_path / "run/scullc.pid"
-        self.log = tmp_path / "run/scullc.log"
-        wrapper = tmp_path / "bin/scullcfs"
-        wrapper.parent.mkdir()
-        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m scullcfs "$@"\n')
-        wrapper.chmod(0o755)
-        self.env = dict(os.environ, SCULLC_MNT=str(self.mnt), SCULLC_PIDFILE=str(self.pidfile),
-                        SCULLC_LOG=str(self.log), SCULLCFS=str(wrapper), PYTHONPATH=str(REPO_ROOT))
-
-    def run(self, script: Path, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(script), *args], env=self.env, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=120)
-
-    def pid(self) -> int:
-        return int(self.pidfile.read_text())
-
-
-def gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] == "Z"
-    except OSError:
-        return True
-
-
 WRITER = r"""
 import os, sys
 fd = os.open(sys.argv[1], os.O_WRONLY)
@@ -179,21 +147,6 @@ try:
 except OSError as e:
     print("error", e.errno, flush=True)
 """
-
-
-@pytest.fixture
-def scripts(fuse_environment, tmp_path):
-    s = Scripts(tmp_path)
-    yield s
-    s.run(UNLOAD)
-    if is_mounted(s.mnt):
-        subprocess.run(["fusermount3", "-uz", str(s.mnt)], capture_output=True)
-    try:
-        pid = s.pid()
-    except (OSError, ValueError):
-        return
-    if not gone(pid):
-        os.kill(pid, signal.SIGKILL)
 
 
 def test_daemon_killed_mid_write_is_recovered_by_scullc_load(scripts):
@@ -219,7 +172,7 @@ def test_daemon_killed_mid_write_is_recovered_by_scullc_load(scripts):
     # the write in flight failed: the connection to the daemon is gone
     assert out.startswith("error "), out
     deadline = time.monotonic() + 20
-    while not gone(pid):
+    while daemon_running(pid):
         assert time.monotonic() < deadline, f"daemon {pid} survived SIGKILL"
         time.sleep(0.05)
     assert is_mounted(scripts.mnt)
