@@ -17,7 +17,7 @@ from allocator.check import check_kernel
 from allocator.printk import KERN_ERR, KERN_INFO, KERN_WARNING
 
 from .devices import DeviceError
-from .tree import EXTENSIONS, _decode
+from .tree import EXTENSIONS, _decode, _int_writer
 
 
 def _int_knob(lo: int, hi: int):
@@ -25,17 +25,7 @@ def _int_knob(lo: int, hi: int):
     def knob(attr, name):
         def read():
             return f"{getattr(attr, name)}\n"
-
-        def write(data: bytes):
-            text = _decode(data).strip()
-            try:
-                value = int(text, 0)
-            except ValueError:
-                raise DeviceError(errno.EINVAL, f"{text[:40]!r} is not a number") from None
-            if not lo <= value <= hi:
-                raise DeviceError(errno.EINVAL, "out of range")
-            setattr(attr, name, value)
-        return read, write
+        return read, _int_writer(lambda value: setattr(attr, name, value), lo, hi)
     return knob
 
 
