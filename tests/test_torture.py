@@ -49,7 +49,13 @@ def test_stress_with_its_own_mount_loses_no_byte_and_unmounts_clean(fuse_environ
     assert re.search(r"^write\s+[1-9]\d*\s", out, re.M) and re.search(r"^read\s+[1-9]\d*\s", out, re.M)
     assert re.search(r"^trim\s+[1-9]", out, re.M), out
     assert "check:       consistent" in out
-    assert "unmount:      clean (no leak reported)" in out
+    assert re.search(r"^unmount: +clean \(no leak reported\)$", out, re.M), out
+    # the rows under the table (elapsed, errors, data, check, slab log, unmount) start
+    # their text in one column
+    rows = re.findall(r"^(?!stress:)([a-z][a-z ]*:) +\S", out, re.M)
+    assert {"elapsed:", "errors:", "data:", "check:", "slab log:", "unmount:"} <= set(rows), out
+    columns = {m.end() - 1 - m.start() for m in re.finditer(r"^(?!stress:)[a-z][a-z ]*: +\S", out, re.M)}
+    assert len(columns) == 1, out
     assert out.rstrip().endswith("stress: PASS")
     mnt = re.search(r"^stress: (\S+) \(mounted by stress", out, re.M)[1]
     assert not is_mounted(mnt) and not os.path.exists(mnt)

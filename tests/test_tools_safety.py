@@ -1,0 +1,187 @@
+"""The tools on a shared machine (issue 10): tools/stress leaves devices that hold
+data alone unless told otherwise, and tools/compare says what it really stores
+and shows progress while it runs.
+"""
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+
+STRESS = REPO_ROOT / "tools/stress"
+COMPARE = REPO_ROOT / "tools/compare"
+QUANTUM = 4000  # scullc_quantum's default (scullc/main.c)
+
+
+def run_tool(tool: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    return subprocess.run([sys.executable, str(tool), *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env)
+
+
+def quanta_for(nbytes: int) -> int:
+    # scullc_write allocates one quantum per QUANTUM bytes written from offset 0
+    return -(-nbytes // QUANTUM)
+
+
+# --------------------------------------------------------------------------- tools/stress
+
+
+@pytest.fixture
+def precious(mount_scullcfs):
+    """A mounted scullc with data on two of its four devices."""
+    m = mount_scullcfs(mem="64M")
+    data = {"scullc1": os.urandom(10_000), "scullc3": b"keep me\n"}
+    for name, content in data.items():
+        (m.path / "dev" / name).write_bytes(content)
+    return m, data
+
+
+def test_stress_refuses_devices_that_hold_data_and_leaves_them_intact(precious):
+    m, data = precious
+    r = run_tool(STRESS, str(m.path), "-d", "1", "--seed", "1")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stdout == ""                        # nothing ran
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    line = lines[0]
+    assert line.startswith("stress: ") and "--force" in line and "--only-empty" in line
+    assert f"scullc1 (10000 bytes in {quanta_for(10_000)} quanta)" in line, line
+    assert "scullc3 (8 bytes in 1 quantum)" in line, line
+    assert "scullc0" not in line and "scullc2" not in line
+    for name, content in data.items():          # byte for byte, sizes and quanta too
+        assert (m.path / "dev" / name).read_bytes() == content
+        assert int((m.path / f"sys/class/scullc/{name}/quanta").read_text()) == quanta_for(len(content))
+    for name in ("scullc0", "scullc2"):
+        assert (m.path / "dev" / name).stat().st_size == 0
+
+
+def test_stress_with_force_trims_them_and_says_so(precious):
+    m, data = precious
+    r = run_tool(STRESS, str(m.path), "-d", "1", "-w", "2", "-r", "2", "--seed", "2", "--force")
+    assert r.returncode == 0, r.stdout + r.stderr
+    first = r.stdout.splitlines()[0]
+    assert first == (f"stress: --force: trimming scullc1 (10000 bytes in {quanta_for(10_000)} quanta),"
+                     " scullc3 (8 bytes in 1 quantum)"), r.stdout
+    assert re.search(r"^stress: \S+, 4 devices \(scullc0-3\)$", r.stdout, re.M), r.stdout
+    assert r.stdout.rstrip().endswith("stress: PASS")
+    # it did run on them: what was there is gone
+    assert (m.path / "dev/scullc3").read_bytes()[:8] != data["scullc3"]
+
+
+def test_stress_only_empty_leaves_the_devices_that_hold_data_alone(precious):
+    m, data = precious
+    r = run_tool(STRESS, str(m.path), "-d", "1", "-w", "2", "-r", "2", "--seed", "3", "--only-empty")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[0] == (f"stress: --only-empty: leaving scullc1 (10000 bytes in"
+                                        f" {quanta_for(10_000)} quanta), scullc3 (8 bytes in 1 quantum)"
+                                        " alone"), r.stdout
+    assert re.search(r"^stress: \S+, 2 devices \(scullc0, scullc2\)$", r.stdout, re.M), r.stdout
+    assert r.stdout.rstrip().endswith("stress: PASS")
+    for name, content in data.items():
+        assert (m.path / "dev" / name).read_bytes() == content
+
+
+def test_stress_only_empty_with_no_empty_device_is_refused(mount_scullcfs):
+    m = mount_scullcfs(mem="64M", devs=1)
+    (m.path / "dev/scullc0").write_bytes(b"x" * 5)
+    r = run_tool(STRESS, str(m.path), "-d", "1", "--only-empty")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.splitlines()[-1] == f"stress: --only-empty: no device in {m.path}/dev is empty"
+    assert (m.path / "dev/scullc0").read_bytes() == b"x" * 5
+
+
+@pytest.mark.parametrize("tool, args, message", [
+    (STRESS, ("/nonexistent", "--force", "--only-empty"),
+     "stress: argument --only-empty: not allowed with argument --force; see --help"),
+    (STRESS, ("-w", "0", "-r", "0"),
+     "stress: need at least one writer or reader, and no negative counts; see --help"),
+    (COMPARE, ("--quantum", "x"), "compare: argument --quantum: invalid int value: 'x'; see --help"),
+])
+def test_tools_bad_arguments_are_one_line_and_exit_2(tool, args, message):
+    r = run_tool(tool, *args)
+    assert (r.returncode, r.stdout, r.stderr) == (2, "", message + "\n")
+
+
+# --------------------------------------------------------------------------- tools/compare
+
+
+def load_compare():
+    loader = importlib.machinery.SourceFileLoader("compare_tool", str(COMPARE))
+    spec = importlib.util.spec_from_loader("compare_tool", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+class FilesAsDevices:
+    """Plain files standing in for a mount's dev/: what a workload writes, counted."""
+
+    def __init__(self, root: Path, family: str):
+        (root / "dev").mkdir(parents=True)
+        for i in range(4):
+            (root / "dev" / f"{family}{i}").write_bytes(b"")
+        self.root = root
+
+    def p(self, rel: str) -> str:
+        return str(self.root / rel)
+
+
+def header_number(text: str, pattern: str) -> int:
+    m = re.search(pattern, text)
+    assert m, (pattern, text)
+    return int(m[1])
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_compare_headers_say_what_the_workloads_do(tmp_path, monkeypatch, quick):
+    """Each workload run on plain files: the header's numbers are what it did."""
+    cmp = load_compare()
+    sizes = cmp.workload_sizes(quick)
+    heads = {name: cmp.describe(name, sizes) for name, _ in cmp.WORKLOADS}
+
+    m = FilesAsDevices(tmp_path / "stream", "scullc")
+    cmp.w_stream(m, "scullc", sizes)
+    assert os.path.getsize(m.p("dev/scullc0")) == header_number(heads["stream"], r"(\d+) MiB") << 20
+
+    writes = []
+    real_pwrite = os.pwrite
+    monkeypatch.setattr(os, "pwrite", lambda fd, b, off: writes.append(len(b)) or real_pwrite(fd, b, off))
+    m = FilesAsDevices(tmp_path / "small", "scullc")
+    cmp.w_small(m, "scullc", sizes)
+    assert len(writes) == header_number(heads["small"], r"^(\d+) appends")
+    assert min(writes) >= 64 and max(writes) <= 4096
+    monkeypatch.undo()
+
+    appends = []
+    real_append = cmp.append
+    monkeypatch.setattr(cmp, "append", lambda fd, n: appends.append(n) or real_append(fd, n))
+    m = FilesAsDevices(tmp_path / "churn", "scullc")
+    cmp.w_churn(m, "scullc", sizes)
+    assert len(appends) == 4 * header_number(heads["churn"], r"^(\d+) rounds")
+
+
+def test_compare_quick_headers_match_the_bytes_stored_and_progress_goes_to_stderr(fuse_environment):
+    r = run_tool(COMPARE, "--quick", "--quantum", "4000", timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # [stream] one streaming write to <family>0 (N MiB in 1 MiB blocks), then one row per family
+    block = r.stdout.split("[stream] ", 1)[1].split("\n\n", 1)[0].splitlines()
+    mib = header_number(block[0], r"\((\d+) MiB in 1 MiB blocks\)")
+    rows = [line.split() for line in block[3:] if re.match(r"scull\w* +\d", line)]
+    assert [row[0] for row in rows] == ["scullc", "scull", "scullp", "scullv", "scullm"], block
+    assert all(int(row[1]) == mib << 20 for row in rows), (mib, rows)
+    assert "64 MiB" not in r.stdout
+    # progress: one line per workload and family, in the order they ran, and only on stderr
+    progress = [line for line in r.stderr.splitlines() if line.startswith("compare: ")]
+    done = [re.match(r"compare: quantum 4000, (\w+), (\w+): ", line) for line in progress]
+    assert [(d[1], d[2]) for d in done if d] == [(w, f) for w in ("stream", "small", "churn")
+                                                 for f in ("scullc", "scull", "scullp", "scullv", "scullm")]
+    assert "compare: " not in r.stdout
