@@ -8,6 +8,7 @@ import importlib.machinery
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -185,3 +186,65 @@ def test_compare_quick_headers_match_the_bytes_stored_and_progress_goes_to_stder
     assert [(d[1], d[2]) for d in done if d] == [(w, f) for w in ("stream", "small", "churn")
                                                  for f in ("scullc", "scull", "scullp", "scullv", "scullm")]
     assert "compare: " not in r.stdout
+
+
+# --------------------------------------------------------------------------- --ldd3-io and async I/O
+
+
+def fio_job(tmp_path: Path, dev: Path, engine: str, direct: int = 1) -> subprocess.CompletedProcess:
+    """One write of 8000 bytes of 'A' at offset 0 through `engine`."""
+    job = tmp_path / f"{engine}.fio"
+    job.write_text(f"[w]\nfilename={dev}\nioengine={engine}\ndirect={direct}\nrw=write\nbs=8000\nsize=8000\n"
+                   "iodepth=1\nfallocate=none\nbuffer_pattern=0x41\n")
+    return subprocess.run(["fio", "--verify_state_save=0", str(job)], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("engine, direct", [("libaio", 1), ("libaio", 0), ("io_uring", 1)])
+def test_ldd3_io_async_direct_write_across_a_quantum_gets_eio(mount_scullcfs, tmp_path, engine, direct):
+    """scullc_write stores at most one quantum per call. A synchronous write sees the
+    short count; Linux FUSE turns a short asynchronous direct write into -EIO
+    (fs/fuse/file.c: fuse_get_res_by_io returns -EIO for a write whose io->bytes was
+    set by a short reply), though the first quantum has been stored. The devices are
+    direct_io, so without O_DIRECT it is the same."""
+    assert shutil.which("fio"), "fio is not installed (tools/quickstart setup installs it)"
+    m = mount_scullcfs(mem="64M", ldd3_io=True, quantum=QUANTUM, devs=2)
+    sync_dev, async_dev = m.path / "dev/scullc0", m.path / "dev/scullc1"
+
+    fd = os.open(sync_dev, os.O_WRONLY)
+    try:
+        assert os.pwrite(fd, b"A" * 8000, 0) == QUANTUM       # psync: the short count
+    finally:
+        os.close(fd)
+
+    os.truncate(async_dev, 8000)  # fio wants the file at its size already (a hole)
+    r = fio_job(tmp_path, async_dev, engine, direct)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    assert re.search(r"io_u error on file \S+/dev/scullc1: Input/output error: write offset=0, buflen=8000", out), out
+    with open(async_dev, "rb") as f:  # what the driver stored anyway: quantum 0
+        assert f.read(QUANTUM) == b"A" * QUANTUM
+    assert int((m.path / "sys/class/scullc/scullc1/quanta").read_text()) == 1
+
+    # the same fio job with the synchronous engine: no error, one short write, and
+    # (fio does not reissue the rest) the same one quantum stored
+    os.close(os.open(async_dev, os.O_WRONLY))  # trim
+    os.truncate(async_dev, 8000)
+    r = fio_job(tmp_path, async_dev, "psync")
+    assert r.returncode == 0 and "err= 0" in r.stdout, r.stdout + r.stderr
+    assert re.search(r"issued rwts: total=0,1,0,0 short=0,1,0,0", r.stdout), r.stdout
+    with open(async_dev, "rb") as f:
+        assert f.read(QUANTUM) == b"A" * QUANTUM
+    assert int((m.path / "sys/class/scullc/scullc1/quanta").read_text()) == 1
+
+
+def test_without_ldd3_io_the_same_async_write_is_served_whole(mount_scullcfs, tmp_path):
+    assert shutil.which("fio"), "fio is not installed (tools/quickstart setup installs it)"
+    m = mount_scullcfs(mem="64M", quantum=QUANTUM, devs=1)
+    dev = m.path / "dev/scullc0"
+    os.truncate(dev, 8000)
+    r = fio_job(tmp_path, dev, "libaio")
+    assert r.returncode == 0 and "err= 0" in r.stdout, r.stdout + r.stderr
+    assert re.search(r"issued rwts: total=0,1,0,0 short=0,0,0,0", r.stdout), r.stdout
+    assert dev.read_bytes() == b"A" * 8000
+    assert int((m.path / "sys/class/scullc/scullc0/quanta").read_text()) == 2
