@@ -22,8 +22,8 @@ COMPARE = REPO_ROOT / "tools/compare"
 QUANTUM = 4000  # scullc_quantum's default (scullc/main.c)
 
 
-def run_tool(tool: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+def run_tool(tool: Path, *args: str, timeout: float = 120, **env_vars: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), **env_vars)
     return subprocess.run([sys.executable, str(tool), *args], capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env)
 
@@ -170,9 +170,11 @@ def test_compare_headers_say_what_the_workloads_do(tmp_path, monkeypatch, quick)
     assert len(appends) == 4 * header_number(heads["churn"], r"^(\d+) rounds")
 
 
-def test_compare_quick_headers_match_the_bytes_stored_and_progress_goes_to_stderr(fuse_environment):
-    r = run_tool(COMPARE, "--quick", "--quantum", "4000", timeout=300)
+def test_compare_quick_headers_match_the_bytes_stored_and_progress_goes_to_stderr(fuse_environment,
+                                                                                    tmp_path):
+    r = run_tool(COMPARE, "--quick", "--quantum", "4000", timeout=300, TMPDIR=str(tmp_path))
     assert r.returncode == 0, r.stdout + r.stderr
+    assert list(tmp_path.iterdir()) == []  # its mount points and the daemons' logs are gone
     # [stream] one streaming write to <family>0 (N MiB in 1 MiB blocks), then one row per family
     block = r.stdout.split("[stream] ", 1)[1].split("\n\n", 1)[0].splitlines()
     mib = header_number(block[0], r"\((\d+) MiB in 1 MiB blocks\)")
