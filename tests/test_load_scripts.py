@@ -195,6 +195,22 @@ def test_unload_does_not_trust_a_pidfile_naming_another_mounts_daemon(scripts, o
     assert other.pid() != a and daemon_running(a)
 
 
+def test_two_loads_at_once_at_one_mount_point_start_one_daemon(scripts):
+    procs = [subprocess.Popen([str(LOAD), "--mem", "256M"], env=scripts.env, text=True,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    outs = sorted((out for out, _ in results), key=lambda out: "already" in out)
+    assert outs[0].startswith(f"scullc loaded: {scripts.mnt} "), outs
+    assert outs[1].startswith(f"scullc: already loaded at {scripts.mnt} with "), outs
+    mounts = [line for line in open("/proc/self/mountinfo") if f" {scripts.mnt} " in line]
+    assert len(mounts) == 1, mounts  # not two scullcfs stacked on one mount point
+    assert daemon_running(scripts.pid())
+    assert "scullc unloaded" in assert_ok(scripts.unload())
+    assert not is_mounted(scripts.mnt)
+
+
 def test_state_files_are_named_from_the_mount_path_as_systemd_escape_names_it(tmp_path, fuse_environment):
     tool = shutil.which("systemd-escape")
     if tool is None:
@@ -291,7 +307,8 @@ def test_bad_arguments_exit_2_with_one_line(scripts, args, message):
         assert message in line
     assert r.stdout == ""
     assert not is_mounted(scripts.mnt)
-    assert not list(scripts.rundir.glob("*.pid")) if scripts.rundir.exists() else True
+    left = [p.name for p in scripts.rundir.glob("*")] if scripts.rundir.exists() else []
+    assert not [n for n in left if n.endswith((".pid", ".params", ".logpos"))], left
 
 
 def test_bad_arguments_exit_2_when_already_loaded(scripts):

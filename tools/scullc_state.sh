@@ -8,6 +8,7 @@
 #     NAME.log      the kernel log and daemon messages (scullcfs --log)
 #     NAME.params   the parameters it was loaded with, one per line
 #     NAME.logpos   where the current load's part of NAME.log starts
+#     NAME.lock     held (flock) while a scullc_load or scullc_unload of MNT runs
 # A PID is signalled or waited for only once it is verified to be the scullcfs
 # daemon serving this mount point (its command line names scullcfs and MNT, or the
 # live mount's own sys/kernel/debug/scullc/daemon_pid says so).
@@ -86,6 +87,18 @@ state_init() {
     LOG="$RUNDIR/$name.log"
     PARAMS="$RUNDIR/$name.params"
     LOGPOS="$RUNDIR/$name.logpos"
+    LOCKFILE="$RUNDIR/$name.lock"
+}
+
+# One scullc_load/unload at a time per mount point: fd 9 holds NAME.lock until the
+# script exits. Whatever outlives the script (the daemon) must be started 9>&-.
+lock_state() {
+    [ -d "$RUNDIR" ] || return 0
+    exec 9>>"$LOCKFILE" || die "cannot open $LOCKFILE"
+    if ! flock -n 9; then
+        echo "scullc: waiting for another scullc_load/unload of $MNT" >&2
+        flock -w 120 9 || die "another scullc_load/unload of $MNT still holds $LOCKFILE"
+    fi
 }
 
 # none | live | stale | hung | foreign:<detail>
