@@ -334,3 +334,15 @@ def test_help_is_the_comment_block_without_shell_lines(scripts, script):
     assert not any(line.startswith(("set ", "#!")) for line in lines)
     assert "SCULLC_RUNDIR" in out
     assert "Exit status" in out
+
+
+def test_a_killed_daemon_is_recovered_without_touching_the_other_mount(scripts, other):
+    assert_ok(scripts.load())
+    assert_ok(other.load())
+    b = other.pid()
+    kill_daemon(scripts)
+    out = assert_ok(scripts.unload())
+    assert f"recovered a stale mount at {scripts.mnt}" in out
+    assert not is_mounted(scripts.mnt) and not scripts.pidfile.exists()
+    assert daemon_running(b) and other.pid() == b
+    assert "MemTotal" in (other.mnt / "proc/meminfo").read_text()
