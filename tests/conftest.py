@@ -383,21 +383,42 @@ def wait_gone(pid: int, timeout: float = 20.0) -> bool:
     return True
 
 
+def systemd_escape_path(path: Path) -> str:
+    """The name `systemd-escape --path` gives path: /tmp/a b/c-d -> tmp-a\\x20b-c\\x2dd."""
+    text = str(path).strip("/")
+    if not text:
+        return "-"
+    out = []
+    for i, byte in enumerate(os.fsencode(text)):
+        c = chr(byte)
+        if c == "/":
+            out.append("-")
+        elif (c.isascii() and (c.isalnum() or c in ":_")) or (c == "." and i > 0):
+            out.append(c)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "".join(out)
+
+
 class Scripts:
     """tools/scullc_load and scullc_unload with their environment pointed at
-    tmp_path (SCULLC_MNT, SCULLC_PIDFILE, SCULLC_LOG), SCULLCFS naming a wrapper
-    that runs this interpreter's `-m scullcfs`."""
+    tmp_path: SCULLC_MNT=tmp_path/NAME, SCULLC_RUNDIR=tmp_path/run (shared by every
+    Scripts of a test), SCULLCFS naming a wrapper that runs this interpreter's
+    `-m scullcfs`."""
 
-    def __init__(self, tmp_path: Path):
-        self.mnt = tmp_path / "scullc"
-        self.pidfile = tmp_path / "run/scullc.pid"
-        self.log = tmp_path / "run/scullc.log"
+    def __init__(self, tmp_path: Path, name: str = "scullc"):
+        self.mnt = tmp_path / name
+        self.rundir = tmp_path / "run"
+        state = self.rundir / systemd_escape_path(self.mnt)
+        self.pidfile = state.with_name(state.name + ".pid")
+        self.log = state.with_name(state.name + ".log")
         wrapper = tmp_path / "bin/scullcfs"
-        wrapper.parent.mkdir()
-        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m scullcfs "$@"\n')
-        wrapper.chmod(0o755)
-        self.env = dict(os.environ, SCULLC_MNT=str(self.mnt), SCULLC_PIDFILE=str(self.pidfile),
-                        SCULLC_LOG=str(self.log), SCULLCFS=str(wrapper), PYTHONPATH=str(REPO_ROOT))
+        if not wrapper.exists():
+            wrapper.parent.mkdir(exist_ok=True)
+            wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m scullcfs "$@"\n')
+            wrapper.chmod(0o755)
+        self.env = dict(os.environ, SCULLC_MNT=str(self.mnt), SCULLC_RUNDIR=str(self.rundir),
+                        SCULLCFS=str(wrapper), PYTHONPATH=str(REPO_ROOT))
 
     def run(self, script: Path, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(script), *args], env=self.env, capture_output=True, text=True,
