@@ -154,8 +154,8 @@ def daemon_running(pid: int) -> bool:
 
 
 def holders(mountpoint: str) -> list[str]:
-    """`pid (comm)` of every process with a file, its cwd or its root under
-    mountpoint, as far as /proc lets us see (other users' fds are hidden)."""
+    """`pid (comm)` of every process with a file open or mapped, its cwd or its
+    root under mountpoint, as far as /proc lets us see (other users' are hidden)."""
     top = os.path.realpath(mountpoint)
     under = lambda path: path == top or path.startswith(top + "/")  # noqa: E731
     found = []
@@ -175,6 +175,11 @@ def holders(mountpoint: str) -> list[str]:
                     links.append(os.readlink(f"{base}/fd/{fd}"))
                 except OSError:
                     pass
+        except OSError:
+            pass
+        try:  # an mmap keeps the mount busy too (dmesg -F maps proc/kmsg)
+            with open(f"{base}/maps") as f:
+                links += [line.split(None, 5)[-1].rstrip("\n") for line in f if " /" in line]
         except OSError:
             pass
         if any(under(link) for link in links):

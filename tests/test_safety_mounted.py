@@ -152,6 +152,19 @@ def test_unmount_of_a_busy_mount_is_refused_naming_the_holder(mnt):
     assert not is_mounted(mnt.path)
 
 
+def test_unmount_names_a_process_that_only_maps_a_file(mnt):
+    import mmap
+    fd = os.open(mnt.path / "proc/kmsg", os.O_RDONLY)  # dmesg -F maps it
+    mapped = mmap.mmap(fd, os.fstat(fd).st_size, prot=mmap.PROT_READ)
+    os.close(fd)
+    try:
+        r = scullcfs("--unmount", mnt.path)
+        assert r.returncode != 0 and f"{os.getpid()} (" in r.stderr, r.stderr
+        assert is_mounted(mnt.path)
+    finally:
+        mapped.close()
+
+
 def test_unmount_force_ends_a_busy_mount_and_says_so(mnt):
     fd = os.open(mnt.path / "proc/meminfo", os.O_RDONLY)
     try:
