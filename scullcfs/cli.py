@@ -1,9 +1,11 @@
 """`scullcfs MNT [options]`: boot the simulated kernel, load scullc, mount.
 
 Without --foreground the command returns once the mount answers (exit 0), or
-prints one line saying why it could not (exit 1). The daemon runs until the
-mount is unmounted (`fusermount3 -u MNT` or `scullcfs --unmount MNT`), SIGINT or
-SIGTERM; it then unloads the driver, reports leaks in the log, and exits 0.
+prints one line saying why it could not: exit 2 for a bad argument (checked
+before the kernel boots where it can), 1 for a failure of the host or the mount.
+The daemon runs until the mount is unmounted (`fusermount3 -u MNT` or `scullcfs
+--unmount MNT`, which refuses a busy mount unless --force), SIGINT or SIGTERM;
+it then unloads the driver, reports leaks in the log, and exits 0.
 """
 from __future__ import annotations
 
