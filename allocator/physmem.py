@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import mmap
 
+# Linux's MAP_NORESERVE (the mmap module does not export it): no swap or
+# overcommit reservation, so a simulated machine larger than the host mounts and
+# costs only the pages it touches.
+MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
+
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
 # x86-32 3G/1G split: lowmem is mapped at PAGE_OFFSET + phys.
@@ -21,7 +26,7 @@ class PhysMem:
 
     def __init__(self, size: int):
         self.size = size
-        self._map = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self._map = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE)
         self.view = memoryview(self._map)
         self._zeros = memoryview(_ZEROS)
 

@@ -1,9 +1,11 @@
 """`scullcfs MNT [options]`: boot the simulated kernel, load scullc, mount.
 
 Without --foreground the command returns once the mount answers (exit 0), or
-prints one line saying why it could not (exit 1). The daemon runs until the
-mount is unmounted (`fusermount3 -u MNT` or `scullcfs --unmount MNT`), SIGINT or
-SIGTERM; it then unloads the driver, reports leaks in the log, and exits 0.
+prints one line saying why it could not: exit 2 for a bad argument (checked
+before the kernel boots where it can), 1 for a failure of the host or the mount.
+The daemon runs until the mount is unmounted (`fusermount3 -u MNT` or `scullcfs
+--unmount MNT`, which refuses a busy mount unless --force), SIGINT or SIGTERM;
+it then unloads the driver, reports leaks in the log, and exits 0.
 """
 from __future__ import annotations
 
@@ -32,18 +34,38 @@ def _int_arg(lo: int, hi: int):
         try:
             value = int(text, 0)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
         if not lo <= value <= hi:
             raise argparse.ArgumentTypeError(f"{value} is outside {lo}..{hi}")
         return value
     return parse
 
 
+# What Kernel() accepts: 4 MiB .. 64 GiB (i386 PAE), whole pages.
+MEM_MIN = 4 << 20
+MEM_MAX = 64 << 30
+
+
 def _size_arg(text: str) -> int:
     try:
-        return parse_size(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+        value = parse_size(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use K, M or G)") from None
+    if not MEM_MIN <= value <= MEM_MAX:
+        raise argparse.ArgumentTypeError(f"{text} is outside 4M..64G (i386 with PAE addresses 64G)")
+    if value % 4096:
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number of 4 KiB pages")
+    return value
+
+
+def _percent_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 90:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..90 (percent of lowmem)")
+    return value
 
 
 def _flags_arg(text: str) -> int:
@@ -53,13 +75,40 @@ def _flags_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+# `scullcfs NAME ...` runs a subcommand instead of mounting (a mount point of
+# that name: ./NAME). name -> (module, one-line summary)
+SUBCOMMANDS = {
+    "top": ("scullcfs.top", "a live view of a mounted scullcfs: scullcfs top MNT [--once]"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every argument error is one line and exit 2: `scullcfs: --mem: ...; see --help`."""
+
+    def error(self, message: str):
+        if message.startswith("argument "):
+            message = message[len("argument "):]
+        message = message.replace("\n", " ").strip()
+        self.exit(2, f"{self.prog}: {message}; see --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    subcommands = "\n".join(f"  scullcfs {name:6s} {summary}" for name, (_, summary) in SUBCOMMANDS.items())
+    p = _Parser(
         prog="scullcfs",
+        usage="scullcfs MNT [options]\n       scullcfs --unmount [--force] MNT\n"
+              + "\n".join(f"       scullcfs {name} ..." for name in SUBCOMMANDS),
         description="Mount a simulated 2.6 kernel memory allocator with LDD3's scullc devices.",
-        epilog="Unmount with `fusermount3 -u MNT` or `scullcfs --unmount MNT`.")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"subcommands (`scullcfs NAME --help` for each):\n{subcommands}\n\n"
+               "Unmount with `fusermount3 -u MNT` or `scullcfs --unmount MNT`.")
     p.add_argument("mountpoint", help="an existing empty directory")
-    p.add_argument("--unmount", action="store_true", help="unmount MNT and wait for the daemon to exit")
+    p.add_argument("--unmount", action="store_true",
+                   help="unmount MNT and wait for the daemon to exit; refused while files"
+                        " under MNT are open (as fusermount3 -u), unless --force")
+    p.add_argument("--force", action="store_true",
+                   help="with --unmount: end the daemon even if files are open (their"
+                        " holders then get ENOTCONN)")
     m = p.add_argument_group("simulated machine")
     m.add_argument("--mem", type=_size_arg, default=1 << 30, metavar="SIZE",
                    help="physical RAM, with K/M/G suffix (default 1G)")
@@ -67,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--cpus", type=_int_arg(1, 256), default=2, help="simulated CPUs (default 2)")
     m.add_argument("--page-size", type=_int_arg(4096, 4096), default=4096, help="page size (4096)")
     m.add_argument("--slab-debug", action="store_true", help="red zones, poisoning, slab statistics")
-    m.add_argument("--background", type=float, default=5, metavar="PCT",
+    m.add_argument("--background", type=_percent_arg, default=5, metavar="PCT",
                    help="fill dentry_cache, inode_cache and buffer_head with PCT%% of lowmem at boot"
                         " (default 5; 0 for an empty machine)")
     d = p.add_argument_group("scullc driver")
@@ -106,9 +155,49 @@ def daemon_running(pid: int) -> bool:
     return state != "Z"
 
 
-def unmount(mountpoint: str, timeout: float = 20) -> int:
-    """fusermount3 -u; if the mount is busy (a process sleeps in a write, or
-    holds a file open), ask the daemon to finish (SIGTERM) and wait for it."""
+def holders(mountpoint: str) -> list[str]:
+    """`pid (comm)` of every process with a file open or mapped, its cwd or its
+    root under mountpoint, as far as /proc lets us see (other users' are hidden)."""
+    top = os.path.realpath(mountpoint)
+    under = lambda path: path == top or path.startswith(top + "/")  # noqa: E731
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        base = f"/proc/{entry}"
+        links = []
+        for name in ("cwd", "root"):
+            try:
+                links.append(os.readlink(f"{base}/{name}"))
+            except OSError:
+                pass
+        try:
+            for fd in os.listdir(f"{base}/fd"):
+                try:
+                    links.append(os.readlink(f"{base}/fd/{fd}"))
+                except OSError:
+                    pass
+        except OSError:
+            pass
+        try:  # an mmap keeps the mount busy too (dmesg -F maps proc/kmsg)
+            with open(f"{base}/maps") as f:
+                links += [line.split(None, 5)[-1].rstrip("\n") for line in f if " /" in line]
+        except OSError:
+            pass
+        if any(under(link) for link in links):
+            try:
+                with open(f"{base}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                comm = "?"
+            found.append(f"{entry} ({comm})")
+    return found
+
+
+def unmount(mountpoint: str, timeout: float = 20, force: bool = False) -> int:
+    """fusermount3 -u and wait for the daemon to exit. A busy mount (a process
+    holds a file open or sleeps in a write) is refused as fusermount3 refuses it,
+    naming the holders; with force the daemon is asked to finish (SIGTERM)."""
     import time
     try:
         with open(os.path.join(mountpoint, "sys/kernel/debug/scullc/daemon_pid")) as f:
@@ -117,10 +206,21 @@ def unmount(mountpoint: str, timeout: float = 20) -> int:
         pid = None
     r = subprocess.run(["fusermount3", "-u", mountpoint], capture_output=True, text=True)
     if r.returncode:
+        reason = r.stderr.strip().removeprefix("fusermount3: ")
         if pid is None:
-            print(f"scullcfs: cannot unmount {mountpoint}: {r.stderr.strip()}", file=sys.stderr)
+            print(f"scullcfs: cannot unmount {mountpoint}: {reason}", file=sys.stderr)
             return 1
+        if not force:
+            who = holders(mountpoint)
+            print(f"scullcfs: {mountpoint} is busy"
+                  + (f": open by {', '.join(who)}" if who else f" ({reason})")
+                  + "; close those files, or --unmount --force", file=sys.stderr)
+            return 1
+        who = holders(mountpoint)
         os.kill(pid, signal.SIGTERM)
+        print(f"scullcfs: {mountpoint} was busy" + (f" (open by {', '.join(who)})" if who else "")
+              + f": sent SIGTERM to the daemon {pid}; those files now fail with ENOTCONN",
+              file=sys.stderr)
     if pid is not None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -134,8 +234,6 @@ def unmount(mountpoint: str, timeout: float = 20) -> int:
 
 def boot(args) -> tuple:
     from .devices import ScullcDriver
-    if not 0 <= args.background <= 90:
-        raise ValueError("--background must be 0..90 (percent of lowmem)")
     kernel = Kernel(mem=args.mem, nodes=args.nodes, cpus=args.cpus, slab_debug=args.slab_debug,
                     background=args.background)
     driver = ScullcDriver(kernel, quantum=args.quantum, qset=args.qset, devs=args.devs,
@@ -148,23 +246,38 @@ def boot(args) -> tuple:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["top"]:  # `scullcfs top MNT`: the live view (a mount point named top: ./top)
-        from .top import main as top_main
-        return top_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    if argv[:1] and argv[0] in SUBCOMMANDS:  # a mount point of that name: ./NAME
+        import importlib
+        return importlib.import_module(SUBCOMMANDS[argv[0]][0]).main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
     mnt = args.mountpoint
+    if args.force and not args.unmount:
+        parser.error("--force: only with --unmount")
     if args.unmount:
-        return unmount(mnt)
+        return unmount(mnt, force=args.force)
+    if not os.path.lexists(mnt):
+        parser.error(f"{mnt}: does not exist (create the directory first)")
     if not os.path.isdir(mnt):
-        print(f"scullcfs: {mnt}: not a directory", file=sys.stderr)
-        return 1
+        parser.error(f"{mnt}: not a directory")
     if os.path.ismount(mnt):
         print(f"scullcfs: {mnt}: already a mount point", file=sys.stderr)
         return 1
+    from .families import parse_family_args
+    try:
+        parse_family_args(args.family, args.param)  # before booting: a typo costs nothing
+    except ValueError as e:
+        parser.error(str(e))
     try:
         kernel, driver = boot(args)
-    except (ValueError, MemoryError) as e:
+    except ValueError as e:  # a combination of arguments the kernel or a driver refuses
+        parser.error(str(e))
+    except MemoryError as e:
         print(f"scullcfs: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # the host cannot map the simulated RAM, even unreserved
+        print(f"scullcfs: --mem {args.mem >> 20}M: the host cannot map that much memory:"
+              f" {e.strerror or e}", file=sys.stderr)
         return 1
     _setup_logging(args, kernel)
     ready_w = None

@@ -395,10 +395,12 @@ class ScullcDriver:
             raise DeviceError(errno.EINVAL, f"{name}: not a number") from None
         if name == "scullc_quantum":
             if not 1 <= value <= self.cache.obj_size:
-                log.printk(KERN_WARNING, f"scullc: quantum {value} refused: the scullc cache's objects"
-                                         f" are {self.cache.obj_size} bytes (the driver would"
-                                         f" {'overflow them' if value > 0 else 'divide by zero'})")
-                raise DeviceError(errno.EINVAL, "quantum out of range")
+                why = ("a quantum of 0 bytes or less would divide every offset by it" if value < 1
+                       else f"the scullc cache's objects are {self.cache.obj_size} bytes and the"
+                            " driver would overflow them")
+                log.printk(KERN_WARNING, f"scullc: scullc_quantum {value} refused: must be"
+                                         f" 1..{self.cache.obj_size} ({why})")
+                raise DeviceError(errno.EINVAL, f"scullc_quantum {value}: must be 1..{self.cache.obj_size}")
             self.scullc_quantum = value
         elif name == "scullc_qset":
             if not 1 <= value <= 131072 // SIZEOF_POINTER:

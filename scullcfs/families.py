@@ -437,10 +437,10 @@ class ScullmDriver(FamilyDriver):
 DRIVERS = {d.name: d for d in (ScullDriver, ScullpDriver, ScullvDriver, ScullmDriver)}
 
 
-def load_families(kernel, families: str = "scullc", params=(), ldd3_io: bool = False) -> list:
-    """insmod for every family named in `families` (comma-separated; scullc is
-    the mount's own driver and always loaded). `params` are `name=value`
-    strings, as insmod takes them. Raises ValueError for a bad name or value."""
+def parse_family_args(families: str = "scullc", params=()) -> tuple[list, dict]:
+    """Check `--family` and `--param` without loading anything: returns the
+    drivers to load (beside scullc) and each one's parameter values. Raises
+    ValueError naming the option, with the valid names, for a bad one."""
     names = [n.strip() for n in families.split(",") if n.strip()]
     for n in names:
         if n not in FAMILIES:
@@ -450,14 +450,29 @@ def load_families(kernel, families: str = "scullc", params=(), ldd3_io: bool = F
     for item in params:
         pname, sep, text = item.partition("=")
         owner = next((n for n, d in DRIVERS.items() if pname in d.PARAMS), None)
-        if not sep or owner is None:
-            raise ValueError(f"--param {item!r}: expected NAME=VALUE with a scull/scullp/scullv/scullm parameter")
+        if not sep:
+            raise ValueError(f"--param: expected NAME=VALUE, not {item!r}")
+        if owner is None:
+            valid = "; ".join(f"{n}: {', '.join(d.PARAMS)}" for n, d in DRIVERS.items())
+            raise ValueError(f"--param: unknown parameter {pname!r} (valid: {valid})")
         if owner not in values:
             raise ValueError(f"--param {pname}: the {owner} driver is not loaded (add it to --family)")
         try:
-            values[owner][pname] = int(text, 0)
+            value = int(text, 0)
         except ValueError:
-            raise ValueError(f"--param {item!r}: {text!r} is not a number") from None
+            raise ValueError(f"--param {pname}: not a number: {text!r}") from None
+        _, lo, hi, _ = DRIVERS[owner].PARAMS[pname]
+        if not lo <= value <= hi:
+            raise ValueError(f"--param {pname}: {value} is outside {lo}..{hi}")
+        values[owner][pname] = value
+    return wanted, values
+
+
+def load_families(kernel, families: str = "scullc", params=(), ldd3_io: bool = False) -> list:
+    """insmod for every family named in `families` (comma-separated; scullc is
+    the mount's own driver and always loaded). `params` are `name=value`
+    strings, as insmod takes them. Raises ValueError for a bad name or value."""
+    wanted, values = parse_family_args(families, params)
     loaded = []
     try:
         for n in wanted:

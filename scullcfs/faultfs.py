@@ -99,6 +99,10 @@ def declare_files(tree) -> None:
             k.log.printk(KERN_WARNING, "scullc: misbehave needs --slab-debug: without red zones and"
                                        " poisoning the bug would silently corrupt other objects")
             raise DeviceError(errno.EINVAL, "needs --slab-debug")
+        if not dev.quanta():
+            k.log.printk(KERN_WARNING, f"scullc: misbehave {bug}: {dev.name} holds no quantum:"
+                                       " write to it first (nothing done)")
+            raise DeviceError(errno.ENODATA, f"{dev.name} holds no quantum")
         k.log.printk(KERN_WARNING, f"scullc: {dev.name} commits a bug on purpose: {bug}"
                                    + (f" by {n} bytes" if bug == "overrun" else ""))
         dev.misbehave(bug, n)

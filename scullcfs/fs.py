@@ -15,7 +15,7 @@ import trio
 
 from .devices import DeviceError
 from .sleep import MemoryWaitQueue, attempt_write, write_sleeping
-from .tree import Node, Tree
+from .tree import CHMOD_REFUSED, TREE_ERRNO, Node, Tree
 
 log = logging.getLogger("scullcfs")
 
@@ -23,7 +23,7 @@ DEVICE_BLKSIZE = 1 << 20  # `cat` reads max(128 KiB, st_blksize) at a time
 
 
 class Handle:
-    __slots__ = ("node", "pid", "data", "dev", "stream")
+    __slots__ = ("node", "pid", "data", "dev", "stream", "pos")
 
     def __init__(self, node: Node, pid: int, data: bytes = b""):
         self.node = node
@@ -31,6 +31,11 @@ class Handle:
         self.data = data
         self.dev = node.device
         self.stream = None  # a blocking reader (trace_pipe), see Node.stream
+        # A device opened with O_APPEND: the driver's own f_pos. A char device
+        # ignores O_APPEND (its f_pos starts at 0 and moves with each write), but
+        # the kernel sends such a write at its cached i_size, which is stale after
+        # the trim at open: `echo two >> dev` would land after NULs.
+        self.pos = None
 
 
 class ScullcOperations(pyfuse3.Operations):
@@ -54,8 +59,8 @@ class ScullcOperations(pyfuse3.Operations):
         a.st_ino = node.inode
         a.st_mode = node.mode
         a.st_nlink = 2 + sum(1 for c in node.children.values() if c.is_dir) if node.is_dir else 1
-        a.st_uid = self.uid
-        a.st_gid = self.gid
+        a.st_uid = self.uid if node.uid is None else node.uid
+        a.st_gid = self.gid if node.gid is None else node.gid
         if node.device is not None:
             a.st_size = node.device.size
             a.st_blksize = DEVICE_BLKSIZE
@@ -108,10 +113,58 @@ class ScullcOperations(pyfuse3.Operations):
                 raise pyfuse3.FUSEError(errno.EACCES)
             # `echo x > file` truncates a control file first: nothing to do
         if fields.update_mode or fields.update_uid or fields.update_gid:
-            raise pyfuse3.FUSEError(errno.EPERM)
+            if node.kind() in CHMOD_REFUSED:
+                raise pyfuse3.FUSEError(errno.EPERM)
+            # the kernel (default_permissions) already refused what the caller
+            # may not do; the mode bits are enforced by it from now on
+            if fields.update_mode:
+                node.mode = (node.mode & ~0o7777) | (attr.st_mode & 0o7777)
+            if fields.update_uid:
+                node.uid = attr.st_uid
+            if fields.update_gid:
+                node.gid = attr.st_gid
         if fields.update_mtime:
             node.mtime_ns = attr.st_mtime_ns
         return self._attr(node)
+
+    # -- what the kernel's trees refuse (tree.TREE_ERRNO) -------------------
+
+    def _refuse(self, parent_inode: int, which: int):
+        node = self._node(parent_inode)
+        raise pyfuse3.FUSEError(TREE_ERRNO[node.kind()][which])
+
+    async def create(self, parent_inode, name, mode, flags, ctx):
+        self._refuse(parent_inode, 0)
+
+    async def mkdir(self, parent_inode, name, mode, ctx):
+        self._refuse(parent_inode, 1)
+
+    async def mknod(self, parent_inode, name, mode, rdev, ctx):
+        self._refuse(parent_inode, 1)
+
+    async def symlink(self, parent_inode, name, target, ctx):
+        self._refuse(parent_inode, 1)
+
+    async def link(self, inode, new_parent_inode, new_name, ctx):
+        self._refuse(new_parent_inode, 1)
+
+    async def unlink(self, parent_inode, name, ctx):
+        self._refuse(parent_inode, 2)
+
+    async def rmdir(self, parent_inode, name, ctx):
+        self._refuse(parent_inode, 2)
+
+    async def rename(self, parent_inode_old, name_old, parent_inode_new, name_new, flags, ctx):
+        old, new = self._node(parent_inode_old), self._node(parent_inode_new)
+        fs = {"sysctl": "procfs"}
+        if fs.get(old.kind(), old.kind()) != fs.get(new.kind(), new.kind()):
+            raise pyfuse3.FUSEError(errno.EXDEV)  # proc, sys and dev are three filesystems
+        if new.populate:
+            new.populate(new)
+        exists = os.fsdecode(name_new) in new.children
+        if not exists and TREE_ERRNO[new.kind()][3] == errno.ENOENT:
+            raise pyfuse3.FUSEError(errno.ENOENT)  # procfs: the new name's lookup fails
+        raise pyfuse3.FUSEError(TREE_ERRNO[old.kind()][4 if exists else 3])
 
     async def statfs(self, ctx):
         s = pyfuse3.StatvfsData()
@@ -163,6 +216,8 @@ class ScullcOperations(pyfuse3.Operations):
                 self.k.set_current(ctx.pid)
                 node.device.open(flags)
             handle = Handle(node, ctx.pid)
+            if flags & os.O_APPEND:
+                handle.pos = 0
         elif node.stream is not None:
             if writing:
                 raise pyfuse3.FUSEError(errno.EACCES)
@@ -209,6 +264,8 @@ class ScullcOperations(pyfuse3.Operations):
         if k.current.pid != h.pid:
             k.set_current(h.pid)
         if dev is not None:
+            if h.pos is not None:
+                off = h.pos  # O_APPEND: the driver's f_pos, not the kernel's i_size
             lock = self.locks[dev]
             try:
                 if lock.locked():
@@ -228,6 +285,8 @@ class ScullcOperations(pyfuse3.Operations):
             except DeviceError as e:
                 raise pyfuse3.FUSEError(e.errno) from None
             h.node.mtime_ns = _now_ns()
+            if h.pos is not None:
+                h.pos = off + n
             return n
         node = h.node
         if off:

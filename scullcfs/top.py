@@ -167,8 +167,9 @@ def _curses_loop(mnt: str, interval: float, ncaches: int) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="scullcfs top",
-                                description="Live view of a mounted scullcfs: zones, caches, devices.")
+    from .cli import _Parser  # one-line argument errors, exit 2
+    p = _Parser(prog="scullcfs top",
+                description="Live view of a mounted scullcfs: zones, caches, devices.")
     p.add_argument("mountpoint", nargs="?", default=os.environ.get("SCULLC_MNT", "/mnt/scullc"),
                    help="the mount (default $SCULLC_MNT or /mnt/scullc)")
     p.add_argument("--once", action="store_true", help="print one snapshot as plain text and exit")

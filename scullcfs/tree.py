@@ -43,10 +43,21 @@ class Node:
     # direct_io file (ENODEV), and mmap of 0 bytes is EINVAL.
     mappable: bool = False
     mtime_ns: int = field(default_factory=time.time_ns)
+    uid: Optional[int] = None                # after a chown (None: the daemon's)
+    gid: Optional[int] = None
 
     @property
     def is_dir(self) -> bool:
         return self.children is not None
+
+    def kind(self) -> str:
+        """Which of the kernel's trees this node stands for, for the errnos of
+        operations the tree refuses (see TREE_ERRNO): "sysctl" under proc/sys,
+        "procfs" elsewhere under proc, "sysfs" under sys, "dev" for dev and the root."""
+        top = self.path().split("/")[:2]
+        if top[0] == "proc":
+            return "sysctl" if top[1:] == ["sys"] else "procfs"
+        return "sysfs" if top[0] == "sys" else "dev"
 
     def path(self) -> str:
         parts = []
@@ -55,6 +66,27 @@ class Node:
             parts.append(node.name)
             node = node.parent
         return "/".join(reversed(parts))
+
+
+# What the kernel's own trees return to their owner (root) for operations they
+# do not support, measured on Linux 6.18 (tests/test_safety_mounted.py holds the
+# measurement). procfs: a new name fails its lookup (ENOENT) before the VFS asks
+# the directory; unlink, rmdir and rename onto an existing name are EPERM.
+# sysctl (proc/sys): write access to its directories is refused (EACCES).
+# sysfs (kernfs): EPERM, except O_CREAT of a new name (no ->create: EACCES).
+# dev: the devices are the driver's (scullc_devs); like /dev seen by a user
+# other than root (root:root 0755), nothing is created, removed or renamed: EACCES.
+TREE_ERRNO = {
+    #            create        mkdir/mknod/symlink/link  unlink/rmdir  rename-new    rename-existing
+    "procfs": (errno.ENOENT, errno.ENOENT, errno.EPERM, errno.ENOENT, errno.EPERM),
+    "sysctl": (errno.ENOENT, errno.ENOENT, errno.EACCES, errno.ENOENT, errno.EACCES),
+    "sysfs": (errno.EACCES, errno.EPERM, errno.EPERM, errno.EPERM, errno.EPERM),
+    "dev": (errno.EACCES, errno.EACCES, errno.EACCES, errno.EACCES, errno.EACCES),
+}
+# chmod and chown: procfs and sysfs let the owner change a node's mode and owner
+# (proc_notify_change, kernfs_iop_setattr); sysctl entries refuse (EPERM);
+# timestamps can be set everywhere.
+CHMOD_REFUSED = {"sysctl"}
 
 
 def _dir(name: str, mode: int = 0o755) -> Node:

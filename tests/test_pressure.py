@@ -277,7 +277,7 @@ def test_unmount_while_a_nofail_writer_sleeps_does_not_hang(mount_scullcfs, src)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         x for x in (os.environ.get("PYTHONPATH", ""), str(REPO_ROOT)) if x))
     try:
-        r = subprocess.run([sys.executable, "-m", "scullcfs", "--unmount", str(m.path)],
+        r = subprocess.run([sys.executable, "-m", "scullcfs", "--unmount", "--force", str(m.path)],
                            capture_output=True, text=True, timeout=HANG, env=env)
         assert r.returncode == 0, r.stderr
         assert finish(m, p) != 0  # the writer gives up: memory never came back

@@ -293,9 +293,9 @@ def test_unmount_ends_a_trace_pipe_reader_and_the_daemon_exits(mnt):
     reader = subprocess.Popen(["cat", str(_tracing(mnt) / "trace_pipe")], stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL)
     try:
-        # `scullcfs --unmount` finds the mount busy (the reader holds trace_pipe open)
-        # and asks the daemon to finish; the sleeping read must let it.
-        r = subprocess.run([sys.executable, "-m", "scullcfs", "--unmount", str(mnt.path)],
+        # `scullcfs --unmount --force` finds the mount busy (the reader holds trace_pipe
+        # open) and asks the daemon to finish; the sleeping read must let it.
+        r = subprocess.run([sys.executable, "-m", "scullcfs", "--unmount", "--force", str(mnt.path)],
                            capture_output=True, text=True, timeout=60,
                            env=dict(os.environ, PYTHONPATH=str(REPO)))
         assert r.returncode == 0, r.stderr
