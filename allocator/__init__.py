@@ -1,9 +1,54 @@
-"""A 2.6-era Linux memory allocator, simulated in plain Python.
+"""A Linux kernel's memory management, simulated in plain Python (2.6.18: i386, SLAB).
 
     from allocator import Kernel, gfp
-    k = Kernel(mem=64 << 20)
+    k = Kernel(version="2.6.18", mem=64 << 20)
     c = k.kmem_cache_create("demo", 100, 0, 0)
     obj = k.kmem_cache_alloc(c, gfp.GFP_KERNEL)
+
+Parts. One class per kernel mechanism owns that subsystem's state, in a file
+named after its kernel source; it is constructed with the parts it uses and
+reaches nothing else. An arrow reads "is given":
+
+    Kernel (kernel.py: builds the parts a version declares, binds the API)
+      |
+      +-- background ----> slab, vmscan           (dcache/icache/bh + their shrinkers)
+      +-- mempool -------> slab, page_alloc, sched, printk
+      +-- vmalloc -------> slab, page_alloc, physmem, printk, arch
+      +-- slab (SLAB) ---> page_alloc, vmscan, vmstat, fault_inject, trace, sched, printk, arch
+      |     (slab_debug: the CONFIG_DEBUG_SLAB option of slab, called on its slow paths)
+      +-- page_alloc ----> vmscan, vmstat, fault_inject, trace, sched, physmem, printk, arch
+      +-- vmscan --------> vmstat                  (holds only what was registered:
+      |                                             shrinkers, per-CPU drains)
+      +-- vmstat, fault_inject -> printk, trace, sched, physmem, printk   (leaves)
+
+    Reclaim has no cycle: page_alloc and slab call vmscan; slab registers its
+    shrinker (free slabs) and background one per cache, page_alloc its
+    per-CPU drain. Renderers (procfs, pagemap, memmap, check, trace.Tracer,
+    vmalloc.vmallocinfo) read the Kernel and change nothing.
+
+Kernel versions. versions.py declares each version in one line: its release,
+its architecture (arch/i386.py: zone layout, pointer size, cache line, address
+space, struct page size) and its slab allocator module:
+
+    VERSIONS = {"2.6.18": KernelVersion("2.6.18", I386, slab, "SLAB")}
+
+Adding a version adds files (an arch, a slab allocator, renderers where the
+formats differ) and one declaration; it edits no other version's parts.
+
+Naming rule. Kernel functions keep their kernel names, double-underscore ones
+included (`__alloc_pages`, `__free_pages`, `__get_free_pages`, `__vmalloc`,
+`__cache_alloc`, `__rmqueue`), and live in the file named after their mm/
+source. Python mangles `__name` inside class bodies, so every kernel function
+is a module-level function whose first argument is its part's state
+(`def __alloc_pages(pa: PageAllocator, gfp_mask, order, ...)`), called from
+other module-level functions; the part classes hold state and declared
+attributes only. The Kernel binds each API function once to its part
+(`k.kmem_cache_alloc(cachep, flags)` is `slab.kmem_cache_alloc(k.slab, ...)`
+with no extra frame).
+
+The filesystem side asks through Kernel's query methods (object_is_live,
+cache_of, page_owner, page_block_order, partial_slabs, cpu_objects, caches,
+drop_caches, register_call_sites, ...), never through a part's internals.
 """
 from . import gfp, procfs, slab  # noqa: F401
 from .kernel import Kernel, parse_size  # noqa: F401
