@@ -9,6 +9,8 @@ GFP_NOIO allocation can fail where GFP_KERNEL succeeds.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from . import slab as SL
 from .gfp import GFP_KERNEL, __GFP_FS, __GFP_IO, __GFP_NOWARN
 from .printk import KERN_INFO
@@ -53,6 +55,13 @@ def prune(s: SL.SlabAllocator, bg: Background, cachep: SL.KmemCache, drop: bool)
     return before - nr_slab_pages(s.vmstat)
 
 
+def pruner(s: SL.SlabAllocator, bg: Background, cachep: SL.KmemCache) -> Callable[[int, bool], int]:
+    """The shrinker function of one background cache."""
+    def shrink(gfp_mask: int, drop: bool) -> int:
+        return prune(s, bg, cachep, drop)
+    return shrink
+
+
 def populate_background(s: SL.SlabAllocator, vmscan: Vmscan, percent: float) -> Background:
     """Create the background caches, fill them with `percent` of lowmem and
     register their shrinkers."""
@@ -70,7 +79,6 @@ def populate_background(s: SL.SlabAllocator, vmscan: Vmscan, percent: float) -> 
             if objp is None:
                 break
             objs.append(objp)
-        register_shrinker(vmscan, Shrinker(name, lambda gfp_mask, drop, c=cachep: prune(s, bg, c, drop),
-                                           needs))
+        register_shrinker(vmscan, Shrinker(name, pruner(s, bg, cachep), needs))
         s.log.printk(KERN_INFO, f"{name}: {len(objs)} objects at boot")
     return bg

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from . import slab_debug as D
 from .page_alloc import FREE, MAX_ORDER, PCP
 from .physmem import PAGE_SHIFT
-from .slab import LIST_FREE, LIST_FULL, LIST_PARTIAL, SLAB_POISON, SLAB_RED_ZONE, Slab
+from .slab import LIST_FREE, LIST_FULL, LIST_PARTIAL, Slab
+from .slab_flags import SLAB_POISON, SLAB_RED_ZONE
 
 if TYPE_CHECKING:
     from .kernel import Kernel

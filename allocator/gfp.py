@@ -17,7 +17,7 @@ _BITS = (
     ("__GFP_NOMEMALLOC", 0x10000), ("__GFP_HARDWALL", 0x20000),
 )
 # Built with the functional API: inside a class body Python would mangle `__GFP_*`.
-GFP = enum.IntFlag("GFP", list(_BITS))
+GFP = enum.IntFlag("GFP", list(_BITS))  # type: ignore[misc]  # members from _BITS: not a literal
 
 
 class F:

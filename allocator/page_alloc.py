@@ -18,7 +18,10 @@ from typing import Optional, Protocol
 
 from .arch import Arch
 from .fault_inject import FaultInject, should_fail_alloc_page
-from .gfp import (ZONE_DMA, ZONE_HIGHMEM, ZONE_NORMAL, __GFP_COLD, __GFP_HIGH, __GFP_HIGHMEM,
+from .gfp import ZONE_DMA as ZONE_DMA
+from .gfp import ZONE_HIGHMEM as ZONE_HIGHMEM
+from .gfp import ZONE_NORMAL as ZONE_NORMAL
+from .gfp import (__GFP_COLD, __GFP_HIGH, __GFP_HIGHMEM,
                   __GFP_NOFAIL, __GFP_NORETRY, __GFP_NOWARN, __GFP_REPEAT, __GFP_WAIT, __GFP_ZERO,
                   gfp_zone)
 from .physmem import PhysMem
@@ -225,8 +228,8 @@ def free_area_init(pa: PageAllocator, nr_nodes: int) -> None:
     zones_by_pfn = sorted(pa.zones, key=lambda z: z.start_pfn)
     pa.zone_starts = [z.start_pfn for z in zones_by_pfn]
     pa.zones_by_pfn = zones_by_pfn
-    pa.preferred = [[(n.zonelists[t] or [None])[0] for t in (ZONE_NORMAL, ZONE_DMA, ZONE_HIGHMEM, ZONE_DMA)]
-                    for n in pa.nodes]
+    pa.preferred = [[n.zonelists[t][0] if n.zonelists[t] else None
+                     for t in (ZONE_NORMAL, ZONE_DMA, ZONE_HIGHMEM, ZONE_DMA)] for n in pa.nodes]
     pa.min_free_kbytes = default_min_free_kbytes(pa)
     setup_per_zone_pages_min(pa)
     setup_per_zone_lowmem_reserve(pa)
@@ -526,7 +529,8 @@ def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: Optiona
         node_id = pa.cpu_node[cpu]
     zonelist = pa.nodes[node_id].zonelists[gfp_zone(gfp_mask)]
     if not zonelist:
-        return nopage(pa, gfp_mask, order)
+        nopage(pa, gfp_mask, order)
+        return None
     pfn = get_page_from_freelist(pa, gfp_mask, order, zonelist, ALLOC_WMARK_LOW, cpu)
     if pfn is None:
         wait = gfp_mask & __GFP_WAIT
@@ -549,7 +553,8 @@ def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: Optiona
                 if pfn is not None or not freed:
                     break
         if pfn is None:
-            return nopage(pa, gfp_mask, order)
+            nopage(pa, gfp_mask, order)
+            return None
     pa.mem_map[pfn:pfn + (1 << order)] = [owner] * (1 << order)
     if owner.cache is None:
         pa.alloc_order[pfn] = order
@@ -562,13 +567,15 @@ def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: Optiona
 
 
 def nopage(pa: PageAllocator, gfp_mask: int, order: int) -> None:
+    """The allocation failed: a caller that may sleep is told what to wait
+    for, anyone else gets the failure report."""
     sched = pa.sched
     if gfp_mask & __GFP_WAIT and sched.sleep_ok and not gfp_mask & __GFP_NORETRY:
         # The caller can sleep: it waits for frees and retries (see
         # scullcfs/sleep.py); the warning is for the final failure.
         sched.sleep_request = (gfp_mask, order)
-        return None
-    return warn_alloc_failure(pa, gfp_mask, order)
+        return
+    warn_alloc_failure(pa, gfp_mask, order)
 
 
 def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
@@ -579,7 +586,6 @@ def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
         pa.log.printk(KERN_WARNING, f"{pa.sched.current.comm}: page allocation failure."
                                     f" order:{order}, mode:0x{gfp_mask:x}")
         pa.log.printk(KERN_WARNING, show_mem(pa))
-    return None
 
 
 def __get_free_pages(pa: PageAllocator, gfp_mask: int, order: int) -> Optional[int]:

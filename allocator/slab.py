@@ -28,12 +28,28 @@ from .kmalloc_sizes import KMALLOC_MAX_SIZE, KMALLOC_SIZES, SIZE_INDEX
 from .page_alloc import PageAllocator, PageOwner, __free_pages, alloc_pages
 from .printk import KERN_EMERG, KERN_ERR, KERN_WARNING, KernelLog
 from .sched import Sched
-from .slab_flags import (CFLGS_OFF_SLAB, CREATE_MASK, SLAB_CACHE_DMA,  # noqa: F401 (re-exported)
-                         SLAB_CTOR_ATOMIC, SLAB_CTOR_CONSTRUCTOR, SLAB_CTOR_VERIFY,
-                         SLAB_DEBUG_FLAGS, SLAB_DEBUG_FREE, SLAB_DEBUG_INITIAL, SLAB_DESTROY_BY_RCU,
-                         SLAB_FLAG_NAMES, SLAB_HWCACHE_ALIGN, SLAB_MEM_SPREAD, SLAB_MUST_HWCACHE_ALIGN,
-                         SLAB_NO_REAP, SLAB_PANIC, SLAB_POISON, SLAB_RECLAIM_ACCOUNT, SLAB_RED_ZONE,
-                         SLAB_STORE_USER, slab_flags_parse)
+# the flags of include/linux/slab.h, re-exported: callers import them from here
+from .slab_flags import CFLGS_OFF_SLAB as CFLGS_OFF_SLAB
+from .slab_flags import CREATE_MASK as CREATE_MASK
+from .slab_flags import SLAB_CACHE_DMA as SLAB_CACHE_DMA
+from .slab_flags import SLAB_CTOR_ATOMIC as SLAB_CTOR_ATOMIC
+from .slab_flags import SLAB_CTOR_CONSTRUCTOR as SLAB_CTOR_CONSTRUCTOR
+from .slab_flags import SLAB_CTOR_VERIFY as SLAB_CTOR_VERIFY
+from .slab_flags import SLAB_DEBUG_FLAGS as SLAB_DEBUG_FLAGS
+from .slab_flags import SLAB_DEBUG_FREE as SLAB_DEBUG_FREE
+from .slab_flags import SLAB_DEBUG_INITIAL as SLAB_DEBUG_INITIAL
+from .slab_flags import SLAB_DESTROY_BY_RCU as SLAB_DESTROY_BY_RCU
+from .slab_flags import SLAB_FLAG_NAMES as SLAB_FLAG_NAMES
+from .slab_flags import SLAB_HWCACHE_ALIGN as SLAB_HWCACHE_ALIGN
+from .slab_flags import SLAB_MEM_SPREAD as SLAB_MEM_SPREAD
+from .slab_flags import SLAB_MUST_HWCACHE_ALIGN as SLAB_MUST_HWCACHE_ALIGN
+from .slab_flags import SLAB_NO_REAP as SLAB_NO_REAP
+from .slab_flags import SLAB_PANIC as SLAB_PANIC
+from .slab_flags import SLAB_POISON as SLAB_POISON
+from .slab_flags import SLAB_RECLAIM_ACCOUNT as SLAB_RECLAIM_ACCOUNT
+from .slab_flags import SLAB_RED_ZONE as SLAB_RED_ZONE
+from .slab_flags import SLAB_STORE_USER as SLAB_STORE_USER
+from .slab_flags import slab_flags_parse as slab_flags_parse
 from .trace import KmemTrace
 from .vmscan import Shrinker, Vmscan, register_shrinker
 from .vmstat import VmStat, nr_slab_pages

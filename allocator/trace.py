@@ -292,7 +292,7 @@ class Tracer:
     def consume(self, size: int) -> bytes:
         """trace_pipe: take the oldest entries, as whole lines, up to `size` bytes
         (at least one line if any is there). b"" when the rings are empty."""
-        out = []
+        out: list[bytes] = []
         total = 0
         rings = self.rings
         while True:
