@@ -7,24 +7,34 @@
 
 Parts. One class per kernel mechanism owns that subsystem's state, in a file
 named after its kernel source; it is constructed with the parts it uses and
-reaches nothing else. An arrow reads "is given":
+reaches nothing else. Each part uses only parts of lower layers:
 
-    Kernel (kernel.py: builds the parts a version declares, binds the API)
-      |
-      +-- background ----> slab, vmscan           (dcache/icache/bh + their shrinkers)
-      +-- mempool -------> slab, page_alloc, sched, printk
-      +-- vmalloc -------> slab, page_alloc, physmem, printk, arch
-      +-- slab (SLAB) ---> page_alloc, vmscan, vmstat, fault_inject, trace, sched, printk, arch
-      |     (slab_debug: the CONFIG_DEBUG_SLAB option of slab, called on its slow paths)
-      +-- page_alloc ----> vmscan, vmstat, fault_inject, trace, sched, physmem, printk, arch
-      +-- vmscan --------> vmstat                  (holds only what was registered:
-      |                                             shrinkers, per-CPU drains)
-      +-- vmstat, fault_inject -> printk, trace, sched, physmem, printk   (leaves)
+    3  background        mempool           vmalloc
+         |     \           |    \          /    |
+    2    |      '-------> slab (SLAB; slab_debug is its DEBUG option)
+         |                 |      \             |
+    1    |             page_alloc  \            |
+         v                 v        v           v
+    0  vmscan -> vmstat   fault_inject   trace   sched   physmem   printk   arch
 
-    Reclaim has no cycle: page_alloc and slab call vmscan; slab registers its
-    shrinker (free slabs) and background one per cache, page_alloc its
-    per-CPU drain. Renderers (procfs, pagemap, memmap, check, trace.Tracer,
-    vmalloc.vmallocinfo) read the Kernel and change nothing.
+    part (file)              constructed with
+    vmstat.VmStat            -
+    vmscan.Vmscan            vmstat
+    fault_inject.FaultInject printk
+    trace.KmemTrace          -
+    sched.Sched              -       (current task, the sleeping-allocation handshake)
+    page_alloc.PageAllocator arch, physmem, printk, sched, vmstat, fault_inject, trace, vmscan
+    slab.SlabAllocator       arch, page_alloc, printk, sched, vmstat, fault_inject, trace, vmscan
+    vmalloc.Vmalloc          arch, page_alloc, slab, physmem, printk
+    mempool.Mempools         slab, page_alloc, printk, sched
+    background.Background    (populate_background: slab, vmscan)
+
+Reclaim has no cycle: page_alloc and slab call vmscan; vmscan holds only what
+was registered with it: SLAB's shrinker (free slabs), one shrinker per
+background cache, page_alloc's per-CPU drain. Kernel (kernel.py) builds the
+parts a version declares and binds the API. Renderers (procfs, pagemap,
+memmap, check, trace.Tracer, vmalloc.vmallocinfo) read the Kernel and change
+nothing.
 
 Kernel versions. versions.py declares each version in one line: its release,
 its architecture (arch/i386.py: zone layout, pointer size, cache line, address

@@ -25,6 +25,7 @@ from os import PathLike
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .page_alloc import MAX_ORDER
+from .physmem import PAGE_SIZE
 from .pagemap import FRAG_ORDER, PageRun, unusable_free_index, zone_nr_free
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ def legend(runs: list[PageRun]) -> list[LegendEntry]:
 
 
 def _human(pages: int) -> str:
-    kib = pages * 4
+    kib = pages * (PAGE_SIZE >> 10)
     return f"{kib / 1024:.1f} MiB" if kib >= 1024 else f"{kib} KiB"
 
 

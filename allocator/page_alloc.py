@@ -378,7 +378,7 @@ def struct_page_address(pa: PageAllocator, pfn: int) -> int:
             break
     arch = pa.arch
     return (arch.page_offset + (node.mem_map_pfn << pa.page_shift)
-            + (pfn - node.start_pfn) * arch.sizeof_struct_page) & 0xFFFFFFFF
+            + (pfn - node.start_pfn) * arch.sizeof_struct_page) & arch.address_mask
 
 
 # -- allocation -------------------------------------------------------------

@@ -34,3 +34,8 @@ class Arch:
     @property
     def page_size(self) -> int:
         return 1 << self.page_shift
+
+    @property
+    def address_mask(self) -> int:
+        """All the bits of a kernel virtual address (a pointer)."""
+        return (1 << (8 * self.pointer_size)) - 1
