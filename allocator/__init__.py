@@ -1,4 +1,4 @@
-"""A Linux kernel's memory management, simulated in plain Python (2.6.18: i386, SLAB).
+r"""A Linux kernel's memory management, simulated in plain Python (2.6.18: i386, SLAB).
 
     from allocator import Kernel, gfp
     k = Kernel(version="2.6.18", mem=64 << 20)
