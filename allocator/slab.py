@@ -23,7 +23,7 @@ from typing import Callable, Optional
 from . import slab_debug as D
 from .arch import Arch
 from .fault_inject import FaultInject, should_failslab
-from .gfp import GFP_DMA, GFP_KERNEL, __GFP_DMA, __GFP_HIGHMEM, __GFP_WAIT, __GFP_ZERO
+from .gfp import GFP_DMA, __GFP_DMA, __GFP_HIGHMEM, __GFP_WAIT, __GFP_ZERO
 from .kmalloc_sizes import KMALLOC_MAX_SIZE, KMALLOC_SIZES, SIZE_INDEX
 from .page_alloc import PageAllocator, PageOwner, __free_pages, alloc_pages
 from .printk import KERN_EMERG, KERN_ERR, KERN_WARNING, KernelLog
