@@ -9,10 +9,10 @@ GFP_NOIO allocation can fail where GFP_KERNEL succeeds.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from . import slab as SL
-from .gfp import GFP_KERNEL, __GFP_FS, __GFP_IO, __GFP_NOWARN
+from .gfp import __GFP_FS, __GFP_IO, __GFP_NOWARN, GFP_KERNEL
 from .printk import KERN_INFO
 from .slab_flags import SLAB_MEM_SPREAD, SLAB_PANIC, SLAB_RECLAIM_ACCOUNT
 from .vmscan import Shrinker, Vmscan, register_shrinker

@@ -8,7 +8,6 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-
 _BITS = (
     ("__GFP_DMA", 0x01), ("__GFP_HIGHMEM", 0x02), ("__GFP_WAIT", 0x10), ("__GFP_HIGH", 0x20),
     ("__GFP_IO", 0x40), ("__GFP_FS", 0x80), ("__GFP_COLD", 0x100), ("__GFP_NOWARN", 0x200),
@@ -70,6 +69,8 @@ GFP_KERNEL = __GFP_WAIT | __GFP_IO | __GFP_FS
 GFP_USER = GFP_KERNEL | __GFP_HARDWALL
 GFP_HIGHUSER = GFP_USER | __GFP_HIGHMEM
 GFP_DMA = __GFP_DMA
+# the bits that choose a zone (gfp_zone)
+GFP_ZONEMASK = __GFP_DMA | __GFP_HIGHMEM
 
 # enum zone_type (include/linux/mmzone.h, 2.6.18 without ZONE_DMA32 on i386)
 ZONE_DMA, ZONE_NORMAL, ZONE_HIGHMEM = 0, 1, 2

@@ -9,8 +9,9 @@ the query methods at the end are what the filesystem side asks.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Mapping
 from types import MethodType
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any
 
 from . import background as BG
 from . import mempool as MP
@@ -24,7 +25,13 @@ from .page_alloc import Node, PageAllocator, PageOwner, Zone
 from .physmem import PhysMem
 from .printk import KERN_INFO, KERN_NOTICE, KernelLog
 from .sched import Sched, Task
-from .slab import KmemCache, SlabAllocator, cache_cpu_objects, cache_partial_slabs, slab_object_is_live
+from .slab import (
+    KmemCache,
+    SlabAllocator,
+    cache_cpu_objects,
+    cache_partial_slabs,
+    slab_object_is_live,
+)
 from .trace import KmemTrace, TraceHook, register_call_sites
 from .versions import DEFAULT_VERSION, KernelVersion, kernel_version
 from .vmalloc import Vmalloc, VmStruct
@@ -84,25 +91,25 @@ class Kernel:
     background_caches: BG.Background
 
     # mm/slab.c
-    kmem_cache_create: Callable[..., Optional[KmemCache]]
-    kmem_cache_alloc: Callable[[KmemCache, int], Optional[int]]
+    kmem_cache_create: Callable[..., KmemCache | None]
+    kmem_cache_alloc: Callable[[KmemCache, int], int | None]
     kmem_cache_free: Callable[[KmemCache, int], None]
     kmem_cache_shrink: Callable[[KmemCache], int]
     kmem_cache_destroy: Callable[[KmemCache], bool]
-    kmalloc: Callable[[int, int], Optional[int]]
-    kzalloc: Callable[[int, int], Optional[int]]
-    kcalloc: Callable[[int, int, int], Optional[int]]
-    kfree: Callable[[Optional[int]], None]
-    ksize: Callable[[Optional[int]], int]
-    kmalloc_cache_for: Callable[[int, int], Optional[KmemCache]]
-    find_cache: Callable[[str], Optional[KmemCache]]
+    kmalloc: Callable[[int, int], int | None]
+    kzalloc: Callable[[int, int], int | None]
+    kcalloc: Callable[[int, int, int], int | None]
+    kfree: Callable[[int | None], None]
+    ksize: Callable[[int | None], int]
+    kmalloc_cache_for: Callable[[int, int], KmemCache | None]
+    find_cache: Callable[[str], KmemCache | None]
     cache_reap: Callable[[], None]
     slabinfo_write: Callable[[bytes], int]
     do_tune_cpucache: Callable[[KmemCache, int, int, int], None]
     # mm/page_alloc.c
-    alloc_pages: Callable[..., Optional[int]]
-    get_free_pages: Callable[[int, int], Optional[int]]
-    get_zeroed_page: Callable[[int], Optional[int]]
+    alloc_pages: Callable[..., int | None]
+    get_free_pages: Callable[[int, int], int | None]
+    get_zeroed_page: Callable[[int], int | None]
     free_pages_pfn: Callable[..., bool]
     free_pages: Callable[[int, int], bool]
     nr_free_pages: Callable[[], int]
@@ -112,34 +119,34 @@ class Kernel:
     warn_alloc_failure: Callable[[int, int], None]
     show_mem: Callable[[], str]
     struct_page_address: Callable[[int], int]
-    page_owner: Callable[[int], Optional[PageOwner]]
-    page_block_order: Callable[[int], Optional[int]]
+    page_owner: Callable[[int], PageOwner | None]
+    page_block_order: Callable[[int], int | None]
     # mm/vmscan.c
     shrink_slab: Callable[[int], int]
     # mm/mempool.c
-    mempool_create: Callable[..., Optional[Mempool]]
+    mempool_create: Callable[..., Mempool | None]
     mempool_resize: Callable[[Mempool, int, int], int]
-    mempool_destroy: Callable[[Optional[Mempool]], bool]
+    mempool_destroy: Callable[[Mempool | None], bool]
     mempool_alloc: Callable[[Mempool, int], Any]
     mempool_free: Callable[[Any, Mempool], None]
-    mempool_alloc_slab: Callable[[int, KmemCache], Optional[int]]
+    mempool_alloc_slab: Callable[[int, KmemCache], int | None]
     mempool_free_slab: Callable[[int, KmemCache], None]
-    mempool_kmalloc: Callable[[int, int], Optional[int]]
+    mempool_kmalloc: Callable[[int, int], int | None]
     mempool_kfree: Callable[[int, int], None]
-    mempool_alloc_pages: Callable[[int, int], Optional[int]]
+    mempool_alloc_pages: Callable[[int, int], int | None]
     mempool_free_pages: Callable[[int, int], None]
-    mempool_create_slab_pool: Callable[[int, KmemCache], Optional[Mempool]]
-    mempool_create_kmalloc_pool: Callable[[int, int], Optional[Mempool]]
-    mempool_create_page_pool: Callable[[int, int], Optional[Mempool]]
+    mempool_create_slab_pool: Callable[[int, KmemCache], Mempool | None]
+    mempool_create_kmalloc_pool: Callable[[int, int], Mempool | None]
+    mempool_create_page_pool: Callable[[int, int], Mempool | None]
     # mm/vmalloc.c
-    vmalloc: Callable[..., Optional[int]]
-    vmalloc_32: Callable[..., Optional[int]]
-    vmalloc_gfp: Callable[..., Optional[int]]
-    vfree: Callable[[Optional[int]], None]
-    get_vm_area: Callable[..., Optional[VmStruct]]
-    find_vm_area: Callable[[int], Optional[VmStruct]]
-    remove_vm_area: Callable[[int], Optional[VmStruct]]
-    vmalloc_to_pfn: Callable[[int], Optional[int]]
+    vmalloc: Callable[..., int | None]
+    vmalloc_32: Callable[..., int | None]
+    vmalloc_gfp: Callable[..., int | None]
+    vfree: Callable[[int | None], None]
+    get_vm_area: Callable[..., VmStruct | None]
+    find_vm_area: Callable[[int], VmStruct | None]
+    remove_vm_area: Callable[[int], VmStruct | None]
+    vmalloc_to_pfn: Callable[[int], int | None]
     vmalloc_read: Callable[[int, int], Any]
     vmalloc_write: Callable[[int, Any], int]
     vmalloc_zero: Callable[[int, int], int]
@@ -147,7 +154,7 @@ class Kernel:
     vmalloc_info: Callable[[], tuple[int, int, int]]
 
     def __init__(self, mem: int = 1 << 30, nodes: int = 1, cpus: int = 2,
-                 page_size: Optional[int] = None, slab_debug: bool = False, background: float = 0,
+                 page_size: int | None = None, slab_debug: bool = False, background: float = 0,
                  clock: Callable[[], float] = time.monotonic, version: str = DEFAULT_VERSION):
         v = self.version = kernel_version(version)
         arch = v.arch
@@ -258,7 +265,7 @@ class Kernel:
 
     # -- control ------------------------------------------------------------
 
-    def set_current(self, pid: int, comm: Optional[str] = None) -> Task:
+    def set_current(self, pid: int, comm: str | None = None) -> Task:
         """Make `pid` the current task; its CPU is pid % cpus."""
         return SC.set_current(self.sched, pid, comm)
 
@@ -277,7 +284,7 @@ class Kernel:
         VS.drop_caches(self.vmscan, mode)
 
     def register_call_sites(self, cls: type, driver: str, inline: Iterable[str] = (),
-                            renames: Optional[Mapping[str, str]] = None) -> None:
+                            renames: Mapping[str, str] | None = None) -> None:
         """Name the caller's functions in traces and slab-debug "last user"
         records: methods of `cls` instances are driver `driver`'s functions;
         `inline` helpers are looked through (see trace.register_call_sites)."""
@@ -296,7 +303,7 @@ class Kernel:
         """Is objp, an object kmem_cache_alloc(cachep) returned, still handed out?"""
         return slab_object_is_live(cachep, objp)
 
-    def cache_of(self, addr: Optional[int]) -> Optional[KmemCache]:
+    def cache_of(self, addr: int | None) -> KmemCache | None:
         """The cache whose slab holds physical address addr, or None."""
         if addr is None:
             return None
@@ -304,7 +311,7 @@ class Kernel:
         cache = slabp.cache if slabp is not None else None
         return cache if isinstance(cache, KmemCache) else None
 
-    def kmalloc_object_is_live(self, addr: Optional[int]) -> bool:
+    def kmalloc_object_is_live(self, addr: int | None) -> bool:
         """Is addr an object of some cache, handed out and not freed (kmalloc'd memory)?"""
         cachep = self.cache_of(addr)
         return cachep is not None and addr is not None and slab_object_is_live(cachep, addr)
@@ -363,7 +370,7 @@ class Kernel:
         return self.page_alloc.nodes
 
     @property
-    def mem_map(self) -> list[Optional[PageOwner]]:
+    def mem_map(self) -> list[PageOwner | None]:
         return self.page_alloc.mem_map
 
     @property
@@ -442,7 +449,7 @@ class Kernel:
         return self.faults.fail_page_alloc
 
     @property
-    def trace_hook(self) -> Optional[TraceHook]:
+    def trace_hook(self) -> TraceHook | None:
         return self.trace.hook
 
     # the sleeping-allocation handshake (sched.py), read and set by the caller
@@ -455,17 +462,17 @@ class Kernel:
         self.sched.sleep_ok = value
 
     @property
-    def sleep_request(self) -> Optional[tuple[Any, ...]]:
+    def sleep_request(self) -> tuple[Any, ...] | None:
         return self.sched.sleep_request
 
     @sleep_request.setter
-    def sleep_request(self, value: Optional[tuple[Any, ...]]) -> None:
+    def sleep_request(self, value: tuple[Any, ...] | None) -> None:
         self.sched.sleep_request = value
 
     @property
-    def free_waiters(self) -> Optional[Callable[[], None]]:
+    def free_waiters(self) -> Callable[[], None] | None:
         return self.sched.free_waiters
 
     @free_waiters.setter
-    def free_waiters(self, value: Optional[Callable[[], None]]) -> None:
+    def free_waiters(self, value: Callable[[], None] | None) -> None:
         self.sched.free_waiters = value

@@ -22,11 +22,11 @@ import colorsys
 import zlib
 from collections import Counter
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any
 
 from .page_alloc import MAX_ORDER
-from .physmem import PAGE_SIZE
 from .pagemap import FRAG_ORDER, PageRun, unusable_free_index, zone_nr_free
+from .physmem import PAGE_SIZE
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -35,7 +35,7 @@ RGB = tuple[int, int, int]
 # (node, zone name, start pfn, pages, the zone's runs)
 ZoneBand = tuple[int, str, int, int, list[PageRun]]
 # (owner, free block order or None, pages)
-LegendEntry = tuple[str, Optional[int], int]
+LegendEntry = tuple[str, int | None, int]
 
 BACKGROUND = (255, 255, 255)
 TEXT = (0, 0, 0)
@@ -61,7 +61,7 @@ def _rgb(values: Any) -> RGB:
     return (int(r), int(g), int(b))
 
 
-def free_colour(order: Optional[int]) -> RGB:
+def free_colour(order: int | None) -> RGB:
     """Greens: order 0 pale, order MAX_ORDER-1 deep."""
     if order is None:
         return (230, 240, 200)
@@ -70,7 +70,7 @@ def free_colour(order: Optional[int]) -> RGB:
     return _rgb(round(p + (d - p) * t) for p, d in zip(pale, deep))
 
 
-def owner_colour(owner: str, order: Optional[int] = None) -> RGB:
+def owner_colour(owner: str, order: int | None = None) -> RGB:
     """The RGB colour of a pagemap owner (and, for free pages, the block order).
     Stable: a cache's colour depends only on its name."""
     if owner == "free":
@@ -102,19 +102,19 @@ def zones_of(runs: list[PageRun]) -> list[ZoneBand]:
     return list(zones.values())
 
 
-def _legend_key(r: PageRun) -> tuple[str, Optional[int]]:
+def _legend_key(r: PageRun) -> tuple[str, int | None]:
     return (r.owner, r.order if r.owner == "free" else None)
 
 
 def legend(runs: list[PageRun]) -> list[LegendEntry]:
     """[(owner, order, pages)]: free orders first, then the fixed owners, then
     caches by pages (most first)."""
-    pages: Counter[tuple[str, Optional[int]]] = Counter()
+    pages: Counter[tuple[str, int | None]] = Counter()
     for r in runs:
         pages[_legend_key(r)] += r.count
     rank = {"free": 0, "pcp": 1, "pages": 2, "vmalloc": 3, "pgtable": 4, "reserved": 5, "hole": 6}
 
-    def sort_key(item: tuple[tuple[str, Optional[int]], int]) -> tuple[int, int, int, str]:
+    def sort_key(item: tuple[tuple[str, int | None], int]) -> tuple[int, int, int, str]:
         (owner, order), n = item
         return (rank.get(owner, 7), -1 if order is None else order, -n if owner not in rank else 0, owner)
     return [(owner, order, n) for (owner, order), n in sorted(pages.items(), key=sort_key)]
@@ -159,7 +159,7 @@ def zone_title(node: int, zone: str, start: int, n: int, nr_free: list[int]) -> 
             f" unusable index (order {FRAG_ORDER}) {index // 1000}.{index % 1000:03d}")
 
 
-def render_png(runs: list[PageRun], path: Union[str, PathLike[str]], width: int = 1024,
+def render_png(runs: list[PageRun], path: str | PathLike[str], width: int = 1024,
                cell: int | None = None) -> Image:
     """Draw the memory map of `runs` into the PNG file `path` (a Pillow Image
     is returned too). `width` is the picture's width in pixels; `cell` the
@@ -174,7 +174,7 @@ def render_png(runs: list[PageRun], path: Union[str, PathLike[str]], width: int 
     draw = ImageDraw.Draw(img)
     font = ImageFont.load_default()
     nr_free = zone_nr_free(runs)
-    colours: dict[tuple[str, Optional[int]], bytes] = {}
+    colours: dict[tuple[str, int | None], bytes] = {}
     y = 0
     for node, zone, start, n, zruns in zones:
         draw.text((2, y + 3), zone_title(node, zone, start, n, nr_free[(node, zone)]), fill=TEXT, font=font)

@@ -16,13 +16,21 @@ allocators use.
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MethodType
-from typing import Any, Callable, Optional
+from typing import Any
 
 from . import page_alloc as PA
 from . import slab as SL
-from .gfp import GFP_KERNEL, __GFP_IO, __GFP_NOMEMALLOC, __GFP_NORETRY, __GFP_NOWARN, __GFP_WAIT
+from .gfp import (
+    __GFP_IO,
+    __GFP_NOMEMALLOC,
+    __GFP_NORETRY,
+    __GFP_NOWARN,
+    __GFP_WAIT,
+    GFP_KERNEL,
+)
 from .kmalloc_sizes import KMALLOC_MAX_SIZE
 from .printk import KERN_ALERT, KERN_EMERG, KERN_ERR, KernelLog
 from .sched import Sched
@@ -119,7 +127,7 @@ def free_pool(mp: Mempools, pool: Mempool) -> None:
 
 
 def mempool_create(mp: Mempools, min_nr: int, alloc_fn: AllocFn, free_fn: FreeFn,
-                   pool_data: Any = None) -> Optional[Mempool]:
+                   pool_data: Any = None) -> Mempool | None:
     """Create a pool and fill its reserve with min_nr elements from
     alloc_fn(GFP_KERNEL, pool_data). Returns None (nothing kept) if the pool
     or any element cannot be allocated. May sleep."""
@@ -170,7 +178,7 @@ def mempool_resize(mp: Mempools, pool: Mempool, new_min_nr: int, gfp_mask: int) 
     return 0
 
 
-def mempool_destroy(mp: Mempools, pool: Optional[Mempool]) -> bool:
+def mempool_destroy(mp: Mempools, pool: Mempool | None) -> bool:
     """Free the reserve and the pool. With elements still handed out,
     2.6 hits BUG() before freeing anything: we log that oops, free nothing,
     keep the pool usable (its elements may still come back) and return False."""
@@ -263,7 +271,7 @@ def mempool_element_order(mp: Mempools, pool: Mempool) -> int:
 # -- the common element allocators (pool_data as in 2.6) ----------------------
 
 
-def mempool_alloc_slab(mp: Mempools, gfp_mask: int, pool_data: SL.KmemCache) -> Optional[int]:
+def mempool_alloc_slab(mp: Mempools, gfp_mask: int, pool_data: SL.KmemCache) -> int | None:
     """alloc_fn for a pool of objects of the kmem_cache pool_data."""
     return SL.kmem_cache_alloc(mp.slab, pool_data, gfp_mask)
 
@@ -272,7 +280,7 @@ def mempool_free_slab(mp: Mempools, element: int, pool_data: SL.KmemCache) -> No
     SL.kmem_cache_free(mp.slab, pool_data, element)
 
 
-def mempool_kmalloc(mp: Mempools, gfp_mask: int, pool_data: int) -> Optional[int]:
+def mempool_kmalloc(mp: Mempools, gfp_mask: int, pool_data: int) -> int | None:
     """alloc_fn for a pool of kmalloc(pool_data) buffers."""
     return SL.kmalloc(mp.slab, pool_data, gfp_mask)
 
@@ -281,7 +289,7 @@ def mempool_kfree(mp: Mempools, element: int, pool_data: int) -> None:
     SL.kfree(mp.slab, element)
 
 
-def mempool_alloc_pages(mp: Mempools, gfp_mask: int, pool_data: int) -> Optional[int]:
+def mempool_alloc_pages(mp: Mempools, gfp_mask: int, pool_data: int) -> int | None:
     """alloc_fn for a pool of 2**pool_data pages (elements are pfns)."""
     return PA.alloc_pages(mp.page_alloc, gfp_mask, pool_data)
 
@@ -290,18 +298,18 @@ def mempool_free_pages(mp: Mempools, element: int, pool_data: int) -> None:
     PA.__free_pages(mp.page_alloc, element, pool_data)
 
 
-def mempool_create_slab_pool(mp: Mempools, min_nr: int, cachep: SL.KmemCache) -> Optional[Mempool]:
+def mempool_create_slab_pool(mp: Mempools, min_nr: int, cachep: SL.KmemCache) -> Mempool | None:
     return mempool_create(mp, min_nr, MethodType(mempool_alloc_slab, mp),
                           MethodType(mempool_free_slab, mp), cachep)
 
 
-def mempool_create_kmalloc_pool(mp: Mempools, min_nr: int, size: int) -> Optional[Mempool]:
+def mempool_create_kmalloc_pool(mp: Mempools, min_nr: int, size: int) -> Mempool | None:
     if size > KMALLOC_MAX_SIZE:
         mp.log.printk(KERN_ERR, f"mempool_create_kmalloc_pool: {size} bytes is more than kmalloc gives")
         return None
     return mempool_create(mp, min_nr, MethodType(mempool_kmalloc, mp), MethodType(mempool_kfree, mp), size)
 
 
-def mempool_create_page_pool(mp: Mempools, min_nr: int, order: int) -> Optional[Mempool]:
+def mempool_create_page_pool(mp: Mempools, min_nr: int, order: int) -> Mempool | None:
     return mempool_create(mp, min_nr, MethodType(mempool_alloc_pages, mp),
                           MethodType(mempool_free_pages, mp), order)

@@ -14,22 +14,35 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Optional, Protocol
+from typing import Protocol
 
 from .arch import Arch
 from .fault_inject import FaultInject, should_fail_alloc_page
-from .gfp import ZONE_DMA as ZONE_DMA
-from .gfp import ZONE_HIGHMEM as ZONE_HIGHMEM
-from .gfp import ZONE_NORMAL as ZONE_NORMAL
-from .gfp import (__GFP_COLD, __GFP_HIGH, __GFP_HIGHMEM,
-                  __GFP_NOFAIL, __GFP_NORETRY, __GFP_NOWARN, __GFP_REPEAT, __GFP_WAIT, __GFP_ZERO,
-                  gfp_zone)
+from .gfp import (
+    __GFP_COLD,
+    __GFP_HIGH,
+    __GFP_HIGHMEM,
+    __GFP_NOFAIL,
+    __GFP_NORETRY,
+    __GFP_NOWARN,
+    __GFP_REPEAT,
+    __GFP_WAIT,
+    __GFP_ZERO,
+    GFP_ZONEMASK,
+    ZONE_DMA,
+    ZONE_HIGHMEM,
+    ZONE_NORMAL,
+    gfp_zone,
+)
 from .physmem import PhysMem
 from .printk import KERN_ERR, KERN_WARNING, KernelLog
 from .sched import Sched
 from .trace import KmemTrace
 from .vmscan import Vmscan, register_drain, try_to_free_pages
 from .vmstat import VmStat, count_vm_event, nr_slab_pages
+
+# Besides what it defines, the module re-exports the zone types.
+__all__ = ["ZONE_DMA", "ZONE_HIGHMEM", "ZONE_NORMAL"]
 
 MAX_ORDER = 11
 MAX_NR_ZONES = 3
@@ -68,9 +81,9 @@ class PageOwner:
     Tags such as PAGES or RESERVED are PageOwners; a slab (slab.Slab) is one
     too, with its cache and head pfn set, which lets the free path tell slab
     pages apart with one attribute test."""
-    __slots__ = ("name", "cache", "pfn")
+    __slots__ = ("cache", "name", "pfn")
 
-    def __init__(self, name: str, cache: Optional[SlabCacheRef] = None):
+    def __init__(self, name: str, cache: SlabCacheRef | None = None):
         self.name = name
         self.cache = cache
         self.pfn = 0
@@ -108,7 +121,7 @@ class Zone:
     pages_low: int = 0
     pages_high: int = 0
     lowmem_reserve: list[int] = field(default_factory=lambda: [0] * MAX_NR_ZONES)
-    free_area: list[dict[int, None]] = field(default_factory=lambda: [dict() for _ in range(MAX_ORDER)])
+    free_area: list[dict[int, None]] = field(default_factory=lambda: [{} for _ in range(MAX_ORDER)])
     pcp: list[tuple[PerCpuPages, PerCpuPages]] = field(default_factory=list)  # [cpu] -> (hot, cold)
     stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ZONE_STATS, 0))
 
@@ -157,7 +170,7 @@ class PageAllocator:
         self.vmscan = vmscan
         self.page_shift = arch.page_shift
         self.nr_pages = mem.size >> arch.page_shift
-        self.mem_map: list[Optional[PageOwner]] = [HOLE] * self.nr_pages  # owner of every frame
+        self.mem_map: list[PageOwner | None] = [HOLE] * self.nr_pages  # owner of every frame
         self.alloc_order: dict[int, int] = {}   # head pfn of an allocated block -> order
         self.nodes: list[Node] = []
         self.zones: list[Zone] = []
@@ -166,9 +179,9 @@ class PageAllocator:
                          for c in range(nr_cpus)]
         self.zone_starts: list[int] = []        # start pfn of every zone, ascending
         self.zones_by_pfn: list[Zone] = []      # the zones in that order
-        # [node][gfp & (__GFP_DMA|__GFP_HIGHMEM)]: the preferred zone, for the
+        # [node][gfp & GFP_ZONEMASK]: the preferred zone, for the
         # order-0 fast path (gfp_zone: DMA wins over HIGHMEM)
-        self.preferred: list[list[Optional[Zone]]] = []
+        self.preferred: list[list[Zone | None]] = []
         self.min_free_kbytes = 0
         self.totalram_pages = 0
         self.totalhigh_pages = 0
@@ -187,8 +200,7 @@ def zone_batchsize(present: int, page_size: int) -> int:
     if batch * page_size > PCP_BATCH_MAX_BYTES:
         batch = PCP_BATCH_MAX_BYTES // page_size
     batch //= 4
-    if batch < 1:
-        batch = 1
+    batch = max(batch, 1)
     return (1 << ((batch + batch // 2).bit_length() - 1)) - 1
 
 
@@ -358,12 +370,12 @@ def page_zone(pa: PageAllocator, pfn: int) -> Zone:
     return zone
 
 
-def page_owner(pa: PageAllocator, pfn: int) -> Optional[PageOwner]:
+def page_owner(pa: PageAllocator, pfn: int) -> PageOwner | None:
     """Who owns frame pfn (None: free in the buddy lists, or no such frame)."""
     return pa.mem_map[pfn] if 0 <= pfn < pa.nr_pages else None
 
 
-def page_block_order(pa: PageAllocator, pfn: int) -> Optional[int]:
+def page_block_order(pa: PageAllocator, pfn: int) -> int | None:
     """The order of the alloc_pages block that starts at pfn, or None."""
     return pa.alloc_order.get(pfn)
 
@@ -404,7 +416,7 @@ def zone_watermark_ok(zone: Zone, order: int, mark: int, classzone_idx: int, all
 
 
 def get_page_from_freelist(pa: PageAllocator, gfp_mask: int, order: int, zonelist: list[Zone],
-                           alloc_flags: int, cpu: int) -> Optional[int]:
+                           alloc_flags: int, cpu: int) -> int | None:
     classzone_idx = zonelist[0].idx
     for zone in zonelist:
         if not alloc_flags & ALLOC_NO_WATERMARKS:
@@ -437,7 +449,7 @@ def zone_statistics(pa: PageAllocator, preferred: Zone, zone: Zone) -> None:
         st["other_node"] += 1
 
 
-def buffered_rmqueue(pa: PageAllocator, zone: Zone, order: int, gfp_mask: int, cpu: int) -> Optional[int]:
+def buffered_rmqueue(pa: PageAllocator, zone: Zone, order: int, gfp_mask: int, cpu: int) -> int | None:
     if order == 0:
         cold = 1 if gfp_mask & __GFP_COLD else 0
         pcp = zone.pcp[cpu][cold]
@@ -457,7 +469,7 @@ def buffered_rmqueue(pa: PageAllocator, zone: Zone, order: int, gfp_mask: int, c
     return pfn
 
 
-def __rmqueue(zone: Zone, order: int) -> Optional[int]:
+def __rmqueue(zone: Zone, order: int) -> int | None:
     """Take a block of `order`, splitting a larger one (expand)."""
     area = zone.free_area
     for current in range(order, MAX_ORDER):
@@ -481,8 +493,8 @@ def rmqueue_bulk(pa: PageAllocator, zone: Zone, count: int, pages: list[int]) ->
         pages.insert(0, pfn)  # list_add_tail: the first page taken is used first
 
 
-def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: Optional[int] = None,
-                owner: PageOwner = PAGES) -> Optional[int]:
+def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | None = None,
+                owner: PageOwner = PAGES) -> int | None:
     """Allocate 2**order contiguous frames; return the head pfn or None.
 
     May not sleep here: a mask with __GFP_WAIT gets direct reclaim (registered
@@ -493,7 +505,7 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: Optional[
         # watermark (for its own zone type lowmem_reserve is 0) and the
         # CPU's list has a page. Anything else takes the general path.
         cpu = pa.sched.current.cpu
-        zone = pa.preferred[pa.cpu_node[cpu] if node_id is None else node_id][gfp_mask & 3]
+        zone = pa.preferred[pa.cpu_node[cpu] if node_id is None else node_id][gfp_mask & GFP_ZONEMASK]
         if zone is not None and zone.free_pages > zone.pages_low:
             cold = gfp_mask & __GFP_COLD
             pcp = zone.pcp[cpu][1 if cold else 0]
@@ -516,8 +528,8 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: Optional[
     return __alloc_pages(pa, gfp_mask, order, node_id, owner)
 
 
-def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: Optional[int],
-                  owner: PageOwner) -> Optional[int]:
+def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | None,
+                  owner: PageOwner) -> int | None:
     """The general path: fault injection, watermarks low then min, direct
     reclaim for a mask that may wait, the failure report."""
     if order >= MAX_ORDER:
@@ -588,7 +600,7 @@ def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
         pa.log.printk(KERN_WARNING, show_mem(pa))
 
 
-def __get_free_pages(pa: PageAllocator, gfp_mask: int, order: int) -> Optional[int]:
+def __get_free_pages(pa: PageAllocator, gfp_mask: int, order: int) -> int | None:
     """Return the physical address of 2**order lowmem pages, or None.
     __GFP_HIGHMEM is a BUG (the pages would have no kernel address)."""
     if gfp_mask & __GFP_HIGHMEM:
@@ -598,7 +610,7 @@ def __get_free_pages(pa: PageAllocator, gfp_mask: int, order: int) -> Optional[i
     return None if pfn is None else pfn << pa.page_shift
 
 
-def get_zeroed_page(pa: PageAllocator, gfp_mask: int) -> Optional[int]:
+def get_zeroed_page(pa: PageAllocator, gfp_mask: int) -> int | None:
     return __get_free_pages(pa, gfp_mask | __GFP_ZERO, 0)
 
 
@@ -644,7 +656,7 @@ def __free_pages(pa: PageAllocator, pfn: int, order: int, slab_pages: bool = Fal
     return True
 
 
-def bad_page(pa: PageAllocator, pfn: int, order: int, got: Optional[int]) -> bool:
+def bad_page(pa: PageAllocator, pfn: int, order: int, got: int | None) -> bool:
     if got is not None:
         pa.alloc_order[pfn] = got  # not ours to free: leave it as it was
     owner = page_owner(pa, pfn)

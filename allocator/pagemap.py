@@ -23,7 +23,7 @@ order. Nothing here changes state.
 from __future__ import annotations
 
 from itertools import groupby
-from typing import TYPE_CHECKING, NamedTuple, Optional
+from typing import TYPE_CHECKING, NamedTuple
 
 from .page_alloc import MAX_ORDER, PAGES, PageOwner, Zone
 
@@ -41,7 +41,7 @@ class PageRun(NamedTuple):
     start_pfn: int
     count: int  # type: ignore[assignment]  # the pagemap column's name; shadows tuple.count
     owner: str
-    order: Optional[int]   # buddy order of free / pages blocks, gfporder of slabs
+    order: int | None   # buddy order of free / pages blocks, gfporder of slabs
 
 
 def owner_label(owner: object) -> str:
@@ -103,7 +103,7 @@ def pagemap_runs(k: Kernel) -> list[PageRun]:
         # Consecutive slabs of one cache are distinct Slab objects: group by the
         # label, not by the object, so a cache's neighbouring slabs make one run.
         labels: dict[int, str] = {}
-        pending: Optional[Run] = None  # the run being built
+        pending: Run | None = None  # the run being built
         for owner, frames in groupby(mem_map[zone.start_pfn:zone.end_pfn]):
             n = len(list(frames))
             key = id(owner)
@@ -124,14 +124,14 @@ def pagemap_runs(k: Kernel) -> list[PageRun]:
 
 class Run:
     """A run of frames being collected: label, first pfn, count, first owner."""
-    __slots__ = ("label", "start", "count", "owner")
+    __slots__ = ("count", "label", "owner", "start")
 
-    def __init__(self, label: str, start: int, count: int, owner: Optional[PageOwner]):
+    def __init__(self, label: str, start: int, count: int, owner: PageOwner | None):
         self.label, self.start, self.count, self.owner = label, start, count, owner
 
 
 def _emit(out: list[PageRun], k: Kernel, zone: Zone, run: Run,
-          free_blocks: Optional[dict[int, int]]) -> Optional[dict[int, int]]:
+          free_blocks: dict[int, int] | None) -> dict[int, int] | None:
     label, start, count, owner = run.label, run.start, run.count, run.owner
     node, zname = zone.node.id, zone.name
     if owner is None:

@@ -22,9 +22,9 @@ def slabinfo(k: Kernel) -> str:
     With slab debugging the `(statistics)` header and columns are added."""
     stats = k.slab_debug
     out = ["slabinfo - version: 2.1 (statistics)\n" if stats else "slabinfo - version: 2.1\n",
-           "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
-           " : tunables <limit> <batchcount> <sharedfactor>"
-           " : slabdata <active_slabs> <num_slabs> <sharedavail>"]
+           ("# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
+            " : tunables <limit> <batchcount> <sharedfactor>"
+            " : slabdata <active_slabs> <num_slabs> <sharedavail>")]
     if stats:
         out.append(" : globalstat <listallocs> <maxobjs> <grown> <reaped> <error> <maxfreeable>"
                    " <nodeallocs> <remotefrees> <alienoverflow>"

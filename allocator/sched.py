@@ -7,16 +7,17 @@ on every free while someone waits) and retries (see scullcfs/sleep.py).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 MAX_TASKS = 4096
 
 
 class Task:
     """`current`: the process on whose behalf the kernel runs."""
-    __slots__ = ("pid", "cpu", "_comm")
+    __slots__ = ("_comm", "cpu", "pid")
 
-    def __init__(self, pid: int, cpu: int, comm: Optional[str] = None):
+    def __init__(self, pid: int, cpu: int, comm: str | None = None):
         self.pid = pid
         self.cpu = cpu
         self._comm = comm
@@ -41,11 +42,11 @@ class Sched:
         self.tasks: dict[int, Task] = {}
         self.sleep_ok = False
         # (gfp, order) or (gfp, order, mempool): what a failed sleeping allocation waits for
-        self.sleep_request: Optional[tuple[Any, ...]] = None
-        self.free_waiters: Optional[Callable[[], None]] = None
+        self.sleep_request: tuple[Any, ...] | None = None
+        self.free_waiters: Callable[[], None] | None = None
 
 
-def set_current(s: Sched, pid: int, comm: Optional[str] = None) -> Task:
+def set_current(s: Sched, pid: int, comm: str | None = None) -> Task:
     """Make `pid` the current task; its CPU is pid % nr_cpus."""
     task = s.tasks.get(pid)
     if task is None:

@@ -17,42 +17,69 @@ given; reclaim of free slabs is a shrinker it registers with vmscan. With
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from . import slab_debug as D
 from .arch import Arch
 from .fault_inject import FaultInject, should_failslab
-from .gfp import GFP_DMA, __GFP_DMA, __GFP_HIGHMEM, __GFP_WAIT, __GFP_ZERO
+from .gfp import __GFP_DMA, __GFP_HIGHMEM, __GFP_WAIT, __GFP_ZERO, GFP_DMA
 from .kmalloc_sizes import KMALLOC_MAX_SIZE, KMALLOC_SIZES, SIZE_INDEX
 from .page_alloc import PageAllocator, PageOwner, __free_pages, alloc_pages
 from .printk import KERN_EMERG, KERN_ERR, KERN_WARNING, KernelLog
 from .sched import Sched
-# the flags of include/linux/slab.h, re-exported: callers import them from here
-from .slab_flags import CFLGS_OFF_SLAB as CFLGS_OFF_SLAB
-from .slab_flags import CREATE_MASK as CREATE_MASK
-from .slab_flags import SLAB_CACHE_DMA as SLAB_CACHE_DMA
-from .slab_flags import SLAB_CTOR_ATOMIC as SLAB_CTOR_ATOMIC
-from .slab_flags import SLAB_CTOR_CONSTRUCTOR as SLAB_CTOR_CONSTRUCTOR
-from .slab_flags import SLAB_CTOR_VERIFY as SLAB_CTOR_VERIFY
-from .slab_flags import SLAB_DEBUG_FLAGS as SLAB_DEBUG_FLAGS
-from .slab_flags import SLAB_DEBUG_FREE as SLAB_DEBUG_FREE
-from .slab_flags import SLAB_DEBUG_INITIAL as SLAB_DEBUG_INITIAL
-from .slab_flags import SLAB_DESTROY_BY_RCU as SLAB_DESTROY_BY_RCU
-from .slab_flags import SLAB_FLAG_NAMES as SLAB_FLAG_NAMES
-from .slab_flags import SLAB_HWCACHE_ALIGN as SLAB_HWCACHE_ALIGN
-from .slab_flags import SLAB_MEM_SPREAD as SLAB_MEM_SPREAD
-from .slab_flags import SLAB_MUST_HWCACHE_ALIGN as SLAB_MUST_HWCACHE_ALIGN
-from .slab_flags import SLAB_NO_REAP as SLAB_NO_REAP
-from .slab_flags import SLAB_PANIC as SLAB_PANIC
-from .slab_flags import SLAB_POISON as SLAB_POISON
-from .slab_flags import SLAB_RECLAIM_ACCOUNT as SLAB_RECLAIM_ACCOUNT
-from .slab_flags import SLAB_RED_ZONE as SLAB_RED_ZONE
-from .slab_flags import SLAB_STORE_USER as SLAB_STORE_USER
-from .slab_flags import slab_flags_parse as slab_flags_parse
+from .slab_flags import (
+    CFLGS_OFF_SLAB,
+    CREATE_MASK,
+    SLAB_CACHE_DMA,
+    SLAB_CTOR_ATOMIC,
+    SLAB_CTOR_CONSTRUCTOR,
+    SLAB_CTOR_VERIFY,
+    SLAB_DEBUG_FLAGS,
+    SLAB_DEBUG_FREE,
+    SLAB_DEBUG_INITIAL,
+    SLAB_DESTROY_BY_RCU,
+    SLAB_FLAG_NAMES,
+    SLAB_HWCACHE_ALIGN,
+    SLAB_MEM_SPREAD,
+    SLAB_MUST_HWCACHE_ALIGN,
+    SLAB_NO_REAP,
+    SLAB_PANIC,
+    SLAB_POISON,
+    SLAB_RECLAIM_ACCOUNT,
+    SLAB_RED_ZONE,
+    SLAB_STORE_USER,
+    slab_flags_parse,
+)
 from .trace import KmemTrace
 from .vmscan import Shrinker, Vmscan, register_shrinker
 from .vmstat import VmStat, nr_slab_pages
+
+# Besides what it defines, the module re-exports the flags of include/linux/slab.h:
+# callers import them from here.
+__all__ = [
+    "CFLGS_OFF_SLAB",
+    "CREATE_MASK",
+    "SLAB_CACHE_DMA",
+    "SLAB_CTOR_ATOMIC",
+    "SLAB_CTOR_CONSTRUCTOR",
+    "SLAB_CTOR_VERIFY",
+    "SLAB_DEBUG_FLAGS",
+    "SLAB_DEBUG_FREE",
+    "SLAB_DEBUG_INITIAL",
+    "SLAB_DESTROY_BY_RCU",
+    "SLAB_FLAG_NAMES",
+    "SLAB_HWCACHE_ALIGN",
+    "SLAB_MEM_SPREAD",
+    "SLAB_MUST_HWCACHE_ALIGN",
+    "SLAB_NO_REAP",
+    "SLAB_PANIC",
+    "SLAB_POISON",
+    "SLAB_RECLAIM_ACCOUNT",
+    "SLAB_RED_ZONE",
+    "SLAB_STORE_USER",
+    "slab_flags_parse",
+]
 
 REDZONE_ALIGN = 8           # max(BYTES_PER_WORD, __alignof__(unsigned long long))
 SIZEOF_STRUCT_SLAB = 28     # struct slab on i386: list_head, colouroff, s_mem, inuse, free, nodeid
@@ -85,7 +112,7 @@ def _align(x: int, a: int) -> int:
 
 class ArrayCache:
     """struct array_cache: a stack of object pointers (the list's end is the top)."""
-    __slots__ = ("entry", "limit", "batchcount", "touched")
+    __slots__ = ("batchcount", "entry", "limit", "touched")
 
     def __init__(self, limit: int, batchcount: int):
         self.entry: list[int] = []
@@ -96,7 +123,7 @@ class ArrayCache:
 
 class Slab(PageOwner):
     """struct slab: one block of pages cut into objects; it owns its frames."""
-    __slots__ = ("node", "colouroff", "s_mem", "inuse", "free", "list", "mgmt")
+    __slots__ = ("colouroff", "free", "inuse", "list", "mgmt", "node", "s_mem")
     cache: KmemCache
 
     def __init__(self, cache: KmemCache, node: int):
@@ -109,7 +136,7 @@ class Slab(PageOwner):
         self.inuse = 0
         self.free: list[int] = []  # bufctl free list, set by cache_grow; the end is slabp->free
         self.list = LIST_FREE
-        self.mgmt: Optional[int] = None  # off-slab descriptor object
+        self.mgmt: int | None = None  # off-slab descriptor object
 
     @property
     def addr(self) -> int:
@@ -118,15 +145,22 @@ class Slab(PageOwner):
 
 class KmemList3:
     """struct kmem_list3: a node's slab lists."""
-    __slots__ = ("lists", "free_objects", "free_limit", "shared", "colour_next",
-                 "free_touched", "next_reap")
+    __slots__ = (
+        "colour_next",
+        "free_limit",
+        "free_objects",
+        "free_touched",
+        "lists",
+        "next_reap",
+        "shared",
+    )
 
     def __init__(self) -> None:
         # full, partial, free: insertion-ordered dicts used as lists
         self.lists: tuple[dict[Slab, None], dict[Slab, None], dict[Slab, None]] = ({}, {}, {})
         self.free_objects = 0
         self.free_limit = 0
-        self.shared: Optional[ArrayCache] = None
+        self.shared: ArrayCache | None = None
         self.colour_next = 0
         self.free_touched = False
         self.next_reap = 0.0
@@ -152,9 +186,9 @@ class KmemCache:
     gfpflags: int
     page_shift: int
     obj_offset: int = 0
-    slabp_cache: Optional[KmemCache] = None
-    ctor: Optional[Ctor] = None
-    dtor: Optional[Ctor] = None
+    slabp_cache: KmemCache | None = None
+    ctor: Ctor | None = None
+    dtor: Ctor | None = None
     limit: int = 0
     batchcount: int = 0
     shared: int = 0
@@ -218,7 +252,7 @@ class SlabAllocator:
         self.malloc_sizes_dma: list[KmemCache] = []
         self.slab_break_gfp_order = (BREAK_GFP_ORDER_HI if page_alloc.nr_pages > BREAK_GFP_ORDER_MEM >> arch.page_shift
                                      else BREAK_GFP_ORDER_LO)
-        self.debug: Optional[D.SlabDebug] = D.SlabDebug() if debug else None
+        self.debug: D.SlabDebug | None = D.SlabDebug() if debug else None
         # set while debugging, fault injection or tracing is on: the fast paths step aside
         self.slow = debug
 
@@ -290,7 +324,7 @@ def calculate_slab_order(s: SlabAllocator, size: int, align: int, flags: int) ->
 
 
 def kmem_cache_create(s: SlabAllocator, name: str, size: int, align: int = 0, flags: int = 0,
-                      ctor: Optional[Ctor] = None, dtor: Optional[Ctor] = None) -> Optional[KmemCache]:
+                      ctor: Ctor | None = None, dtor: Ctor | None = None) -> KmemCache | None:
     """Create a cache of `size`-byte objects; return it, or None (logged).
 
     The name must be non-empty, free of white space and unique. Geometry
@@ -304,7 +338,7 @@ def kmem_cache_create(s: SlabAllocator, name: str, size: int, align: int = 0, fl
 
 
 def __kmem_cache_create(s: SlabAllocator, name: str, size: int, align: int, flags: int,
-                        ctor: Optional[Ctor], dtor: Optional[Ctor]) -> Optional[KmemCache]:
+                        ctor: Ctor | None, dtor: Ctor | None) -> KmemCache | None:
     word = s.bytes_per_word
     fail = None
     if not isinstance(name, str) or not name:
@@ -343,8 +377,7 @@ def __kmem_cache_create(s: SlabAllocator, name: str, size: int, align: int, flag
     if flags & SLAB_RED_ZONE:
         ralign = REDZONE_ALIGN
         size = _align(size, REDZONE_ALIGN)
-    if ralign < align:
-        ralign = align
+    ralign = max(ralign, align)
     if ralign > REDZONE_ALIGN:
         flags &= ~(SLAB_RED_ZONE | SLAB_STORE_USER)
     align = ralign
@@ -434,7 +467,7 @@ def kmem_cache_destroy(s: SlabAllocator, cachep: KmemCache) -> bool:
     return True
 
 
-def find_cache(s: SlabAllocator, name: str) -> Optional[KmemCache]:
+def find_cache(s: SlabAllocator, name: str) -> KmemCache | None:
     for c in s.cache_chain:
         if c.name == name:
             return c
@@ -444,7 +477,7 @@ def find_cache(s: SlabAllocator, name: str) -> Optional[KmemCache]:
 # -- alloc ------------------------------------------------------------------
 
 
-def kmem_cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> Optional[int]:
+def kmem_cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | None:
     """Return an object's physical address, or None. Not zeroed unless
     __GFP_ZERO. May sleep only as flags allow (see alloc_pages)."""
     if flags & _SLOW_GFP or s.slow:
@@ -464,7 +497,7 @@ def kmem_cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> Optiona
     return objp
 
 
-def __cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> Optional[int]:
+def __cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | None:
     """kmem_cache_alloc with __GFP_HIGHMEM, __GFP_ZERO, debugging, failslab or tracing."""
     cpu = s.sched.current.cpu
     debug = s.debug
@@ -490,7 +523,7 @@ def __cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> Optional[i
     return objp
 
 
-def ____cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int) -> Optional[int]:
+def ____cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int) -> int | None:
     """An object from the CPU's array, refilled if it is empty."""
     ac = cachep.array[cpu]
     if ac.entry:
@@ -499,7 +532,7 @@ def ____cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int) -
     return cache_alloc_refill(s, cachep, flags, cpu)
 
 
-def cache_alloc_refill(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int) -> Optional[int]:
+def cache_alloc_refill(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int) -> int | None:
     node = s.cpu_node[cpu]
     while True:
         ac = cachep.array[cpu]
@@ -681,7 +714,7 @@ def ____cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
         waiters()
 
 
-def bad_free(s: SlabAllocator, cachep: Optional[KmemCache], objp: int) -> None:
+def bad_free(s: SlabAllocator, cachep: KmemCache | None, objp: int) -> None:
     owner = s.mem_map[objp >> s.page_shift] if 0 <= objp < s.mem_size else None
     name = cachep.name if cachep else "?"
     if cachep:
@@ -722,7 +755,7 @@ def free_block(s: SlabAllocator, cachep: KmemCache, objs: list[int]) -> None:
         slabp = mem_map[objp >> shift]
         assert isinstance(slabp, Slab)
         l3 = cachep.nodelists[slabp.node]
-        full, partial, free = l3.lists
+        _full, partial, free = l3.lists
         del l3.lists[slabp.list][slabp]
         if slabp.list == LIST_FULL:
             slabp.free = [objp]
@@ -794,7 +827,7 @@ def shrink_free_slabs(s: SlabAllocator, drop: bool) -> int:
     return before - nr_slab_pages(s.vmstat)
 
 
-def drain_array(s: SlabAllocator, cachep: KmemCache, ac: Optional[ArrayCache], force: bool) -> None:
+def drain_array(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache | None, force: bool) -> None:
     if not ac or not ac.entry:
         return
     if ac.touched and not force:
@@ -864,7 +897,7 @@ def slabinfo_write(s: SlabAllocator, data: bytes) -> int:
 # -- queries ----------------------------------------------------------------
 
 
-def slab_of(s: SlabAllocator, addr: int) -> Optional[Slab]:
+def slab_of(s: SlabAllocator, addr: int) -> Slab | None:
     """The slab whose pages hold physical address addr, or None."""
     owner = s.mem_map[addr >> s.page_shift] if 0 <= addr < s.mem_size else None
     return owner if isinstance(owner, Slab) else None
@@ -887,7 +920,7 @@ def cache_cpu_objects(cachep: KmemCache) -> int:
 # -- kmalloc ----------------------------------------------------------------
 
 
-def kmem_find_general_cachep(s: SlabAllocator, size: int, flags: int) -> Optional[KmemCache]:
+def kmem_find_general_cachep(s: SlabAllocator, size: int, flags: int) -> KmemCache | None:
     """__find_general_cachep: the cache kmalloc(size, flags) uses, or None.
     (During kmem_cache_init off-slab caches may ask before all exist.)"""
     if size > KMALLOC_MAX_SIZE:
@@ -899,13 +932,13 @@ def kmem_find_general_cachep(s: SlabAllocator, size: int, flags: int) -> Optiona
     return table[i]
 
 
-def kmalloc(s: SlabAllocator, size: int, flags: int) -> Optional[int]:
+def kmalloc(s: SlabAllocator, size: int, flags: int) -> int | None:
     """Return the physical address of at least `size` physically contiguous
     bytes, or None. Contents are stale unless __GFP_ZERO. __GFP_HIGHMEM and
     sizes above 128 KiB are refused with a log line."""
     # kmalloc(0) is a size-32 object in 2.6.18 (ZERO_SIZE_PTR came in 2.6.22)
     try:
-        i: Optional[int] = SIZE_INDEX[size]
+        i: int | None = SIZE_INDEX[size]
     except (IndexError, TypeError):
         i = None
     if i is None or size < 0:
@@ -921,18 +954,18 @@ def kmalloc(s: SlabAllocator, size: int, flags: int) -> Optional[int]:
     return objp
 
 
-def kzalloc(s: SlabAllocator, size: int, flags: int) -> Optional[int]:
+def kzalloc(s: SlabAllocator, size: int, flags: int) -> int | None:
     return kmalloc(s, size, flags | __GFP_ZERO)
 
 
-def kcalloc(s: SlabAllocator, n: int, size: int, flags: int) -> Optional[int]:
+def kcalloc(s: SlabAllocator, n: int, size: int, flags: int) -> int | None:
     """Zeroed array of n elements; None if n * size overflows an int."""
     if n != 0 and size > INT_MAX // n:
         return None
     return kzalloc(s, n * size, flags)
 
 
-def ksize(s: SlabAllocator, objp: Optional[int]) -> int:
+def ksize(s: SlabAllocator, objp: int | None) -> int:
     """The usable size of a kmalloc'd object (its cache's object size)."""
     if not objp:
         return 0
@@ -943,7 +976,7 @@ def ksize(s: SlabAllocator, objp: Optional[int]) -> int:
     return slabp.cache.obj_size
 
 
-def kfree(s: SlabAllocator, objp: Optional[int]) -> None:
+def kfree(s: SlabAllocator, objp: int | None) -> None:
     """Free kmalloc'd memory; kfree(None) does nothing. A pointer that is not
     a live slab object is a logged BUG, never a crash."""
     if not objp:

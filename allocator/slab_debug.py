@@ -19,13 +19,18 @@ The "last user" is the caller's function, named as trace.py names call sites
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from .gfp import __GFP_ZERO
 from .physmem import PAGE_OFFSET
 from .printk import KERN_ERR
-from .slab_flags import (SLAB_CTOR_CONSTRUCTOR, SLAB_DESTROY_BY_RCU, SLAB_POISON, SLAB_RED_ZONE,
-                         SLAB_STORE_USER)
+from .slab_flags import (
+    SLAB_CTOR_CONSTRUCTOR,
+    SLAB_DESTROY_BY_RCU,
+    SLAB_POISON,
+    SLAB_RED_ZONE,
+    SLAB_STORE_USER,
+)
 from .trace import caller_name
 
 if TYPE_CHECKING:
@@ -213,8 +218,7 @@ def cache_alloc_debugcheck_after(s: SlabAllocator, cachep: KmemCache, slot: int,
     intact and the red zones inactive. Returns the object's address."""
     st = cachep.stats
     st["allocs"] += 1
-    if len(cachep.live) > st["high"]:
-        st["high"] = len(cachep.live)
+    st["high"] = max(st["high"], len(cachep.live))
     if cachep.flags & SLAB_POISON:
         check_poison_obj(s, cachep, slot)
         poison_obj(s, cachep, slot, POISON_INUSE)
@@ -237,7 +241,7 @@ def cache_alloc_debugcheck_after(s: SlabAllocator, cachep: KmemCache, slot: int,
     return objp
 
 
-def cache_free_debugcheck(s: SlabAllocator, cachep: KmemCache, objp: int) -> Optional[int]:
+def cache_free_debugcheck(s: SlabAllocator, cachep: KmemCache, objp: int) -> int | None:
     """Check an object being freed and disarm it. Returns its slot for the
     free to go on, or None when the free was refused (a double free or a
     foreign pointer, reported)."""

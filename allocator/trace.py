@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import sys
 from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Optional, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from . import gfp as G
 from .physmem import PAGE_OFFSET
@@ -74,14 +75,14 @@ class TracedCache(Protocol):
 
 
 # hook(event, cachep, objp or pfn, gfp flags, size or order)
-TraceHook = Callable[[str, Optional[TracedCache], int, int, Optional[int]], None]
+TraceHook = Callable[[str, TracedCache | None, int, int, int | None], None]
 
 
 class KmemTrace:
     """The allocators' tracing hook and the call-site names callers registered."""
 
     def __init__(self) -> None:
-        self.hook: Optional[TraceHook] = None
+        self.hook: TraceHook | None = None
         self.skip: set[str] = set(ALLOCATOR_ENTRY_POINTS)  # looked through by a call site
         self.inline: set[str] = set()                      # caller helpers done inline in C
         self.drivers: dict[type, str] = {}                 # class -> driver (module) name
@@ -89,7 +90,7 @@ class KmemTrace:
 
 
 def register_call_sites(t: KmemTrace, cls: type, driver: str, inline: Iterable[str] = (),
-                        renames: Optional[Mapping[str, str]] = None) -> None:
+                        renames: Mapping[str, str] | None = None) -> None:
     """Methods of `cls` instances stand for the functions of driver `driver`
     (`write` is `<driver>_write [<driver>]`); functions named in `inline` are
     looked through (their caller is the call site); `renames` maps a method
@@ -117,8 +118,8 @@ def call_site(t: KmemTrace, frame: FrameType) -> str:
     return f"{name}+0x{frame.f_lasti:x}/0x{len(code.co_code):x}{module}"
 
 
-def caller_frame(t: KmemTrace, frame: Optional[FrameType],
-                 suppress: frozenset[str] = frozenset()) -> tuple[Optional[FrameType], bool]:
+def caller_frame(t: KmemTrace, frame: FrameType | None,
+                 suppress: frozenset[str] = frozenset()) -> tuple[FrameType | None, bool]:
     """The first frame from `frame` up that is neither an allocator entry point
     nor a registered inline helper; (None, True) if one of `suppress` is passed."""
     while frame is not None and frame.f_code.co_name in t.skip:
@@ -219,8 +220,8 @@ class Tracer:
 
     # -- recording ----------------------------------------------------------
 
-    def trace_hook(self, event: str, cachep: Optional[TracedCache], objp: int, flags: int,
-                   size: Optional[int] = None) -> None:
+    def trace_hook(self, event: str, cachep: TracedCache | None, objp: int, flags: int,
+                   size: int | None = None) -> None:
         """The allocators' hook: record one event if it is enabled (see the module doc)."""
         if event in ("mm_page_alloc", "mm_page_free"):
             if event not in self.enabled:
@@ -296,7 +297,7 @@ class Tracer:
         total = 0
         rings = self.rings
         while True:
-            oldest: Optional[deque[Entry]] = None
+            oldest: deque[Entry] | None = None
             for ring in rings:
                 if ring and (oldest is None or ring[0][0] < oldest[0][0]):
                     oldest = ring

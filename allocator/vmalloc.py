@@ -20,12 +20,19 @@ from __future__ import annotations
 import bisect
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING
 
 from . import page_alloc as PA
 from . import slab as SL
 from .arch import Arch
-from .gfp import GFP_KERNEL, ZONE_HIGHMEM, __GFP_DMA, __GFP_HIGHMEM, __GFP_REPEAT, __GFP_ZERO
+from .gfp import (
+    __GFP_DMA,
+    __GFP_HIGHMEM,
+    __GFP_REPEAT,
+    __GFP_ZERO,
+    GFP_KERNEL,
+    ZONE_HIGHMEM,
+)
 from .page_alloc import PageOwner
 from .physmem import PhysMem
 from .printk import KERN_ALERT, KERN_ERR, KERN_WARNING, KernelLog
@@ -62,7 +69,7 @@ class VmStruct:
     addr: int
     size: int
     flags: int
-    caller: Optional[str] = None
+    caller: str | None = None
     pages: list[int] = field(default_factory=list)   # pfn of each mapped page
     struct_addr: int = 0                        # the kmalloc'd vm_struct
     pages_addr: int = 0                         # the page pointer array
@@ -99,8 +106,8 @@ class Vmalloc:
 # -- the area ---------------------------------------------------------------
 
 
-def get_vm_area(v: Vmalloc, size: int, flags: int = VM_ALLOC, caller: Optional[str] = None,
-                gfp_mask: int = GFP_KERNEL) -> Optional[VmStruct]:
+def get_vm_area(v: Vmalloc, size: int, flags: int = VM_ALLOC, caller: str | None = None,
+                gfp_mask: int = GFP_KERNEL) -> VmStruct | None:
     """Reserve size bytes (rounded up to pages) plus a guard page of the
     vmalloc area, first fit. Returns the area (nothing mapped) or None."""
     page_size = v.page_size
@@ -137,7 +144,7 @@ def get_vm_area(v: Vmalloc, size: int, flags: int = VM_ALLOC, caller: Optional[s
     return area
 
 
-def find_vm_area(v: Vmalloc, addr: int) -> Optional[VmStruct]:
+def find_vm_area(v: Vmalloc, addr: int) -> VmStruct | None:
     """The area starting exactly at addr, or None."""
     i = bisect.bisect_left(v.vm_addrs, addr)
     if i < len(v.vm_addrs) and v.vm_addrs[i] == addr:
@@ -145,15 +152,14 @@ def find_vm_area(v: Vmalloc, addr: int) -> Optional[VmStruct]:
     return None
 
 
-def remove_vm_area(v: Vmalloc, addr: int) -> Optional[VmStruct]:
+def remove_vm_area(v: Vmalloc, addr: int) -> VmStruct | None:
     """Unlink the area at addr and clear its page-table entries."""
     i = bisect.bisect_left(v.vm_addrs, addr)
     if i >= len(v.vm_addrs) or v.vm_addrs[i] != addr:
         return None
     area = v.vmlist.pop(i)
     del v.vm_addrs[i]
-    if i < v.vm_hint:
-        v.vm_hint = i
+    v.vm_hint = min(v.vm_hint, i)
     unmap_vm_area(v, area)
     return area
 
@@ -161,7 +167,7 @@ def remove_vm_area(v: Vmalloc, addr: int) -> Optional[VmStruct]:
 # -- page tables ------------------------------------------------------------
 
 
-def pte_alloc_kernel(v: Vmalloc, vaddr: int, gfp_mask: int) -> Optional[int]:
+def pte_alloc_kernel(v: Vmalloc, vaddr: int, gfp_mask: int) -> int | None:
     """The page table covering vaddr, allocated on first use with
     GFP_KERNEL|__GFP_REPEAT|__GFP_ZERO; kernel page tables of the vmalloc area
     are never freed (2.6 vunmap leaves them)."""
@@ -208,18 +214,18 @@ def unmap_vm_area(v: Vmalloc, area: VmStruct) -> None:
 # -- vmalloc / vfree --------------------------------------------------------
 
 
-def vmalloc(v: Vmalloc, size: int, caller: Optional[str] = None) -> Optional[int]:
+def vmalloc(v: Vmalloc, size: int, caller: str | None = None) -> int | None:
     """Return the kernel virtual address of size bytes (page-rounded), or
     None. Pages come one at a time, HighMem first; not zeroed. May sleep."""
     return __vmalloc(v, size, GFP_VMALLOC, caller)
 
 
-def vmalloc_32(v: Vmalloc, size: int, caller: Optional[str] = None) -> Optional[int]:
+def vmalloc_32(v: Vmalloc, size: int, caller: str | None = None) -> int | None:
     """vmalloc from lowmem only (GFP_KERNEL)."""
     return __vmalloc(v, size, GFP_KERNEL, caller)
 
 
-def __vmalloc(v: Vmalloc, size: int, gfp_mask: int, caller: Optional[str] = None) -> Optional[int]:
+def __vmalloc(v: Vmalloc, size: int, gfp_mask: int, caller: str | None = None) -> int | None:
     """__vmalloc(size, gfp_mask, PAGE_KERNEL): the address, or None on any
     failure, with everything allocated so far given back."""
     page_size, shift = v.page_size, v.page_shift
@@ -254,7 +260,7 @@ def __vmalloc(v: Vmalloc, size: int, gfp_mask: int, caller: Optional[str] = None
     return area.addr
 
 
-def vfree(v: Vmalloc, addr: Optional[int]) -> None:
+def vfree(v: Vmalloc, addr: int | None) -> None:
     """Unmap and free a vmalloc'd area; vfree(None) does nothing. An
     address that does not start an area is the logged 2.6 error + warning."""
     if not addr:
@@ -286,7 +292,7 @@ def vunmap_warning(v: Vmalloc) -> None:
 # -- access through the page table ------------------------------------------
 
 
-def vmalloc_to_pfn(v: Vmalloc, addr: int) -> Optional[int]:
+def vmalloc_to_pfn(v: Vmalloc, addr: int) -> int | None:
     """The frame behind a vmalloc address, or None (unmapped: a guard page,
     a hole, or outside the area)."""
     return v.vm_ptes.get(addr >> v.page_shift)
@@ -297,7 +303,7 @@ def vm_fault(v: Vmalloc, addr: int) -> None:
                              f" address {addr & ADDRESS_MASK:08x}")
 
 
-def vmalloc_write(v: Vmalloc, addr: int, data: Union[bytes, bytearray, memoryview]) -> int:
+def vmalloc_write(v: Vmalloc, addr: int, data: bytes | bytearray | memoryview) -> int:
     """Copy data to a vmalloc address, page by page. Returns the bytes
     copied; an unmapped page stops the copy with a logged paging oops."""
     ptes = v.vm_ptes
@@ -313,8 +319,7 @@ def vmalloc_write(v: Vmalloc, addr: int, data: Union[bytes, bytearray, memoryvie
             return done
         off = addr & (page_size - 1)
         n = page_size - off
-        if n > total - done:
-            n = total - done
+        n = min(n, total - done)
         phys = (pfn << shift) + off
         view[phys:phys + n] = src[done:done + n]
         done += n
@@ -322,7 +327,7 @@ def vmalloc_write(v: Vmalloc, addr: int, data: Union[bytes, bytearray, memoryvie
     return done
 
 
-def vmalloc_read(v: Vmalloc, addr: int, n: int) -> Union[bytes, memoryview]:
+def vmalloc_read(v: Vmalloc, addr: int, n: int) -> bytes | memoryview:
     """n bytes at a vmalloc address, gathered from its frames (a memoryview
     when they lie in one page). Short, with a logged oops, at an unmapped page."""
     ptes = v.vm_ptes
@@ -336,8 +341,7 @@ def vmalloc_read(v: Vmalloc, addr: int, n: int) -> Union[bytes, memoryview]:
             break
         off = addr & (page_size - 1)
         k = page_size - off
-        if k > n:
-            k = n
+        k = min(k, n)
         phys = (pfn << shift) + off
         parts.append(view[phys:phys + k])
         addr += k

@@ -10,8 +10,8 @@ callback (its per-CPU lists): vmscan holds neither, only what they registered.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .gfp import GFP_KERNEL
 from .vmstat import VmStat, count_vm_event
