@@ -359,7 +359,7 @@ class Kernel:
 
     @current.setter
     def current(self, task: Task) -> None:
-        self.sched.current = task
+        SC.switch_to(self.sched, task)
 
     @property
     def zones(self) -> list[Zone]:
@@ -475,4 +475,4 @@ class Kernel:
 
     @free_waiters.setter
     def free_waiters(self, value: Callable[[], None] | None) -> None:
-        self.sched.free_waiters = value
+        SC.set_free_waiters(self.sched, value)

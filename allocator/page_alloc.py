@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,7 +37,7 @@ from .gfp import (
 )
 from .physmem import PhysMem
 from .printk import KERN_ERR, KERN_WARNING, KernelLog
-from .sched import Sched
+from .sched import Sched, attach_cpu_view
 from .trace import KmemTrace
 from .vmscan import Vmscan, register_drain, try_to_free_pages
 from .vmstat import VmStat, count_vm_event, nr_slab_pages
@@ -187,6 +188,9 @@ class PageAllocator:
         self.totalhigh_pages = 0
         # set while fault injection or tracing is on: the fast path steps aside
         self.slow = False
+        self.current = sched.current            # the CpuView sched keeps up to date
+        self.free_waiters: Callable[[], None] | None = None
+        attach_cpu_view(sched, self)
         free_area_init(self, nr_nodes)
         register_drain(vmscan, lambda: drain_all_pages(self))
 
@@ -443,7 +447,7 @@ def zone_statistics(pa: PageAllocator, preferred: Zone, zone: Zone) -> None:
     else:
         st["numa_miss"] += 1
         preferred.stats["numa_foreign"] += 1
-    if zone.node.id == pa.cpu_node[pa.sched.current.cpu]:
+    if zone.node.id == pa.cpu_node[pa.current.cpu]:
         st["local_node"] += 1
     else:
         st["other_node"] += 1
@@ -504,7 +508,7 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
         # The common case in one piece: the preferred zone is above its low
         # watermark (for its own zone type lowmem_reserve is 0) and the
         # CPU's list has a page. Anything else takes the general path.
-        cpu = pa.sched.current.cpu
+        cpu = pa.current.cpu
         zone = pa.preferred[pa.cpu_node[cpu] if node_id is None else node_id][gfp_mask & GFP_ZONEMASK]
         if zone is not None and zone.free_pages > zone.pages_low:
             cold = gfp_mask & __GFP_COLD
@@ -536,7 +540,7 @@ def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | N
         return None
     if pa.faults.fail_page_alloc_armed and should_fail_alloc_page(pa.faults, gfp_mask, order):
         return None
-    cpu = pa.sched.current.cpu
+    cpu = pa.current.cpu
     if node_id is None:
         node_id = pa.cpu_node[cpu]
     zonelist = pa.nodes[node_id].zonelists[gfp_zone(gfp_mask)]
@@ -595,7 +599,7 @@ def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
     warning with a Mem-Info report (rate-limited like printk_ratelimit)."""
     count_vm_event(pa.vmstat, "pgalloc_fail")
     if not gfp_mask & __GFP_NOWARN and pa.log.ratelimit():
-        pa.log.printk(KERN_WARNING, f"{pa.sched.current.comm}: page allocation failure."
+        pa.log.printk(KERN_WARNING, f"{pa.current.comm}: page allocation failure."
                                     f" order:{order}, mode:0x{gfp_mask:x}")
         pa.log.printk(KERN_WARNING, show_mem(pa))
 
@@ -641,7 +645,7 @@ def __free_pages(pa: PageAllocator, pfn: int, order: int, slab_pages: bool = Fal
     zone.stats["pgfree"] += 1 << order
     pa.vm_events["pgfree"] += 1 << order
     if order == 0:
-        hot = zone.pcp[pa.sched.current.cpu][0]
+        hot = zone.pcp[pa.current.cpu][0]
         mem_map[pfn] = PCP
         pages = hot.pages
         pages.append(pfn)
@@ -650,7 +654,7 @@ def __free_pages(pa: PageAllocator, pfn: int, order: int, slab_pages: bool = Fal
     else:
         mem_map[pfn:pfn + (1 << order)] = [FREE] * (1 << order)
         __free_one_page(zone, pfn, order)
-    waiters = pa.sched.free_waiters
+    waiters = pa.free_waiters
     if waiters is not None:
         waiters()
     return True
@@ -669,7 +673,7 @@ def bad_page(pa: PageAllocator, pfn: int, order: int, got: int | None) -> bool:
         what = "not allocated"
     else:
         what = f"allocated with order {got}"
-    pa.log.printk(KERN_ERR, f"Bad page state in process '{pa.sched.current.comm}'\n"
+    pa.log.printk(KERN_ERR, f"Bad page state in process '{pa.current.comm}'\n"
                             f"page:pfn {pfn:#x} order:{order} ({what})\n"
                             "Trying to fix it up, but a reboot is needed")
     return False

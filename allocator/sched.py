@@ -4,11 +4,16 @@ The allocator itself never blocks. While a caller that can sleep runs
 (`sleep_ok`), an allocation that would sleep records what it waited for in
 `sleep_request` and fails; the caller waits for a free (`free_waiters` is called
 on every free while someone waits) and retries (see scullcfs/sleep.py).
+
+`current` and `free_waiters` are read on every allocation and free, so the
+allocators keep their own copy (a CpuView, attached here) that switch_to and
+set_free_waiters update: the fast paths read one attribute, as the kernel reads
+`current` from the CPU it runs on.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 MAX_TASKS = 4096
 
@@ -33,8 +38,16 @@ class Task:
         return self._comm
 
 
+class CpuView(Protocol):
+    """A part's copy of what the running CPU knows."""
+    current: Task
+    free_waiters: Callable[[], None] | None
+
+
 class Sched:
-    """The running task, the CPUs, and the sleeping-allocation handshake."""
+    """The running task, the CPUs, and the sleeping-allocation handshake.
+    Change `current` and `free_waiters` only through switch_to and
+    set_free_waiters (the attached views follow)."""
 
     def __init__(self, nr_cpus: int):
         self.nr_cpus = nr_cpus
@@ -44,6 +57,27 @@ class Sched:
         # (gfp, order) or (gfp, order, mempool): what a failed sleeping allocation waits for
         self.sleep_request: tuple[Any, ...] | None = None
         self.free_waiters: Callable[[], None] | None = None
+        self.views: list[CpuView] = []
+
+
+def attach_cpu_view(s: Sched, view: CpuView) -> None:
+    s.views.append(view)
+    view.current = s.current
+    view.free_waiters = s.free_waiters
+
+
+def switch_to(s: Sched, task: Task) -> None:
+    """Make task the running one."""
+    s.current = task
+    for view in s.views:
+        view.current = task
+
+
+def set_free_waiters(s: Sched, waiters: Callable[[], None] | None) -> None:
+    """Who to call on every free (None: nobody waits)."""
+    s.free_waiters = waiters
+    for view in s.views:
+        view.free_waiters = waiters
 
 
 def set_current(s: Sched, pid: int, comm: str | None = None) -> Task:
@@ -53,5 +87,5 @@ def set_current(s: Sched, pid: int, comm: str | None = None) -> Task:
         if len(s.tasks) > MAX_TASKS:
             s.tasks.clear()
         task = s.tasks[pid] = Task(pid, pid % s.nr_cpus, comm)
-    s.current = task
+    switch_to(s, task)
     return task

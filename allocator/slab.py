@@ -27,7 +27,7 @@ from .gfp import __GFP_DMA, __GFP_HIGHMEM, __GFP_WAIT, __GFP_ZERO, GFP_DMA
 from .kmalloc_sizes import KMALLOC_MAX_SIZE, KMALLOC_SIZES, SIZE_INDEX
 from .page_alloc import PageAllocator, PageOwner, __free_pages, alloc_pages
 from .printk import KERN_EMERG, KERN_ERR, KERN_WARNING, KernelLog
-from .sched import Sched
+from .sched import Sched, attach_cpu_view
 from .slab_flags import (
     CFLGS_OFF_SLAB,
     CREATE_MASK,
@@ -255,6 +255,9 @@ class SlabAllocator:
         self.debug: D.SlabDebug | None = D.SlabDebug() if debug else None
         # set while debugging, fault injection or tracing is on: the fast paths step aside
         self.slow = debug
+        self.current = sched.current            # the CpuView sched keeps up to date
+        self.free_waiters: Callable[[], None] | None = None
+        attach_cpu_view(sched, self)
 
 
 def slab_bug(s: SlabAllocator, text: str) -> None:
@@ -482,7 +485,7 @@ def kmem_cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | N
     __GFP_ZERO. May sleep only as flags allow (see alloc_pages)."""
     if flags & _SLOW_GFP or s.slow:
         return __cache_alloc(s, cachep, flags)
-    cpu = s.sched.current.cpu
+    cpu = s.current.cpu
     ac = cachep.array[cpu]
     entry = ac.entry
     if entry:
@@ -499,7 +502,7 @@ def kmem_cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | N
 
 def __cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | None:
     """kmem_cache_alloc with __GFP_HIGHMEM, __GFP_ZERO, debugging, failslab or tracing."""
-    cpu = s.sched.current.cpu
+    cpu = s.current.cpu
     debug = s.debug
     if debug is not None:
         D.cache_alloc_debugcheck_before(cachep, cpu)
@@ -661,7 +664,7 @@ def kmem_cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
         cachep.live.remove(objp)
     except KeyError:
         return bad_free(s, cachep, objp)
-    cpu = s.sched.current.cpu
+    cpu = s.current.cpu
     if s.numa:
         owner = s.mem_map[objp >> s.page_shift]
         if isinstance(owner, Slab) and owner.node != s.cpu_node[cpu]:
@@ -673,7 +676,7 @@ def kmem_cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
     if len(entry) >= ac.limit:
         cache_flusharray(s, cachep, ac, s.cpu_node[cpu])
     entry.append(objp)
-    waiters = s.sched.free_waiters
+    waiters = s.free_waiters
     if waiters is not None:
         waiters()
 
@@ -698,7 +701,7 @@ def __cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
 def ____cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
     """Push a freed object onto the CPU's array (a remote node's object goes
     straight back to its slab)."""
-    cpu = s.sched.current.cpu
+    cpu = s.current.cpu
     if s.numa:
         owner = s.mem_map[objp >> s.page_shift]
         if isinstance(owner, Slab) and owner.node != s.cpu_node[cpu]:
@@ -709,7 +712,7 @@ def ____cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
     if len(ac.entry) >= ac.limit:
         cache_flusharray(s, cachep, ac, s.cpu_node[cpu])
     ac.entry.append(objp)
-    waiters = s.sched.free_waiters
+    waiters = s.free_waiters
     if waiters is not None:
         waiters()
 
@@ -942,7 +945,7 @@ def kmalloc(s: SlabAllocator, size: int, flags: int) -> int | None:
     except (IndexError, TypeError):
         i = None
     if i is None or size < 0:
-        s.log.printk(KERN_WARNING, f"{s.sched.current.comm}: kmalloc({size}) is larger than"
+        s.log.printk(KERN_WARNING, f"{s.current.comm}: kmalloc({size}) is larger than"
                                    f" the largest general cache (size-{KMALLOC_MAX_SIZE})")
         return None
     cachep = (s.malloc_sizes_dma if flags & __GFP_DMA else s.malloc_sizes)[i]

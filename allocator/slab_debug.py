@@ -255,7 +255,7 @@ def cache_free_debugcheck(s: SlabAllocator, cachep: KmemCache, objp: int) -> int
             return None
         bad_free(s, cachep, slot)
         return None
-    ac = cachep.array[s.sched.current.cpu]
+    ac = cachep.array[s.current.cpu]
     cachep.stats["freehit" if len(ac.entry) < ac.limit else "freemiss"] += 1
     if cachep.flags & SLAB_RED_ZONE:
         verify_redzone_free(s, cachep, slot)
