@@ -29,6 +29,11 @@ reaches nothing else. Each part uses only parts of lower layers:
     mempool.Mempools         slab, page_alloc, printk, sched
     background.Background    (populate_background: slab, vmscan)
 
+    Vocabulary without state: gfp, slab_flags (include/linux/slab.h),
+    kmalloc_sizes (include/linux/kmalloc_sizes.h), arch/, versions.
+    page_alloc and slab keep a view of sched's `current` and free waiters
+    (sched.attach_cpu_view) so that their fast paths read one attribute.
+
 Reclaim has no cycle: page_alloc and slab call vmscan; vmscan holds only what
 was registered with it: SLAB's shrinker (free slabs), one shrinker per
 background cache, page_alloc's per-CPU drain. Kernel (kernel.py) builds the
@@ -52,7 +57,9 @@ source. Python mangles `__name` inside class bodies, so every kernel function
 is a module-level function whose first argument is its part's state
 (`def __alloc_pages(pa: PageAllocator, gfp_mask, order, ...)`), called from
 other module-level functions; the part classes hold state and declared
-attributes only. The Kernel binds each API function once to its part
+attributes only. (Value types keep small read-only helpers, such as
+Zone.end_pfn and KmemCache.slab_counts; KernelLog, PhysMem, FaultAttr and
+trace.Tracer are objects with methods that the FUSE side uses as such.) The Kernel binds each API function once to its part
 (`k.kmem_cache_alloc(cachep, flags)` is `slab.kmem_cache_alloc(k.slab, ...)`
 with no extra frame).
 
