@@ -34,7 +34,7 @@ class Background:
         self.objects: dict[SL.KmemCache, list[int]] = {}
 
 
-def clear_object(s: SL.SlabAllocator, objp: int, cachep: SL.KmemCache, flags: int) -> None:
+def _ctor(s: SL.SlabAllocator, objp: int, cachep: SL.KmemCache, flags: int) -> None:
     """Constructor of inode_cache/buffer_head: here it just clears the object."""
     s.mem.zero(objp, cachep.obj_size)
 
@@ -69,7 +69,7 @@ def populate_background(s: SL.SlabAllocator, vmscan: Vmscan, percent: float) -> 
     lowmem_bytes = sum(z.managed for z in s.page_alloc.zones if not z.is_highmem) * s.page_size
     budget = lowmem_bytes * percent / 100
     for name, size, flags, needs, share in BACKGROUND_CACHES:
-        ctor = None if name == "dentry_cache" else clear_object
+        ctor = None if name == "dentry_cache" else _ctor
         cachep = SL.kmem_cache_create(s, name, size, 0, flags, ctor)
         assert cachep is not None  # SLAB_PANIC
         cachep.has_shrinker = True
