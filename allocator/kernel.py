@@ -291,7 +291,13 @@ class Kernel:
         register_call_sites(self.trace, cls, driver, inline, renames)
 
     def close(self) -> None:
+        """Release the machine's memory. The parts' registrations with each
+        other (shrinkers, drains, CPU views) are dropped too, so that nothing
+        keeps a closed kernel alive until the cycle collector runs."""
         self.mem.close()
+        self.vmscan.shrinkers.clear()
+        self.vmscan.drains.clear()
+        self.sched.views.clear()
 
     # -- queries for the filesystem side --------------------------------------
 
