@@ -7,12 +7,19 @@ it is O(memory), not for hot paths.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from . import slab_debug as D
 from .page_alloc import FREE, MAX_ORDER, PCP
 from .physmem import PAGE_SHIFT
-from .slab import LIST_FREE, LIST_FULL, LIST_PARTIAL, SLAB_POISON, SLAB_RED_ZONE, Slab
+from .slab import LIST_FREE, LIST_FULL, LIST_PARTIAL, Slab
+from .slab_flags import SLAB_POISON, SLAB_RED_ZONE
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
 
 
-def check_kernel(k) -> list[str]:
+def check_kernel(k: Kernel) -> list[str]:
     problems: list[str] = []
     _check_zones(k, problems)
     _check_slabs(k, problems)
@@ -20,7 +27,7 @@ def check_kernel(k) -> list[str]:
     return problems
 
 
-def _check_zones(k, problems: list) -> None:
+def _check_zones(k: Kernel, problems: list[str]) -> None:
     for z in k.zones:
         where = f"node {z.node.id} zone {z.name}"
         free = 0
@@ -55,7 +62,7 @@ def _check_zones(k, problems: list) -> None:
             problems.append(f"allocated block {pfn:#x} order {order} is marked free")
 
 
-def _check_slabs(k, problems: list) -> None:
+def _check_slabs(k: Kernel, problems: list[str]) -> None:
     for c in k.cache_chain:
         where = f"cache {c.name}"
         parked: set[int] = set()
@@ -102,8 +109,7 @@ def _check_slabs(k, problems: list) -> None:
                 problems.append(f"{where}: live object {objp:#x} is not in one of its slabs")
                 break
         if k.slab_debug and c.flags & SLAB_POISON:
-            from .slab_debug import POISON_END, POISON_FREE
-            expect = bytes([POISON_FREE]) * (c.obj_size - 1) + bytes([POISON_END])
+            expect = D.poison_pattern(c)
             free_slots = list(parked)
             for l3 in c.nodelists:
                 for lst in l3.lists:
@@ -114,7 +120,6 @@ def _check_slabs(k, problems: list) -> None:
                 if k.mem.view[addr:addr + c.obj_size] != expect:
                     problems.append(f"{where}: poison of free object {addr:#x} overwritten (use after free)")
         if k.slab_debug and c.flags & SLAB_RED_ZONE:
-            from .slab_debug import RED_ACTIVE
             for slot in c.live:
-                if k._rz(k._redzone1(c, slot)) != RED_ACTIVE or k._rz(k._redzone2(c, slot)) != RED_ACTIVE:
+                if not D.redzones_active(k.slab, c, slot):
                     problems.append(f"{where}: red zone of live object {slot + c.obj_offset:#x} overwritten")

@@ -6,7 +6,7 @@ and printing (`GFP_KERNEL|__GFP_ZERO`, or hex such as `0xd0`).
 from __future__ import annotations
 
 import enum
-
+from typing import Final
 
 _BITS = (
     ("__GFP_DMA", 0x01), ("__GFP_HIGHMEM", 0x02), ("__GFP_WAIT", 0x10), ("__GFP_HIGH", 0x20),
@@ -16,16 +16,31 @@ _BITS = (
     ("__GFP_NOMEMALLOC", 0x10000), ("__GFP_HARDWALL", 0x20000),
 )
 # Built with the functional API: inside a class body Python would mangle `__GFP_*`.
-GFP = enum.IntFlag("GFP", list(_BITS))
+GFP = enum.IntFlag("GFP", list(_BITS))  # type: ignore[misc]  # members from _BITS: not a literal
 
 
 class F:
     """The __GFP_* bits under names Python does not mangle inside classes:
-    `F.WAIT` is __GFP_WAIT. Kernel code written as methods uses these."""
+    `F.WAIT` is __GFP_WAIT (for code written as methods, such as scullcfs')."""
+    DMA: Final = 0x01
+    HIGHMEM: Final = 0x02
+    WAIT: Final = 0x10
+    HIGH: Final = 0x20
+    IO: Final = 0x40
+    FS: Final = 0x80
+    COLD: Final = 0x100
+    NOWARN: Final = 0x200
+    REPEAT: Final = 0x400
+    NOFAIL: Final = 0x800
+    NORETRY: Final = 0x1000
+    NO_GROW: Final = 0x2000
+    COMP: Final = 0x4000
+    ZERO: Final = 0x8000
+    NOMEMALLOC: Final = 0x10000
+    HARDWALL: Final = 0x20000
 
 
-for _name, _value in _BITS:
-    setattr(F, _name[6:], _value)
+assert all(getattr(F, name[6:]) == value for name, value in _BITS)
 
 
 # Module-level int constants: the names kernel code uses.
@@ -54,6 +69,11 @@ GFP_KERNEL = __GFP_WAIT | __GFP_IO | __GFP_FS
 GFP_USER = GFP_KERNEL | __GFP_HARDWALL
 GFP_HIGHUSER = GFP_USER | __GFP_HIGHMEM
 GFP_DMA = __GFP_DMA
+# the bits that choose a zone (gfp_zone)
+GFP_ZONEMASK = __GFP_DMA | __GFP_HIGHMEM
+
+# enum zone_type (include/linux/mmzone.h, 2.6.18 without ZONE_DMA32 on i386)
+ZONE_DMA, ZONE_NORMAL, ZONE_HIGHMEM = 0, 1, 2
 
 # Printing prefers the largest composite contained in the mask, then single bits.
 COMPOSITES = {
@@ -119,7 +139,7 @@ def gfp_format(mask: int) -> str:
 def gfp_zone(mask: int) -> int:
     """The highest zone type a mask may use (include/linux/gfp.h gfp_zone)."""
     if mask & __GFP_DMA:
-        return 0  # ZONE_DMA
+        return ZONE_DMA
     if mask & __GFP_HIGHMEM:
-        return 2  # ZONE_HIGHMEM
-    return 1  # ZONE_NORMAL
+        return ZONE_HIGHMEM
+    return ZONE_NORMAL

@@ -21,9 +21,21 @@ from __future__ import annotations
 import colorsys
 import zlib
 from collections import Counter
+from os import PathLike
+from typing import TYPE_CHECKING, Any
 
 from .page_alloc import MAX_ORDER
 from .pagemap import FRAG_ORDER, PageRun, unusable_free_index, zone_nr_free
+from .physmem import PAGE_SIZE
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+RGB = tuple[int, int, int]
+# (node, zone name, start pfn, pages, the zone's runs)
+ZoneBand = tuple[int, str, int, int, list[PageRun]]
+# (owner, free block order or None, pages)
+LegendEntry = tuple[str, int | None, int]
 
 BACKGROUND = (255, 255, 255)
 TEXT = (0, 0, 0)
@@ -34,7 +46,7 @@ LEGEND_ROW = 16        # px per legend row
 LEGEND_COLUMN = 256    # px per legend column
 MAX_CELL = 16
 
-FIXED_COLOURS = {
+FIXED_COLOURS: dict[str, RGB] = {
     "pcp": (150, 220, 225),
     "reserved": (100, 100, 100),
     "hole": (0, 0, 0),
@@ -44,16 +56,21 @@ FIXED_COLOURS = {
 }
 
 
-def free_colour(order) -> tuple:
+def _rgb(values: Any) -> RGB:
+    r, g, b = values
+    return (int(r), int(g), int(b))
+
+
+def free_colour(order: int | None) -> RGB:
     """Greens: order 0 pale, order MAX_ORDER-1 deep."""
     if order is None:
         return (230, 240, 200)
     t = order / (MAX_ORDER - 1)
     pale, deep = (205, 235, 165), (20, 115, 40)
-    return tuple(round(p + (d - p) * t) for p, d in zip(pale, deep))
+    return _rgb(round(p + (d - p) * t) for p, d in zip(pale, deep))
 
 
-def owner_colour(owner: str, order=None) -> tuple:
+def owner_colour(owner: str, order: int | None = None) -> RGB:
     """The RGB colour of a pagemap owner (and, for free pages, the block order).
     Stable: a cache's colour depends only on its name."""
     if owner == "free":
@@ -70,46 +87,45 @@ def owner_colour(owner: str, order=None) -> tuple:
         # reds, oranges, yellows, pinks, magentas: away from the greens and blues
         hue = ((h % 120) - 60) % 360 / 360 if (h >> 7) & 1 else (290 + h % 70) / 360
         rgb = colorsys.hsv_to_rgb(hue, 0.55 + ((h >> 9) % 40) / 100, 0.75 + ((h >> 13) % 25) / 100)
-    return tuple(round(c * 255) for c in rgb)
+    return _rgb(round(c * 255) for c in rgb)
 
 
-def zones_of(runs: list[PageRun]) -> list[tuple]:
+def zones_of(runs: list[PageRun]) -> list[ZoneBand]:
     """[(node, zone, start_pfn, nr_pages, [runs])] in the order of the runs."""
-    zones: dict = {}
+    zones: dict[tuple[int, str], ZoneBand] = {}
     for r in runs:
-        z = zones.get((r.node, r.zone))
-        if z is None:
-            z = zones[(r.node, r.zone)] = [r.node, r.zone, r.start_pfn, 0, []]
-        z[2] = min(z[2], r.start_pfn)
-        z[3] = max(z[3], r.start_pfn + r.count - z[2])
-        z[4].append(r)
-    return [tuple(z) for z in zones.values()]
+        key = (r.node, r.zone)
+        node, zone, start, n, zruns = zones.get(key, (r.node, r.zone, r.start_pfn, 0, []))
+        start = min(start, r.start_pfn)
+        zruns.append(r)
+        zones[key] = (node, zone, start, max(n, r.start_pfn + r.count - start), zruns)
+    return list(zones.values())
 
 
-def _legend_key(r: PageRun) -> tuple:
+def _legend_key(r: PageRun) -> tuple[str, int | None]:
     return (r.owner, r.order if r.owner == "free" else None)
 
 
-def legend(runs: list[PageRun]) -> list[tuple]:
+def legend(runs: list[PageRun]) -> list[LegendEntry]:
     """[(owner, order, pages)]: free orders first, then the fixed owners, then
     caches by pages (most first)."""
-    pages = Counter()
+    pages: Counter[tuple[str, int | None]] = Counter()
     for r in runs:
         pages[_legend_key(r)] += r.count
     rank = {"free": 0, "pcp": 1, "pages": 2, "vmalloc": 3, "pgtable": 4, "reserved": 5, "hole": 6}
 
-    def sort_key(item):
+    def sort_key(item: tuple[tuple[str, int | None], int]) -> tuple[int, int, int, str]:
         (owner, order), n = item
         return (rank.get(owner, 7), -1 if order is None else order, -n if owner not in rank else 0, owner)
     return [(owner, order, n) for (owner, order), n in sorted(pages.items(), key=sort_key)]
 
 
 def _human(pages: int) -> str:
-    kib = pages * 4
+    kib = pages * (PAGE_SIZE >> 10)
     return f"{kib / 1024:.1f} MiB" if kib >= 1024 else f"{kib} KiB"
 
 
-def choose_cell(zones: list[tuple], width: int) -> int:
+def choose_cell(zones: list[ZoneBand], width: int) -> int:
     """The largest cell (1..16 px, a power of two) whose bands together are no
     taller than the picture is wide."""
     cell = MAX_CELL
@@ -121,12 +137,13 @@ def choose_cell(zones: list[tuple], width: int) -> int:
     return cell
 
 
-def png_size(runs: list[PageRun], width: int = 1024, cell: int | None = None) -> tuple:
+def png_size(runs: list[PageRun], width: int = 1024, cell: int | None = None) -> tuple[int, int]:
     """(width, height) of the picture render_png draws for these runs."""
     return _layout(zones_of(runs), len(legend(runs)), width, cell)[0]
 
 
-def _layout(zones: list[tuple], legend_entries: int, width: int, cell: int | None) -> tuple:
+def _layout(zones: list[ZoneBand], legend_entries: int, width: int,
+            cell: int | None) -> tuple[tuple[int, int], int, int]:
     """((width, height), cell, pages per row)."""
     cell = cell or choose_cell(zones, width)
     per_row = max(1, width // cell)
@@ -136,13 +153,14 @@ def _layout(zones: list[tuple], legend_entries: int, width: int, cell: int | Non
     return (width, height), cell, per_row
 
 
-def zone_title(node: int, zone: str, start: int, n: int, nr_free: list) -> str:
+def zone_title(node: int, zone: str, start: int, n: int, nr_free: list[int]) -> str:
     index = unusable_free_index(FRAG_ORDER, nr_free)
     return (f"Node {node}, zone {zone}: pfn {start}-{start + n - 1}, {n} pages ({_human(n)}),"
             f" unusable index (order {FRAG_ORDER}) {index // 1000}.{index % 1000:03d}")
 
 
-def render_png(runs: list[PageRun], path, width: int = 1024, cell: int | None = None):
+def render_png(runs: list[PageRun], path: str | PathLike[str], width: int = 1024,
+               cell: int | None = None) -> Image:
     """Draw the memory map of `runs` into the PNG file `path` (a Pillow Image
     is returned too). `width` is the picture's width in pixels; `cell` the
     side of one page in pixels (default: the largest that keeps the bands no
@@ -156,7 +174,7 @@ def render_png(runs: list[PageRun], path, width: int = 1024, cell: int | None = 
     draw = ImageDraw.Draw(img)
     font = ImageFont.load_default()
     nr_free = zone_nr_free(runs)
-    colours: dict = {}
+    colours: dict[tuple[str, int | None], bytes] = {}
     y = 0
     for node, zone, start, n, zruns in zones:
         draw.text((2, y + 3), zone_title(node, zone, start, n, nr_free[(node, zone)]), fill=TEXT, font=font)
@@ -171,7 +189,7 @@ def render_png(runs: list[PageRun], path, width: int = 1024, cell: int | None = 
             buf[off:off + count * 3] = rgb * count
         band = Image.frombytes("RGB", (per_row, rows), bytes(buf))
         if cell > 1:
-            band = band.resize((per_row * cell, rows * cell), Image.NEAREST)
+            band = band.resize((per_row * cell, rows * cell), Image.Resampling.NEAREST)
         img.paste(band, (0, y))
         y += rows * cell + BAND_GAP
     y += LEGEND_PAD
@@ -193,7 +211,7 @@ ORDER_SYMBOLS = "0123456789a"
 SLAB_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def _text_symbols(runs: list[PageRun]) -> dict:
+def _text_symbols(runs: list[PageRun]) -> dict[str, str]:
     """owner -> character: digits (and `a`) for free orders, `k` for every
     kmalloc cache, A..Z for other slab caches in order of first appearance."""
     symbols = dict(TEXT_SYMBOLS)
@@ -213,7 +231,7 @@ def _text_symbols(runs: list[PageRun]) -> dict:
 _FREE_BYTES = frozenset(ORDER_SYMBOLS.encode() + b".")
 
 
-def _cell_symbol(frames: bytes) -> str:
+def _cell_symbol(frames: bytes | bytearray) -> str:
     """The symbol of the owner of most frames of a cell; free frames count as
     one owner (shown by their most common order), and lose a tie."""
     counts = Counter(frames)
@@ -257,7 +275,7 @@ def render_text(runs: list[PageRun], width: int = 64, per_char: int | None = Non
         out.extend(cells[i:i + width] for i in range(0, len(cells), width))
         out.append("")
     out.append("Legend:")
-    counts = Counter()
+    counts: Counter[str] = Counter()
     for r in runs:
         counts["free" if r.owner == "free" else r.owner] += r.count
     if counts["free"]:

@@ -6,19 +6,38 @@ reclaims while the reserve could serve), then takes an element from the reserve,
 and only then, if the caller may sleep, waits for mempool_free to give one back.
 mempool_free refills the reserve before anything goes back to the allocator.
 
-The allocator never blocks (see Kernel.sleep_ok): a mempool_alloc that has to
-sleep records `(gfp, order, pool)` in `k.sleep_request` and returns None; the
-caller waits for a free (mempool_free calls k.free_waiters) and retries.
+The allocator never blocks (see sched.py): a mempool_alloc that has to sleep
+records `(gfp, order, pool)` in `sleep_request` and returns None; the caller
+waits for a free (mempool_free calls the free waiters) and retries.
+
+The part is `Mempools`, given the slab and page allocators its element
+allocators use.
 """
 from __future__ import annotations
 
+import errno
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from types import MethodType
+from typing import Any
 
-from .gfp import GFP_KERNEL, F
-from .kmalloc import KMALLOC_SIZES
-from .physmem import PAGE_SHIFT
-from .printk import KERN_ALERT, KERN_EMERG, KERN_ERR
+from . import page_alloc as PA
+from . import slab as SL
+from .gfp import (
+    __GFP_IO,
+    __GFP_NOMEMALLOC,
+    __GFP_NORETRY,
+    __GFP_NOWARN,
+    __GFP_WAIT,
+    GFP_KERNEL,
+)
+from .kmalloc_sizes import KMALLOC_MAX_SIZE
+from .printk import KERN_ALERT, KERN_EMERG, KERN_ERR, KernelLog
+from .sched import Sched
+
+# alloc_fn(gfp_mask, pool_data) -> element or None; free_fn(element, pool_data)
+AllocFn = Callable[[int, Any], Any]
+FreeFn = Callable[[Any, Any], None]
 
 # sizeof(mempool_t) on i386 2.6.18: lock, min_nr, curr_nr, elements, pool_data,
 # alloc, free (4 bytes each) and a wait_queue_head_t (12).
@@ -34,12 +53,12 @@ class Mempool:
     pool and its element array are kmalloc'd as in 2.6 (`addr`, `elements_addr`)
     so they cost what they cost; the reserve's contents live in the list."""
     min_nr: int
-    alloc: Callable[[int, Any], Any]
-    free: Callable[[Any, Any], None]
+    alloc: AllocFn
+    free: FreeFn
     pool_data: Any
     addr: int = 0
     elements_addr: int = 0
-    elements: list = field(default_factory=list)
+    elements: list[Any] = field(default_factory=list)
     destroyed: bool = False
     # statistics: how often the reserve served, was refilled, made a caller sleep
     from_allocator: int = 0
@@ -55,206 +74,242 @@ class Mempool:
         return f"<Mempool {self.curr_nr}/{self.min_nr}>"
 
 
-class MempoolMixin:
-    """The mempool half of Kernel."""
+class Mempools:
+    """mm/mempool.c's state: the allocators elements come from, the oops count."""
 
-    # -- the reserve's invariants, guarded in one place ----------------------
+    def __init__(self, slab: SL.SlabAllocator, page_alloc: PA.PageAllocator, log: KernelLog,
+                 sched: Sched):
+        self.slab = slab
+        self.page_alloc = page_alloc
+        self.log = log
+        self.sched = sched
+        self.oops_count = 0
 
-    def _add_element(self, pool: Mempool, element) -> None:
-        if pool.curr_nr >= pool.min_nr:
-            self._mempool_bug("add_element", f"curr_nr {pool.curr_nr} >= min_nr {pool.min_nr}")
-            return
-        pool.elements.append(element)
 
-    def _remove_element(self, pool: Mempool):
-        if pool.curr_nr <= 0:
-            self._mempool_bug("remove_element", "curr_nr is 0")
-            return None
-        return pool.elements.pop()
+# -- the reserve's invariants, guarded in one place --------------------------
 
-    def _mempool_bug(self, where: str, why: str) -> None:
-        """A BUG() in mm/mempool.c: logged as the oops 2.6 prints; the daemon
-        (the rest of the kernel) goes on."""
-        self.oops_count = getattr(self, "oops_count", 0) + 1
-        self.log.printk(KERN_ALERT, f"kernel BUG at mm/mempool.c:{MEMPOOL_DESTROY_BUG_LINE}!"
-                        if where == "mempool_destroy" else "kernel BUG at mm/mempool.c!")
-        self.log.printk(KERN_EMERG, f"invalid opcode: 0000 [#{self.oops_count}]")
-        self.log.printk(KERN_EMERG, f"EIP is at {where} ({why})")
-        self.log.printk(KERN_EMERG, f"Process {self.current.comm} (pid: {self.current.pid})")
 
-    def _free_pool(self, pool: Mempool) -> None:
-        while pool.curr_nr:
-            pool.free(self._remove_element(pool), pool.pool_data)
-        self.kfree(pool.elements_addr)
-        self.kfree(pool.addr)
-        pool.destroyed = True
+def add_element(mp: Mempools, pool: Mempool, element: Any) -> None:
+    if pool.curr_nr >= pool.min_nr:
+        mempool_bug(mp, "add_element", f"curr_nr {pool.curr_nr} >= min_nr {pool.min_nr}")
+        return
+    pool.elements.append(element)
 
-    # -- create / resize / destroy -------------------------------------------
 
-    def mempool_create(self, min_nr: int, alloc_fn: Callable, free_fn: Callable,
-                       pool_data=None) -> Optional[Mempool]:
-        """Create a pool and fill its reserve with min_nr elements from
-        alloc_fn(GFP_KERNEL, pool_data). Returns None (nothing kept) if the pool
-        or any element cannot be allocated. May sleep."""
-        if min_nr <= 0:
-            self._mempool_bug("mempool_create", f"min_nr {min_nr}")
-            return None
-        addr = self.kzalloc(SIZEOF_MEMPOOL, GFP_KERNEL)
-        if addr is None:
-            return None
-        elements_addr = self.kmalloc(min_nr * SIZEOF_POINTER, GFP_KERNEL)
-        if elements_addr is None:
-            self.kfree(addr)
-            return None
-        pool = Mempool(min_nr, alloc_fn, free_fn, pool_data, addr, elements_addr)
-        while pool.curr_nr < pool.min_nr:
-            element = pool.alloc(GFP_KERNEL, pool.pool_data)
-            if element is None:
-                self._free_pool(pool)
-                return None
-            self._add_element(pool, element)
-        return pool
-
-    def mempool_resize(self, pool: Mempool, new_min_nr: int, gfp_mask: int) -> int:
-        """Change the reserve's size. Shrinking frees the surplus at once;
-        growing reallocates the element array and tops the reserve up as far
-        as alloc_fn(gfp_mask) allows (a short top-up is not an error, as in
-        2.6: mempool_free fills the rest). Returns 0 or -ENOMEM."""
-        import errno
-        if new_min_nr <= 0:
-            self._mempool_bug("mempool_resize", f"new_min_nr {new_min_nr}")
-            return -errno.EINVAL
-        if new_min_nr <= pool.min_nr:
-            while new_min_nr < pool.curr_nr:
-                pool.free(self._remove_element(pool), pool.pool_data)
-            pool.min_nr = new_min_nr
-            return 0
-        new_elements = self.kmalloc(new_min_nr * SIZEOF_POINTER, gfp_mask)
-        if new_elements is None:
-            return -errno.ENOMEM
-        self.kfree(pool.elements_addr)
-        pool.elements_addr = new_elements
-        pool.min_nr = new_min_nr
-        while pool.curr_nr < pool.min_nr:
-            element = pool.alloc(gfp_mask, pool.pool_data)
-            if element is None:
-                break
-            self._add_element(pool, element)
-        return 0
-
-    def mempool_destroy(self, pool: Optional[Mempool]) -> bool:
-        """Free the reserve and the pool. With elements still handed out,
-        2.6 hits BUG() before freeing anything: we log that oops, free nothing,
-        keep the pool usable (its elements may still come back) and return False."""
-        if pool is None:
-            return True
-        if pool.destroyed:
-            self._mempool_bug("mempool_destroy", "pool already destroyed")
-            return False
-        if pool.curr_nr != pool.min_nr:
-            self._mempool_bug("mempool_destroy", f"BUG_ON(pool->curr_nr != pool->min_nr):"
-                                                 f" {pool.min_nr - pool.curr_nr} of {pool.min_nr}"
-                                                 f" elements still out")
-            return False
-        self._free_pool(pool)
-        return True
-
-    # -- alloc / free ---------------------------------------------------------
-
-    def mempool_alloc(self, pool: Mempool, gfp_mask: int):
-        """Return an element, or None. Tries alloc_fn without __GFP_WAIT/__GFP_IO
-        first, then the reserve. Only then, if gfp_mask has __GFP_WAIT: one more
-        allocator pass with the full mask (reclaim, but __GFP_NORETRY), and
-        failing that the caller must sleep until a mempool_free: with sleep_ok
-        that is recorded in sleep_request; otherwise None."""
-        if pool.destroyed:
-            self._mempool_bug("mempool_alloc", "pool was destroyed")
-            return None
-        orig_mask = gfp_mask
-        gfp_mask |= F.NOMEMALLOC | F.NORETRY | F.NOWARN  # failures are OK: the reserve is here
-        element = pool.alloc(gfp_mask & ~(F.WAIT | F.IO), pool.pool_data)
-        if element is not None:
-            pool.from_allocator += 1
-            return element
-        if pool.curr_nr:
-            pool.from_reserve += 1
-            return self._remove_element(pool)
-        if not gfp_mask & F.WAIT:
-            return None
-        # 2.6.18 sleeps first and retries with the full mask after waking; our
-        # sleep is a retry of the caller's whole request, so that reclaiming
-        # pass comes before the sleep. The reserve is still preferred to reclaim.
-        element = pool.alloc(gfp_mask, pool.pool_data)
-        if element is not None:
-            pool.from_allocator += 1
-            return element
-        if self.sleep_ok:
-            pool.sleeps += 1
-            self.sleep_request = (orig_mask, self._mempool_element_order(pool), pool)
+def remove_element(mp: Mempools, pool: Mempool) -> Any:
+    if pool.curr_nr <= 0:
+        mempool_bug(mp, "remove_element", "curr_nr is 0")
         return None
+    return pool.elements.pop()
 
-    def mempool_free(self, element, pool: Mempool) -> None:
-        """Give an element back: into the reserve while it is below min_nr
-        (waking a sleeper), else to the allocator through free_fn.
-        mempool_free(None) does nothing."""
+
+def mempool_bug(mp: Mempools, where: str, why: str) -> None:
+    """A BUG() in mm/mempool.c: logged as the oops 2.6 prints; the daemon
+    (the rest of the kernel) goes on."""
+    mp.oops_count += 1
+    mp.log.printk(KERN_ALERT, f"kernel BUG at mm/mempool.c:{MEMPOOL_DESTROY_BUG_LINE}!"
+                  if where == "mempool_destroy" else "kernel BUG at mm/mempool.c!")
+    mp.log.printk(KERN_EMERG, f"invalid opcode: 0000 [#{mp.oops_count}]")
+    mp.log.printk(KERN_EMERG, f"EIP is at {where} ({why})")
+    current = mp.sched.current
+    mp.log.printk(KERN_EMERG, f"Process {current.comm} (pid: {current.pid})")
+
+
+def free_pool(mp: Mempools, pool: Mempool) -> None:
+    while pool.curr_nr:
+        pool.free(remove_element(mp, pool), pool.pool_data)
+    SL.kfree(mp.slab, pool.elements_addr)
+    SL.kfree(mp.slab, pool.addr)
+    pool.destroyed = True
+
+
+# -- create / resize / destroy ------------------------------------------------
+
+
+def mempool_create(mp: Mempools, min_nr: int, alloc_fn: AllocFn, free_fn: FreeFn,
+                   pool_data: Any = None) -> Mempool | None:
+    """Create a pool and fill its reserve with min_nr elements from
+    alloc_fn(GFP_KERNEL, pool_data). Returns None (nothing kept) if the pool
+    or any element cannot be allocated. May sleep."""
+    if min_nr <= 0:
+        mempool_bug(mp, "mempool_create", f"min_nr {min_nr}")
+        return None
+    addr = SL.kzalloc(mp.slab, SIZEOF_MEMPOOL, GFP_KERNEL)
+    if addr is None:
+        return None
+    elements_addr = SL.kmalloc(mp.slab, min_nr * SIZEOF_POINTER, GFP_KERNEL)
+    if elements_addr is None:
+        SL.kfree(mp.slab, addr)
+        return None
+    pool = Mempool(min_nr, alloc_fn, free_fn, pool_data, addr, elements_addr)
+    while pool.curr_nr < pool.min_nr:
+        element = pool.alloc(GFP_KERNEL, pool.pool_data)
         if element is None:
-            return
-        if pool.destroyed:
-            # a use-after-free of the pool: report it, but the element itself is
-            # sound and its allocator is known, so it does not leak
-            self._mempool_bug("mempool_free", "pool was destroyed")
-            pool.free(element, pool.pool_data)
-            return
-        if pool.curr_nr < pool.min_nr:
-            self._add_element(pool, element)
-            pool.refills += 1
-            if self.free_waiters is not None:
-                self.free_waiters()
-            return
-        pool.free(element, pool.pool_data)
-
-    def _mempool_element_order(self, pool: Mempool) -> int:
-        """The page order an element costs, for a failure report."""
-        alloc = getattr(pool.alloc, "__func__", pool.alloc)
-        if alloc is MempoolMixin.mempool_alloc_pages:
-            return pool.pool_data
-        if alloc is MempoolMixin.mempool_alloc_slab:
-            return pool.pool_data.gfporder
-        if alloc is MempoolMixin.mempool_kmalloc:
-            return max(0, (int(pool.pool_data) - 1).bit_length() - PAGE_SHIFT)
-        return 0
-
-    # -- the common element allocators (pool_data as in 2.6) ------------------
-
-    def mempool_alloc_slab(self, gfp_mask: int, pool_data):
-        """alloc_fn for a pool of objects of the kmem_cache pool_data."""
-        return self.kmem_cache_alloc(pool_data, gfp_mask)
-
-    def mempool_free_slab(self, element, pool_data) -> None:
-        self.kmem_cache_free(pool_data, element)
-
-    def mempool_kmalloc(self, gfp_mask: int, pool_data):
-        """alloc_fn for a pool of kmalloc(pool_data) buffers."""
-        return self.kmalloc(pool_data, gfp_mask)
-
-    def mempool_kfree(self, element, pool_data) -> None:
-        self.kfree(element)
-
-    def mempool_alloc_pages(self, gfp_mask: int, pool_data):
-        """alloc_fn for a pool of 2**pool_data pages (elements are pfns)."""
-        return self.alloc_pages(gfp_mask, pool_data)
-
-    def mempool_free_pages(self, element, pool_data) -> None:
-        self.free_pages_pfn(element, pool_data)
-
-    def mempool_create_slab_pool(self, min_nr: int, cachep) -> Optional[Mempool]:
-        return self.mempool_create(min_nr, self.mempool_alloc_slab, self.mempool_free_slab, cachep)
-
-    def mempool_create_kmalloc_pool(self, min_nr: int, size: int) -> Optional[Mempool]:
-        if size > KMALLOC_SIZES[-1]:
-            self.log.printk(KERN_ERR, f"mempool_create_kmalloc_pool: {size} bytes is more than kmalloc gives")
+            free_pool(mp, pool)
             return None
-        return self.mempool_create(min_nr, self.mempool_kmalloc, self.mempool_kfree, size)
+        add_element(mp, pool, element)
+    return pool
 
-    def mempool_create_page_pool(self, min_nr: int, order: int) -> Optional[Mempool]:
-        return self.mempool_create(min_nr, self.mempool_alloc_pages, self.mempool_free_pages, order)
+
+def mempool_resize(mp: Mempools, pool: Mempool, new_min_nr: int, gfp_mask: int) -> int:
+    """Change the reserve's size. Shrinking frees the surplus at once;
+    growing reallocates the element array and tops the reserve up as far
+    as alloc_fn(gfp_mask) allows (a short top-up is not an error, as in
+    2.6: mempool_free fills the rest). Returns 0 or -ENOMEM."""
+    if new_min_nr <= 0:
+        mempool_bug(mp, "mempool_resize", f"new_min_nr {new_min_nr}")
+        return -errno.EINVAL
+    if new_min_nr <= pool.min_nr:
+        while new_min_nr < pool.curr_nr:
+            pool.free(remove_element(mp, pool), pool.pool_data)
+        pool.min_nr = new_min_nr
+        return 0
+    new_elements = SL.kmalloc(mp.slab, new_min_nr * SIZEOF_POINTER, gfp_mask)
+    if new_elements is None:
+        return -errno.ENOMEM
+    SL.kfree(mp.slab, pool.elements_addr)
+    pool.elements_addr = new_elements
+    pool.min_nr = new_min_nr
+    while pool.curr_nr < pool.min_nr:
+        element = pool.alloc(gfp_mask, pool.pool_data)
+        if element is None:
+            break
+        add_element(mp, pool, element)
+    return 0
+
+
+def mempool_destroy(mp: Mempools, pool: Mempool | None) -> bool:
+    """Free the reserve and the pool. With elements still handed out,
+    2.6 hits BUG() before freeing anything: we log that oops, free nothing,
+    keep the pool usable (its elements may still come back) and return False."""
+    if pool is None:
+        return True
+    if pool.destroyed:
+        mempool_bug(mp, "mempool_destroy", "pool already destroyed")
+        return False
+    if pool.curr_nr != pool.min_nr:
+        mempool_bug(mp, "mempool_destroy", f"BUG_ON(pool->curr_nr != pool->min_nr):"
+                                           f" {pool.min_nr - pool.curr_nr} of {pool.min_nr}"
+                                           f" elements still out")
+        return False
+    free_pool(mp, pool)
+    return True
+
+
+# -- alloc / free ---------------------------------------------------------------
+
+
+def mempool_alloc(mp: Mempools, pool: Mempool, gfp_mask: int) -> Any:
+    """Return an element, or None. Tries alloc_fn without __GFP_WAIT/__GFP_IO
+    first, then the reserve. Only then, if gfp_mask has __GFP_WAIT: one more
+    allocator pass with the full mask (reclaim, but __GFP_NORETRY), and
+    failing that the caller must sleep until a mempool_free: with sleep_ok
+    that is recorded in sleep_request; otherwise None."""
+    if pool.destroyed:
+        mempool_bug(mp, "mempool_alloc", "pool was destroyed")
+        return None
+    orig_mask = gfp_mask
+    gfp_mask |= __GFP_NOMEMALLOC | __GFP_NORETRY | __GFP_NOWARN  # failures are OK: the reserve is here
+    element = pool.alloc(gfp_mask & ~(__GFP_WAIT | __GFP_IO), pool.pool_data)
+    if element is not None:
+        pool.from_allocator += 1
+        return element
+    if pool.curr_nr:
+        pool.from_reserve += 1
+        return remove_element(mp, pool)
+    if not gfp_mask & __GFP_WAIT:
+        return None
+    # 2.6.18 sleeps first and retries with the full mask after waking; our
+    # sleep is a retry of the caller's whole request, so that reclaiming
+    # pass comes before the sleep. The reserve is still preferred to reclaim.
+    element = pool.alloc(gfp_mask, pool.pool_data)
+    if element is not None:
+        pool.from_allocator += 1
+        return element
+    if mp.sched.sleep_ok:
+        pool.sleeps += 1
+        mp.sched.sleep_request = (orig_mask, mempool_element_order(mp, pool), pool)
+    return None
+
+
+def mempool_free(mp: Mempools, element: Any, pool: Mempool) -> None:
+    """Give an element back: into the reserve while it is below min_nr
+    (waking a sleeper), else to the allocator through free_fn.
+    mempool_free(None) does nothing."""
+    if element is None:
+        return
+    if pool.destroyed:
+        # a use-after-free of the pool: report it, but the element itself is
+        # sound and its allocator is known, so it does not leak
+        mempool_bug(mp, "mempool_free", "pool was destroyed")
+        pool.free(element, pool.pool_data)
+        return
+    if pool.curr_nr < pool.min_nr:
+        add_element(mp, pool, element)
+        pool.refills += 1
+        waiters = mp.sched.free_waiters
+        if waiters is not None:
+            waiters()
+        return
+    pool.free(element, pool.pool_data)
+
+
+def mempool_element_order(mp: Mempools, pool: Mempool) -> int:
+    """The page order an element costs, for a failure report."""
+    alloc = getattr(pool.alloc, "__func__", pool.alloc)
+    if alloc is mempool_alloc_pages:
+        order: int = pool.pool_data
+        return order
+    if alloc is mempool_alloc_slab:
+        cachep: SL.KmemCache = pool.pool_data
+        return cachep.gfporder
+    if alloc is mempool_kmalloc:
+        return max(0, (int(pool.pool_data) - 1).bit_length() - mp.page_alloc.page_shift)
+    return 0
+
+
+# -- the common element allocators (pool_data as in 2.6) ----------------------
+
+
+def mempool_alloc_slab(mp: Mempools, gfp_mask: int, pool_data: SL.KmemCache) -> int | None:
+    """alloc_fn for a pool of objects of the kmem_cache pool_data."""
+    return SL.kmem_cache_alloc(mp.slab, pool_data, gfp_mask)
+
+
+def mempool_free_slab(mp: Mempools, element: int, pool_data: SL.KmemCache) -> None:
+    SL.kmem_cache_free(mp.slab, pool_data, element)
+
+
+def mempool_kmalloc(mp: Mempools, gfp_mask: int, pool_data: int) -> int | None:
+    """alloc_fn for a pool of kmalloc(pool_data) buffers."""
+    return SL.kmalloc(mp.slab, pool_data, gfp_mask)
+
+
+def mempool_kfree(mp: Mempools, element: int, pool_data: int) -> None:
+    SL.kfree(mp.slab, element)
+
+
+def mempool_alloc_pages(mp: Mempools, gfp_mask: int, pool_data: int) -> int | None:
+    """alloc_fn for a pool of 2**pool_data pages (elements are pfns)."""
+    return PA.alloc_pages(mp.page_alloc, gfp_mask, pool_data)
+
+
+def mempool_free_pages(mp: Mempools, element: int, pool_data: int) -> None:
+    PA.__free_pages(mp.page_alloc, element, pool_data)
+
+
+def mempool_create_slab_pool(mp: Mempools, min_nr: int, cachep: SL.KmemCache) -> Mempool | None:
+    return mempool_create(mp, min_nr, MethodType(mempool_alloc_slab, mp),
+                          MethodType(mempool_free_slab, mp), cachep)
+
+
+def mempool_create_kmalloc_pool(mp: Mempools, min_nr: int, size: int) -> Mempool | None:
+    if size > KMALLOC_MAX_SIZE:
+        mp.log.printk(KERN_ERR, f"mempool_create_kmalloc_pool: {size} bytes is more than kmalloc gives")
+        return None
+    return mempool_create(mp, min_nr, MethodType(mempool_kmalloc, mp), MethodType(mempool_kfree, mp), size)
+
+
+def mempool_create_page_pool(mp: Mempools, min_nr: int, order: int) -> Mempool | None:
+    return mempool_create(mp, min_nr, MethodType(mempool_alloc_pages, mp),
+                          MethodType(mempool_free_pages, mp), order)

@@ -23,9 +23,12 @@ order. Nothing here changes state.
 from __future__ import annotations
 
 from itertools import groupby
-from typing import NamedTuple, Optional
+from typing import TYPE_CHECKING, NamedTuple
 
-from .page_alloc import MAX_ORDER, PAGES
+from .page_alloc import MAX_ORDER, PAGES, PageOwner, Zone
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
 
 PAGEMAP_HEADER = "# node zone start_pfn nr_pages owner order\n"
 # The order the picture quotes for a zone's fragmentation (PAGE_ALLOC_COSTLY_ORDER).
@@ -36,12 +39,12 @@ class PageRun(NamedTuple):
     node: int
     zone: str
     start_pfn: int
-    count: int
+    count: int  # type: ignore[assignment]  # the pagemap column's name; shadows tuple.count
     owner: str
-    order: Optional[int]   # buddy order of free / pages blocks, gfporder of slabs
+    order: int | None   # buddy order of free / pages blocks, gfporder of slabs
 
 
-def owner_label(owner) -> str:
+def owner_label(owner: object) -> str:
     """The pagemap name of a mem_map entry (None is a free buddy page).
 
     Slabs name their cache (`slab:` or, for the general caches, `kmalloc:`);
@@ -59,7 +62,7 @@ def owner_label(owner) -> str:
     return type(owner).__name__.lower()
 
 
-def _free_blocks(zone) -> dict:
+def _free_blocks(zone: Zone) -> dict[int, int]:
     """pfn -> order of every block on the zone's buddy lists."""
     blocks = {}
     for order, area in enumerate(zone.free_area):
@@ -69,7 +72,7 @@ def _free_blocks(zone) -> dict:
 
 
 def _split_blocks(node: int, zname: str, label: str, start: int, end: int,
-                  order_at: dict, out: list) -> None:
+                  order_at: dict[int, int], out: list[PageRun]) -> None:
     """Cut [start, end) into blocks as `order_at` gives their heads, merging
     neighbours of one order into one run. A frame that heads no block (an
     inconsistency the records then show) becomes a one-page run with no order."""
@@ -90,7 +93,7 @@ def _split_blocks(node: int, zname: str, label: str, start: int, end: int,
         pfn += n
 
 
-def pagemap_runs(k) -> list[PageRun]:
+def pagemap_runs(k: Kernel) -> list[PageRun]:
     """Every frame of every zone, as runs of one owner (see the module doc)."""
     out: list[PageRun] = []
     mem_map = k.mem_map
@@ -99,28 +102,37 @@ def pagemap_runs(k) -> list[PageRun]:
         pfn = zone.start_pfn
         # Consecutive slabs of one cache are distinct Slab objects: group by the
         # label, not by the object, so a cache's neighbouring slabs make one run.
-        labels: dict = {}
-        pending = None  # [label, start, count, owner] of the run being built
+        labels: dict[int, str] = {}
+        pending: Run | None = None  # the run being built
         for owner, frames in groupby(mem_map[zone.start_pfn:zone.end_pfn]):
             n = len(list(frames))
             key = id(owner)
             label = labels.get(key)
             if label is None:
-                label = labels[key] = (owner_label(owner), owner)
-            if pending is not None and pending[0] == label[0]:
-                pending[2] += n
+                label = labels[key] = owner_label(owner)
+            if pending is not None and pending.label == label:
+                pending.count += n
             else:
                 if pending is not None:
                     free_blocks = _emit(out, k, zone, pending, free_blocks)
-                pending = [label[0], pfn, n, owner]
+                pending = Run(label, pfn, n, owner)
             pfn += n
         if pending is not None:
             _emit(out, k, zone, pending, free_blocks)
     return out
 
 
-def _emit(out: list, k, zone, run, free_blocks):
-    label, start, count, owner = run
+class Run:
+    """A run of frames being collected: label, first pfn, count, first owner."""
+    __slots__ = ("count", "label", "owner", "start")
+
+    def __init__(self, label: str, start: int, count: int, owner: PageOwner | None):
+        self.label, self.start, self.count, self.owner = label, start, count, owner
+
+
+def _emit(out: list[PageRun], k: Kernel, zone: Zone, run: Run,
+          free_blocks: dict[int, int] | None) -> dict[int, int] | None:
+    label, start, count, owner = run.label, run.start, run.count, run.owner
     node, zname = zone.node.id, zone.name
     if owner is None:
         if free_blocks is None:
@@ -135,7 +147,7 @@ def _emit(out: list, k, zone, run, free_blocks):
     return free_blocks
 
 
-def pagemap(k) -> str:
+def pagemap(k: Kernel) -> str:
     """sys/kernel/debug/scullc/pagemap: the header, then one line per run."""
     lines = [PAGEMAP_HEADER]
     for r in pagemap_runs(k):
@@ -147,7 +159,7 @@ def pagemap(k) -> str:
 def parse_pagemap(text: str) -> list[PageRun]:
     """The runs of a pagemap text (what `pagemap` prints). ValueError on a
     malformed line, naming it."""
-    runs = []
+    runs: list[PageRun] = []
     append = runs.append
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line or line[0] == "#":
@@ -165,7 +177,7 @@ def parse_pagemap(text: str) -> list[PageRun]:
 
 # -- fragmentation ---------------------------------------------------------------
 
-def unusable_free_index(order: int, nr_free: list) -> int:
+def unusable_free_index(order: int, nr_free: list[int]) -> int:
     """mm/vmstat.c unusable_free_index after fill_contig_page_info: the share
     (0..1000) of free pages that sit in blocks smaller than 2**order. A zone
     with no free memory counts as wholly unusable (1000)."""
@@ -176,10 +188,10 @@ def unusable_free_index(order: int, nr_free: list) -> int:
     return (free_pages - (suitable << order)) * 1000 // free_pages
 
 
-def zone_nr_free(runs: list[PageRun]) -> dict:
+def zone_nr_free(runs: list[PageRun]) -> dict[tuple[int, str], list[int]]:
     """(node, zone) -> free blocks per order, counted from pagemap runs: the
     same numbers /proc/buddyinfo prints."""
-    out: dict = {}
+    out: dict[tuple[int, str], list[int]] = {}
     for r in runs:
         nr_free = out.setdefault((r.node, r.zone), [0] * MAX_ORDER)
         if r.owner == "free" and r.order is not None:
@@ -187,7 +199,7 @@ def zone_nr_free(runs: list[PageRun]) -> dict:
     return out
 
 
-def unusable_index(k) -> str:
+def unusable_index(k: Kernel) -> str:
     """/sys/kernel/debug/extfrag/unusable_index as unusable_show prints it:
     `Node %d, zone %8s ` then `%d.%03d ` for every order."""
     out = []

@@ -34,7 +34,7 @@ class PhysMem:
         """A zero-copy view of n bytes at addr (valid until close)."""
         return self.view[addr:addr + n]
 
-    def write(self, addr: int, data) -> None:
+    def write(self, addr: int, data: bytes | bytearray | memoryview) -> None:
         self.view[addr:addr + len(data)] = data
 
     def zero(self, addr: int, n: int) -> None:

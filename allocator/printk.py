@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 KERN_EMERG, KERN_ALERT, KERN_CRIT, KERN_ERR = 0, 1, 2, 3
 KERN_WARNING, KERN_NOTICE, KERN_INFO, KERN_DEBUG = 4, 5, 6, 7
-# 2.6 default_message_loglevel: a printk without a level is a warning.
-DEFAULT_MESSAGE_LOGLEVEL = KERN_WARNING
 
 # printk_ratelimit(): 5 s interval, burst of 10 (kernel/printk.c, 2.6).
 RATELIMIT_INTERVAL = 5.0

@@ -5,18 +5,26 @@ the kernel prints (format strings cited per function). Nothing here changes stat
 """
 from __future__ import annotations
 
-from .page_alloc import ZONE_NAMES
+from typing import TYPE_CHECKING
+
+from .page_alloc import Zone
 from .physmem import PAGE_SHIFT
 
+if TYPE_CHECKING:
+    from .kernel import Kernel
 
-def slabinfo(k) -> str:
+# /proc/vmstat's pgalloc_* suffix per zone type
+ZONE_VMSTAT_SUFFIX = ("dma", "normal", "high")
+
+
+def slabinfo(k: Kernel) -> str:
     """/proc/slabinfo 2.1 as 2.6 mm/slab.c s_show prints it; newest cache first.
     With slab debugging the `(statistics)` header and columns are added."""
     stats = k.slab_debug
     out = ["slabinfo - version: 2.1 (statistics)\n" if stats else "slabinfo - version: 2.1\n",
-           "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
-           " : tunables <limit> <batchcount> <sharedfactor>"
-           " : slabdata <active_slabs> <num_slabs> <sharedavail>"]
+           ("# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
+            " : tunables <limit> <batchcount> <sharedfactor>"
+            " : slabdata <active_slabs> <num_slabs> <sharedavail>")]
     if stats:
         out.append(" : globalstat <listallocs> <maxobjs> <grown> <reaped> <error> <maxfreeable>"
                    " <nodeallocs> <remotefrees> <alienoverflow>"
@@ -37,7 +45,7 @@ def slabinfo(k) -> str:
     return "".join(out)
 
 
-def buddyinfo(k) -> str:
+def buddyinfo(k: Kernel) -> str:
     """/proc/buddyinfo (mm/vmstat.c frag_show): free blocks per order per zone."""
     out = []
     for z in k.zones:
@@ -50,7 +58,7 @@ def _kb(pages: int) -> int:
     return pages << (PAGE_SHIFT - 10)
 
 
-def meminfo(k) -> str:
+def meminfo(k: Kernel) -> str:
     """/proc/meminfo (fs/proc/meminfo.c, 2.6.18 field set, CONFIG_HIGHMEM)."""
     total = k.totalram_pages
     free = k.nr_free_pages()
@@ -58,7 +66,7 @@ def meminfo(k) -> str:
     high_free = sum(z.free_pages for z in k.zones if z.is_highmem)
     srecl = k.nr_slab_pages_reclaimable
     sunrecl = k.nr_slab_pages_unreclaimable
-    vm_total, vm_used, vm_chunk = k.vmalloc_info() if hasattr(k, "vmalloc_info") else (128 << 10, 0, 128 << 10)
+    vm_total, vm_used, vm_chunk = k.vmalloc_info()
     rows = [
         ("MemTotal", _kb(total)), ("MemFree", _kb(free)), ("Buffers", 0), ("Cached", 0),
         ("SwapCached", 0), ("Active", 0), ("Inactive", 0),
@@ -74,12 +82,12 @@ def meminfo(k) -> str:
     return "".join(f"{name + ':':<16}{value:8d} kB\n" for name, value in rows)
 
 
-def kmsg(k) -> str:
+def kmsg(k: Kernel) -> str:
     """The log as `<pri>[seconds] text` lines (printk with CONFIG_PRINTK_TIME)."""
     return "".join(f"<{r.level}>[{r.seconds:12.6f}] {r.text}\n" for r in k.log.records)
 
 
-def zoneinfo(k) -> str:
+def zoneinfo(k: Kernel) -> str:
     """/proc/zoneinfo in the 2.6.18 layout (mm/vmstat.c zoneinfo_show)."""
     out = []
     for z in k.zones:
@@ -109,7 +117,7 @@ def zoneinfo(k) -> str:
     return "".join(out)
 
 
-def zone_vmstat(k, z) -> list[tuple[str, int]]:
+def zone_vmstat(k: Kernel, z: Zone) -> list[tuple[str, int]]:
     st = z.stats
     return [("nr_free_pages", z.free_pages), ("nr_pcp_pages", z.pcp_count()),
             ("numa_hit", st["numa_hit"]), ("numa_miss", st["numa_miss"]),
@@ -117,12 +125,13 @@ def zone_vmstat(k, z) -> list[tuple[str, int]]:
             ("other_node", st["other_node"])]
 
 
-def vmstat(k) -> str:
+def vmstat(k: Kernel) -> str:
     """/proc/vmstat: `name value` lines (2.6 `"%s %lu\\n"`)."""
     rows = [("nr_free_pages", k.nr_free_pages()),
             ("nr_slab_reclaimable", k.nr_slab_pages_reclaimable),
             ("nr_slab_unreclaimable", k.nr_slab_pages_unreclaimable)]
-    for zname, suffix in zip(ZONE_NAMES, ("dma", "normal", "high")):
+    for zspan, suffix in zip(k.version.arch.zones, ZONE_VMSTAT_SUFFIX):
+        zname = zspan.name
         rows.append((f"pgalloc_{suffix}", sum(z.stats["pgalloc"] for z in k.zones if z.name == zname)))
     rows.append(("pgalloc_hot", sum(z.stats["pgalloc_hot"] for z in k.zones)))
     rows.append(("pgalloc_cold", sum(z.stats["pgalloc_cold"] for z in k.zones)))
@@ -132,7 +141,7 @@ def vmstat(k) -> str:
     return "".join(f"{name} {value}\n" for name, value in rows)
 
 
-def numastat(k, node_id: int) -> str:
+def numastat(k: Kernel, node_id: int) -> str:
     """sys/devices/system/node/nodeN/numastat (drivers/base/node.c node_read_numastat)."""
     zones = [z for z in k.zones if z.node.id == node_id]
     total = {name: sum(z.stats[name] for z in zones)

@@ -1,7 +1,8 @@
 """kmem trace events, recorded and printed as ftrace does (Linux 5.15).
 
-The allocator calls `k.trace_hook(event, cachep, objp, flags[, size])` only when
-the hook is set, so tracing that is off costs one attribute test. A Tracer sets
+The allocators are given a KmemTrace and call its `hook(event, cachep, objp,
+flags, size)` only when one is set, so tracing that is off costs one attribute
+test. A Tracer sets
 the hook while `tracing_on` is 1 and at least one event is enabled, and keeps the
 events in one ring per CPU (`buffer_size_kb` each, the oldest overwritten), as the
 kernel's ring buffer does.
@@ -11,16 +12,25 @@ kernel/trace/trace_output.c trace_print_context for the `comm-pid [cpu] flags
 secs.usecs: ` prefix, and kernel/trace/trace.c print_func_help_header_irq for the
 header of `trace`. Pointers print as i386 kernel virtual addresses, unhashed (as
 with `no_hash_pointers`); `call_site=` names the Python function that stands for
-the kernel function (`scullc_write+0x7c/0x2a0 [scullc]`).
+the kernel function. Which Python functions those are is registered by the
+caller (`register_call_sites`): a class whose methods stand for a driver's
+functions (`ScullcDevice.write` prints as `scullc_write+0x7c/0x2a0 [scullc]`),
+helpers the C driver does inline (looked through), renamed methods. The
+allocator registers only its own entry points.
 """
 from __future__ import annotations
 
 import sys
 from collections import deque
-from typing import Callable, Optional
+from collections.abc import Callable, Iterable, Mapping
+from types import FrameType
+from typing import TYPE_CHECKING, Protocol
 
 from . import gfp as G
-from .physmem import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from .physmem import PAGE_OFFSET
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
 
 KMEM_EVENTS = ("kmalloc", "kmem_cache_alloc", "kmem_cache_alloc_node", "kfree",
                "kmem_cache_free", "mm_page_alloc", "mm_page_free")
@@ -29,9 +39,9 @@ BUFFER_SIZE_KB_DEFAULT = 1408
 # One kmem event in the i386 ring: 4-byte ring_buffer_event header, 8-byte
 # trace_entry (type, flags, preempt_count, pid), five 4-byte fields.
 ENTRY_BYTES = 32
-SIZEOF_STRUCT_PAGE = 32
 MIGRATE_UNMOVABLE = 0
 TASK_COMM_LEN = 16
+ADDRESS_MASK = 0xFFFFFFFF  # pointers print as 32-bit addresses
 
 # print_func_help_header_irq with 5 latency columns (5.13+), no TGID column.
 TRACE_HEADER = (
@@ -45,36 +55,89 @@ TRACE_HEADER = (
     "#              | |         |   |||||     |         |\n"
 )
 
-# Allocator entry points a call site is never attributed to: the walk up the
-# Python stack passes them and stops at their caller, the "call site".
-_API = frozenset(("kmem_cache_alloc", "_kmem_cache_alloc_slow", "kmem_cache_free", "kmalloc", "kzalloc", "kcalloc",
-                  "kfree", "alloc_pages", "alloc_pages_node", "get_free_pages",
-                  "get_zeroed_page", "free_pages", "free_pages_pfn", "trace_hook"))
+# The allocator's own entry points: a call site is never one of them; the walk
+# up the Python stack passes them and stops at their caller.
+ALLOCATOR_ENTRY_POINTS = frozenset((
+    "kmem_cache_alloc", "__cache_alloc", "kmem_cache_free", "__cache_free", "kmalloc", "kzalloc",
+    "kcalloc", "kfree", "alloc_pages", "__alloc_pages", "__get_free_pages", "get_zeroed_page",
+    "free_pages", "__free_pages", "trace_hook", "cache_alloc_debugcheck_after",
+    "cache_free_debugcheck"))
 # kmalloc and kfree emit their own event; the kmem_cache_* event of the cache
 # operation they are built on is not one the kernel prints.
 _SUPPRESS = {"kmem_cache_alloc": frozenset(("kmalloc", "kzalloc", "kcalloc")),
              "kmem_cache_free": frozenset(("kfree",))}
-# Helpers of the device models whose work the C drivers do inline: the call site
-# is their caller (scullc_write, scullc_trim, ...).
-_INLINE = frozenset(("_alloc_quantum", "_quantum_alloc", "_free_quantum", "_alloc_data", "_zero_quantum"))
-# Python methods of a device model that stand for a driver function of another name.
-_DRIVER_FUNCS = {"read_ldd3": "read"}
 
 
-def struct_page_address(k, pfn: int) -> int:
-    """The i386 virtual address of pfn's struct page: each node's mem_map array
-    sits where boot reserved it (allocator.page_alloc._reserve_boot_memory)."""
-    node = k.nodes[0]
-    for n in k.nodes:
-        if n.start_pfn <= pfn < n.start_pfn + n.spanned:
-            node = n
-            break
-    base = node.start_pfn
-    if node.id == 0:
-        map_pages = -(-node.spanned * SIZEOF_STRUCT_PAGE // PAGE_SIZE)
-        dma_end = (16 << 20) >> PAGE_SHIFT
-        base = dma_end if node.spanned > dma_end + map_pages else (0x100000 >> PAGE_SHIFT)
-    return (PAGE_OFFSET + (base << PAGE_SHIFT) + (pfn - node.start_pfn) * SIZEOF_STRUCT_PAGE) & 0xFFFFFFFF
+class TracedCache(Protocol):
+    name: str
+    obj_size: int
+    buffer_size: int
+
+
+# hook(event, cachep, objp or pfn, gfp flags, size or order)
+TraceHook = Callable[[str, TracedCache | None, int, int, int | None], None]
+
+
+class KmemTrace:
+    """The allocators' tracing hook and the call-site names callers registered."""
+
+    def __init__(self) -> None:
+        self.hook: TraceHook | None = None
+        self.skip: set[str] = set(ALLOCATOR_ENTRY_POINTS)  # looked through by a call site
+        self.inline: set[str] = set()                      # caller helpers done inline in C
+        self.drivers: dict[type, str] = {}                 # class -> driver (module) name
+        self.renames: dict[str, str] = {}                  # method -> driver function name
+
+
+def register_call_sites(t: KmemTrace, cls: type, driver: str, inline: Iterable[str] = (),
+                        renames: Mapping[str, str] | None = None) -> None:
+    """Methods of `cls` instances stand for the functions of driver `driver`
+    (`write` is `<driver>_write [<driver>]`); functions named in `inline` are
+    looked through (their caller is the call site); `renames` maps a method
+    name to the driver function's."""
+    t.drivers[cls] = driver
+    t.inline.update(inline)
+    if renames:
+        t.renames.update(renames)
+
+
+def call_site(t: KmemTrace, frame: FrameType) -> str:
+    """`%pS` of a Python frame: `function+0xoffset/0xsize [module]`.
+
+    Methods of a registered class print as the driver's function; other
+    functions by their name without leading underscores (`__alloc_pages` is
+    `alloc_pages`)."""
+    code = frame.f_code
+    name = code.co_name.strip("_") or code.co_name
+    module = ""
+    if code.co_varnames[:1] == ("self",):
+        driver = t.drivers.get(type(frame.f_locals.get("self")))
+        if driver is not None:
+            name = f"{driver}_{t.renames.get(name, name)}"
+            module = f" [{driver}]"
+    return f"{name}+0x{frame.f_lasti:x}/0x{len(code.co_code):x}{module}"
+
+
+def caller_frame(t: KmemTrace, frame: FrameType | None,
+                 suppress: frozenset[str] = frozenset()) -> tuple[FrameType | None, bool]:
+    """The first frame from `frame` up that is neither an allocator entry point
+    nor a registered inline helper; (None, True) if one of `suppress` is passed."""
+    while frame is not None and frame.f_code.co_name in t.skip:
+        if frame.f_code.co_name in suppress:
+            return None, True
+        frame = frame.f_back
+    while frame is not None and frame.f_code.co_name in t.inline:
+        frame = frame.f_back
+    return frame, False
+
+
+def caller_name(t: KmemTrace, depth: int) -> str:
+    """The function name a "last user" record shows for the caller `depth`
+    frames up (slab debugging's SLAB_STORE_USER)."""
+    frame, _ = caller_frame(t, sys._getframe(depth + 1))
+    if frame is None:
+        return "?"
+    return call_site(t, frame).split("+", 1)[0]
 
 
 def _gfp(flags: int) -> str:
@@ -82,37 +145,19 @@ def _gfp(flags: int) -> str:
     return G.gfp_format(flags) if flags else "none"
 
 
-def call_site(frame) -> str:
-    """`%pS` of a Python frame: `function+0xoffset/0xsize [module]`.
-
-    Methods of a device model (`ScullcDevice.write`) print as the driver's
-    function (`scullc_write ... [scullc]`); allocator internals as the kernel
-    function (`_cache_grow` is `cache_grow`)."""
-    code = frame.f_code
-    name = code.co_name.strip("_") or code.co_name
-    module = ""
-    if code.co_varnames[:1] == ("self",):
-        cls = type(frame.f_locals.get("self"))
-        if cls.__module__.startswith("scullcfs."):
-            prefix = cls.__name__.lower()
-            for suffix in ("device", "driver", "dev"):
-                if prefix.endswith(suffix) and len(prefix) > len(suffix):
-                    prefix = prefix[:-len(suffix)]
-                    break
-            name = f"{prefix}_{_DRIVER_FUNCS.get(name, name)}"
-            module = f" [{prefix}]"
-    return f"{name}+0x{frame.f_lasti:x}/0x{len(code.co_code):x}{module}"
+# (seq, seconds, comm, pid, cpu, event, body)
+Entry = tuple[int, float, str, int, int, str, str]
 
 
 class Tracer:
     """The kmem events of one kernel: enable switches, tracing_on, the rings."""
 
-    def __init__(self, k):
+    def __init__(self, k: Kernel):
         self.k = k
         self.enabled: set[str] = set()
         self.tracing_on = True
         self.buffer_size_kb = BUFFER_SIZE_KB_DEFAULT
-        self.rings = [deque(maxlen=self._capacity()) for _ in range(k.cpus)]
+        self.rings: list[deque[Entry]] = [deque(maxlen=self._capacity()) for _ in range(k.cpus)]
         self.written = [0] * k.cpus      # entries-written, overwritten ones included
         self._seq = 0
         # Called after every recorded event (trace_pipe readers waiting for data).
@@ -123,8 +168,8 @@ class Tracer:
         return max(1, self.buffer_size_kb * 1024 // ENTRY_BYTES)
 
     def _update_hook(self) -> None:
-        self.k.trace_hook = self.trace_hook if self.tracing_on and self.enabled else None
-        self.k.update_slow_paths()
+        self.k.trace.hook = self.trace_hook if self.tracing_on and self.enabled else None
+        self.k.update_fault_injection()
 
     # -- control files ----------------------------------------------------------
 
@@ -175,39 +220,36 @@ class Tracer:
 
     # -- recording ----------------------------------------------------------
 
-    def trace_hook(self, event: str, cachep, objp: int, flags: int, size=None) -> None:
-        """k.trace_hook: record one event if it is enabled (see the module doc)."""
+    def trace_hook(self, event: str, cachep: TracedCache | None, objp: int, flags: int,
+                   size: int | None = None) -> None:
+        """The allocators' hook: record one event if it is enabled (see the module doc)."""
         if event in ("mm_page_alloc", "mm_page_free"):
             if event not in self.enabled:
                 return
-            page = struct_page_address(self.k, objp)
+            page = self.k.struct_page_address(objp)
             body = f"page={page:08x} pfn=0x{objp:x} order={size}"
             if event == "mm_page_alloc":
                 body += f" migratetype={MIGRATE_UNMOVABLE} gfp_flags={_gfp(flags)}"
             self._record(event, body)
             return
-        frame = sys._getframe(1)
-        suppress = _SUPPRESS.get(event, ())
-        while frame is not None and frame.f_code.co_name in _API:
-            if frame.f_code.co_name in suppress:
-                return
-            frame = frame.f_back
-        while frame is not None and frame.f_code.co_name in _INLINE:
-            frame = frame.f_back
-        site = call_site(frame) if frame is not None else "0x0"
-        if event == "kmem_cache_alloc" and frame is not None and frame.f_code.co_name == "_cache_grow":
+        assert cachep is not None
+        calls = self.k.trace
+        frame, suppressed = caller_frame(calls, sys._getframe(1), _SUPPRESS.get(event, frozenset()))
+        if suppressed:
+            return
+        site = call_site(calls, frame) if frame is not None else "0x0"
+        if event == "kmem_cache_alloc" and frame is not None and frame.f_code.co_name == "cache_grow":
             # slab management from alloc_slabmgmt: kmem_cache_alloc_node in SLAB
             event = "kmem_cache_alloc_node"
         if event not in self.enabled:
             return
-        ptr = (PAGE_OFFSET + objp) & 0xFFFFFFFF
+        ptr = (PAGE_OFFSET + objp) & ADDRESS_MASK
         if event in ("kmalloc", "kmem_cache_alloc", "kmem_cache_alloc_node"):
             req = size if event == "kmalloc" else cachep.obj_size
             body = (f"call_site={site} ptr={ptr:08x} bytes_req={req}"
                     f" bytes_alloc={cachep.buffer_size} gfp_flags={_gfp(flags)}")
             if event == "kmem_cache_alloc_node":
-                owner = self.k.mem_map[objp >> PAGE_SHIFT]
-                body += f" node={getattr(owner, 'node', 0)}"
+                body += f" node={self.k.slab_node_of(objp)}"
         elif event == "kmem_cache_free":
             body = f"call_site={site} ptr={ptr:08x} name={cachep.name}"
         else:
@@ -228,13 +270,13 @@ class Tracer:
     # -- reading ------------------------------------------------------------
 
     @staticmethod
-    def format_entry(entry) -> str:
+    def format_entry(entry: Entry) -> str:
         """One line as trace_print_context + the event's TP_printk."""
         _, ts, comm, pid, cpu, event, body = entry
         usecs = int(ts * 1_000_000)
         return f"{comm:>16}-{pid:<7} [{cpu:03d}] ..... {usecs // 1_000_000:5d}.{usecs % 1_000_000:06d}: {event}: {body}\n"
 
-    def entries(self) -> list:
+    def entries(self) -> list[Entry]:
         """Every entry in the rings, oldest first (the rings are not emptied)."""
         merged = [e for ring in self.rings for e in ring]
         merged.sort(key=lambda e: e[0])
@@ -251,11 +293,11 @@ class Tracer:
     def consume(self, size: int) -> bytes:
         """trace_pipe: take the oldest entries, as whole lines, up to `size` bytes
         (at least one line if any is there). b"" when the rings are empty."""
-        out = []
+        out: list[bytes] = []
         total = 0
         rings = self.rings
         while True:
-            oldest: Optional[deque] = None
+            oldest: deque[Entry] | None = None
             for ring in rings:
                 if ring and (oldest is None or ring[0][0] < oldest[0][0]):
                     oldest = ring

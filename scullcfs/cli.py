@@ -389,7 +389,7 @@ def serve(args, kernel, driver, ready_w=None) -> int:
                 kernel.log.printk(KERN_ERR, f"{family.name}: unloaded with memory still allocated (leak)")
         if not driver.cleanup():
             kernel.log.printk(KERN_ERR, "scullc: unloaded with objects still allocated (leak)")
-        leaks = [c for c in kernel.cache_chain if not c.kmalloc and c.live and c not in kernel.background]
+        leaks = kernel.slab_leaks()
         for c in leaks:
             kernel.log.printk(KERN_ERR, f"slab error in kmem_cache_destroy(): cache `{c.name}':"
                                         f" Can't free all objects")

@@ -35,9 +35,13 @@ MAX_DEVICE_SIZE = 0xFFFFFFFF
 
 
 def _is_live_kmalloc(k, addr) -> bool:
-    owner = k.mem_map[addr >> 12] if addr is not None and 0 <= addr < k.mem.size else None
-    cache = getattr(owner, "cache", None)
-    return cache is not None and addr - cache.obj_offset in cache.live
+    return k.kmalloc_object_is_live(addr)
+
+
+# What traces and slab-debug "last user" records name (allocator/trace.py):
+# helpers the C driver does inline, and the one method under another name.
+_INLINE_HELPERS = ("_alloc_quantum", "_quantum_alloc", "_free_quantum", "_alloc_data", "_zero_quantum")
+_DRIVER_FUNCS = {"read_ldd3": "read"}
 
 
 class DeviceError(Exception):
@@ -67,6 +71,9 @@ class ScullcDevice:
     def __init__(self, driver: "ScullcDriver", index: int, addr: int):
         self.driver = driver
         self.k = driver.k
+        self.k.register_call_sites(type(self), type(self).__name__.lower().removesuffix("device"),
+                                   _INLINE_HELPERS, _DRIVER_FUNCS)
+        self.k.register_call_sites(type(driver), type(driver).__name__.lower().removesuffix("driver"))
         self.index = index
         self.name = f"scullc{index}"
         self.quantum, self.qset = self._module_params()
@@ -438,7 +445,7 @@ class ScullcDriver:
 
     def quantum_problem(self, q: int) -> Optional[str]:
         """Why q is not a live quantum of the scullc cache, or None."""
-        return None if q - self.cache.obj_offset in self.cache.live else "not a live scullc object"
+        return None if self.k.object_is_live(self.cache, q) else "not a live scullc object"
 
     def check(self) -> list[str]:
         """The driver's side of debugfs `check` (see check_devices)."""

@@ -347,7 +347,7 @@ class ScullpDriver(FamilyDriver):
 
     def quantum_problem(self, q):
         pfn = q >> PAGE_SHIFT
-        if self.k.alloc_order.get(pfn) is None:
+        if self.k.page_block_order(pfn) is None:
             return "not allocated pages"
         return None
 
@@ -411,7 +411,7 @@ class ScullmDriver(FamilyDriver):
         setattr(self, pname, value)
 
     def quantum_problem(self, q):
-        if q - self.cache.obj_offset not in self.cache.live:
+        if not self.k.object_is_live(self.cache, q):
             return "not a live scullm object"
         if q in self.pool.elements:
             return "also in the mempool's reserve"
@@ -424,7 +424,7 @@ class ScullmDriver(FamilyDriver):
             problems.append(f"scullm: mempool holds {p.curr_nr} elements ({len(set(p.elements))}"
                             f" distinct) for min_nr {p.min_nr}")
         for q in p.elements:
-            if q - self.cache.obj_offset not in self.cache.live:
+            if not self.k.object_is_live(self.cache, q):
                 problems.append(f"scullm: reserve element {q:#x} is not a live scullm object")
         return problems
 

@@ -53,7 +53,7 @@ def declare_files(tree) -> None:
 
     def knobs(attr, extra):
         table = {"probability": _u64, "interval": _u64, "times": _atomic, "space": _atomic,
-                 "verbose": _u64, "task-filter": _bool, "stacktrace-depth": _u64,
+                 "verbose": _u64, "stacktrace-depth": _u64,
                  "ignore-gfp-wait": _bool, **extra}
         files = {}
         for knob, kind in table.items():

@@ -159,12 +159,12 @@ class Tree:
                 f"sys/class/scullc/{dev.name}/size": (0o444, lambda dev=dev: f"{dev.size}\n", None),
                 f"sys/class/scullc/{dev.name}/quanta": (0o444, lambda dev=dev: f"{dev.quanta()}\n", None),
             })
-        for node in k.nodes:
+        for node_id, node_cpus in k.online_nodes():
             self.declare({
-                f"sys/devices/system/node/node{node.id}/numastat": (
-                    0o444, lambda nid=node.id: procfs.numastat(k, nid), None),
-                f"sys/devices/system/node/node{node.id}/cpulist": (
-                    0o444, lambda node=node: ",".join(map(str, node.cpus)) + "\n", None),
+                f"sys/devices/system/node/node{node_id}/numastat": (
+                    0o444, lambda nid=node_id: procfs.numastat(k, nid), None),
+                f"sys/devices/system/node/node{node_id}/cpulist": (
+                    0o444, lambda cpus=node_cpus: ",".join(map(str, cpus)) + "\n", None),
             })
         self.declare({"sys/kernel/debug/scullc/daemon_pid": (0o444, lambda: f"{os.getpid()}\n", None)})
         self.lookup_path("proc/kmsg").mappable = True
@@ -221,7 +221,7 @@ class Tree:
 
     def _populate_slab_dir(self, slab_dir: Node) -> None:
         """Keep one directory per live cache, SLUB-style attributes inside."""
-        caches = {c.name: c for c in self.k.cache_chain}
+        caches = {c.name: c for c in self.k.caches()}
         for name, node in list(slab_dir.children.items()):
             if caches.get(name) is not getattr(node, "cache", None):
                 self.remove(node)
@@ -253,7 +253,7 @@ class Tree:
                 raise DeviceError(errno.EINVAL, "write 0 or 1")
             c.failslab = text == b"1"
 
-        partial = lambda: f"{sum(len(l3.lists[1]) for l3 in c.nodelists)}\n"  # noqa: E731
+        partial = lambda: f"{k.partial_slabs(c)}\n"  # noqa: E731
         return {
             "object_size": (0o444, lambda: f"{c.obj_size}\n", None),
             "slab_size": (0o444, lambda: f"{c.buffer_size}\n", None),
@@ -261,11 +261,11 @@ class Tree:
             "order": (0o444, lambda: f"{c.gfporder}\n", None),
             "align": (0o444, lambda: f"{c.align}\n", None),
             "ctor": (0o444, lambda: f"{getattr(c.ctor, '__name__', '')}\n" if c.ctor else "\n", None),
-            "objects": (0o444, lambda: f"{len(c.live)}\n", None),
+            "objects": (0o444, lambda: f"{k.live_objects(c)}\n", None),
             "total_objects": (0o444, counts(2), None),
             "slabs": (0o444, counts(0), None),
             "partial": (0o444, partial, None),
-            "cpu_objects": (0o444, lambda: f"{sum(len(a.entry) for a in c.array) + c.shared_avail()}\n", None),
+            "cpu_objects": (0o444, lambda: f"{k.cpu_objects(c)}\n", None),
             "hwcache_align": (0o444, flag(SLAB_HWCACHE_ALIGN), None),
             "cache_dma": (0o444, flag(SLAB_CACHE_DMA), None),
             "reclaim_account": (0o444, flag(SLAB_RECLAIM_ACCOUNT), None),
@@ -288,9 +288,7 @@ class Tree:
         text = _decode(data).strip()
         if text not in ("1", "2", "3"):
             raise DeviceError(errno.EINVAL, "drop_caches takes 1, 2 or 3")
-        if text in ("2", "3"):
-            self.k.drop_caches()
-        self.k.vm_events["drop_slab"] += 1
+        self.k.drop_caches(int(text))
 
     def _set_alloc_wait(self, value: int) -> None:
         self.settings.alloc_wait_ms = value

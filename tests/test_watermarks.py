@@ -32,8 +32,8 @@ import pytest
 
 from allocator import gfp as G
 from allocator.kernel import Kernel
-from allocator.page_alloc import (ALLOC_HARDER, ALLOC_HIGH, ALLOC_WMARK_MIN, MAX_ORDER,
-                                  PageAllocatorMixin, Zone)
+from allocator.page_alloc import (ALLOC_HARDER, ALLOC_HIGH, ALLOC_WMARK_MIN, MAX_ORDER, Zone,
+                                  zone_watermark_ok)
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -163,7 +163,7 @@ def zone(free: int, reserve=(0, 0, 0), blocks: dict | None = None) -> Zone:
     return z
 
 
-ok = PageAllocatorMixin.zone_watermark_ok
+ok = zone_watermark_ok
 
 
 @pytest.mark.parametrize("flags, floor", [

@@ -6,6 +6,12 @@ and its decision order (should_fail):
   probability == 0 → no; times == 0 → no; space > size → space -= size, no;
   interval > 1 → count++, fail only every interval-th; probability ≤ rand(100) → no;
   else FAIL, log "FAULT_INJECTION: forcing a failure." and spend one of `times`.
+
+The kernel's `task-filter` (fail only tasks with /proc/<pid>/make-it-fail) is not
+simulated: there is no make-it-fail, so the knob is not offered.
+The allocators are given a FaultInject and ask it only when its attribute is
+armed (`failslab_armed`, `fail_page_alloc_armed`), so injection that is off costs
+one flag test on the slow paths.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from .gfp import F
-from .printk import KERN_NOTICE, KERN_WARNING
+from .printk import KERN_NOTICE, KERN_WARNING, KernelLog
 
 
 @dataclass
@@ -25,7 +31,6 @@ class FaultAttr:
     times: int = 1
     space: int = 0
     verbose: int = 2
-    task_filter: bool = False
     stacktrace_depth: int = 32
     ignore_gfp_wait: bool = True
     # fail_page_alloc only
@@ -41,7 +46,7 @@ class FaultAttr:
     def armed(self) -> bool:
         return self.probability > 0 and self.times != 0
 
-    def should_fail(self, log, size: int, nowarn: bool) -> bool:
+    def should_fail(self, log: KernelLog, size: int, nowarn: bool) -> bool:
         """lib/fault-inject.c should_fail(), in the kernel's order."""
         if self.probability == 0:
             return False
@@ -70,22 +75,39 @@ class FaultAttr:
         return True
 
 
-def should_failslab(k, cachep, gfp: int) -> bool:
+class FaultInject:
+    """The two fault attributes and the log their reports go to."""
+
+    def __init__(self, log: KernelLog):
+        self.log = log
+        self.failslab = FaultAttr("failslab")
+        self.fail_page_alloc = FaultAttr("fail_page_alloc")
+        self.failslab_armed = False
+        self.fail_page_alloc_armed = False
+
+
+def update_fault_attrs(fi: FaultInject) -> None:
+    """Call after changing a knob: recompute the armed flags."""
+    fi.failslab_armed = fi.failslab.probability > 0
+    fi.fail_page_alloc_armed = fi.fail_page_alloc.probability > 0
+
+
+def should_failslab(fi: FaultInject, obj_size: int, cache_failslab: bool, gfp: int) -> bool:
     """mm/failslab.c: __GFP_NOFAIL is never failed; sleeping allocations only
     with ignore-gfp-wait off; with cache-filter only caches marked failslab."""
-    attr = k.failslab
+    attr = fi.failslab
     if gfp & F.NOFAIL:
         return False
     if attr.ignore_gfp_wait and gfp & F.WAIT:
         return False
-    if attr.cache_filter and not cachep.failslab:
+    if attr.cache_filter and not cache_failslab:
         return False
-    return attr.should_fail(k.log, cachep.obj_size, bool(gfp & F.NOWARN))
+    return attr.should_fail(fi.log, obj_size, bool(gfp & F.NOWARN))
 
 
-def should_fail_alloc_page(k, gfp: int, order: int) -> bool:
+def should_fail_alloc_page(fi: FaultInject, gfp: int, order: int) -> bool:
     """mm/fail_page_alloc.c should_fail_alloc_page()."""
-    attr = k.fail_page_alloc
+    attr = fi.fail_page_alloc
     if order < attr.min_order:
         return False
     if gfp & F.NOFAIL:
@@ -94,4 +116,4 @@ def should_fail_alloc_page(k, gfp: int, order: int) -> bool:
         return False
     if attr.ignore_gfp_wait and gfp & F.WAIT:
         return False
-    return attr.should_fail(k.log, 1 << order, bool(gfp & F.NOWARN))
+    return attr.should_fail(fi.log, 1 << order, bool(gfp & F.NOWARN))

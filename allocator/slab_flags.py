@@ -1,0 +1,53 @@
+"""The SLAB_* cache flags and constructor flags of 2.6 include/linux/slab.h
+(SLAB_NO_REAP as in 2.6.11), and their text form."""
+from __future__ import annotations
+
+SLAB_DEBUG_FREE = 0x00000100
+SLAB_DEBUG_INITIAL = 0x00000200
+SLAB_RED_ZONE = 0x00000400
+SLAB_POISON = 0x00000800
+SLAB_NO_REAP = 0x00001000
+SLAB_HWCACHE_ALIGN = 0x00002000
+SLAB_CACHE_DMA = 0x00004000
+SLAB_MUST_HWCACHE_ALIGN = 0x00008000
+SLAB_STORE_USER = 0x00010000
+SLAB_RECLAIM_ACCOUNT = 0x00020000
+SLAB_PANIC = 0x00040000
+SLAB_DESTROY_BY_RCU = 0x00080000
+SLAB_MEM_SPREAD = 0x00100000
+CFLGS_OFF_SLAB = 0x80000000    # mm/slab.c: management off the slab
+CREATE_MASK = (SLAB_DEBUG_FREE | SLAB_DEBUG_INITIAL | SLAB_RED_ZONE | SLAB_POISON
+               | SLAB_NO_REAP | SLAB_HWCACHE_ALIGN | SLAB_CACHE_DMA | SLAB_MUST_HWCACHE_ALIGN
+               | SLAB_STORE_USER | SLAB_RECLAIM_ACCOUNT | SLAB_PANIC | SLAB_DESTROY_BY_RCU
+               | SLAB_MEM_SPREAD)
+SLAB_FLAG_NAMES = {
+    "SLAB_DEBUG_FREE": SLAB_DEBUG_FREE, "SLAB_DEBUG_INITIAL": SLAB_DEBUG_INITIAL,
+    "SLAB_RED_ZONE": SLAB_RED_ZONE, "SLAB_POISON": SLAB_POISON, "SLAB_NO_REAP": SLAB_NO_REAP,
+    "SLAB_HWCACHE_ALIGN": SLAB_HWCACHE_ALIGN, "SLAB_CACHE_DMA": SLAB_CACHE_DMA,
+    "SLAB_MUST_HWCACHE_ALIGN": SLAB_MUST_HWCACHE_ALIGN, "SLAB_STORE_USER": SLAB_STORE_USER,
+    "SLAB_RECLAIM_ACCOUNT": SLAB_RECLAIM_ACCOUNT, "SLAB_PANIC": SLAB_PANIC,
+    "SLAB_DESTROY_BY_RCU": SLAB_DESTROY_BY_RCU, "SLAB_MEM_SPREAD": SLAB_MEM_SPREAD,
+}
+SLAB_DEBUG_FLAGS = SLAB_POISON | SLAB_RED_ZONE | SLAB_STORE_USER
+
+# constructor flags
+SLAB_CTOR_CONSTRUCTOR = 0x001
+SLAB_CTOR_ATOMIC = 0x002
+SLAB_CTOR_VERIFY = 0x004
+
+
+def slab_flags_parse(text: str) -> int:
+    """Parse `SLAB_HWCACHE_ALIGN|SLAB_CACHE_DMA` or a number."""
+    flags = 0
+    for token in text.split("|"):
+        token = token.strip()
+        if not token:
+            continue
+        if token in SLAB_FLAG_NAMES:
+            flags |= SLAB_FLAG_NAMES[token]
+            continue
+        try:
+            flags |= int(token, 0)
+        except ValueError:
+            raise ValueError(f"unknown slab flag {token!r}") from None
+    return flags
