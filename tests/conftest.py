@@ -39,6 +39,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["kernel_fixtures"]  # the allocator unit tests' kernel and clock
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 20.0  # seconds for MNT/proc/meminfo to become readable
 EXIT_TIMEOUT = 20.0  # seconds for the daemon to exit after fusermount3 -u
