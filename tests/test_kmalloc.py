@@ -4,15 +4,12 @@ from __future__ import annotations
 import pytest
 
 from allocator import gfp as G
-from allocator.kernel import Kernel
 from allocator.slab import Slab
 
 
 @pytest.fixture
-def k():
-    kernel = Kernel(mem=64 << 20, cpus=2)
-    yield kernel
-    kernel.close()
+def k(kernel):
+    return kernel(mem=64 << 20, cpus=2)
 
 
 def cache_of(kernel, addr):
@@ -64,13 +61,12 @@ def test_kmalloc_gfp_dma_uses_the_dma_twin_below_16m(k):
     assert not cache_of(k, plain).name.endswith("(DMA)") and plain >= 16 << 20
 
 
-def test_kmalloc_refuses_gfp_highmem_with_a_log_line():
-    k = Kernel(mem=1 << 30, cpus=1)
+def test_kmalloc_refuses_gfp_highmem_with_a_log_line(kernel):
+    k = kernel(mem=1 << 30, cpus=1)
     before = k.find_cache("size-64").slab_counts()
     assert k.kmalloc(64, G.GFP_HIGHUSER) is None
     assert k.log.grep("__GFP_HIGHMEM")
     assert k.find_cache("size-64").slab_counts() == before
-    k.close()
 
 
 def test_kmalloc_does_not_zero_stale_bytes(k):
