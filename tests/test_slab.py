@@ -8,7 +8,6 @@ import pytest
 
 from allocator import gfp as G
 from allocator import procfs
-from allocator.kernel import Kernel
 from allocator.page_alloc import PAGES
 from allocator.slab import (CFLGS_OFF_SLAB, SLAB_CACHE_DMA, SLAB_CTOR_ATOMIC,
                             SLAB_CTOR_CONSTRUCTOR, SLAB_HWCACHE_ALIGN, SLAB_NO_REAP, Slab)
@@ -18,21 +17,9 @@ SLABINFO_LINE = re.compile(
     r" : slabdata\s+(\d+)\s+(\d+)\s+(\d+)$")
 
 
-class Clock:
-    """A clock the test moves by hand, for the reaper's timeouts."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def k():
-    kernel = Kernel(mem=64 << 20, cpus=2)
-    yield kernel
-    kernel.close()
+def k(kernel):
+    return kernel(mem=64 << 20, cpus=2)
 
 
 def slabinfo_row(kernel, name):
@@ -103,11 +90,10 @@ def test_tunables_by_object_size_and_batchcount_is_half_the_limit(k):
         assert c.shared == (8 if c.buffer_size <= 4096 else 0), size
 
 
-def test_single_cpu_machine_has_no_shared_arrays():
-    k1 = Kernel(mem=32 << 20, cpus=1)
+def test_single_cpu_machine_has_no_shared_arrays(kernel):
+    k1 = kernel(mem=32 << 20, cpus=1)
     assert all(c.shared == 0 for c in k1.cache_chain)
     assert slabinfo_row(k1, "size-32")[5:8] == (120, 60, 0)
-    k1.close()
 
 
 def test_scullc_cache_of_4000_bytes_hwcache_aligned_is_4032_one_per_page(k):
@@ -124,16 +110,14 @@ def test_object_size_rounds_to_words_or_to_a_shrunk_cache_line(k):
     assert k.kmem_cache_create("odd100al", 100, 128, 0).buffer_size == 128
 
 
-def test_slab_order_breaks_at_order_1_only_above_32m():
+def test_slab_order_breaks_at_order_1_only_above_32m(kernel):
     # 1100-byte objects waste 796 bytes (> 1/8) of an order-0 slab
-    small = Kernel(mem=32 << 20)
-    big = Kernel(mem=64 << 20)
+    small = kernel(mem=32 << 20)
+    big = kernel(mem=64 << 20)
     cs = small.kmem_cache_create("o1100", 1100, 0, 0)
     cb = big.kmem_cache_create("o1100", 1100, 0, 0)
     assert (cs.gfporder, cs.num) == (0, 3)    # slab_break_gfp_order 0 at <= 32 MiB
     assert (cb.gfporder, cb.num) == (1, 7)    # 1 above: 8192 / 1100 = 7
-    small.close()
-    big.close()
 
 
 # --------------------------------------------------------------------------- creation
@@ -224,9 +208,8 @@ def _fill_and_free(k, c, n):
         k.kmem_cache_free(c, o)
 
 
-def test_slab_no_reap_cache_keeps_free_slabs_through_cache_reap_and_shrink_slab():
-    clock = Clock()
-    k = Kernel(mem=64 << 20, cpus=2, clock=clock)
+def test_slab_no_reap_cache_keeps_free_slabs_through_cache_reap_and_shrink_slab(kernel, clock):
+    k = kernel(mem=64 << 20, cpus=2)
     keep = k.kmem_cache_create("noreap", 200, 0, SLAB_NO_REAP)
     reap = k.kmem_cache_create("reaped", 200, 0, 0)
     for c in (keep, reap):
@@ -235,7 +218,7 @@ def test_slab_no_reap_cache_keeps_free_slabs_through_cache_reap_and_shrink_slab(
         assert num_slabs > active_slabs
     kept = keep.slab_counts()
     for _ in range(20):
-        clock.now += 5.0
+        clock.advance(5.0)
         k.cache_reap()
     assert keep.slab_counts() == kept
     assert reap.slab_counts() == (0, 0, 0, 0) and in_arrays(reap) == 0
@@ -244,23 +227,20 @@ def test_slab_no_reap_cache_keeps_free_slabs_through_cache_reap_and_shrink_slab(
     # an explicit kmem_cache_shrink still empties it
     assert k.kmem_cache_shrink(keep) == 0
     assert keep.slab_counts() == (0, 0, 0, 0)
-    k.close()
 
 
-def test_cache_reap_leaves_arrays_that_were_touched_since_the_last_pass():
-    clock = Clock()
-    k = Kernel(mem=64 << 20, cpus=1, clock=clock)
+def test_cache_reap_leaves_arrays_that_were_touched_since_the_last_pass(kernel, clock):
+    k = kernel(mem=64 << 20, cpus=1)
     c = k.kmem_cache_create("touchy", 64, 0, 0)
     _fill_and_free(k, c, 50)
     parked = len(c.array[0].entry)   # the 50 freed plus what the last refill prefetched
     assert parked >= 50
-    clock.now += 5.0
+    clock.advance(5.0)
     k.cache_reap()                 # touched by the allocations: only untouched now
     assert len(c.array[0].entry) == parked
-    clock.now += 5.0
+    clock.advance(5.0)
     k.cache_reap()                 # drains (limit + 4) / 5 = 24 objects
     assert len(c.array[0].entry) == parked - (120 + 4) // 5
-    k.close()
 
 
 def test_active_objs_counts_per_cpu_arrays_until_kmem_cache_shrink(k):
@@ -408,9 +388,9 @@ def test_objects_live_inside_their_slab_pages(k):
     assert len(set(objs)) == len(objs)
 
 
-def test_slabinfo_write_of_arrays_larger_than_kmalloc_can_give_is_enomem():
+def test_slabinfo_write_of_arrays_larger_than_kmalloc_can_give_is_enomem(kernel):
     import errno as _errno
-    k = Kernel(mem=32 << 20)
+    k = kernel(mem=32 << 20)
     before = (k.find_cache("size-64").limit, k.find_cache("size-64").shared)
     assert k.slabinfo_write(b"size-64 1000000000 1 0\n") == _errno.ENOMEM
     assert k.slabinfo_write(b"size-64 120 60 1000000000\n") == _errno.ENOMEM

@@ -39,15 +39,17 @@ MiB = 1 << 20
 GiB = 1 << 30
 
 
-def boot(mem: int) -> Kernel:
-    return Kernel(mem=mem, cpus=1)
+@pytest.fixture
+def boot(kernel):
+    """boot(mem) -> a 1-CPU Kernel (the shared `kernel` fixture)."""
+    def boot(mem: int) -> Kernel:
+        return kernel(mem=mem, cpus=1)
+    return boot
 
 
 @pytest.fixture
-def k64():
-    k = boot(64 * MiB)
-    yield k
-    k.close()
+def k64(boot):
+    return boot(64 * MiB)
 
 
 def marks(k) -> dict[str, tuple[int, int, int]]:
@@ -62,10 +64,9 @@ def marks(k) -> dict[str, tuple[int, int, int]]:
     (1 * GiB, {"DMA": 3999, "Normal": 225280, "HighMem": 32768}),    # 229376 - 4096; 262144 - 229376
     (4 * GiB, {"DMA": 3999, "Normal": 225280, "HighMem": 819200}),   # 1048576 - 229376
 ])
-def test_zone_sizes_the_watermarks_are_computed_from(mem, present):
+def test_zone_sizes_the_watermarks_are_computed_from(mem, present, boot):
     k = boot(mem)
     assert {z.name: z.present for z in k.zones} == present
-    k.close()
 
 
 # --------------------------------------------------------------------------- min_free_kbytes
@@ -79,10 +80,9 @@ def test_zone_sizes_the_watermarks_are_computed_from(mem, present):
     # 4G: the same lowmem (HighMem does not count): 3830
     (4 * GiB, 3830),
 ])
-def test_default_min_free_kbytes_is_int_sqrt_of_16_times_lowmem_kbytes(mem, expected):
+def test_default_min_free_kbytes_is_int_sqrt_of_16_times_lowmem_kbytes(mem, expected, boot):
     k = boot(mem)
     assert k.min_free_kbytes == expected
-    k.close()
 
 
 # --------------------------------------------------------------------------- pages_min/low/high
@@ -104,14 +104,13 @@ def test_watermarks_of_64m(k64):
     # min = clamp(819200 / 1024 = 800, 32, 128) = 128 -> 128, 128 + 854, 128 + 1709
     (4 * GiB, (128, 982, 1837)),
 ])
-def test_watermarks_of_1g_and_4g(mem, highmem):
+def test_watermarks_of_1g_and_4g(mem, highmem, boot):
     k = boot(mem)
     k.set_min_free_kbytes(3830)     # the 2.6 default for both (see above)
     # pages_min = 3830 >> 2 = 957; lowmem_pages = 3999 + 225280 = 229279
     # DMA:    tmp = 957 * 3999 / 229279 = 3827043 / 229279 = 16       -> 16, 16 + 4, 16 + 8
     # Normal: tmp = 957 * 225280 / 229279 = 215592960 / 229279 = 940  -> 940, 940 + 235, 940 + 470
     assert marks(k) == {"DMA": (16, 20, 24), "Normal": (940, 1175, 1410), "HighMem": highmem}
-    k.close()
 
 
 def test_writing_min_free_kbytes_recomputes_the_watermarks(k64):
@@ -138,10 +137,9 @@ def test_writing_min_free_kbytes_recomputes_the_watermarks(k64):
     # 4G: DMA[2] = (819200 + 225280) / 256 = 4080; Normal[2] = 819200 / 32 = 25600
     (4 * GiB, [[0, 880, 4080], [0, 0, 25600], [0, 0, 0]]),
 ])
-def test_lowmem_reserve_uses_the_ratios_256_and_32(mem, expected):
+def test_lowmem_reserve_uses_the_ratios_256_and_32(mem, expected, boot):
     k = boot(mem)
     assert [z.lowmem_reserve for z in k.zones] == expected
-    k.close()
 
 
 # --------------------------------------------------------------------------- zone_watermark_ok
