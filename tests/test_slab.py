@@ -243,6 +243,112 @@ def test_cache_reap_leaves_arrays_that_were_touched_since_the_last_pass(kernel, 
     assert len(c.array[0].entry) == parked - (120 + 4) // 5
 
 
+# mm/slab.c drain_array (2.6.18), called by cache_reap with force = 0:
+#     if (ac->touched && !force) {
+#             ac->touched = 0;
+#     } else {
+#             tofree = force ? ac->avail : (ac->limit + 4) / 5;
+#             if (tofree > ac->avail)
+#                     tofree = (ac->avail + 1) / 2;
+#             free_block(...); ac->avail -= tofree;
+#     }
+# (limit, batchcount) of each case, then avail parked and what one drain leaves:
+#   limit 120 (enable_cpucache, objects <= 256 bytes): tofree = 124 / 5 = 24
+#   limit 54 (objects of 257..1024 bytes):               tofree = 58 / 5 = 11
+#   limit 26 (tuned through /proc/slabinfo):             tofree = 30 / 5 = 6
+REAP_DRAIN = [
+    # size, limit, batchcount, avail, left
+    (64, 120, 60, 25, 1),      # above: 24 freed
+    (64, 120, 60, 24, 0),      # equal: tofree 24 is not > avail, all 24 freed
+    (64, 120, 60, 23, 11),     # below: 24 > 23, so (23 + 1) / 2 = 12 freed
+    (512, 54, 27, 12, 1),      # 11 freed
+    (512, 54, 27, 11, 0),
+    (512, 54, 27, 10, 5),      # (10 + 1) / 2 = 5 freed
+    (64, 26, 13, 7, 1),        # 6 freed ((26 + 3) / 5 would be 5)
+    (64, 26, 13, 6, 0),
+    (64, 26, 13, 5, 2),        # (5 + 1) / 2 = 3 freed
+]
+
+
+def _park(k, c, n):
+    """Leave exactly n of c's objects in the per-CPU array of CPU 0 (n <= limit):
+    allocate them, drain the arrays of what the refills prefetched, free them."""
+    objs = [k.kmem_cache_alloc(c, G.GFP_KERNEL) for _ in range(n)]
+    assert k.kmem_cache_shrink(c) == 1             # drain_cpu_caches; the n are still out
+    assert k.cpu_objects(c) == 0
+    for o in objs:
+        k.kmem_cache_free(c, o)
+
+
+@pytest.mark.parametrize("size, limit, batchcount, avail, left", REAP_DRAIN)
+def test_cache_reap_drains_a_fifth_of_the_limit_or_half_of_a_smaller_array(
+        kernel, clock, size, limit, batchcount, avail, left):
+    """drain_array (mm/slab.c, 2.6.18) through cache_reap: an untouched per-CPU array
+    gives back (limit + 4) / 5 objects, or (avail + 1) / 2 when it holds fewer; an
+    array touched since the last pass is only marked untouched."""
+    k = kernel(mem=64 << 20, cpus=1)
+    c = k.kmem_cache_create("reapme", size, 0, 0)
+    # no shared array: the per-CPU array is all that cache_reap drains
+    assert k.slabinfo_write(f"reapme {limit} {batchcount} 0".encode()) == 0
+    assert slabinfo_row(k, "reapme")[5:8] == (limit, batchcount, 0)
+    _park(k, c, avail)
+    assert k.cpu_objects(c) == avail == slabinfo_row(k, "reapme")[0]  # parked objects are active
+    clock.advance(2.0)                  # REAPTIMEOUT_CPUC
+    k.cache_reap()                      # touched by the allocations: untouched, nothing freed
+    assert k.cpu_objects(c) == avail
+    clock.advance(2.0)
+    k.cache_reap()
+    assert k.cpu_objects(c) == left
+    assert slabinfo_row(k, "reapme")[0] == left
+
+
+def test_repeated_reaps_halve_an_array_smaller_than_a_fifth_of_its_limit(kernel, clock):
+    """drain_array (mm/slab.c, 2.6.18): with avail below (limit + 4) / 5 every pass
+    frees (avail + 1) / 2, so 23 objects go 23 -> 11 -> 5 -> 2 -> 1 -> 0."""
+    k = kernel(mem=64 << 20, cpus=1)
+    c = k.kmem_cache_create("halving", 64, 0, 0)
+    assert k.slabinfo_write(b"halving 120 60 0") == 0
+    _park(k, c, 23)
+    clock.advance(2.0)
+    k.cache_reap()                      # untouched only
+    seen = [k.cpu_objects(c)]
+    for _ in range(5):
+        clock.advance(2.0)
+        k.cache_reap()
+        seen.append(k.cpu_objects(c))
+    assert seen == [23, 11, 5, 2, 1, 0]
+
+
+@pytest.mark.parametrize("shared_avail, left", [(7, 1), (6, 0), (5, 2)])
+def test_cache_reap_drains_the_shared_array_once_per_reaptimeout_list3(
+        kernel, clock, shared_avail, left):
+    """cache_reap (mm/slab.c, 2.6.18): the node's shared array is drained, by the same
+    drain_array rule, only when `time_after(l3->next_reap, jiffies)` is false, and
+    then next_reap = jiffies + REAPTIMEOUT_LIST3 (4 s). Tuned to limit 26, batchcount 1,
+    shared 26: per-CPU limit 26 and a shared array of 26 * 1 entries, so both drain
+    (26 + 4) / 5 = 6 at a time; each free into a full per-CPU array moves
+    batchcount = 1 object to the shared array (cache_flusharray)."""
+    k = kernel(mem=64 << 20, cpus=1)
+    c = k.kmem_cache_create("sharedreap", 64, 0, 0)
+    assert k.slabinfo_write(b"sharedreap 26 1 26") == 0
+    objs = [k.kmem_cache_alloc(c, G.GFP_KERNEL) for _ in range(26 + shared_avail)]
+    assert k.kmem_cache_shrink(c) == 1
+    k.cache_reap()                      # t = 0: the node is reaped, next_reap = 4 s
+    for o in objs:
+        k.kmem_cache_free(c, o)
+    row = slabinfo_row(k, "sharedreap")
+    assert row[5:8] == (26, 1, 26) and row[10] == shared_avail   # sharedavail column
+    assert k.cpu_objects(c) == 26 + shared_avail
+    clock.advance(2.0)                  # t = 2: the per-CPU array is untouched; the node waits
+    k.cache_reap()
+    assert slabinfo_row(k, "sharedreap")[10] == shared_avail
+    assert k.cpu_objects(c) == 26 + shared_avail
+    clock.advance(2.0)                  # t = 4 = next_reap: not after jiffies, so reap
+    k.cache_reap()
+    assert slabinfo_row(k, "sharedreap")[10] == left
+    assert k.cpu_objects(c) == 26 - 6 + left
+
+
 def test_active_objs_counts_per_cpu_arrays_until_kmem_cache_shrink(k):
     c = k.kmem_cache_create("arrays", 256, 0, 0)
     objs = [k.kmem_cache_alloc(c, G.GFP_KERNEL) for _ in range(100)]
