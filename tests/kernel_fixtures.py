@@ -1,8 +1,8 @@
 """The allocator unit tests' shared kernel and clock (registered by conftest.py).
 
     def test_reap(kernel, clock):
-        k = kernel(mem=64 << 20, cpus=1)    # booted Kernel(..., clock=clock), closed at teardown
-        clock.advance(5.0)                  # the kernel's uptime moves only by hand
+        k = kernel(mem=64 << 20, cpus=1)  # Kernel(..., clock=clock), closed at teardown
+        clock.advance(5.0)                # the kernel's uptime moves only by hand
         k.cache_reap()
 
 `kernel(**options)` passes its options to Kernel unchanged (mem, nodes, cpus,
