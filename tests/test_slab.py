@@ -333,17 +333,20 @@ def test_cache_reap_drains_the_shared_array_once_per_reaptimeout_list3(
     assert k.slabinfo_write(b"sharedreap 26 1 26") == 0
     objs = [k.kmem_cache_alloc(c, G.GFP_KERNEL) for _ in range(26 + shared_avail)]
     assert k.kmem_cache_shrink(c) == 1
-    k.cache_reap()                      # t = 0: the node is reaped, next_reap = 4 s
+    # t = 8 s: past any first next_reap (2.6.18 sets it to jiffies + REAPTIMEOUT_LIST3 +
+    # an offset below REAPTIMEOUT_LIST3), so the node is reaped; next_reap = 12 s
+    clock.advance(8.0)
+    k.cache_reap()
     for o in objs:
         k.kmem_cache_free(c, o)
     row = slabinfo_row(k, "sharedreap")
     assert row[5:8] == (26, 1, 26) and row[10] == shared_avail   # sharedavail column
     assert k.cpu_objects(c) == 26 + shared_avail
-    clock.advance(2.0)                  # t = 2: the per-CPU array is untouched; the node waits
+    clock.advance(2.0)                  # t = 10: the per-CPU array is untouched; the node waits
     k.cache_reap()
     assert slabinfo_row(k, "sharedreap")[10] == shared_avail
     assert k.cpu_objects(c) == 26 + shared_avail
-    clock.advance(2.0)                  # t = 4 = next_reap: not after jiffies, so reap
+    clock.advance(2.0)                  # t = 12 = next_reap: not after jiffies, so reap
     k.cache_reap()
     assert slabinfo_row(k, "sharedreap")[10] == left
     assert k.cpu_objects(c) == 26 - 6 + left
