@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 """The ceiling of our stack: the thinnest pyfuse3 filesystem with one file.
 
-    python tools/baselinefs.py MNT [--max-tasks N]      (foreground; fusermount3 -u MNT)
+    python -m scullcfs.baselinefs MNT [--max-tasks N]   (foreground; fusermount3 -u MNT)
 
 MNT/data is served with direct_io from a bytearray: reads return a memoryview slice
 (no copy in Python), writes copy into the bytearray. A write-only open or O_TRUNC
-empties it, as opening a scullc device does. tools/bench compares scullcfs with this.
+empties it, as opening a scullc device does. `scullcfs bench` compares scullcfs with this.
 """
 from __future__ import annotations
 

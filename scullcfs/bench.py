@@ -1,10 +1,10 @@
-#!/usr/bin/env python3
-"""tools/bench - how fast scullcfs is, against the ceiling of its stack, in one run.
+"""scullcfs bench - how fast scullcfs is, against the ceiling of its stack, in one run.
 
-    tools/bench [--quick] [--json FILE] [--max-tasks N] [--only SECTION,...]
+    scullcfs bench [--quick] [--json FILE] [--max-tasks N] [--only SECTION,...]
+    tools/bench ...            (the same, from a checkout)
 
 Every comparable figure is a ratio against a baseline measured in the same run:
-  throughput  dd through MNT/dev/scullc0 vs tools/baselinefs.py (one direct_io file in
+  throughput  dd through MNT/dev/scullc0 vs scullcfs/baselinefs.py (one direct_io file in
               a bytearray: the ceiling of pyfuse3 + trio) and vs a tmpfs file (the
               kernel's own limit), 256 MiB per dd (quick: 64), median of 3 (quick: 1)
   latency     us per 64-byte pread / pwrite on a device vs the baseline file
@@ -21,50 +21,23 @@ unmounted and every daemon it started is waited for (or killed by PID) on the wa
 """
 from __future__ import annotations
 
+import gc
+import json
 import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
 import sys
-from pathlib import Path
+import tempfile
+import time
+import traceback
+from importlib import metadata
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _reexec_in_project_venv() -> None:
-    # The daemons run with this interpreter, so it must have pyfuse3: prefer the
-    # repository's .venv unless we already run in a virtualenv that has it.
-    venv_python = REPO / ".venv" / "bin" / "python"
-    in_venv = sys.prefix != sys.base_prefix
-    try:
-        import pyfuse3  # noqa: F401
-        has_pyfuse3 = True
-    except ImportError:
-        has_pyfuse3 = False
-    if in_venv and has_pyfuse3:
-        return
-    if venv_python.exists() and Path(sys.prefix).resolve() != (REPO / ".venv").resolve():
-        os.execv(str(venv_python), [str(venv_python), str(Path(__file__).resolve()), *sys.argv[1:]])
-    if not has_pyfuse3:
-        sys.exit(f"bench: pyfuse3 is not importable by {sys.executable} and there is no "
-                 f"{venv_python} (run tools/quickstart setup)")
-
-
-if __name__ == "__main__":
-    _reexec_in_project_venv()
-
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-from importlib import metadata  # noqa: E402
-
-sys.path.insert(0, str(REPO))
+from . import mount
+from .cli import _Parser
 
 MiB = 1 << 20
 PIN = ["taskset", "-c", "0"]
@@ -178,87 +151,34 @@ def machine_info(max_tasks: int) -> dict:
 # --------------------------------------------------------------------------- mounts
 
 
-def is_mounted(path: str) -> bool:
-    """From mountinfo, so a dead daemon cannot hang the check."""
-    target = os.path.abspath(path)
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            field = line.split()[4]
-            if re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field) == target:
-                return True
-    return False
-
-
-class Daemon:
+class Daemon(mount.Daemon):
     """A FUSE daemon this run started, pinned to CPU 0, on its own mount point."""
 
     def __init__(self, name: str, argv: list[str], mnt: str, ready: str, workdir: str):
-        self.name, self.mnt, self.ready = name, mnt, ready
-        self.argv = PIN + argv
-        self.log_path = os.path.join(workdir, f"{name}.out")
-        self.proc: subprocess.Popen | None = None
+        # taskset execs the daemon: proc.pid is the daemon's own PID.
+        super().__init__(PIN + argv, mnt, ready=ready, output=os.path.join(workdir, f"{name}.out"),
+                         name=name)
 
     def start(self) -> "Daemon":
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-        with open(self.log_path, "ab") as out:
-            # taskset execs the daemon: self.proc.pid is the daemon's own PID.
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, env=env, cwd=REPO,
-                                         start_new_session=True)
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not (is_mounted(self.mnt) and os.path.exists(os.path.join(self.mnt, self.ready))):
-            if self.proc.poll() is not None:
-                raise BenchError(f"{self.name} exited with {self.proc.returncode} before mounting:\n"
-                                 f"{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise BenchError(f"{self.name} not ready after {READY_TIMEOUT:.0f}s:\n{self.log_tail()}")
-            time.sleep(0.05)
+        super().start()
+        try:
+            self.wait_ready(READY_TIMEOUT)
+        except mount.MountError as e:
+            raise BenchError(f"{e}:\n{self.output_text(2000)}") from None
         return self
 
-    def log_tail(self, n: int = 2000) -> str:
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()[-n:]
-        except OSError:
-            return ""
-
     def rss_bytes(self) -> int:
-        with open(f"/proc/{self.proc.pid}/status") as f:
+        with open(f"/proc/{self.pid}/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) * 1024
-        raise BenchError(f"no VmRSS for {self.name} (PID {self.proc.pid})")
+        raise BenchError(f"no VmRSS for {self.name} (PID {self.pid})")
 
     def stop(self) -> list[str]:
         """Unmount (-u, retried, then -uz) and wait for the daemon; SIGKILL it by
         PID if it outlives EXIT_TIMEOUT. Returns the problems met."""
-        problems = []
         gc.collect()
-        for attempt in range(10):
-            if not is_mounted(self.mnt):
-                break
-            r = subprocess.run(["fusermount3", "-u", self.mnt], capture_output=True, text=True)
-            if r.returncode == 0:
-                break
-            if attempt == 9:
-                problems.append(f"fusermount3 -u {self.mnt}: {r.stderr.strip()}")
-                subprocess.run(["fusermount3", "-uz", self.mnt], capture_output=True)
-            time.sleep(0.2)
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=EXIT_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                problems.append(f"{self.name} (PID {self.proc.pid}) still running after unmount: killed")
-                self.proc.kill()
-                self.proc.wait(timeout=EXIT_TIMEOUT)
-        if is_mounted(self.mnt):
-            subprocess.run(["fusermount3", "-uz", self.mnt], capture_output=True)
-        try:
-            os.rmdir(self.mnt)
-        except OSError:
-            pass
-        return problems
+        return self.unmount(exit_timeout=EXIT_TIMEOUT, busy_wait=2.0)
 
 
 class Mounts:
@@ -276,16 +196,16 @@ class Mounts:
 
     def scullcfs(self, *extra: str) -> Daemon:
         mnt = self._mkmnt("scullcfs")
-        d = Daemon("scullcfs", [sys.executable, "-m", "scullcfs", mnt, "--foreground",
-                                "--mem", "4G", "--max-tasks", str(self.max_tasks),
-                                "--log", os.path.join(self.workdir, "scullcfs.log"), *extra],
+        d = Daemon("scullcfs", mount.scullcfs_argv(mnt, "--mem", "4G", "--max-tasks", str(self.max_tasks),
+                                                   "--log", os.path.join(self.workdir, "scullcfs.log"),
+                                                   *extra),
                    mnt, "proc/meminfo", self.workdir)
         self.daemons.append(d)
         return d.start()
 
     def baseline(self) -> Daemon:
         mnt = self._mkmnt("baselinefs")
-        d = Daemon("baselinefs", [sys.executable, str(REPO / "tools" / "baselinefs.py"), mnt,
+        d = Daemon("baselinefs", [sys.executable, "-m", "scullcfs.baselinefs", mnt,
                                   "--max-tasks", str(self.max_tasks)], mnt, "data", self.workdir)
         self.daemons.append(d)
         return d.start()
@@ -293,7 +213,7 @@ class Mounts:
     def tmpfs_file(self) -> str:
         """A file on tmpfs: /dev/shm if it is tmpfs, else a tmpfs we mount."""
         if self.tmpfs_dir is None:
-            if _fstype("/dev/shm") == "tmpfs":
+            if mount.fstype("/dev/shm") == "tmpfs":
                 self.tmpfs_dir = tempfile.mkdtemp(prefix="bench-", dir="/dev/shm")
             else:
                 mnt = self._mkmnt("tmpfs")
@@ -325,16 +245,6 @@ class Mounts:
             shutil.rmtree(self.tmpfs_dir, ignore_errors=True)
         self.tmpfs_dir = self.own_tmpfs = None
         return problems
-
-
-def _fstype(path: str) -> str | None:
-    target = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            if left.split()[4] == target:
-                return right.split()[0]
-    return None
 
 
 # --------------------------------------------------------------------------- clients
@@ -743,7 +653,7 @@ def bench_memory(rep: Report, mounts: Mounts, quick: bool) -> None:
 
 def _scullcfs_has_option(option: str) -> bool:
     r = subprocess.run([sys.executable, "-m", "scullcfs", "--help"], capture_output=True, text=True,
-                       cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+                       env=mount.daemon_env())
     return option in r.stdout
 
 
@@ -755,7 +665,7 @@ BENCHES = {"throughput": bench_throughput, "latency": bench_latency,
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="tools/bench", description=__doc__.splitlines()[0])
+    p = _Parser(prog="scullcfs bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="under a minute: less data, one run")
     p.add_argument("--json", metavar="FILE", help="write every result here as JSON")
     p.add_argument("--max-tasks", type=int, default=32,

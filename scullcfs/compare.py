@@ -1,7 +1,7 @@
-#!/usr/bin/env python3
-"""tools/compare - the scull family side by side, on the same memory, in numbers.
+"""scullcfs compare - the scull family side by side, on the same memory, in numbers.
 
-    tools/compare [--mem 256M] [--quantum N ...] [--quick] [--memmap DIR]
+    scullcfs compare [--mem 256M] [--quantum N ...] [--quick] [--memmap DIR]
+    tools/compare ...            (the same, from a checkout)
 
 Mounts scullcfs once with every driver (--family scullc,scull,scullp,scullv,scullm,
 --background 0) and runs the same three workloads on each family in turn:
@@ -25,48 +25,26 @@ and scullm at quantum Q. It ends with the slab geometry behind the scullc/scull
 difference (objsize, objperslab, pagesperslab of the `scullc` cache and of the
 kmalloc class scull's quanta fall in) and a reading of the numbers.
 
---memmap DIR saves `tools/memmap MNT --text` of the first mount before anything and
-after every workload (the family's data still stored), if that tool exists.
+--memmap DIR saves `scullcfs memmap MNT --text` of the first mount before anything and
+after every workload (the family's data still stored).
 Every mount is unmounted and its daemon waited for on the way out.
 """
 from __future__ import annotations
 
+import argparse
 import os
+import random
+import re
+import shutil
 import sys
-from pathlib import Path
+import tempfile
+import time
 
-REPO = Path(__file__).resolve().parent.parent
+from allocator import Kernel
+from allocator.slab import CFLGS_OFF_SLAB, SLAB_HWCACHE_ALIGN
 
-
-def _reexec_in_project_venv() -> None:
-    # The daemon runs with this interpreter, so it must have pyfuse3.
-    try:
-        import pyfuse3  # noqa: F401
-        return
-    except ImportError:
-        pass
-    for venv in (REPO / ".venv", Path("/tmp/dev-venv")):
-        python = venv / "bin" / "python"
-        if python.exists() and Path(sys.prefix).resolve() != venv.resolve():
-            os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
-    sys.exit(f"compare: pyfuse3 is not importable by {sys.executable} (run tools/quickstart setup)")
-
-
-if __name__ == "__main__":
-    _reexec_in_project_venv()
-
-import argparse  # noqa: E402
-import random  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-sys.path.insert(0, str(REPO))
-from allocator import Kernel  # noqa: E402
-from allocator.slab import CFLGS_OFF_SLAB, SLAB_HWCACHE_ALIGN  # noqa: E402
+from .cli import _Parser
+from .mount import Daemon, MountError, scullcfs_argv
 
 FAMILIES = ("scullc", "scull", "scullp", "scullv", "scullm")
 PAGE = 4096
@@ -80,17 +58,14 @@ class Mount:
     def __init__(self, args: list[str], workdir: str):
         self.path = tempfile.mkdtemp(prefix="compare-mnt-", dir=workdir)
         self.log = os.path.join(workdir, f"daemon-{os.path.basename(self.path)}.log")
-        env = dict(os.environ, PYTHONPATH=str(REPO))
-        self.proc = subprocess.Popen([sys.executable, "-m", "scullcfs", self.path, "--foreground",
-                                      "--log", self.log, *args],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while not os.path.exists(os.path.join(self.path, "proc/meminfo")):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.close()
-                sys.exit(f"compare: the daemon did not mount (see {self.log})")
-            time.sleep(0.05)
+        self.daemon = Daemon(scullcfs_argv(self.path, "--log", self.log, *args), self.path,
+                             output=self.log + ".out", logs=(self.log,))
+        self.daemon.start()
+        try:
+            self.daemon.wait_ready(30)
+        except MountError as e:
+            self.close()
+            sys.exit(f"compare: the daemon did not mount: {e} (see {self.log})")
 
     def p(self, rel: str) -> str:
         return os.path.join(self.path, rel)
@@ -104,20 +79,7 @@ class Mount:
             f.write(text)
 
     def close(self) -> None:
-        if os.path.ismount(self.path):
-            r = subprocess.run(["fusermount3", "-u", self.path], capture_output=True)
-            if r.returncode:
-                subprocess.run(["fusermount3", "-uz", self.path], capture_output=True)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        try:
-            os.rmdir(self.path)
-        except OSError:
-            pass
-
+        self.daemon.unmount(exit_timeout=30)
 
 # -- snapshots --------------------------------------------------------------------------
 
@@ -225,11 +187,14 @@ def describe(name: str, sizes: dict) -> str:
 
 
 def save_memmap(m: Mount, directory: str, name: str) -> None:
-    """tools/memmap --text of the mount, if that tool is there."""
-    if (REPO / "tools/memmap").exists():
-        with open(os.path.join(directory, f"{name}.txt"), "w") as out:
-            subprocess.run([str(REPO / "tools/memmap"), m.path, "--text"], stdout=out,
-                           stderr=subprocess.STDOUT)
+    """`scullcfs memmap MNT --text` of the mount, into directory/name.txt."""
+    from . import memmap_cmd
+    with open(os.path.join(directory, f"{name}.txt"), "w") as out:
+        saved, sys.stdout = sys.stdout, out
+        try:
+            memmap_cmd.main([m.path, "--text"])
+        finally:
+            sys.stdout = saved
 
 
 def measure(m: Mount, family: str, fn, sizes: dict, memmap_to: str | None, tag: str) -> dict:
@@ -378,13 +343,8 @@ def reading(by_q: dict, per: dict, shape: dict, reserve: str) -> str:
     return "\n".join(out)
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, not argparse's usage block
-        self.exit(2, f"compare: {message}; see --help\n")
-
-
 def main(argv=None) -> int:
-    p = Parser(prog="tools/compare", description=__doc__.split("\n\n")[0],
+    p = _Parser(prog="scullcfs compare", description=__doc__.split("\n\n")[0],
                epilog="\n\n".join(__doc__.split("\n\n")[2:]),
                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mem", default="256M")
@@ -394,7 +354,7 @@ def main(argv=None) -> int:
                    help=f"smaller workloads, a smoke test: {QUICK_SIZES['stream_mib']} MiB streamed,"
                         f" {QUICK_SIZES['small_appends']} small appends, {QUICK_SIZES['churn_rounds']}"
                         " churn rounds")
-    p.add_argument("--memmap", metavar="DIR", help="save tools/memmap MNT after every workload")
+    p.add_argument("--memmap", metavar="DIR", help="save scullcfs memmap MNT --text after every workload")
     args = p.parse_args(argv)
     quanta = args.quantum or [4000, 2000, 2500]
     if args.memmap:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# tools/gfp_tour - watch every GFP flag at work on a fresh, small scullcfs.
+# scullcfs gfp-tour - watch every GFP flag at work on a fresh, small scullcfs.
 #
-#   tools/gfp_tour
+#   scullcfs gfp-tour          (tools/gfp_tour from a checkout does the same)
 #
 # Mounts a few small simulated machines (32-64 MiB) on temporary mount points, one
 # after the other, and on each shows what the allocator does when memory runs out:
@@ -14,28 +14,26 @@
 # did, what it expected, the kernel log and zoneinfo lines that show it, and
 # PASS/FAIL. Data stored before every failure is read back with cmp.
 #
-# The scullcfs program is the repository's .venv/bin/scullcfs, else `scullcfs` on
-# PATH (env SCULLCFS overrides both). Every mount is unmounted on exit.
+# The daemons are `python -m scullcfs` of the interpreter that runs scullcfs gfp-tour
+# (scullcfs/gfp_tour.py passes it as SCULLCFS_PYTHON; env SCULLCFS, a scullcfs
+# program, overrides it). Every mount is unmounted on exit.
 # Exit status: 0 every outcome as expected, 1 some differed, 2 could not run.
 set -uo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 case "${1:-}" in
-    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     "") ;;
-    *) echo "gfp_tour: unknown argument '$1'" >&2; exit 2 ;;
+    *) echo "scullcfs gfp-tour: unknown argument '$1'; see --help" >&2; exit 2 ;;
 esac
 
 die() { printf 'gfp_tour: %s\n' "$*" >&2; exit 2; }
 
 if [ -n "${SCULLCFS:-}" ]; then
-    BIN="$SCULLCFS"
-elif [ -x "$REPO/.venv/bin/scullcfs" ]; then
-    BIN="$REPO/.venv/bin/scullcfs"
-elif command -v scullcfs >/dev/null 2>&1; then
-    BIN="$(command -v scullcfs)"
+    BIN=("$SCULLCFS")
+elif [ -n "${SCULLCFS_PYTHON:-}" ]; then
+    BIN=("$SCULLCFS_PYTHON" -m scullcfs)
 else
-    die "scullcfs not found: neither $REPO/.venv/bin/scullcfs nor scullcfs on PATH (run tools/quickstart setup)"
+    die "run as \`scullcfs gfp-tour\` (or set SCULLCFS to a scullcfs program)"
 fi
 command -v fusermount3 >/dev/null 2>&1 || die "fusermount3 not found (apt-get install fuse3)"
 [ -e /dev/fuse ] || die "/dev/fuse is missing: FUSE is not available here"
@@ -65,7 +63,7 @@ unmount_fs() {
         kill "$pid" 2>/dev/null
     done
     if is_mounted "$MNT"; then
-        timeout 30 "$BIN" --unmount "$MNT" >/dev/null 2>&1 \
+        timeout 30 "${BIN[@]}" --unmount "$MNT" >/dev/null 2>&1 \
             || fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null
     fi
     if [ -n "$DAEMON" ]; then
@@ -104,7 +102,7 @@ mount_fs() {  # mount_fs OPTION... : a fresh machine at a new mount point
     MNT="$WORK/mnt$N"
     mkdir -p "$MNT"
     echo "\$ scullcfs MNT $*"
-    if ! timeout 60 "$BIN" "$MNT" "$@" --pidfile "$WORK/pid$N" --log "$WORK/log$N" \
+    if ! timeout 60 "${BIN[@]}" "$MNT" "$@" --pidfile "$WORK/pid$N" --log "$WORK/log$N" \
             </dev/null >"$WORK/out$N" 2>&1; then
         sed 's/^/  | /' "$WORK/out$N" "$WORK/log$N" 2>/dev/null | tail -20 >&2
         die "could not mount scullcfs $*"
@@ -206,7 +204,7 @@ both() { "$1" "$2" "$3" && "$4" "$5" "$6"; }   # both lt 1 2 eq 3 3
 
 head -c $((40 << 20)) /dev/urandom >"$SRC" || die "cannot write $SRC"
 
-echo "gfp_tour: scullcfs is $BIN"
+echo "gfp_tour: scullcfs is ${BIN[*]}"
 
 # ==== machine 1: 32 MiB, no background caches =========================================
 

@@ -1,7 +1,7 @@
-#!/usr/bin/env python3
-"""tools/memmap - picture every page frame of a mounted scullcfs.
+"""scullcfs memmap - picture every page frame of a mounted scullcfs.
 
-    tools/memmap [MNT] [-o out.png] [--text] [--width N] [--cell N] [--per-char N]
+    scullcfs memmap [MNT] [-o out.png] [--text] [--width N] [--cell N] [--per-char N]
+    tools/memmap ...            (the same, from a checkout)
 
 Reads MNT/sys/kernel/debug/scullc/pagemap (one snapshot of a live mount; MNT
 defaults to $SCULLC_MNT or /mnt/scullc) and draws one band per zone per node, each
@@ -11,48 +11,25 @@ unusable free space index for order 3 and a legend with page counts
 N pages); with `-o` too, both. `--width` is the picture's width in pixels (1024)
 or, with --text, the map's width in characters (64).
 
-The PNG needs Pillow: the script runs under the repository's .venv when there is
-one. Exit status: 0 done, 1 no mount or no Pillow, 2 bad arguments.
+The PNG is drawn with Pillow (a dependency of the package). Exit status: 0 done,
+1 no mount (or no Pillow), 2 bad arguments.
 """
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+import time
 
-REPO = Path(__file__).resolve().parent.parent
+from allocator.memmap import png_size, render_png, render_text
+from allocator.pagemap import parse_pagemap
 
-
-def _reexec_in_project_venv() -> None:
-    # Pillow lives in the project's venv; an interpreter of another venv that
-    # has it is fine too.
-    venv_python = REPO / ".venv" / "bin" / "python"
-    try:
-        import PIL  # noqa: F401
-        has_pillow = True
-    except ImportError:
-        has_pillow = False
-    if sys.prefix != sys.base_prefix and has_pillow:
-        return
-    if venv_python.exists() and Path(sys.prefix).resolve() != (REPO / ".venv").resolve():
-        os.execv(str(venv_python), [str(venv_python), str(Path(__file__).resolve()), *sys.argv[1:]])
-
-
-if __name__ == "__main__":
-    _reexec_in_project_venv()
-    sys.path.insert(0, str(REPO))
-
-import argparse  # noqa: E402
-import time  # noqa: E402
-
-from allocator.memmap import png_size, render_png, render_text  # noqa: E402
-from allocator.pagemap import parse_pagemap  # noqa: E402
+from .cli import _Parser
 
 PAGEMAP = "sys/kernel/debug/scullc/pagemap"
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="tools/memmap", description="Picture every page frame of a scullcfs mount.")
+    p = _Parser(prog="scullcfs memmap", description="Picture every page frame of a scullcfs mount.")
     p.add_argument("mountpoint", nargs="?", default=os.environ.get("SCULLC_MNT", "/mnt/scullc"),
                    help="the mount (default $SCULLC_MNT or /mnt/scullc)")
     p.add_argument("-o", "--output", metavar="PNG", help="write the picture here (default memmap.png"
@@ -72,7 +49,7 @@ def main(argv=None) -> int:
         with open(source) as f:
             text = f.read()
     except OSError as e:
-        where = "" if args.pagemap else f" (is a scullcfs mounted at {args.mountpoint}? tools/scullc_load mounts one)"
+        where = "" if args.pagemap else f" (is a scullcfs mounted at {args.mountpoint}? tools/scullc_load or scullcfs MNT mounts one)"
         print(f"memmap: cannot read {source}: {e.strerror}{where}", file=sys.stderr)
         return 1
     try:
@@ -87,7 +64,7 @@ def main(argv=None) -> int:
         try:
             import PIL  # noqa: F401
         except ImportError:
-            print("memmap: the PNG needs Pillow (pip install pillow, or tools/quickstart setup);"
+            print("memmap: the PNG needs Pillow (pip install pillow, a dependency of scullcfs);"
                   " --text works without it", file=sys.stderr)
             return 1
         start = time.perf_counter()

@@ -1,35 +1,57 @@
-#!/usr/bin/env bash
-# tools/slabtop - the real procps slabtop on a scullcfs mount's slabinfo.
-#
-#   tools/slabtop [MNT] [slabtop options...]        e.g.  tools/slabtop -o -s c
-#
-# MNT is the first argument unless it starts with `-`, else $SCULLC_MNT, else /mnt/scullc.
-# MNT/proc/slabinfo is bind-mounted over /proc/slabinfo in a private mount namespace
-# (unshare -m; as a non-root user unshare -rm), so nothing outside this command sees
-# it; every other argument goes to slabtop unchanged (-o prints once, -s sorts, -d
-# sets the delay).
-# Exit status: slabtop's, or 1 if nothing is mounted at MNT or slabtop is missing.
-set -euo pipefail
+"""scullcfs slabtop - the real procps slabtop on a scullcfs mount's slabinfo.
 
-MNT="${SCULLC_MNT:-/mnt/scullc}"
-if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
-    MNT="$1"
-    shift
-fi
-MNT="${MNT%/}"
+    scullcfs slabtop [MNT] [slabtop options...]      e.g.  scullcfs slabtop -o -s c
+    tools/slabtop ...                                 (the same, from a checkout)
 
-die() { printf 'slabtop: %s\n' "$*" >&2; exit 1; }
+MNT is the first argument unless it starts with `-`, else $SCULLC_MNT, else
+/mnt/scullc. MNT/proc/slabinfo is bind-mounted over /proc/slabinfo in a private mount
+namespace (unshare -m; as a non-root user unshare -rm), so nothing outside this
+command sees it; every other argument goes to slabtop unchanged (-o prints once, -s
+sorts, -d sets the delay; `slabtop --help` lists them).
+Exit status: slabtop's, or 1 if nothing is mounted at MNT or slabtop is missing.
+"""
+from __future__ import annotations
 
-command -v slabtop >/dev/null || die "procps slabtop is not installed (apt-get install procps)"
-command -v unshare >/dev/null || die "unshare is not installed (util-linux)"
-[ -e "$MNT/proc/slabinfo" ] || die "no scullcfs mounted at $MNT (no $MNT/proc/slabinfo; tools/scullc_load mounts one, or set SCULLC_MNT)"
-[ -r "$MNT/proc/slabinfo" ] || die "$MNT/proc/slabinfo is not readable by $(id -un) (mode 0600: run as the user who mounted it)"
+import os
+import shutil
+import sys
 
-if [ "$(id -u)" -eq 0 ]; then
-    ns=(unshare -m --propagation private)
-else
-    ns=(unshare -r -m --propagation private)
-fi
-# shellcheck disable=SC2016  # $1 and $@ belong to the inner shell
-exec "${ns[@]}" sh -c 'mount --bind "$1/proc/slabinfo" /proc/slabinfo && shift && exec slabtop "$@"' \
-    slabtop "$MNT" "$@"
+# The inner shell: bind the mount's slabinfo, then become slabtop ($1 is MNT).
+INNER = 'mount --bind "$1/proc/slabinfo" /proc/slabinfo && shift && exec slabtop "$@"'
+
+
+def _die(text: str) -> int:
+    print(f"scullcfs slabtop: {text}", file=sys.stderr)
+    return 1
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        sys.stdout.write(__doc__.split("\n\n", 1)[1] if "\n\n" in __doc__ else __doc__)
+        return 0
+    mnt = os.environ.get("SCULLC_MNT", "/mnt/scullc")
+    if argv and not argv[0].startswith("-"):
+        mnt, argv = argv[0], argv[1:]
+    mnt = mnt.rstrip("/") or "/"
+    if shutil.which("slabtop") is None:
+        return _die("procps slabtop is not installed (apt-get install procps)")
+    if shutil.which("unshare") is None:
+        return _die("unshare is not installed (util-linux)")
+    slabinfo = os.path.join(mnt, "proc/slabinfo")
+    if not os.path.exists(slabinfo):
+        return _die(f"no scullcfs mounted at {mnt} (no {slabinfo}; tools/scullc_load mounts one,"
+                    " or set SCULLC_MNT)")
+    if not os.access(slabinfo, os.R_OK):
+        import pwd
+        user = pwd.getpwuid(os.getuid()).pw_name
+        return _die(f"{slabinfo} is not readable by {user} (mode 0600: run as the user who mounted it)")
+    ns = ["unshare", "-m", "--propagation", "private"] if os.getuid() == 0 else \
+        ["unshare", "-r", "-m", "--propagation", "private"]
+    sys.stdout.flush()
+    os.execvp(ns[0], [*ns, "sh", "-c", INNER, "slabtop", mnt, *argv])
+    return 1  # not reached: execvp returns only by raising
+
+
+if __name__ == "__main__":
+    sys.exit(main())

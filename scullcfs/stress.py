@@ -1,9 +1,9 @@
-#!/usr/bin/env python3
-"""tools/stress - writers, readers and trimmers over every device, checking every byte.
+"""scullcfs stress - writers, readers and trimmers over every device, checking every byte.
 
-    tools/stress [MNT] [-w WRITERS] [-r READERS] [-t TRIMMERS] [-d SECONDS] [--seed N]
+    scullcfs stress [MNT] [-w WRITERS] [-r READERS] [-t TRIMMERS] [-d SECONDS] [--seed N]
                  [--span BYTES] [--max-io BYTES] [--force | --only-empty]
                  [--mem SIZE] [--family LIST] [--slab-debug]
+    tools/stress ...           (the same, from a checkout)
 
 For SECONDS (default 10) WRITERS threads (default 4) pwrite random bytes at random
 offsets and sizes, READERS (default 4) pread random ranges and compare them with what
@@ -45,16 +45,16 @@ import os
 import random
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from .cli import _Parser
+from .mount import Daemon, MountError, is_mounted, scullcfs_argv
+
 READY_TIMEOUT = 20.0
-EXIT_TIMEOUT = 20.0
 CHECK_FILE = "sys/kernel/debug/scullc/check"
 KMSG_FILE = "proc/kmsg"
 # What CONFIG_DEBUG_SLAB (and kmem_cache_destroy's leak check) print when something
@@ -65,21 +65,6 @@ EXPECTED_ERRNOS = {errno.ENOMEM}  # memory pressure and fault injection
 DEFAULT_MEM = "128M"
 ALL_FAMILIES = "scullc,scull,scullp,scullv,scullm"
 MAX_REPORTED = 10  # mismatches described in detail; the rest are only counted
-
-
-def _reexec_with_pyfuse3() -> None:
-    # Mounting needs a Python with pyfuse3 for the daemon: prefer the repository's
-    # .venv when this interpreter lacks it. With MNT given, any Python 3.11 will do.
-    try:
-        import pyfuse3  # noqa: F401
-        return
-    except ImportError:
-        pass
-    venv_python = REPO / ".venv" / "bin" / "python"
-    if venv_python.exists() and Path(sys.prefix).resolve() != (REPO / ".venv").resolve():
-        os.execv(str(venv_python), [str(venv_python), str(Path(__file__).resolve()), *sys.argv[1:]])
-    sys.exit(f"stress: pyfuse3 is not importable by {sys.executable} and there is no "
-             f"{venv_python} (run tools/quickstart setup, or pass a mounted MNT)")
 
 
 # --------------------------------------------------------------------------- model
@@ -368,68 +353,30 @@ class OwnMount:
         self.mnt = self.dir / "mnt"
         self.mnt.mkdir()
         self.log = self.dir / "scullcfs.log"
-        self.args = [sys.executable, "-m", "scullcfs", str(self.mnt), "--foreground",
-                     "--mem", mem, "--family", family, "--log", str(self.log)] \
-            + (["--slab-debug"] if slab_debug else [])
-        self.proc = None
+        argv = scullcfs_argv(self.mnt, "--mem", mem, "--family", family, "--log", str(self.log),
+                             *(["--slab-debug"] if slab_debug else []))
+        self.daemon = Daemon(argv, self.mnt, output=self.dir / "daemon.out", logs=(self.log,),
+                             cwd=self.dir)
 
     def start(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.dir / "daemon.out", "wb"), env=env, cwd=self.dir,
-                                     start_new_session=True)
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"scullcfs exited with {self.proc.returncode} before mounting:\n"
-                                   + self.output())
-            if os.path.ismount(self.mnt):
-                try:
-                    (self.mnt / "proc/meminfo").read_bytes()
-                    return
-                except OSError:
-                    pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.mnt} not ready after {READY_TIMEOUT:.0f} s:\n" + self.output())
-            time.sleep(0.05)
-
-    def output(self) -> str:
-        text = ""
-        for f in (self.dir / "daemon.out", self.log):
-            try:
-                text += f.read_text(errors="replace")
-            except OSError:
-                pass
-        return text[-4000:]
+        self.daemon.start()
+        try:
+            self.daemon.wait_ready(READY_TIMEOUT)
+        except MountError as e:
+            raise RuntimeError(f"{e}:\n{self.daemon.output_text()}") from None
 
     def close(self) -> list[str]:
         """Unmount, wait for the daemon, return problems (leaks, a stuck daemon)."""
-        problems = []
-        if os.path.ismount(self.mnt):
-            for _ in range(50):  # a file closed an instant ago can still look busy
-                if subprocess.run(["fusermount3", "-u", str(self.mnt)], capture_output=True).returncode == 0:
-                    break
-                time.sleep(0.1)
-            else:
-                problems.append(f"fusermount3 -u {self.mnt} kept failing: lazy unmount")
-                subprocess.run(["fusermount3", "-uz", str(self.mnt)], capture_output=True)
-        if self.proc is not None:
-            try:
-                self.proc.wait(EXIT_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                problems.append(f"daemon {self.proc.pid} did not exit: killed")
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-            if self.proc.returncode:
-                problems.append(f"daemon exited with {self.proc.returncode}")
+        problems = self.daemon.unmount(busy_wait=5.0, remove=False)
+        if self.daemon.returncode:
+            problems.append(f"daemon exited with {self.daemon.returncode}")
         try:
             leaks = [line for line in self.log.read_text(errors="replace").splitlines()
                      if "kmem_cache_destroy" in line or "leak" in line]
         except OSError:
             leaks = []
         problems += [f"at unmount: {line}" for line in leaks]
-        if not os.path.ismount(self.mnt):
+        if not is_mounted(self.mnt):
             for f in (self.log, self.dir / "daemon.out"):
                 if not problems:
                     f.unlink(missing_ok=True)
@@ -533,13 +480,8 @@ def invariant_check(mnt: Path) -> tuple[bool, str]:
         os.close(fd)
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, not argparse's usage block
-        self.exit(2, f"stress: {message}; see --help\n")
-
-
 def parse_args(argv):
-    p = Parser(prog="stress", description=__doc__.split("\n\n")[1],
+    p = _Parser(prog="scullcfs stress", description=__doc__.split("\n\n")[1],
                epilog="\n\n".join(__doc__.split("\n\n")[2:]),
                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mnt", nargs="?", help="a mounted scullcfs (default: mount a fresh one)")
@@ -581,7 +523,6 @@ def main(argv=None) -> int:
     if args.mnt is not None:
         rc = stress(Path(args.mnt), args, None)
     else:
-        _reexec_with_pyfuse3()
         own = OwnMount(args.mem, args.family, args.slab_debug)
         rc = 1
         try:
