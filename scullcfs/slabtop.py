@@ -28,7 +28,7 @@ def _die(text: str) -> int:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] in (["-h"], ["--help"]):
-        sys.stdout.write(__doc__.split("\n\n", 1)[1] if "\n\n" in __doc__ else __doc__)
+        sys.stdout.write(__doc__)
         return 0
     mnt = os.environ.get("SCULLC_MNT", "/mnt/scullc")
     if argv and not argv[0].startswith("-"):
