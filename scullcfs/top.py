@@ -176,13 +176,14 @@ def main(argv=None) -> int:
     p.add_argument("--interval", type=float, default=2.0, metavar="S", help="refresh period (2 s)")
     p.add_argument("--caches", type=int, default=10, metavar="N", help="caches shown (10)")
     args = p.parse_args(argv)
+    if args.interval <= 0:
+        p.error("--interval must be positive")
+    if args.caches < 1:
+        p.error("--caches must be positive")
     mnt = args.mountpoint
     if not os.path.exists(os.path.join(mnt, "proc/zoneinfo")):
         print(f"scullcfs top: {mnt} is not a mounted scullcfs (no {mnt}/proc/zoneinfo)", file=sys.stderr)
         return 1
-    if args.interval <= 0:
-        print("scullcfs top: --interval must be positive", file=sys.stderr)
-        return 2
     if args.once or not (sys.stdout.isatty() and sys.stdin.isatty()):
         try:
             sys.stdout.write(snapshot(mnt, args.caches))

@@ -55,6 +55,8 @@ def test_every_subcommand_has_its_own_help(name):
     ("compare", ("--quantum", "x")),
     ("gfp-tour", ("--bogus",)),
     ("top", ("--no-such-option",)),
+    ("top", ("/nonexistent", "--interval", "0")),   # checked before the mount is looked at
+    ("memmap", ("--cell", "0")),
     ("bench", ("--only", "nosuchsection")),
 ])
 def test_subcommand_argument_errors_are_one_line_and_exit_2(name, args):
