@@ -66,6 +66,15 @@ def options_to_args(options: dict) -> list[str]:
     return args
 
 
+def tools_env(**extra: str) -> dict[str, str]:
+    """The environment for running a tools/ wrapper: the scullcfs program beside this
+    interpreter comes first on PATH, as in an activated venv (a checkout without
+    .venv then still finds the scullcfs that `pip install .` made)."""
+    env = dict(os.environ, **extra)
+    env["PATH"] = os.pathsep.join(p for p in (os.path.dirname(sys.executable), env.get("PATH", "")) if p)
+    return env
+
+
 # --------------------------------------------------------------------------- Mount
 
 

@@ -13,6 +13,7 @@ from allocator import gfp as G
 from allocator import memmap as MM
 from allocator import pagemap as PM
 from allocator.page_alloc import MAX_ORDER, PageOwner
+from conftest import tools_env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -280,6 +281,6 @@ def test_memmap_tool_draws_a_live_mount(mnt, tmp_path):
 
 def test_memmap_tool_says_when_nothing_is_mounted(tmp_path):
     r = subprocess.run([str(REPO / "tools/memmap"), str(tmp_path), "--text"],  # the wrapper
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, env=tools_env())
     assert r.returncode == 1
     assert "is a scullcfs mounted at" in r.stderr

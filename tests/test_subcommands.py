@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, is_mounted
+from conftest import REPO_ROOT, is_mounted, tools_env
 
 from scullcfs.mount import Daemon, scullcfs_argv, unescape_mountinfo
 
@@ -81,7 +81,7 @@ def test_version_names_the_package_version_and_the_simulated_kernel():
 def test_tools_wrappers_run_the_subcommand_of_their_checkout(name, tmp_path):
     """tools/NAME is `scullcfs NAME "$@"` of this checkout, from any directory."""
     r = subprocess.run([str(REPO_ROOT / "tools" / WRAPPERS[name]), "--help"], capture_output=True,
-                       text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=tmp_path)
+                       text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=tmp_path, env=tools_env())
     assert r.returncode == 0, r.stderr
     assert r.stdout == scullcfs(name, "--help").stdout
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from allocator import Kernel, procfs
 from allocator import gfp as G
+from conftest import tools_env
 from scullcfs import top
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,7 +87,7 @@ def test_slabtop_once_shows_the_mounts_caches(mnt):
 
 def test_slabtop_says_when_nothing_is_mounted(tmp_path):
     """Through the tools/slabtop wrapper, with MNT from SCULLC_MNT."""
-    env = dict(os.environ, SCULLC_MNT=str(tmp_path))
+    env = tools_env(SCULLC_MNT=str(tmp_path))
     r = subprocess.run([str(REPO / "tools/slabtop"), "-o"], capture_output=True, text=True, env=env,
                        timeout=60)
     assert r.returncode == 1
