@@ -52,7 +52,7 @@ class Tour:
         self.n = 0
         self.daemon: Daemon | None = None
         self.mnt = Path()
-        self.background: list[subprocess.Popen] = []
+        self.background: list[subprocess.Popen[bytes]] = []
         self.dd_err = ""
 
     # ---- mounting ---------------------------------------------------------------
@@ -552,7 +552,7 @@ class Tour:
         self.check("scullc0 reads back intact", self.intact(0))
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = _Parser(prog="scullcfs gfp-tour", description=__doc__.split("\n\n")[2],
                 epilog="\n\n".join(__doc__.split("\n\n")[3:]))
     p.parse_args(argv)

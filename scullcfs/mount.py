@@ -26,6 +26,9 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import IO, Union
+
+StrPath = Union[str, os.PathLike[str]]
 
 READY_TIMEOUT = 20.0  # seconds for the ready file to become readable
 EXIT_TIMEOUT = 20.0  # seconds for the daemon to exit after fusermount3 -u
@@ -62,13 +65,13 @@ def mounts() -> list[tuple[str, str]]:
     return out
 
 
-def is_mounted(path: os.PathLike | str) -> bool:
+def is_mounted(path: StrPath) -> bool:
     """Is something mounted exactly at path? Never touches the mount itself."""
     target = os.path.abspath(path)
     return any(point == target for point, _ in mounts())
 
 
-def fstype(path: os.PathLike | str) -> str | None:
+def fstype(path: StrPath) -> str | None:
     """The type of the filesystem mounted exactly at path (None: not a mount point)."""
     target = os.path.realpath(path)
     found = None
@@ -93,12 +96,12 @@ def daemon_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def scullcfs_argv(mnt: os.PathLike | str, *args: str) -> list[str]:
+def scullcfs_argv(mnt: StrPath, *args: str) -> list[str]:
     """The command line of a scullcfs daemon in the foreground on mnt."""
     return [sys.executable, "-m", "scullcfs", str(mnt), "--foreground", *map(str, args)]
 
 
-def read_with_timeout(path: os.PathLike | str, timeout: float) -> tuple[bytes | None, str]:
+def read_with_timeout(path: StrPath, timeout: float) -> tuple[bytes | None, str]:
     """Read a file in a helper thread so a hung daemon cannot hang the caller.
     Returns (data, "") or (None, reason). A thread left blocked is released when the
     mount is torn down."""
@@ -121,7 +124,7 @@ def read_with_timeout(path: os.PathLike | str, timeout: float) -> tuple[bytes | 
     return result["data"], ""  # type: ignore[return-value]
 
 
-def fusermount(*args: str, timeout: float = EXIT_TIMEOUT) -> subprocess.CompletedProcess:
+def fusermount(*args: str, timeout: float = EXIT_TIMEOUT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["fusermount3", *args], check=False, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -135,9 +138,9 @@ class Daemon:
     scullcfs). Its stdout and stderr go to output (a path), or nowhere.
     """
 
-    def __init__(self, argv: list[str], mnt: os.PathLike | str, *, ready: str = "proc/meminfo",
-                 output: os.PathLike | str | None = None, logs: tuple = (),
-                 cwd: os.PathLike | str | None = None, env: dict[str, str] | None = None,
+    def __init__(self, argv: list[str], mnt: StrPath, *, ready: str = "proc/meminfo",
+                 output: StrPath | None = None, logs: tuple[StrPath, ...] = (),
+                 cwd: StrPath | None = None, env: dict[str, str] | None = None,
                  name: str = "scullcfs") -> None:
         self.argv = list(map(str, argv))
         self.mnt = Path(mnt)
@@ -147,17 +150,17 @@ class Daemon:
         self.cwd = cwd
         self.env = daemon_env(env)
         self.name = name
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self._unmounted = False
 
     def start(self) -> Daemon:
-        out = open(self.output, "ab") if self.output is not None else subprocess.DEVNULL
+        out: IO[bytes] | int = open(self.output, "ab") if self.output is not None else subprocess.DEVNULL
         try:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd,
                                          start_new_session=True)  # a ^C reaches us, not it
         finally:
-            if out is not subprocess.DEVNULL:
+            if not isinstance(out, int):
                 out.close()
         return self
 

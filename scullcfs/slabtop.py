@@ -25,7 +25,7 @@ def _die(text: str) -> int:
     return 1
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] in (["-h"], ["--help"]):
         sys.stdout.write(__doc__)
