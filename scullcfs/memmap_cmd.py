@@ -28,7 +28,7 @@ from .cli import _Parser
 PAGEMAP = "sys/kernel/debug/scullc/pagemap"
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = _Parser(prog="scullcfs memmap", description="Picture every page frame of a scullcfs mount.")
     p.add_argument("mountpoint", nargs="?", default=os.environ.get("SCULLC_MNT", "/mnt/scullc"),
                    help="the mount (default $SCULLC_MNT or /mnt/scullc)")

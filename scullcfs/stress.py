@@ -50,6 +50,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from .cli import _Parser
 from .mount import Daemon, MountError, is_mounted, scullcfs_argv
@@ -73,7 +74,7 @@ MAX_REPORTED = 10  # mismatches described in detail; the rest are only counted
 class RWLock:
     """Many readers or one writer; a waiting writer stops new readers (no starvation)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._cond = threading.Condition()
         self._readers = 0
         self._writer = False
@@ -130,11 +131,11 @@ class Device:
 class Stats:
     """Counters shared by the workers (one lock: updates are rare next to the I/O)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.ops = collections.Counter()
-        self.bytes = collections.Counter()
-        self.errors = collections.Counter()   # (operation, errno) -> count
+        self.ops: collections.Counter[str] = collections.Counter()
+        self.bytes: collections.Counter[str] = collections.Counter()
+        self.errors: collections.Counter[tuple[str, int]] = collections.Counter()  # (op, errno)
         self.short_writes = 0
         self.lost = 0                         # acknowledged bytes a read did not return
         self.corrupted = 0                    # bytes that read back different
@@ -146,9 +147,9 @@ class Stats:
             self.ops[op] += 1
             self.bytes[op] += nbytes
 
-    def error(self, op: str, err: int) -> None:
+    def error(self, op: str, err: int | None) -> None:
         with self.lock:
-            self.errors[(op, err)] += 1
+            self.errors[(op, err or 0)] += 1  # an OSError without errno: 0
 
     def mismatch(self, lost: int, corrupted: int, extra: int, text: str) -> None:
         with self.lock:
@@ -197,7 +198,7 @@ def verify(stats: Stats, dev: Device, got: bytes, off: int, size: int, what: str
 
 
 class Run:
-    def __init__(self, args, devices: list[Device]):
+    def __init__(self, args: argparse.Namespace, devices: list[Device]):
         self.args = args
         self.devices = devices
         self.stats = Stats()
@@ -301,7 +302,7 @@ class Run:
             finally:
                 dev.lock.release_write()
 
-    def _guard(self, fn, rng) -> None:
+    def _guard(self, fn: Callable[[random.Random], None], rng: random.Random) -> None:
         try:
             fn(rng)
         except Exception as e:  # a worker that dies is a failure, not a hang
@@ -413,7 +414,7 @@ def kmsg_now(mnt: Path) -> float:
 
 def device_names(devices: list[Device]) -> str:
     """scull0, scull1, scull2, scullc0, scullc2, scullc3 -> "scull0-2, scullc0, scullc2-3"."""
-    runs: list[list] = []  # [prefix, first, last]
+    runs: list[list[Any]] = []  # [prefix, first, last]
     for d in devices:
         m = re.fullmatch(r"(.*?)(\d+)", d.name)
         if not m:
@@ -470,17 +471,17 @@ def invariant_check(mnt: Path) -> tuple[bool, str]:
     try:
         fd = os.open(path, os.O_WRONLY)
     except OSError as e:
-        return False, f"cannot open {CHECK_FILE}: {os.strerror(e.errno)}"
+        return False, f"cannot open {CHECK_FILE}: {e.strerror}"
     try:
         os.write(fd, b"1\n")
         return True, "consistent"
     except OSError as e:
-        return False, f"FAILED ({errno.errorcode.get(e.errno, e.errno)}: see the check: lines below)"
+        return False, f"FAILED ({errno.errorcode.get(e.errno or 0, e.errno)}: see the check: lines below)"
     finally:
         os.close(fd)
 
 
-def parse_args(argv):
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = _Parser(prog="scullcfs stress", description=__doc__.split("\n\n")[1],
                epilog="\n\n".join(__doc__.split("\n\n")[2:]),
                formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -516,7 +517,7 @@ def parse_args(argv):
     return args
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # SIGTERM ends a run like ^C: the checks still run and the mount is unmounted
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -549,7 +550,7 @@ def main(argv=None) -> int:
     return rc
 
 
-def stress(mnt: Path, args, own) -> int:
+def stress(mnt: Path, args: argparse.Namespace, own: OwnMount | None) -> int:
     """One run on the devices under mnt/dev; prints the report, returns the exit status."""
     dev_dir = mnt / "dev"
     try:

@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import time
+from typing import Any
 
 PAGE_KB = 4
 
@@ -26,10 +27,10 @@ def _read(mnt: str, path: str) -> str:
         return f.read()
 
 
-def parse_zoneinfo(text: str) -> list[dict]:
+def parse_zoneinfo(text: str) -> list[dict[str, Any]]:
     """Zones of /proc/zoneinfo: node, zone, free, min, low, high, spanned, present."""
-    zones = []
-    zone = None
+    zones: list[dict[str, Any]] = []
+    zone: dict[str, Any] | None = None
     for line in text.splitlines():
         m = re.match(r"Node (\d+), zone\s+(\S+)", line)
         if m:
@@ -47,7 +48,7 @@ def parse_zoneinfo(text: str) -> list[dict]:
     return zones
 
 
-def parse_buddyinfo(text: str) -> dict:
+def parse_buddyinfo(text: str) -> dict[tuple[int, str], list[int]]:
     """(node, zone) -> free blocks per order."""
     out = {}
     for line in text.splitlines():
@@ -57,7 +58,7 @@ def parse_buddyinfo(text: str) -> dict:
     return out
 
 
-def parse_slabinfo(text: str) -> list[dict]:
+def parse_slabinfo(text: str) -> list[dict[str, Any]]:
     """Caches of slabinfo 2.1 with their slab memory in KiB."""
     caches = []
     for line in text.splitlines():
@@ -77,9 +78,16 @@ def parse_slabinfo(text: str) -> list[dict]:
     return caches
 
 
+def _device_order(name: str) -> tuple[str, int]:
+    """scullc2 before scullc10: the name without its number, then the number."""
+    m = re.fullmatch(r"(.*?)(\d*)", name)
+    assert m is not None  # (\d*) matches the empty string too
+    return m[1], int(m[2] or 0)
+
+
 def read_devices(mnt: str) -> list[tuple[str, int, int]]:
     """(device, size, quanta) of every device under sys/class/*/."""
-    out = []
+    out: list[tuple[str, int, int]] = []
     base = os.path.join(mnt, "sys/class")
     try:
         classes = sorted(os.listdir(base))
@@ -90,7 +98,7 @@ def read_devices(mnt: str) -> list[tuple[str, int, int]]:
             devs = os.listdir(os.path.join(base, cls))
         except OSError:
             continue
-        for dev in sorted(devs, key=lambda d: (re.sub(r"\d+$", "", d), int(re.search(r"(\d*)$", d).group(1) or 0))):
+        for dev in sorted(devs, key=_device_order):
             try:
                 size = int(_read(mnt, f"sys/class/{cls}/{dev}/size"))
                 quanta = int(_read(mnt, f"sys/class/{cls}/{dev}/quanta"))
@@ -141,7 +149,7 @@ def snapshot(mnt: str, ncaches: int = 10) -> str:
 def _curses_loop(mnt: str, interval: float, ncaches: int) -> int:
     import curses
 
-    def run(stdscr) -> None:
+    def run(stdscr: "curses.window") -> None:
         curses.curs_set(0)
         stdscr.timeout(int(interval * 1000))
         while True:
@@ -166,7 +174,7 @@ def _curses_loop(mnt: str, interval: float, ncaches: int) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from .cli import _Parser  # one-line argument errors, exit 2
     p = _Parser(prog="scullcfs top",
                 description="Live view of a mounted scullcfs: zones, caches, devices.")
