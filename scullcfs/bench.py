@@ -35,6 +35,8 @@ import tempfile
 import time
 import traceback
 from importlib import metadata
+from types import FrameType
+from typing import Any, Callable, Iterable
 
 from . import mount
 from .cli import _Parser
@@ -58,9 +60,9 @@ class Report:
 
     COLUMNS = ("{:<38}", "{:>13}", "{:>13}", "{:>7}", "{:>10}", "{:<6}")
 
-    def __init__(self):
-        self.sections: dict[str, dict] = {}
-        self.current: dict | None = None
+    def __init__(self) -> None:
+        self.sections: dict[str, dict[str, Any]] = {}
+        self.current: dict[str, Any] | None = None
 
     def section(self, name: str, title: str) -> None:
         self.current = self.sections.setdefault(name, {"rows": [], "error": None})
@@ -68,26 +70,27 @@ class Report:
         header = ("measure", "value", "baseline", "ratio", "target", "result")
         print(self._line(header) + "  note", flush=True)
 
-    def _line(self, cells) -> str:
+    def _line(self, cells: Iterable[object]) -> str:
         return " ".join(f.format(c) for f, c in zip(self.COLUMNS, cells))
 
     def row(self, name: str, value: float, unit: str, baseline: float | None = None,
             baseline_name: str = "", op: str | None = None, limit: float | None = None,
             ratio: float | None = None, target_text: str | None = None,
-            note: str = "", passed: bool | None = None, **extra) -> dict:
+            note: str = "", passed: bool | None = None, **extra: Any) -> dict[str, Any]:
         """One measurement. `ratio` defaults to value / baseline; with `op` ('>=' or
         '<=') and `limit` the ratio (or the value, without a baseline) is checked
         against the target; a caller with its own check passes `passed`; neither:
         report only."""
         if ratio is None and baseline:
             ratio = value / baseline
-        if passed is None and op is not None:
+        if passed is None and op is not None and limit is not None:
             checked = ratio if ratio is not None else value
             passed = checked >= limit if op == ">=" else checked <= limit
         target = target_text or (f"{op}{limit:g}" if op else "report")
         row = {"name": name, "value": value, "unit": unit, "baseline": baseline,
                "baseline_name": baseline_name, "ratio": ratio, "target": target,
                "pass": passed, "note": note, **extra}
+        assert self.current is not None, "row() before section()"
         self.current["rows"].append(row)
         result = "-" if passed is None else ("PASS" if passed else "MISS")
         print(self._line((name, _fmt(value, unit), _fmt(baseline, unit) if baseline is not None else "-",
@@ -99,7 +102,7 @@ class Report:
         self.sections.setdefault(name, {"rows": [], "error": None})["error"] = text
         print(f"   ERROR in {name}: {text}", flush=True)
 
-    def counts(self) -> dict:
+    def counts(self) -> dict[str, int]:
         rows = [r for s in self.sections.values() for r in s["rows"]]
         return {"pass": sum(r["pass"] is True for r in rows),
                 "miss": sum(r["pass"] is False for r in rows),
@@ -124,7 +127,7 @@ def _fmt(v: float | None, unit: str) -> str:
 # --------------------------------------------------------------------------- machine
 
 
-def machine_info(max_tasks: int) -> dict:
+def machine_info(max_tasks: int) -> dict[str, Any]:
     model = "?"
     try:
         with open("/proc/cpuinfo") as f:
@@ -294,13 +297,14 @@ print(json.dumps(result))
 """
 
 
-def latency_client(paths: list[str], n: int, blocks: int) -> dict:
+def latency_client(paths: list[str], n: int, blocks: int) -> dict[str, Any]:
     """{call: {path: [us per call of each block]}} from one pinned client."""
     r = subprocess.run(PIN + [sys.executable, "-c", LATENCY_CLIENT, str(n), str(blocks), *paths],
                        capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if r.returncode:
         raise BenchError(f"latency client on {paths} failed: {r.stderr.strip()[-500:]}")
-    return json.loads(r.stdout)
+    result: dict[str, Any] = json.loads(r.stdout)
+    return result
 
 
 def paired_ratio(values: list[float], baselines: list[float]) -> float:
@@ -327,7 +331,7 @@ def bench_throughput(rep: Report, mounts: Mounts, quick: bool) -> None:
     targets = {"scullcfs": os.path.join(sc.mnt, "dev", "scullc0"),
                "baselinefs": os.path.join(bl.mnt, "data"),
                "tmpfs": mounts.tmpfs_file()}
-    got = {(t, bs, d): [] for t in targets for bs in BLOCK_BYTES for d in ("write", "read")}
+    got: dict[tuple[str, str, str], list[float]] = {(t, bs, d): [] for t in targets for bs in BLOCK_BYTES for d in ("write", "read")}
     # Interleaved, so that a slow spell of the machine hits every target alike.
     for _ in range(runs):
         for bs, nbytes in BLOCK_BYTES.items():
@@ -348,8 +352,8 @@ def bench_throughput(rep: Report, mounts: Mounts, quick: bool) -> None:
                     note=f"tmpfs {_fmt(tm, 'MB/s')} (scullcfs {med['scullcfs'] / tm:.0%} of it)",
                     tmpfs=tm, ratio_tmpfs=med["scullcfs"] / tm,
                     runs={t: got[(t, bs, d)] for t in targets})
-    for d in (sc, bl):
-        mounts.stop(d)
+    for daemon in (sc, bl):
+        mounts.stop(daemon)
     os.unlink(targets["tmpfs"])
 
 
@@ -373,13 +377,14 @@ def bench_latency(rep: Report, mounts: Mounts, quick: bool) -> None:
         mounts.stop(d)
 
 
-def _best(fn, n: int, repeat: int = 3) -> float:
+def _best(fn: Callable[[int], None], n: int, repeat: int = 3) -> float:
     """CPU seconds per iteration of fn(n), best of `repeat`. CPU time, not wall
     time: on a shared machine other processes would otherwise be measured too."""
     return _best_pair(fn, None, n, repeat)[0]
 
 
-def _best_pair(fn, floor, n: int, repeat: int = 5) -> tuple[float, float]:
+def _best_pair(fn: Callable[[int], None], floor: Callable[[int], None] | None, n: int,
+               repeat: int = 5) -> tuple[float, float]:
     """(fn, floor) CPU seconds per iteration, each the best of `repeat` runs taken
     in turns, so that both see the same spells of a busy machine."""
     best = [float("inf"), float("inf")]
@@ -396,21 +401,22 @@ class FreeList:
     """The floor: the thinnest Python allocator with the same shape."""
     __slots__ = ("objs",)
 
-    def __init__(self, objs):
+    def __init__(self, objs: Iterable[int]) -> None:
         self.objs = list(objs)
 
-    def alloc(self):
+    def alloc(self) -> int:
         return self.objs.pop()
 
-    def free(self, x):
+    def free(self, x: int) -> None:
         self.objs.append(x)
 
 
 class SizeClassFreeLists:
     """The kmalloc floor: size -> its class's free list; object -> its list."""
 
-    def __init__(self, sizes, per_class: int):
-        self.by_size, self.by_obj = {}, {}
+    def __init__(self, sizes: Iterable[int], per_class: int) -> None:
+        self.by_size: dict[int, list[int]] = {}
+        self.by_obj: dict[int, list[int]] = {}
         classes = {}
         for s in sizes:
             cls = 1 << max(5, (s - 1).bit_length())
@@ -421,10 +427,10 @@ class SizeClassFreeLists:
                     self.by_obj[x] = classes[cls]
             self.by_size[s] = classes[cls]
 
-    def alloc(self, size):
+    def alloc(self, size: int) -> int:
         return self.by_size[size].pop()
 
-    def free(self, x):
+    def free(self, x: int) -> None:
         self.by_obj[x].append(x)
 
 
@@ -446,11 +452,11 @@ def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
     floor = FreeList(range(1000))
     f_alloc, f_free = floor.alloc, floor.free
 
-    def cache_pairs(n):
+    def cache_pairs(n: int) -> None:
         for _ in range(n):
             free(cache, alloc(cache, GFP_KERNEL))
 
-    def floor_pairs(n):
+    def floor_pairs(n: int) -> None:
         for _ in range(n):
             f_free(f_alloc())
     cache_pairs(100)
@@ -460,13 +466,13 @@ def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
 
     burst = 100  # beyond the per-CPU array: refills, flushes, slab growth and shrinking
 
-    def cache_bursts(n):
+    def cache_bursts(n: int) -> None:
         for _ in range(n // burst):
             objs = [alloc(cache, GFP_KERNEL) for _ in range(burst)]
             for x in objs:
                 free(cache, x)
 
-    def floor_bursts(n):
+    def floor_bursts(n: int) -> None:
         for _ in range(n // burst):
             objs = [f_alloc() for _ in range(burst)]
             for x in objs:
@@ -480,11 +486,11 @@ def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
     kfloor = SizeClassFreeLists(KMALLOC_MIX, 100)
     k_alloc, k_free = kfloor.alloc, kfloor.free
 
-    def kmalloc_pairs(n):
+    def kmalloc_pairs(n: int) -> None:
         for s in sizes[:n]:
             kfree(kmalloc(s, GFP_KERNEL))
 
-    def kfloor_pairs(n):
+    def kfloor_pairs(n: int) -> None:
         for s in sizes[:n]:
             k_free(k_alloc(s))
     kmalloc_pairs(1000)
@@ -498,11 +504,11 @@ def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
         pfloor = FreeList(range(0, 1000 << order, 1 << order))
         p_alloc, p_free = pfloor.alloc, pfloor.free
 
-        def page_pairs(n, order=order):
+        def page_pairs(n: int, order: int = order) -> None:
             for _ in range(n):
                 free_pages_pfn(alloc_pages(GFP_KERNEL, order), order)
 
-        def pfloor_pairs(n):
+        def pfloor_pairs(n: int) -> None:
             for _ in range(n):
                 p_free(p_alloc())
         page_pairs(100)
@@ -528,7 +534,7 @@ def bench_scaling(rep: Report, mounts: Mounts, quick: bool) -> None:
     cache = k.kmem_cache_create("bench-obj", 64, 0, SLAB_HWCACHE_ALIGN)
     alloc, free = k.kmem_cache_alloc, k.kmem_cache_free
 
-    def bursts(n):
+    def bursts(n: int) -> None:
         for _ in range(n // burst):
             objs = [alloc(cache, GFP_KERNEL) for _ in range(burst)]
             for x in objs:
@@ -561,7 +567,7 @@ def bench_scaling(rep: Report, mounts: Mounts, quick: bool) -> None:
     held.clear()
     k.close()
 
-    def render_time(kernel) -> float:
+    def render_time(kernel: Any) -> float:
         reps = 20
         best = float("inf")
         for _ in range(5):
@@ -601,7 +607,7 @@ def bench_scaling(rep: Report, mounts: Mounts, quick: bool) -> None:
     k.close()
 
 
-def _store(mounts: Mounts, want: int, extra: list[str]) -> dict:
+def _store(mounts: Mounts, want: int, extra: list[str]) -> dict[str, Any]:
     """Mount, write `want` bytes spread over the devices (dd bs=1M), and read the
     daemon's RSS before and after. A device refused with ENOMEM keeps what it got:
     slab memory is lowmem only (896 MiB on i386), so 1 GiB does not fit."""
@@ -664,7 +670,7 @@ BENCHES = {"throughput": bench_throughput, "latency": bench_latency,
 # --------------------------------------------------------------------------- main
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = _Parser(prog="scullcfs bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="under a minute: less data, one run")
     p.add_argument("--json", metavar="FILE", help="write every result here as JSON")
@@ -682,7 +688,7 @@ def main(argv=None) -> int:
             print(f"bench: {tool} is not on PATH", file=sys.stderr)
             return 1
 
-    def terminate(signum, frame):
+    def terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGHUP, terminate)

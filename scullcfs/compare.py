@@ -39,6 +39,7 @@ import shutil
 import sys
 import tempfile
 import time
+from typing import Any, Callable, Iterable, Sequence
 
 from allocator import Kernel
 from allocator.slab import CFLGS_OFF_SLAB, SLAB_HWCACHE_ALIGN
@@ -81,9 +82,12 @@ class Mount:
     def close(self) -> None:
         self.daemon.unmount(exit_timeout=30)
 
+Workload = Callable[[Mount, str, dict[str, int]], None]
+
+
 # -- snapshots --------------------------------------------------------------------------
 
-def snapshot(m: Mount) -> dict:
+def snapshot(m: Mount) -> dict[str, Any]:
     """Settle the allocator, then read what the workload will be measured by."""
     m.write("proc/sys/vm/drop_caches", "3")
     meminfo = dict(re.findall(r"^(\w+):\s+(\d+) kB$", m.read("proc/meminfo"), re.M))
@@ -97,6 +101,8 @@ def snapshot(m: Mount) -> dict:
     buddy = {}
     for line in m.read("proc/buddyinfo").splitlines():
         g = re.match(r"Node (\d+), zone\s+(\S+)\s+(.*)", line)
+        if g is None:
+            continue
         buddy[g[2]] = [int(x) for x in g[3].split()]
     return {"free": int(meminfo["MemFree"]) // 4, "vmalloc_used": int(meminfo["VmallocUsed"]),
             "slabs": slabs, "vpages": vpages, "buddy": buddy}
@@ -131,11 +137,11 @@ SIZES = {"stream_mib": 64, "small_appends": 4 * 2048, "churn_rounds": 30}
 QUICK_SIZES = {"stream_mib": 16, "small_appends": 4 * 512, "churn_rounds": 10}
 
 
-def workload_sizes(quick: bool) -> dict:
+def workload_sizes(quick: bool) -> dict[str, int]:
     return QUICK_SIZES if quick else SIZES
 
 
-def w_stream(m: Mount, family: str, sizes: dict) -> None:
+def w_stream(m: Mount, family: str, sizes: dict[str, int]) -> None:
     fd = os.open(m.p(f"dev/{family}0"), os.O_WRONLY)
     try:
         for _ in range(sizes["stream_mib"]):
@@ -144,7 +150,7 @@ def w_stream(m: Mount, family: str, sizes: dict) -> None:
         os.close(fd)
 
 
-def w_small(m: Mount, family: str, sizes: dict) -> None:
+def w_small(m: Mount, family: str, sizes: dict[str, int]) -> None:
     rng = random.Random(4)
     fds = [os.open(m.p(f"dev/{family}{i}"), os.O_RDWR) for i in range(4)]
     ends = [0] * 4
@@ -159,7 +165,7 @@ def w_small(m: Mount, family: str, sizes: dict) -> None:
             os.close(fd)
 
 
-def w_churn(m: Mount, family: str, sizes: dict) -> None:
+def w_churn(m: Mount, family: str, sizes: dict[str, int]) -> None:
     rng = random.Random(7)
     fds = [os.open(m.p(f"dev/{family}{i}"), os.O_RDWR) for i in range(4)]
     try:
@@ -178,7 +184,7 @@ def w_churn(m: Mount, family: str, sizes: dict) -> None:
 WORKLOADS = (("stream", w_stream), ("small", w_small), ("churn", w_churn))
 
 
-def describe(name: str, sizes: dict) -> str:
+def describe(name: str, sizes: dict[str, int]) -> str:
     """The header of a workload's table: what it did with these sizes."""
     return {"stream": f"one streaming write to <family>0 ({sizes['stream_mib']} MiB in 1 MiB blocks)",
             "small": f"{sizes['small_appends']} appends of 64..4096 bytes, round robin over <family>0..3",
@@ -197,7 +203,8 @@ def save_memmap(m: Mount, directory: str, name: str) -> None:
             sys.stdout = saved
 
 
-def measure(m: Mount, family: str, fn, sizes: dict, memmap_to: str | None, tag: str) -> dict:
+def measure(m: Mount, family: str, fn: Workload, sizes: dict[str, int], memmap_to: str | None,
+            tag: str) -> dict[str, Any]:
     before = snapshot(m)
     t = time.perf_counter()
     fn(m, family, sizes)
@@ -226,7 +233,7 @@ def measure(m: Mount, family: str, fn, sizes: dict, memmap_to: str | None, tag: 
     return row
 
 
-def table(title: str, rows: list[dict]) -> str:
+def table(title: str, rows: list[dict[str, Any]]) -> str:
     head = (f"{'family':<7} {'bytes stored':>12} {'pages':>6} {'slab':>6} {'vmalloc':>7} {'other':>6}"
             f" {'overhead':>8} {'time s':>6}  free blocks per order 0..10 (Normal, afterwards)")
     out = [title, head, "-" * len(head)]
@@ -245,7 +252,7 @@ def table(title: str, rows: list[dict]) -> str:
 
 # -- slab geometry -------------------------------------------------------------------------
 
-def geometry(quanta) -> tuple[str, dict, dict]:
+def geometry(quanta: Iterable[int]) -> tuple[str, dict[int, tuple[float, float]], dict[int, str]]:
     """The `scullc` cache (kmem_cache_create(quantum, SLAB_HWCACHE_ALIGN)) against the
     kmalloc class scull's quanta come from, as the simulator (2.6 SLAB) builds them."""
     k = Kernel(mem=64 << 20, background=0)
@@ -257,16 +264,17 @@ def geometry(quanta) -> tuple[str, dict, dict]:
     for q in quanta:
         c = k.kmem_cache_create(f"geom{q}", q, 0, SLAB_HWCACHE_ALIGN)
         g = k.kmalloc_cache_for(q, 0)
+        assert g is not None, f"no kmalloc cache for {q} bytes"
 
-        def cost(cache):
+        def cost(cache: Any) -> float:
             # pages per quantum, counting an off-slab descriptor's share of its own cache
-            pages = (1 << cache.gfporder) / cache.num
+            pages: float = (1 << cache.gfporder) / cache.num
             if cache.flags & CFLGS_OFF_SLAB:
                 d = cache.slabp_cache
                 pages += (1 << d.gfporder) / d.num / cache.num
             return pages
 
-        def mgmt(cache):
+        def mgmt(cache: Any) -> str:
             return f"off-slab({cache.slabp_cache.name})" if cache.flags & CFLGS_OFF_SLAB else "on-slab"
         per[q] = (cost(c), cost(g))
         shape[q] = (f"scullc's objects are {c.buffer_size} bytes (the quantum rounded to a 64-byte line),"
@@ -286,14 +294,15 @@ def progress(text: str) -> None:
     print(f"compare: {text}", file=sys.stderr, flush=True)
 
 
-def run_mount(mem: str, quantum: int, families, sizes: dict, memmap: str | None, workdir: str) -> dict:
+def run_mount(mem: str, quantum: int, families: Sequence[str], sizes: dict[str, int], memmap: str | None,
+              workdir: str) -> dict[str, Any]:
     args = ["--mem", mem, "--background", "0", "--family", ",".join(families),
             "--quantum", str(quantum)]
     if quantum != 4000:
         args += ["--param", f"scull_quantum={quantum}", "--param", f"scullm_quantum={quantum}"]
     progress(f"mounting --mem {mem}, quantum {quantum} ({', '.join(families)})")
     m = Mount(args, workdir)
-    results = {}
+    results: dict[str, Any] = {}
     try:
         if memmap:
             snapshot(m)
@@ -311,15 +320,16 @@ def run_mount(mem: str, quantum: int, families, sizes: dict, memmap: str | None,
                          f" {row['time']:.2f} s")
     finally:
         m.close()
-    with open(m.log) as f:
-        problems = [line for line in f if "slab error" in line or "leak" in line or "BUG" in line]
+    with open(m.log) as log:
+        problems = [line for line in log if "slab error" in line or "leak" in line or "BUG" in line]
     if problems:
         print("compare: the daemon reported problems:\n" + "".join(problems), file=sys.stderr)
         results["problems"] = True
     return results
 
 
-def reading(by_q: dict, per: dict, shape: dict, reserve: str) -> str:
+def reading(by_q: dict[int, dict[str, Any]], per: dict[int, tuple[float, float]], shape: dict[int, str],
+            reserve: str) -> str:
     """What the numbers say about the seed's claim, computed from them."""
     out = ["Reading (the seed: scullc uses memory better than scull, its quanta packed densely)"]
     for q, results in by_q.items():
@@ -335,7 +345,7 @@ def reading(by_q: dict, per: dict, shape: dict, reserve: str) -> str:
                    f" pages per 1000 quanta ({(per[q][1] / per[q][0] - 1) * 100:+.1f}% for scull).")
         churn = {r["family"]: r["buddy"] for r in results["churn"]}
         small = {f: sum(b[:4]) for f, b in churn.items()}
-        out.append(f"  After the churn, free blocks of order 0..3 in Normal: "
+        out.append("  After the churn, free blocks of order 0..3 in Normal: "
                    + ", ".join(f"{f} {n}" for f, n in small.items())
                    + " (more small blocks = more fragmented free memory).")
     out.append(f"- scullm costs what scullc costs per quantum, plus its reserve, taken at load and"
@@ -343,7 +353,7 @@ def reading(by_q: dict, per: dict, shape: dict, reserve: str) -> str:
     return "\n".join(out)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = _Parser(prog="scullcfs compare", description=__doc__.split("\n\n")[0],
                epilog="\n\n".join(__doc__.split("\n\n")[2:]),
                formatter_class=argparse.RawDescriptionHelpFormatter)

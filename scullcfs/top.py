@@ -12,7 +12,6 @@ so does a run whose output is not a terminal.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
