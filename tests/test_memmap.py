@@ -13,6 +13,7 @@ from allocator import gfp as G
 from allocator import memmap as MM
 from allocator import pagemap as PM
 from allocator.page_alloc import MAX_ORDER, PageOwner
+from conftest import tools_env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -188,7 +189,7 @@ def test_text_map_cells_show_the_owner_of_most_of_their_pages(kernel):
 
 
 def test_png_has_the_expected_size_and_the_colours_of_the_owners(tmp_path, kernel):
-    import PIL.Image as PIL  # the `tools` extra: installed by tools/quickstart, so never skipped
+    import PIL.Image as PIL  # a dependency of scullcfs, so never skipped
     k = _tiny_kernel(kernel)
     runs = PM.pagemap_runs(k)
     img = MM.render_png(runs, tmp_path / "map.png", width=256)
@@ -268,8 +269,8 @@ def test_mounted_unusable_index_has_a_line_per_zone(mnt):
 
 def test_memmap_tool_draws_a_live_mount(mnt, tmp_path):
     out = tmp_path / "live.png"
-    r = subprocess.run([sys.executable, str(REPO / "tools/memmap"), str(mnt.path), "-o", str(out), "--text"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "scullcfs", "memmap", str(mnt.path), "-o", str(out), "--text"],
+                       capture_output=True, text=True, timeout=60, cwd=REPO)
     assert r.returncode == 0, r.stderr
     assert "Node 0, zone Normal: pfn 4096-65535, 61440 pages" in r.stdout
     assert "slab:dentry_cache" in r.stdout
@@ -279,7 +280,7 @@ def test_memmap_tool_draws_a_live_mount(mnt, tmp_path):
 
 
 def test_memmap_tool_says_when_nothing_is_mounted(tmp_path):
-    r = subprocess.run([sys.executable, str(REPO / "tools/memmap"), str(tmp_path), "--text"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run([str(REPO / "tools/memmap"), str(tmp_path), "--text"],  # the wrapper
+                       capture_output=True, text=True, timeout=60, env=tools_env())
     assert r.returncode == 1
     assert "is a scullcfs mounted at" in r.stderr
