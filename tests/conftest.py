@@ -47,7 +47,7 @@ pytest_plugins = ["kernel_fixtures"]  # the allocator unit tests' kernel and clo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OPTIONS = {"mem": "256M"}
-FUSE_FIXTURES = ("mnt", "mount_scullcfs")
+FUSE_FIXTURES = ("mnt", "mount_scullcfs", "fuse_environment", "scripts")  # and what uses them
 LOG_TAIL_CHARS = 8000
 
 
