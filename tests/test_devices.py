@@ -1,4 +1,4 @@
-"""The scullc device model (scullcfs/devices.py) on a simulated kernel, without FUSE."""
+"""The scullc driver on the shared device model (scullcfs/drivers/) on a simulated kernel, without FUSE."""
 from __future__ import annotations
 
 import errno
@@ -10,7 +10,8 @@ import pytest
 from allocator import gfp as G
 from allocator import procfs
 from allocator.kernel import Kernel
-from scullcfs.devices import DeviceError, ScullcDriver
+from scullcfs.drivers import ScullcDriver
+from scullcfs.errors import DeviceError
 
 QUANTUM = 4000
 QSET = 8                      # small, so a few KiB already need several list items
@@ -26,7 +27,7 @@ def k():
 
 @pytest.fixture
 def drv(k):
-    return ScullcDriver(k, quantum=QUANTUM, qset=QSET, devs=2)
+    return ScullcDriver(k, {"scullc_quantum": QUANTUM, "scullc_qset": QSET, "scullc_devs": 2})
 
 
 def pattern(n, seed=1):
@@ -150,7 +151,7 @@ def test_truncate_to_zero_is_a_trim(drv):
 
 
 def test_ldd3_io_moves_at_most_one_quantum_per_call(k):
-    drv = ScullcDriver(k, quantum=QUANTUM, qset=QSET, devs=1, ldd3_io=True)
+    drv = ScullcDriver(k, {"scullc_quantum": QUANTUM, "scullc_qset": QSET, "scullc_devs": 1}, ldd3_io=True)
     dev = drv.devices[0]
     data = pattern(10000)
     assert dev.write(0, data) == 4000
@@ -162,7 +163,7 @@ def test_ldd3_io_moves_at_most_one_quantum_per_call(k):
 
 
 def test_ldd3_io_reads_a_hole_as_end_of_file(k):
-    drv = ScullcDriver(k, quantum=QUANTUM, qset=QSET, devs=1, ldd3_io=True)
+    drv = ScullcDriver(k, {"scullc_quantum": QUANTUM, "scullc_qset": QSET, "scullc_devs": 1}, ldd3_io=True)
     dev = drv.devices[0]
     dev.write(2 * QUANTUM, b"late")
     assert dev.size == 2 * QUANTUM + 4
@@ -175,7 +176,7 @@ def test_set_param_refuses_a_quantum_larger_than_the_cache_objects(k, drv):
         drv.set_param("scullc_quantum", "4001")
     assert e.value.errno == errno.EINVAL
     assert k.log.grep("quantum 4001 refused")
-    assert drv.scullc_quantum == QUANTUM
+    assert drv.values["scullc_quantum"] == QUANTUM
 
 
 @pytest.mark.parametrize("name, text", [("scullc_quantum", "0"), ("scullc_quantum", "-5"),
@@ -187,7 +188,7 @@ def test_set_param_refuses_bad_values_with_einval_and_a_log_line(k, drv, name, t
         drv.set_param(name, text)
     assert e.value.errno == errno.EINVAL
     assert len(k.log.records) > records
-    assert (drv.scullc_quantum, drv.scullc_qset) == (QUANTUM, QSET)
+    assert (drv.values["scullc_quantum"], drv.values["scullc_qset"]) == (QUANTUM, QSET)
 
 
 def test_set_param_of_a_read_only_parameter_is_eacces(drv):
@@ -282,12 +283,12 @@ def test_devices_are_independent(drv):
 
 
 def test_cleanup_destroys_the_cache_and_reports_a_leak(k):
-    drv = ScullcDriver(k, quantum=QUANTUM, qset=QSET, devs=2)
+    drv = ScullcDriver(k, {"scullc_quantum": QUANTUM, "scullc_qset": QSET, "scullc_devs": 2})
     drv.devices[0].write(0, pattern(20000))
     assert drv.cleanup() is True
     assert k.find_cache("scullc") is None
 
-    drv2 = ScullcDriver(k, quantum=QUANTUM, qset=QSET, devs=1)
+    drv2 = ScullcDriver(k, {"scullc_quantum": QUANTUM, "scullc_qset": QSET, "scullc_devs": 1})
     k.kmem_cache_alloc(drv2.cache, G.GFP_KERNEL)  # someone kept an object
     assert drv2.cleanup() is False
     assert k.log.grep("cache `scullc': Can't free all objects")
@@ -295,14 +296,14 @@ def test_cleanup_destroys_the_cache_and_reports_a_leak(k):
 
 def test_driver_refuses_a_second_scullc_cache(k, drv):
     with pytest.raises(MemoryError):
-        ScullcDriver(k, quantum=QUANTUM, qset=QSET, devs=1)
+        ScullcDriver(k, {"scullc_quantum": QUANTUM, "scullc_qset": QSET, "scullc_devs": 1})
     assert k.log.grep("duplicate cache scullc")
 
 
 def test_scullcmem_uses_the_driver_format(k, drv):
     dev = drv.devices[0]
     dev.write(0, b"x" * 5000)
-    text = drv.scullcmem()
+    text = drv.procmem()
     assert text.startswith(f"\nDevice 0: qset {QSET}, quantum {QUANTUM}, sz 5000\n  item at c")
     q0 = dev.items[0].data[0]
     assert f"\n       0:{0xC0000000 + q0:8x}\n" in text
