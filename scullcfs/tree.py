@@ -23,8 +23,16 @@ from typing import TYPE_CHECKING, Optional, Protocol
 from allocator import procfs
 from allocator.kernel import Kernel
 from allocator.physmem import PAGE_SIZE
-from allocator.slab import (SLAB_CACHE_DMA, SLAB_DESTROY_BY_RCU, SLAB_HWCACHE_ALIGN, SLAB_POISON,
-                            SLAB_RECLAIM_ACCOUNT, SLAB_RED_ZONE, SLAB_STORE_USER, KmemCache)
+from allocator.slab import (
+    SLAB_CACHE_DMA,
+    SLAB_DESTROY_BY_RCU,
+    SLAB_HWCACHE_ALIGN,
+    SLAB_POISON,
+    SLAB_RECLAIM_ACCOUNT,
+    SLAB_RED_ZONE,
+    SLAB_STORE_USER,
+    KmemCache,
+)
 from allocator.trace import Tracer
 
 from .errors import DeviceError

@@ -15,8 +15,7 @@ devices, its /proc dump, its module parameters and sys/class/<driver>/<dev>/.
 """
 from __future__ import annotations
 
-import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 from allocator import gfp as G
 from allocator.kernel import Kernel
@@ -29,7 +28,6 @@ from .scullc import ScullcDriver
 from .scullm import ScullmDriver
 from .scullp import ScullpDriver
 from .scullv import ScullvDriver
-
 
 __all__ = ["DRIVERS", "Device", "Driver", "ScullDriver", "ScullcDriver", "ScullmDriver", "ScullpDriver",
            "ScullvDriver", "declare_files", "load_drivers", "parse_family_args"]

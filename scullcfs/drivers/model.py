@@ -56,16 +56,38 @@ INLINE_HELPERS = ("_alloc_quantum", "_quantum_alloc", "_free_quantum", "_alloc_d
 RENAMES = {"read_ldd3": "read"}
 
 
+# What a module parameter is to the device model (Param.role)
+QUANTUM, ORDER, QSET, DEVS = "quantum", "order", "qset", "devs"
+
+
 @dataclass(frozen=True)
 class Param:
     """A module parameter: its default and bounds. Writable ones stand for the
     driver's ioctls: they change the module's global, which a device adopts at
-    its next trim (`at_trim`), unless the driver applies it at once."""
+    its next trim (`at_trim`), unless the driver applies it at once. `role`
+    says which of the model's values it is, if any: the quantum in bytes, or
+    as a page order; the qset; the number of devices."""
     default: int
     lo: int
     hi: int
     writable: bool = True
     at_trim: bool = True
+    role: str = ""
+
+
+def module_params(*, qset: tuple[str, int], devs: tuple[str, int], quantum: Optional[tuple[str, int]] = None,
+                  order: Optional[tuple[str, int]] = None, **own: Param) -> dict[str, Param]:
+    """A driver's module parameters, each (name, default) as the driver has
+    it: its quantum (in bytes, or as a page order), qset and number of
+    devices, with the bounds every driver shares; then its own ones."""
+    params = {}
+    if quantum is not None:
+        params[quantum[0]] = Param(quantum[1], 1, QUANTUM_MAX, role=QUANTUM)
+    if order is not None:
+        params[order[0]] = Param(order[1], 0, ORDER_MAX, role=ORDER)
+    params[qset[0]] = Param(qset[1], 1, QSET_MAX, role=QSET)
+    params[devs[0]] = Param(devs[1], 1, DEVS_MAX, writable=False, role=DEVS)
+    return {**params, **own}
 
 
 class Qset:
@@ -394,12 +416,7 @@ class Driver:
     methods where it differs."""
     name: ClassVar[str] = ""
     device_class: ClassVar[type[Device]] = Device
-    PARAMS: ClassVar[Mapping[str, Param]] = {}
-    devs_param: ClassVar[str] = ""
-    quantum_param: ClassVar[str] = ""   # the quantum in bytes (scullc, scull, scullm) ...
-    order_param: ClassVar[str] = ""     # ... or PAGE_SIZE << order (scullp, scullv)
-    qset_param: ClassVar[str] = ""
-    proc_name: ClassVar[str] = ""
+    PARAMS: ClassVar[Mapping[str, Param]] = {}  # see module_params
     sizeof_dev: ClassVar[int] = SIZEOF_SCULLC_DEV   # one struct <driver>_dev in the device array
     sizeof_item: ClassVar[int] = SIZEOF_SCULLC_DEV  # a list item after the head
     # /proc dump: "quantum" or "order" in the header; the slot line's format
@@ -415,18 +432,21 @@ class Driver:
         self.ldd3_io = ldd3_io
         given = params or {}
         self.values: dict[str, int] = {}
+        self.role_of: dict[str, str] = {}  # role -> parameter name
         for pname, p in self.PARAMS.items():
             value = given.get(pname, p.default)
             if not p.lo <= value <= p.hi:
                 raise ValueError(f"{pname} must be {p.lo}..{p.hi}, not {value}")
             self.values[pname] = value
+            self.role_of[p.role] = pname
         kernel.register_call_sites(self.device_class, self.name, INLINE_HELPERS, RENAMES)
         kernel.register_call_sites(type(self), self.name)
         self.devices_addr = 0
         self.devices: list[Device] = []
         self.init_module()
         kernel.log.printk(KERN_INFO, f"{self.name}: {len(self.devices)} devices, " + ", ".join(
-            f"{p.removeprefix(self.name + '_')} {v}" for p, v in self.values.items() if p != self.devs_param))
+            f"{p.removeprefix(self.name + '_')} {v}" for p, v in self.values.items()
+            if p != self.role_of[DEVS]))
 
     # -- module init and exit ---------------------------------------------------
 
@@ -440,7 +460,7 @@ class Driver:
             raise
 
     def _alloc_devices(self) -> None:
-        devs = self.values[self.devs_param]
+        devs = self.values[self.role_of[DEVS]]
         addr = self.k.kzalloc(devs * self.sizeof_dev, G.GFP_KERNEL)
         if addr is None:
             raise MemoryError(f"{self.name}: cannot allocate the device array")
@@ -466,9 +486,13 @@ class Driver:
 
     def quantum_qset(self) -> tuple[int, int]:
         """The module's current (quantum, qset): what a device adopts at trim."""
-        v = self.values
-        quantum = PAGE_SIZE << v[self.order_param] if self.order_param else v[self.quantum_param]
-        return quantum, v[self.qset_param]
+        v, role_of = self.values, self.role_of
+        quantum = PAGE_SIZE << v[role_of[ORDER]] if ORDER in role_of else v[role_of[QUANTUM]]
+        return quantum, v[role_of[QSET]]
+
+    @property
+    def proc_name(self) -> str:
+        return f"{self.name}mem"
 
     def param_refused(self, pname: str, value: int) -> Optional[str]:
         """Why a runtime value is refused, or None."""

@@ -8,10 +8,10 @@ limit only before a device or an item.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import ClassVar, Optional
+from collections.abc import Callable
+from typing import Optional
 
-from .model import DEVS_MAX, QSET_MAX, QUANTUM_MAX, Buffer, Device, Driver, Param
+from .model import Buffer, Device, Driver, module_params
 
 # sizeof(struct scull_dev) on i386: data, quantum, qset, size, access_key (20) +
 # struct mutex (16) + struct cdev (88); struct scull_qset is two pointers.
@@ -66,15 +66,8 @@ class ScullDevice(Device):
 class ScullDriver(Driver):
     name = "scull"
     device_class = ScullDevice
-    PARAMS: ClassVar[Mapping[str, Param]] = {
-        "scull_quantum": Param(4000, 1, QUANTUM_MAX),
-        "scull_qset": Param(1000, 1, QSET_MAX),
-        "scull_nr_devs": Param(4, 1, DEVS_MAX, writable=False),
-    }
-    devs_param = "scull_nr_devs"
-    quantum_param = "scull_quantum"
-    qset_param = "scull_qset"
-    proc_name = "scullmem"
+    PARAMS = module_params(quantum=("scull_quantum", 4000), qset=("scull_qset", 1000),
+                           devs=("scull_nr_devs", 4))
     sizeof_dev = SIZEOF_SCULL_DEV
     sizeof_item = SIZEOF_SCULL_QSET
     proc_shows = "q"

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
-from typing import ClassVar, Optional
+from typing import Optional
 
 from allocator.kernel import Kernel
 from allocator.slab import SLAB_HWCACHE_ALIGN, KmemCache
 
 from ..errors import DeviceError
-from .model import DEVS_MAX, QSET_MAX, QUANTUM_MAX, Device, Driver, Param, Qset
+from .model import Device, Driver, Qset, module_params
 
 
 class ScullcDevice(Device):
@@ -59,15 +59,8 @@ class ScullcDriver(Driver):
     cache: KmemCache
     name = "scullc"
     device_class = ScullcDevice
-    PARAMS: ClassVar[Mapping[str, Param]] = {
-        "scullc_quantum": Param(4000, 1, QUANTUM_MAX),
-        "scullc_qset": Param(500, 1, QSET_MAX),
-        "scullc_devs": Param(4, 1, DEVS_MAX, writable=False),
-    }
-    devs_param = "scullc_devs"
-    quantum_param = "scullc_quantum"
-    qset_param = "scullc_qset"
-    proc_name = "scullcmem"
+    PARAMS = module_params(quantum=("scullc_quantum", 4000), qset=("scullc_qset", 500),
+                           devs=("scullc_devs", 4))
     highmem_refused = "slab memory cannot come from HighMem"
 
     def __init__(self, kernel: Kernel, params: Optional[Mapping[str, int]] = None, ldd3_io: bool = False,

@@ -4,15 +4,15 @@ behind a mempool of scullm_min_nr elements. A quantum comes from the pool
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Mapping
-from typing import ClassVar, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from allocator import gfp as G
 from allocator.mempool import Mempool
 from allocator.slab import SLAB_HWCACHE_ALIGN, KmemCache
 
 from ..errors import DeviceError
-from .model import DEVS_MAX, QSET_MAX, QUANTUM_MAX, Device, Driver, Param
+from .model import Device, Driver, Param, module_params
 
 
 class ScullmDevice(Device):
@@ -33,16 +33,8 @@ class ScullmDevice(Device):
 class ScullmDriver(Driver):
     name = "scullm"
     device_class = ScullmDevice
-    PARAMS: ClassVar[Mapping[str, Param]] = {
-        "scullm_quantum": Param(4000, 1, QUANTUM_MAX),
-        "scullm_qset": Param(500, 1, QSET_MAX),
-        "scullm_devs": Param(4, 1, DEVS_MAX, writable=False),
-        "scullm_min_nr": Param(16, 1, 4096, at_trim=False),
-    }
-    devs_param = "scullm_devs"
-    quantum_param = "scullm_quantum"
-    qset_param = "scullm_qset"
-    proc_name = "scullmmem"
+    PARAMS = module_params(quantum=("scullm_quantum", 4000), qset=("scullm_qset", 500),
+                           devs=("scullm_devs", 4), scullm_min_nr=Param(16, 1, 4096, at_trim=False))
     cache: KmemCache
     pool: Mempool
 
@@ -65,7 +57,8 @@ class ScullmDriver(Driver):
     def param_refused(self, pname: str, value: int) -> Optional[str]:
         why = super().param_refused(pname, value)
         if why is None and pname == "scullm_quantum" and value > self.cache.obj_size:
-            return f"the scullm cache's objects are {self.cache.obj_size} bytes (the driver would overflow them)"
+            return (f"the scullm cache's objects are {self.cache.obj_size} bytes"
+                    " (the driver would overflow them)")
         return why
 
     def _apply_param(self, pname: str, value: int) -> None:

@@ -2,12 +2,11 @@
 whole pages from __get_free_pages, given back with free_pages."""
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar, Optional
+from typing import Optional
 
 from allocator.physmem import PAGE_SHIFT
 
-from .model import DEVS_MAX, ORDER_MAX, QSET_MAX, Device, Driver, Param
+from .model import Device, Driver, module_params
 
 
 class ScullpDevice(Device):
@@ -21,15 +20,7 @@ class ScullpDevice(Device):
 class ScullpDriver(Driver):
     name = "scullp"
     device_class = ScullpDevice
-    PARAMS: ClassVar[Mapping[str, Param]] = {
-        "scullp_order": Param(0, 0, ORDER_MAX),
-        "scullp_qset": Param(500, 1, QSET_MAX),
-        "scullp_devs": Param(4, 1, DEVS_MAX, writable=False),
-    }
-    devs_param = "scullp_devs"
-    order_param = "scullp_order"
-    qset_param = "scullp_qset"
-    proc_name = "scullpmem"
+    PARAMS = module_params(order=("scullp_order", 0), qset=("scullp_qset", 500), devs=("scullp_devs", 4))
     proc_shows = "order"
 
     def quantum_problem(self, q: int) -> Optional[str]:

@@ -3,12 +3,11 @@ scullv_order). Its address is a vmalloc address, so every byte moves through
 the vmalloc page table, and the /proc dump prints it as it is."""
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar, Optional
+from typing import Optional
 
 from allocator import gfp as G
 
-from .model import DEVS_MAX, ORDER_MAX, QSET_MAX, Buffer, Device, Driver, Param
+from .model import Buffer, Device, Driver, module_params
 
 # What /proc/vmallocinfo shows as scullv's caller (sprint_symbol of the return
 # address; the offsets are illustrative, there is no object code to measure).
@@ -43,15 +42,7 @@ class ScullvDevice(Device):
 class ScullvDriver(Driver):
     name = "scullv"
     device_class = ScullvDevice
-    PARAMS: ClassVar[Mapping[str, Param]] = {
-        "scullv_order": Param(4, 0, ORDER_MAX),
-        "scullv_qset": Param(500, 1, QSET_MAX),
-        "scullv_devs": Param(4, 1, DEVS_MAX, writable=False),
-    }
-    devs_param = "scullv_devs"
-    order_param = "scullv_order"
-    qset_param = "scullv_qset"
-    proc_name = "scullvmem"
+    PARAMS = module_params(order=("scullv_order", 4), qset=("scullv_qset", 500), devs=("scullv_devs", 4))
     proc_shows = "order"
     highmem_refused = "vmalloc adds __GFP_HIGHMEM for the quanta itself; items and arrays come from kmalloc"
 
