@@ -21,6 +21,8 @@ from allocator import Kernel, parse_size
 from allocator.printk import KERN_ERR, KERN_WARNING
 from allocator.slab import REAPTIMEOUT_CPUC, SLAB_HWCACHE_ALIGN, slab_flags_parse
 
+from .drivers.scullc import ScullcDriver
+
 log = logging.getLogger("scullcfs")
 
 
@@ -120,9 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fill dentry_cache, inode_cache and buffer_head with PCT%% of lowmem at boot"
                         " (default 5; 0 for an empty machine)")
     d = p.add_argument_group("scullc driver")
-    d.add_argument("--quantum", type=_int_arg(1, 131072), default=4000, help="scullc_quantum (4000)")
-    d.add_argument("--qset", type=_int_arg(1, 32768), default=500, help="scullc_qset (500)")
-    d.add_argument("--devs", type=_int_arg(1, 64), default=4, help="scullc_devs (4)")
+    for opt, pname in (("--quantum", "scullc_quantum"), ("--qset", "scullc_qset"), ("--devs", "scullc_devs")):
+        param = ScullcDriver.PARAMS[pname]  # the driver's default and bounds
+        d.add_argument(opt, type=_int_arg(param.lo, param.hi), default=param.default,
+                       help=f"{pname} ({param.default})")
     d.add_argument("--cache-flags", type=_flags_arg, default=SLAB_HWCACHE_ALIGN, metavar="FLAGS",
                    help="flags of the scullc cache (default SLAB_HWCACHE_ALIGN)")
     d.add_argument("--family", default="scullc", metavar="LIST",

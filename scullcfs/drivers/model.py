@@ -498,7 +498,8 @@ class Driver:
         """Why a runtime value is refused, or None."""
         p = self.PARAMS[pname]
         if not p.lo <= value <= p.hi:
-            return f"must be {p.lo}..{p.hi}"
+            why = " (the pointer array comes from kmalloc, at most 128 KiB)" if p.role == QSET else ""
+            return f"must be {p.lo}..{p.hi}{why}"
         return None
 
     def _apply_param(self, pname: str, value: int) -> None:
