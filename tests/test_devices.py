@@ -1,4 +1,5 @@
-"""The scullc driver on the shared device model (scullcfs/drivers/) on a simulated kernel, without FUSE."""
+"""The scullc driver (and scull where they differ) on the shared device model
+(scullcfs/drivers/), on a simulated kernel, without FUSE."""
 from __future__ import annotations
 
 import errno
@@ -10,7 +11,7 @@ import pytest
 from allocator import gfp as G
 from allocator import procfs
 from allocator.kernel import Kernel
-from scullcfs.drivers import ScullcDriver
+from scullcfs.drivers import ScullcDriver, ScullDriver
 from scullcfs.errors import DeviceError
 
 QUANTUM = 4000
@@ -308,6 +309,35 @@ def test_scullcmem_uses_the_driver_format(k, drv):
     q0 = dev.items[0].data[0]
     assert f"\n       0:{0xC0000000 + q0:8x}\n" in text
     assert "\nDevice 1: qset 8, quantum 4000, sz 0\n" in text
+
+
+# seq_file's buffer is a page; the dump gives up once count passes size - 80.
+PROCMEM_LIMIT = 4096 - 80
+
+
+def test_scullcmem_stops_after_the_first_line_past_the_page_limit(k):
+    # scullc_read_procmem tests `m->count > limit` after every line it prints
+    drv = ScullcDriver(k, {"scullc_quantum": 16, "scullc_qset": 400, "scullc_devs": 2})
+    drv.devices[0].write(0, b"x" * 16 * 400)
+    text = drv.procmem()
+    lines = text.splitlines(keepends=True)
+    assert len(text) > PROCMEM_LIMIT >= len(text) - len(lines[-1])
+    assert lines[-1].endswith("\n") and ":" in lines[-1]  # a slot line, whole
+    assert "Device 1" not in text
+
+
+def test_scullmem_tests_the_page_limit_only_before_a_device_or_an_item(k):
+    # scull_read_procmem checks the limit per device and per qset item: the last
+    # item's slot lines are printed in full (with a space after the colon)
+    drv = ScullDriver(k, {"scull_quantum": 16, "scull_qset": 400, "scull_nr_devs": 2})
+    dev = drv.devices[0]
+    dev.write(0, b"x" * 16 * 400)
+    text = drv.procmem()
+    assert text.startswith("\nDevice 0: qset 400, q 16, sz 6400\n  item at c")
+    slots = [line for line in text.splitlines() if line.startswith("    ")]
+    assert len(slots) == 400 and len(text) > PROCMEM_LIMIT
+    assert slots[0] == f"       0: {0xC0000000 + dev.items[0].data[0]:8x}"
+    assert "Device 1" not in text
 
 
 def test_write_past_the_drivers_32_bit_size_is_efbig_and_allocates_nothing(k, drv):
