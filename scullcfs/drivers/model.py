@@ -52,7 +52,7 @@ _pack_ptr = struct.Struct("<I").pack_into
 # What traces and slab-debug "last user" records name (allocator/trace.py):
 # helpers the C driver does inline, and the one method under another name.
 INLINE_HELPERS = ("_alloc_quantum", "_quantum_alloc", "_free_quantum", "_alloc_data", "_zero_quantum",
-                  "_release_items")
+                  "_release_items", "_alloc_devices")
 RENAMES = {"read_ldd3": "read"}
 
 
@@ -438,20 +438,21 @@ class Driver:
             if not p.lo <= value <= p.hi:
                 raise ValueError(f"{pname} must be {p.lo}..{p.hi}, not {value}")
             self.values[pname] = value
-            self.role_of[p.role] = pname
+            if p.role:
+                self.role_of[p.role] = pname
         kernel.register_call_sites(self.device_class, self.name, INLINE_HELPERS, RENAMES)
         kernel.register_call_sites(type(self), self.name)
         self.devices_addr = 0
         self.devices: list[Device] = []
-        self.init_module()
+        self._init()
         kernel.log.printk(KERN_INFO, f"{self.name}: {len(self.devices)} devices, " + ", ".join(
             f"{p.removeprefix(self.name + '_')} {v}" for p, v in self.values.items()
             if p != self.role_of[DEVS]))
 
     # -- module init and exit ---------------------------------------------------
 
-    def init_module(self) -> None:
-        """<driver>_init: the allocator state, then the device array."""
+    def _init(self) -> None:
+        """<driver>_init (traces name it so): the allocator state, then the device array."""
         self._load()
         try:
             self._alloc_devices()

@@ -68,7 +68,7 @@ class ScullcDriver(Driver):
         self.cache_flags = cache_flags
         super().__init__(kernel, params, ldd3_io)
 
-    def init_module(self) -> None:
+    def _init(self) -> None:
         """scullc_init: the device array, then the cache (the devices are live first)."""
         self._alloc_devices()
         cache = self.k.kmem_cache_create("scullc", self.values["scullc_quantum"], 0, self.cache_flags)
