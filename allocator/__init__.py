@@ -38,7 +38,7 @@ Reclaim has no cycle: page_alloc and slab call vmscan; vmscan holds only what
 was registered with it: SLAB's shrinker (free slabs), one shrinker per
 background cache, page_alloc's per-CPU drain. Kernel (kernel.py) builds the
 parts a version declares and binds the API. Renderers (procfs, pagemap,
-memmap, check, trace.Tracer, vmalloc.vmallocinfo) read the Kernel and change
+memmap, check, trace.Tracer) read the Kernel and change
 nothing.
 
 Kernel versions. versions.py declares each version in one line: its release,

@@ -333,6 +333,10 @@ class Kernel:
         """Objects parked in the per-CPU and shared arrays (sysfs `cpu_objects`)."""
         return cache_cpu_objects(cachep)
 
+    def mempool_reserve(self, pool: MP.Mempool) -> list[int]:
+        """The elements in pool's reserve (a copy), the next one out last."""
+        return list(pool.elements)
+
     def slab_leaks(self) -> list[KmemCache]:
         """Caches, other than the general and the background ones, that still
         hold objects: what unloading a module with a leak leaves behind."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from .page_alloc import Zone
 from .physmem import PAGE_SHIFT
+from .vmalloc import VM_ALLOC, VM_IOREMAP, VM_MAP, VM_USERMAP, VM_VPAGES
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -149,3 +150,33 @@ def numastat(k: Kernel, node_id: int) -> str:
     return (f"numa_hit {total['numa_hit']}\nnuma_miss {total['numa_miss']}\n"
             f"numa_foreign {total['numa_foreign']}\ninterleave_hit 0\n"
             f"local_node {total['local_node']}\nother_node {total['other_node']}\n")
+
+
+def vmallocinfo(k: Kernel) -> str:
+    """/proc/vmallocinfo as 2.6.2x mm/vmalloc.c s_show prints it:
+    `0x%p-0x%p %7ld` [caller] [` pages=%d`] [` vmalloc`] [` vpages`] [` N<node>=<n>`]."""
+    out = []
+    for v in k.vmlist:
+        line = f"0x{v.addr:08x}-0x{v.addr + v.size:08x} {v.size:7d}"
+        if v.caller:
+            line += " " + v.caller
+        if v.nr_pages:
+            line += f" pages={v.nr_pages}"
+        if v.flags & VM_IOREMAP:
+            line += " ioremap"
+        if v.flags & VM_ALLOC:
+            line += " vmalloc"
+        if v.flags & VM_MAP:
+            line += " vmap"
+        if v.flags & VM_USERMAP:
+            line += " user"
+        if v.flags & VM_VPAGES:
+            line += " vpages"
+        if k.numa and v.flags & VM_ALLOC and v.pages:
+            counts: dict[int, int] = {}
+            for pfn in v.pages:
+                nid = k.zone_of(pfn).node.id
+                counts[nid] = counts.get(nid, 0) + 1
+            line += "".join(f" N{nid}={n}" for nid, n in sorted(counts.items()))
+        out.append(line + "\n")
+    return "".join(out)

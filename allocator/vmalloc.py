@@ -421,30 +421,6 @@ def get_vmalloc_info(v: Vmalloc) -> tuple[int, int, int]:
 
 
 def vmallocinfo(k: Kernel) -> str:
-    """/proc/vmallocinfo as 2.6.2x mm/vmalloc.c s_show prints it:
-    `0x%p-0x%p %7ld` [caller] [` pages=%d`] [` vmalloc`] [` vpages`] [` N<node>=<n>`]."""
-    out = []
-    for v in k.vmlist:
-        line = f"0x{v.addr:08x}-0x{v.addr + v.size:08x} {v.size:7d}"
-        if v.caller:
-            line += " " + v.caller
-        if v.nr_pages:
-            line += f" pages={v.nr_pages}"
-        if v.flags & VM_IOREMAP:
-            line += " ioremap"
-        if v.flags & VM_ALLOC:
-            line += " vmalloc"
-        if v.flags & VM_MAP:
-            line += " vmap"
-        if v.flags & VM_USERMAP:
-            line += " user"
-        if v.flags & VM_VPAGES:
-            line += " vpages"
-        if k.numa and v.flags & VM_ALLOC and v.pages:
-            counts: dict[int, int] = {}
-            for pfn in v.pages:
-                nid = k.zone_of(pfn).node.id
-                counts[nid] = counts.get(nid, 0) + 1
-            line += "".join(f" N{nid}={n}" for nid, n in sorted(counts.items()))
-        out.append(line + "\n")
-    return "".join(out)
+    """/proc/vmallocinfo; the renderer lives with the others (procfs.vmallocinfo)."""
+    from .procfs import vmallocinfo as render  # procfs imports this module's VM_* flags
+    return render(k)

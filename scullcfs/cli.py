@@ -18,8 +18,10 @@ import sys
 from dataclasses import dataclass
 
 from allocator import Kernel, parse_size
-from allocator.printk import KERN_ERR, KERN_INFO, KERN_WARNING
+from allocator.printk import KERN_ERR, KERN_WARNING
 from allocator.slab import REAPTIMEOUT_CPUC, SLAB_HWCACHE_ALIGN, slab_flags_parse
+
+from .drivers.scullc import ScullcDriver
 
 log = logging.getLogger("scullcfs")
 
@@ -149,9 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fill dentry_cache, inode_cache and buffer_head with PCT%% of lowmem at boot"
                         " (default 5; 0 for an empty machine)")
     d = p.add_argument_group("scullc driver")
-    d.add_argument("--quantum", type=_int_arg(1, 131072), default=4000, help="scullc_quantum (4000)")
-    d.add_argument("--qset", type=_int_arg(1, 32768), default=500, help="scullc_qset (500)")
-    d.add_argument("--devs", type=_int_arg(1, 64), default=4, help="scullc_devs (4)")
+    for opt, pname in (("--quantum", "scullc_quantum"), ("--qset", "scullc_qset"), ("--devs", "scullc_devs")):
+        param = ScullcDriver.PARAMS[pname]  # the driver's default and bounds
+        d.add_argument(opt, type=_int_arg(param.lo, param.hi), default=param.default,
+                       help=f"{pname} ({param.default})")
     d.add_argument("--cache-flags", type=_flags_arg, default=SLAB_HWCACHE_ALIGN, metavar="FLAGS",
                    help="flags of the scullc cache (default SLAB_HWCACHE_ALIGN)")
     d.add_argument("--family", default="scullc", metavar="LIST",
@@ -262,15 +265,12 @@ def unmount(mountpoint: str, timeout: float = 20, force: bool = False) -> int:
 
 
 def boot(args) -> tuple:
-    from .devices import ScullcDriver
+    from .drivers import load_drivers
     kernel = Kernel(mem=args.mem, nodes=args.nodes, cpus=args.cpus, slab_debug=args.slab_debug,
                     background=args.background)
-    driver = ScullcDriver(kernel, quantum=args.quantum, qset=args.qset, devs=args.devs,
-                          ldd3_io=args.ldd3_io, cache_flags=args.cache_flags)
-    kernel.log.printk(KERN_INFO, f"scullc: {args.devs} devices, quantum {args.quantum}, qset {args.qset}")
-    from .families import load_families  # (also declares their files)
-    driver.families = load_families(kernel, args.family, args.param, args.ldd3_io)
-    return kernel, driver
+    scullc = {"scullc_quantum": args.quantum, "scullc_qset": args.qset, "scullc_devs": args.devs}
+    drivers = load_drivers(kernel, scullc, args.family, args.param, args.ldd3_io, args.cache_flags)
+    return kernel, drivers
 
 
 def main(argv=None) -> int:
@@ -291,7 +291,7 @@ def main(argv=None) -> int:
     if os.path.ismount(mnt):
         print(f"scullcfs: {mnt}: already a mount point", file=sys.stderr)
         return 1
-    from .families import parse_family_args
+    from .drivers import parse_family_args
     try:
         parse_family_args(args.family, args.param)  # before booting: a typo costs nothing
     except ValueError as e:
@@ -351,7 +351,6 @@ def serve(args, kernel, driver, ready_w=None) -> int:
     import pyfuse3
     import trio
 
-    from . import debugfs, faultfs  # noqa: F401  (declare their files)
     from .fs import ScullcOperations
     from .tree import Tree
 
@@ -412,11 +411,9 @@ def serve(args, kernel, driver, ready_w=None) -> int:
     finally:
         pyfuse3.close(unmount=True)
         kernel.set_current(os.getpid(), "rmmod")
-        for family in reversed(getattr(driver, "families", ())):
-            if not family.cleanup():
-                kernel.log.printk(KERN_ERR, f"{family.name}: unloaded with memory still allocated (leak)")
-        if not driver.cleanup():
-            kernel.log.printk(KERN_ERR, "scullc: unloaded with objects still allocated (leak)")
+        for drv in reversed(driver):
+            if not drv.cleanup():
+                kernel.log.printk(KERN_ERR, f"{drv.name}: unloaded with memory still allocated (leak)")
         leaks = kernel.slab_leaks()
         for c in leaks:
             kernel.log.printk(KERN_ERR, f"slab error in kmem_cache_destroy(): cache `{c.name}':"

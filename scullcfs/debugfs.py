@@ -1,6 +1,7 @@
 """debugfs files: the page map, the extfrag index and kmem tracing.
 
     sys/kernel/debug/scullc/pagemap            who owns every frame (allocator/pagemap.py)
+    sys/kernel/debug/scullc/daemon_pid         the daemon (`scullcfs --unmount` waits for it)
     sys/kernel/debug/extfrag/unusable_index    mm/vmstat.c unusable_show
     sys/kernel/debug/tracing/                  ftrace's kmem events (allocator/trace.py):
         tracing_on  buffer_size_kb  trace  trace_pipe  available_events
@@ -13,16 +14,16 @@ until one is recorded.
 from __future__ import annotations
 
 import errno
-import stat
+import os
+from collections.abc import Callable
 
-import pyfuse3
 import trio
 
 from allocator import pagemap as PM
 from allocator.trace import KMEM_EVENTS, Tracer
 
-from .devices import DeviceError
-from .tree import EXTENSIONS, Node
+from .errors import DeviceError
+from .tree import File, Tree, switch_writer
 
 TRACING = "sys/kernel/debug/tracing"
 # pyfuse3 does not pass FUSE_INTERRUPT on, so a reader killed while it sleeps in
@@ -71,23 +72,13 @@ class TracePipe:
             finally:
                 self.tracer.waiters.discard(woken.set)
             if not woken.is_set() and _signal_pending(self.pid):
-                raise pyfuse3.FUSEError(errno.EINTR)
+                raise DeviceError(errno.EINTR, "interrupted by a signal")
 
     def close(self) -> None:
         self.leftover = b""
 
 
-def _switch(setter):
-    """A writer for 0/1 files."""
-    def write(data: bytes) -> None:
-        text = data.strip()
-        if text not in (b"0", b"1"):
-            raise DeviceError(errno.EINVAL, "write 0 or 1")
-        setter(text == b"1")
-    return write
-
-
-def _buffer_size_writer(tracer: Tracer):
+def _buffer_size_writer(tracer: Tracer) -> Callable[[bytes], None]:
     def write(data: bytes) -> None:
         try:
             kb = int(data.strip())
@@ -97,32 +88,35 @@ def _buffer_size_writer(tracer: Tracer):
     return write
 
 
-def declare_files(tree) -> None:
+def declare_files(tree: Tree) -> None:
     """Add the debugfs files of the page map, extfrag and tracing to a mount."""
     k = tree.k
     tracer = tree.tracer = Tracer(k)
     files = {
-        "sys/kernel/debug/scullc/pagemap": (0o444, lambda: PM.pagemap(k), None),
-        "sys/kernel/debug/extfrag/unusable_index": (0o444, lambda: PM.unusable_index(k), None),
-        f"{TRACING}/tracing_on": (0o644, lambda: f"{int(tracer.tracing_on)}\n",
-                                  _switch(tracer.set_tracing_on)),
-        f"{TRACING}/buffer_size_kb": (0o644, lambda: f"{tracer.buffer_size_kb}\n",
-                                      _buffer_size_writer(tracer)),
-        f"{TRACING}/trace": (0o644, tracer.trace, lambda data: tracer.reset()),
-        f"{TRACING}/available_events": (0o444, lambda: "".join(f"kmem:{e}\n" for e in KMEM_EVENTS),
-                                        None),
-        f"{TRACING}/events/enable": (0o644, lambda: tracer.all_state() + "\n",
-                                     _switch(tracer.set_all)),
-        f"{TRACING}/events/kmem/enable": (0o644, lambda: tracer.all_state() + "\n",
-                                          _switch(tracer.set_all)),
+        "sys/kernel/debug/scullc/daemon_pid": File(0o444, lambda: f"{os.getpid()}\n"),
+        "sys/kernel/debug/scullc/pagemap": File(0o444, lambda: PM.pagemap(k)),
+        "sys/kernel/debug/extfrag/unusable_index": File(0o444, lambda: PM.unusable_index(k)),
+        f"{TRACING}/tracing_on": File(0o644, lambda: f"{int(tracer.tracing_on)}\n",
+                                      switch_writer(tracer.set_tracing_on)),
+        f"{TRACING}/buffer_size_kb": File(0o644, lambda: f"{tracer.buffer_size_kb}\n",
+                                          _buffer_size_writer(tracer)),
+        f"{TRACING}/trace": File(0o644, tracer.trace, lambda data: tracer.reset()),
+        f"{TRACING}/trace_pipe": File(0o444, stream=lambda pid: TracePipe(tracer, pid)),
+        f"{TRACING}/available_events": File(0o444, lambda: "".join(f"kmem:{e}\n" for e in KMEM_EVENTS)),
+        f"{TRACING}/events/enable": File(0o644, lambda: tracer.all_state() + "\n",
+                                         switch_writer(tracer.set_all)),
+        f"{TRACING}/events/kmem/enable": File(0o644, lambda: tracer.all_state() + "\n",
+                                              switch_writer(tracer.set_all)),
     }
     for event in KMEM_EVENTS:
-        files[f"{TRACING}/events/kmem/{event}/enable"] = (
-            0o644, lambda e=event: f"{int(e in tracer.enabled)}\n",
-            _switch(lambda on, e=event: tracer.set_enabled(e, on)))
+        files[f"{TRACING}/events/kmem/{event}/enable"] = _event_enable(tracer, event)
     tree.declare(files)
-    tree.add(f"{TRACING}/trace_pipe", Node("", stat.S_IFREG | 0o444,
-                                           stream=lambda pid: TracePipe(tracer, pid)))
 
 
-EXTENSIONS.append(declare_files)
+def _event_enable(tracer: Tracer, event: str) -> File:
+    def read() -> str:
+        return f"{int(event in tracer.enabled)}\n"
+
+    def enable(on: bool) -> None:
+        tracer.set_enabled(event, on)
+    return File(0o644, read, switch_writer(enable))

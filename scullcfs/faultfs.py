@@ -3,29 +3,34 @@
   sys/kernel/debug/failslab/*, sys/kernel/debug/fail_page_alloc/*
       the kernel's fault-injection knobs (Documentation/fault-injection)
   sys/kernel/debug/scullc/check
-      write 1: a full consistency check; problems go to the log and the write
-      fails with EIO
+      write 1: a full consistency check of the kernel and every loaded driver;
+      problems go to the log and the write fails with EIO
   sys/kernel/debug/scullc/misbehave
       `overrun N [scullcX]`, `use-after-free [scullcX]`, `double-free [scullcX]`:
-      a device commits that bug once (needs --slab-debug, which reports it)
+      a scullc device commits that bug once (needs --slab-debug, which reports it)
 """
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 
 from allocator.check import check_kernel
+from allocator.fault_inject import FaultAttr
 from allocator.printk import KERN_ERR, KERN_INFO, KERN_WARNING
 
-from .devices import DeviceError
-from .tree import EXTENSIONS, _decode, _int_writer
+from .drivers import ScullcDriver
+from .errors import DeviceError
+from .tree import File, Tree, decode, int_writer
+
+Knob = Callable[[FaultAttr, str], tuple[Callable[[], str], Callable[[bytes], None]]]
 
 
-def _int_knob(lo: int, hi: int):
+def _int_knob(lo: int, hi: int) -> Knob:
     """A debugfs integer: `%llu` knobs take 0..2**64-1, atomic_t ones a signed int."""
-    def knob(attr, name):
-        def read():
+    def knob(attr: FaultAttr, name: str) -> tuple[Callable[[], str], Callable[[bytes], None]]:
+        def read() -> str:
             return f"{getattr(attr, name)}\n"
-        return read, _int_writer(lambda value: setattr(attr, name, value), lo, hi)
+        return read, int_writer(lambda value: setattr(attr, name, value), lo, hi)
     return knob
 
 
@@ -33,12 +38,12 @@ _u64 = _int_knob(0, (1 << 64) - 1)
 _atomic = _int_knob(-(1 << 31), (1 << 31) - 1)
 
 
-def _bool(attr, name):
-    def read():
+def _bool(attr: FaultAttr, name: str) -> tuple[Callable[[], str], Callable[[bytes], None]]:
+    def read() -> str:
         return "Y\n" if getattr(attr, name) else "N\n"
 
-    def write(data: bytes):
-        text = _decode(data).strip().lower()
+    def write(data: bytes) -> None:
+        text = decode(data).strip().lower()
         if text in ("y", "yes", "1", "on"):
             setattr(attr, name, True)
         elif text in ("n", "no", "0", "off"):
@@ -48,31 +53,35 @@ def _bool(attr, name):
     return read, write
 
 
-def declare_files(tree) -> None:
-    k, driver = tree.k, tree.driver
+# The knobs of both attributes (lib/fault-inject.c), and each one's own.
+KNOBS: dict[str, Knob] = {"probability": _u64, "interval": _u64, "times": _atomic, "space": _atomic,
+                          "verbose": _u64, "stacktrace-depth": _u64, "ignore-gfp-wait": _bool}
+FAILSLAB_KNOBS: dict[str, Knob] = {"cache-filter": _bool}
+FAIL_PAGE_ALLOC_KNOBS: dict[str, Knob] = {"ignore-gfp-highmem": _bool, "min-order": _u64}
 
-    def knobs(attr, extra):
-        table = {"probability": _u64, "interval": _u64, "times": _atomic, "space": _atomic,
-                 "verbose": _u64, "stacktrace-depth": _u64,
-                 "ignore-gfp-wait": _bool, **extra}
+
+def declare_files(tree: Tree) -> None:
+    k, drivers = tree.k, tree.drivers
+    scullc = next(d for d in drivers if isinstance(d, ScullcDriver))
+
+    def knobs(attr: FaultAttr, extra: dict[str, Knob]) -> None:
         files = {}
-        for knob, kind in table.items():
+        for knob, kind in {**KNOBS, **extra}.items():
             read, write = kind(attr, knob.replace("-", "_"))
 
-            def armed_write(data, write=write):
+            def armed_write(data: bytes, write: Callable[[bytes], None] = write) -> None:
                 write(data)
                 k.update_fault_injection()
-            files[f"sys/kernel/debug/{attr.name}/{knob}"] = (0o600, read, armed_write)
+            files[f"sys/kernel/debug/{attr.name}/{knob}"] = File(0o600, read, armed_write)
         tree.declare(files)
 
-    knobs(k.failslab, {"cache-filter": _bool})
-    knobs(k.fail_page_alloc, {"ignore-gfp-highmem": _bool, "min-order": _u64})
+    knobs(k.failslab, FAILSLAB_KNOBS)
+    knobs(k.fail_page_alloc, FAIL_PAGE_ALLOC_KNOBS)
 
     def check(data: bytes) -> None:
-        if _decode(data).strip() != "1":
+        if decode(data).strip() != "1":
             raise DeviceError(errno.EINVAL, "write 1 to check")
-        problems = check_kernel(k) + driver.check()
-        problems += [p for family in getattr(driver, "families", ()) for p in family.check()]
+        problems = check_kernel(k) + [p for drv in drivers for p in drv.check()]
         for p in problems:
             k.log.printk(KERN_ERR, f"check: {p}")
         if problems:
@@ -80,7 +89,7 @@ def declare_files(tree) -> None:
         k.log.printk(KERN_INFO, "check: zones, buddy lists, slabs and devices are consistent")
 
     def misbehave(data: bytes) -> None:
-        words = _decode(data).split()
+        words = decode(data).split()
         if not words:
             raise DeviceError(errno.EINVAL, "empty")
         bug, args = words[0], words[1:]
@@ -91,8 +100,8 @@ def declare_files(tree) -> None:
             n = int(args.pop(0))
         elif bug not in ("use-after-free", "double-free"):
             raise DeviceError(errno.EINVAL, f"unknown bug {bug!r}")
-        names = {d.name: d for d in driver.devices}
-        dev = names.get(args[0]) if args else driver.devices[0]
+        names = {d.name: d for d in scullc.scullc_devices()}
+        dev = names.get(args[0]) if args else scullc.scullc_devices()[0]
         if dev is None or len(args) > 1:
             raise DeviceError(errno.EINVAL, "no such device")
         if not k.slab_debug:
@@ -108,9 +117,6 @@ def declare_files(tree) -> None:
         dev.misbehave(bug, n)
 
     tree.declare({
-        "sys/kernel/debug/scullc/check": (0o200, None, check),
-        "sys/kernel/debug/scullc/misbehave": (0o200, None, misbehave),
+        "sys/kernel/debug/scullc/check": File(0o200, None, check),
+        "sys/kernel/debug/scullc/misbehave": File(0o200, None, misbehave),
     })
-
-
-EXTENSIONS.append(declare_files)

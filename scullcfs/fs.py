@@ -3,23 +3,33 @@
 Errors leave through FUSEError(errno) only. Every file is opened with direct_io,
 so each read and write reaches the allocator and every statistic is live; only
 `mappable` snapshots (proc/kmsg, for `dmesg -F`) go through the page cache.
+Device I/O runs under the device's lock (sleep.call_locked, sleep.write).
 """
 from __future__ import annotations
 
 import errno
 import logging
 import os
+import time
+from typing import NoReturn, Optional
 
 import pyfuse3
 import trio
+from pyfuse3 import EntryAttributes, FileInfo, RequestContext, SetattrFields
 
-from .devices import DeviceError
-from .sleep import MemoryWaitQueue, attempt_write, write_sleeping
-from .tree import CHMOD_REFUSED, TREE_ERRNO, Node, Tree
+from allocator.kernel import Kernel
+
+from . import sleep
+from .drivers import Device
+from .drivers.model import Buffer
+from .errors import DeviceError
+from .tree import Node, Stream, Tree
 
 log = logging.getLogger("scullcfs")
 
 DEVICE_BLKSIZE = 1 << 20  # `cat` reads max(128 KiB, st_blksize) at a time
+# Which Filesystem.refused entry an operation gets
+CREATE, MKNOD, UNLINK, RENAME_NEW, RENAME_EXISTING = range(5)
 
 
 class Handle:
@@ -29,17 +39,17 @@ class Handle:
         self.node = node
         self.pid = pid
         self.data = data
-        self.dev = node.device
-        self.stream = None  # a blocking reader (trace_pipe), see Node.stream
+        self.dev: Optional[Device] = node.device
+        self.stream: Optional[Stream] = None  # a blocking reader (trace_pipe), see Node.stream
         # A device opened with O_APPEND: the driver's own f_pos. A char device
         # ignores O_APPEND (its f_pos starts at 0 and moves with each write), but
         # the kernel sends such a write at its cached i_size, which is stale after
         # the trim at open: `echo two >> dev` would land after NULs.
-        self.pos = None
+        self.pos: Optional[int] = None
 
 
 class ScullcOperations(pyfuse3.Operations):
-    def __init__(self, kernel, tree: Tree):
+    def __init__(self, kernel: Kernel, tree: Tree):
         super().__init__()
         self.k = kernel
         self.tree = tree
@@ -50,15 +60,15 @@ class ScullcOperations(pyfuse3.Operations):
         # the driver's per-device semaphore; only contended while a writer sleeps.
         # Keyed by the device object: the scull family's drivers share the tree.
         self.locks = {n.device: trio.Lock() for n in tree.inodes.values() if n.device is not None}
-        self.waitq = MemoryWaitQueue(kernel)
+        self.waitq = sleep.MemoryWaitQueue(kernel)
 
     # -- attributes ---------------------------------------------------------
 
-    def _attr(self, node: Node) -> pyfuse3.EntryAttributes:
-        a = pyfuse3.EntryAttributes()
+    def _attr(self, node: Node) -> EntryAttributes:
+        a = EntryAttributes()
         a.st_ino = node.inode
         a.st_mode = node.mode
-        a.st_nlink = 2 + sum(1 for c in node.children.values() if c.is_dir) if node.is_dir else 1
+        a.st_nlink = 2 + sum(1 for c in node.entries().values() if c.is_dir) if node.is_dir else 1
         a.st_uid = self.uid if node.uid is None else node.uid
         a.st_gid = self.gid if node.gid is None else node.gid
         if node.device is not None:
@@ -80,40 +90,42 @@ class ScullcOperations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.ENOENT)
         return node
 
-    async def getattr(self, inode, ctx=None):
+    async def getattr(self, inode: int, ctx: Optional[RequestContext] = None) -> EntryAttributes:
         return self._attr(self._node(inode))
 
-    async def lookup(self, parent_inode, name, ctx=None):
+    async def lookup(self, parent_inode: int, name: bytes,
+                     ctx: Optional[RequestContext] = None) -> EntryAttributes:
         parent = self._node(parent_inode)
         if not parent.is_dir:
             raise pyfuse3.FUSEError(errno.ENOTDIR)
         if parent.populate:
             parent.populate(parent)
-        name = os.fsdecode(name)
-        if name == ".":
+        text = os.fsdecode(name)
+        if text == ".":
             return self._attr(parent)
-        if name == "..":
+        if text == "..":
             return self._attr(parent.parent or parent)
-        node = parent.children.get(name)
+        node = parent.entries().get(text)
         if node is None:
             raise pyfuse3.FUSEError(errno.ENOENT)
         return self._attr(node)
 
-    async def setattr(self, inode, attr, fields, fh, ctx):
+    async def setattr(self, inode: int, attr: EntryAttributes, fields: SetattrFields, fh: Optional[int],
+                      ctx: RequestContext) -> EntryAttributes:
         node = self._node(inode)
         if fields.update_size:
-            if node.device is not None:
-                async with self.locks[node.device]:
-                    self.k.set_current(ctx.pid)
-                    try:
-                        node.device.truncate(attr.st_size)
-                    except DeviceError as e:
-                        raise pyfuse3.FUSEError(e.errno) from None
+            dev = node.device
+            if dev is not None:
+                size = attr.st_size
+                try:
+                    await sleep.call_locked(self.k, self.locks[dev], ctx.pid, lambda: dev.truncate(size))
+                except DeviceError as e:
+                    raise pyfuse3.FUSEError(e.errno) from None
             elif node.write is None:
                 raise pyfuse3.FUSEError(errno.EACCES)
             # `echo x > file` truncates a control file first: nothing to do
         if fields.update_mode or fields.update_uid or fields.update_gid:
-            if node.kind() in CHMOD_REFUSED:
+            if node.filesystem.chmod_refused:
                 raise pyfuse3.FUSEError(errno.EPERM)
             # the kernel (default_permissions) already refused what the caller
             # may not do; the mode bits are enforced by it from now on
@@ -127,46 +139,50 @@ class ScullcOperations(pyfuse3.Operations):
             node.mtime_ns = attr.st_mtime_ns
         return self._attr(node)
 
-    # -- what the kernel's trees refuse (tree.TREE_ERRNO) -------------------
+    # -- what the kernel's trees refuse (tree.Filesystem.refused) ------------
 
-    def _refuse(self, parent_inode: int, which: int):
+    def _refuse(self, parent_inode: int, which: int) -> NoReturn:
         node = self._node(parent_inode)
-        raise pyfuse3.FUSEError(TREE_ERRNO[node.kind()][which])
+        raise pyfuse3.FUSEError(node.filesystem.refused[which])
 
-    async def create(self, parent_inode, name, mode, flags, ctx):
-        self._refuse(parent_inode, 0)
+    async def create(self, parent_inode: int, name: bytes, mode: int, flags: int,
+                     ctx: RequestContext) -> tuple[FileInfo, EntryAttributes]:
+        self._refuse(parent_inode, CREATE)
 
-    async def mkdir(self, parent_inode, name, mode, ctx):
-        self._refuse(parent_inode, 1)
+    async def mkdir(self, parent_inode: int, name: bytes, mode: int, ctx: RequestContext) -> EntryAttributes:
+        self._refuse(parent_inode, MKNOD)
 
-    async def mknod(self, parent_inode, name, mode, rdev, ctx):
-        self._refuse(parent_inode, 1)
+    async def mknod(self, parent_inode: int, name: bytes, mode: int, rdev: int,
+                    ctx: RequestContext) -> EntryAttributes:
+        self._refuse(parent_inode, MKNOD)
 
-    async def symlink(self, parent_inode, name, target, ctx):
-        self._refuse(parent_inode, 1)
+    async def symlink(self, parent_inode: int, name: bytes, target: bytes,
+                      ctx: RequestContext) -> EntryAttributes:
+        self._refuse(parent_inode, MKNOD)
 
-    async def link(self, inode, new_parent_inode, new_name, ctx):
-        self._refuse(new_parent_inode, 1)
+    async def link(self, inode: int, new_parent_inode: int, new_name: bytes,
+                   ctx: RequestContext) -> EntryAttributes:
+        self._refuse(new_parent_inode, MKNOD)
 
-    async def unlink(self, parent_inode, name, ctx):
-        self._refuse(parent_inode, 2)
+    async def unlink(self, parent_inode: int, name: bytes, ctx: RequestContext) -> None:
+        self._refuse(parent_inode, UNLINK)
 
-    async def rmdir(self, parent_inode, name, ctx):
-        self._refuse(parent_inode, 2)
+    async def rmdir(self, parent_inode: int, name: bytes, ctx: RequestContext) -> None:
+        self._refuse(parent_inode, UNLINK)
 
-    async def rename(self, parent_inode_old, name_old, parent_inode_new, name_new, flags, ctx):
-        old, new = self._node(parent_inode_old), self._node(parent_inode_new)
-        fs = {"sysctl": "procfs"}
-        if fs.get(old.kind(), old.kind()) != fs.get(new.kind(), new.kind()):
+    async def rename(self, parent_inode_old: int, name_old: bytes, parent_inode_new: int, name_new: bytes,
+                     flags: int, ctx: RequestContext) -> None:
+        old, new = self._node(parent_inode_old).filesystem, self._node(parent_inode_new)
+        if old.superblock != new.filesystem.superblock:
             raise pyfuse3.FUSEError(errno.EXDEV)  # proc, sys and dev are three filesystems
         if new.populate:
             new.populate(new)
-        exists = os.fsdecode(name_new) in new.children
-        if not exists and TREE_ERRNO[new.kind()][3] == errno.ENOENT:
+        exists = os.fsdecode(name_new) in new.entries()
+        if not exists and new.filesystem.refused[RENAME_NEW] == errno.ENOENT:
             raise pyfuse3.FUSEError(errno.ENOENT)  # procfs: the new name's lookup fails
-        raise pyfuse3.FUSEError(TREE_ERRNO[old.kind()][4 if exists else 3])
+        raise pyfuse3.FUSEError(old.refused[RENAME_EXISTING if exists else RENAME_NEW])
 
-    async def statfs(self, ctx):
+    async def statfs(self, ctx: RequestContext) -> pyfuse3.StatvfsData:
         s = pyfuse3.StatvfsData()
         s.f_bsize = s.f_frsize = 4096
         s.f_blocks = self.k.totalram_pages
@@ -178,43 +194,37 @@ class ScullcOperations(pyfuse3.Operations):
 
     # -- directories --------------------------------------------------------
 
-    async def opendir(self, inode, ctx):
+    async def opendir(self, inode: int, ctx: RequestContext) -> int:
         node = self._node(inode)
         if not node.is_dir:
             raise pyfuse3.FUSEError(errno.ENOTDIR)
         return inode
 
-    async def readdir(self, fh, start_id, token):
+    async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         node = self._node(fh)
         if node.populate:
             node.populate(node)
-        entries = sorted(node.children.values(), key=lambda n: n.inode)
+        entries = sorted(node.entries().values(), key=lambda n: n.inode)
         for child in entries:
             if child.inode <= start_id:
                 continue
             if not pyfuse3.readdir_reply(token, child.name.encode(), self._attr(child), child.inode):
                 break
 
-    async def releasedir(self, fh):
+    async def releasedir(self, fh: int) -> None:
         pass
 
     # -- files --------------------------------------------------------------
 
-    async def open(self, inode, flags, ctx):
+    async def open(self, inode: int, flags: int, ctx: RequestContext) -> FileInfo:
         node = self._node(inode)
         if node.is_dir:
             raise pyfuse3.FUSEError(errno.EISDIR)
         accmode = flags & os.O_ACCMODE
         writing = accmode in (os.O_WRONLY, os.O_RDWR)
-        if node.device is not None:
-            lock = self.locks[node.device]
-            if lock.locked():
-                async with lock:
-                    self.k.set_current(ctx.pid)
-                    node.device.open(flags)
-            else:
-                self.k.set_current(ctx.pid)
-                node.device.open(flags)
+        dev = node.device
+        if dev is not None:
+            await sleep.call_locked(self.k, self.locks[dev], ctx.pid, lambda: dev.open(flags))
             handle = Handle(node, ctx.pid)
             if flags & os.O_APPEND:
                 handle.pos = 0
@@ -229,7 +239,7 @@ class ScullcOperations(pyfuse3.Operations):
             if accmode != os.O_WRONLY and node.read is None:
                 raise pyfuse3.FUSEError(errno.EACCES)
             data = b""
-            if accmode != os.O_WRONLY:
+            if accmode != os.O_WRONLY and node.read is not None:
                 self.k.set_current(ctx.pid)
                 data = node.read().encode()
                 if node.mappable:
@@ -238,56 +248,40 @@ class ScullcOperations(pyfuse3.Operations):
         fh = self._next_fh
         self._next_fh += 1
         self.handles[fh] = handle
-        return pyfuse3.FileInfo(fh=fh, direct_io=not node.mappable, keep_cache=False)
+        return FileInfo(fh=fh, direct_io=not node.mappable, keep_cache=False)
 
-    async def read(self, fh, off, size):
+    # pyfuse3 replies with any buffer (fuse_reply_data takes the buffer protocol):
+    # a quantum is served as a memoryview of simulated memory, without a copy.
+    async def read(self, fh: int, off: int, size: int) -> Buffer:  # type: ignore[override]
         h = self.handles[fh]
         dev = h.dev
         if dev is not None:
-            k = self.k
-            lock = self.locks[dev]
-            if lock.locked():  # a writer sleeps for memory holding the device
-                async with lock:
-                    k.set_current(h.pid)
-                    return dev.read(off, size)
-            if k.current.pid != h.pid:
-                k.set_current(h.pid)
-            return dev.read(off, size)
+            return await sleep.call_locked(self.k, self.locks[dev], h.pid, lambda: dev.read(off, size))
         if h.stream is not None:
-            return await h.stream.read(size)
+            try:
+                return await h.stream.read(size)
+            except DeviceError as e:
+                raise pyfuse3.FUSEError(e.errno) from None
         return h.data[off:off + size]
 
-    async def write(self, fh, off, buf):
+    async def write(self, fh: int, off: int, buf: bytes) -> int:
         h = self.handles[fh]
         dev = h.dev
-        k = self.k
-        if k.current.pid != h.pid:
-            k.set_current(h.pid)
         if dev is not None:
             if h.pos is not None:
                 off = h.pos  # O_APPEND: the driver's f_pos, not the kernel's i_size
-            lock = self.locks[dev]
             try:
-                if lock.locked():
-                    async with lock:
-                        k.set_current(h.pid)
-                        n = attempt_write(k, dev, off, buf)
-                        if n < len(buf) and k.sleep_request is not None:
-                            n = await write_sleeping(k, self.waitq, self.tree.settings, dev, off, buf, n, h.pid)
-                else:
-                    n = attempt_write(k, dev, off, buf)
-                    if n < len(buf) and k.sleep_request is not None:
-                        req = k.sleep_request
-                        async with lock:
-                            # acquiring is a checkpoint: another write may have reset it
-                            k.sleep_request = req
-                            n = await write_sleeping(k, self.waitq, self.tree.settings, dev, off, buf, n, h.pid)
+                n = await sleep.write(self.k, self.locks[dev], self.waitq, self.tree.settings, dev, off, buf,
+                                      h.pid)
             except DeviceError as e:
                 raise pyfuse3.FUSEError(e.errno) from None
             h.node.mtime_ns = _now_ns()
             if h.pos is not None:
                 h.pos = off + n
             return n
+        k = self.k
+        if k.current.pid != h.pid:
+            k.set_current(h.pid)
         node = h.node
         if off:
             # A control value is one write at offset 0. The rest of a value split over
@@ -295,6 +289,8 @@ class ScullcOperations(pyfuse3.Operations):
             # be parsed as a whole value of its own and silently store something else.
             log.debug("write to %s at offset %d refused", node.path(), off)
             raise pyfuse3.FUSEError(errno.EINVAL)
+        if node.write is None:
+            raise pyfuse3.FUSEError(errno.EACCES)
         try:
             node.write(bytes(buf))
         except DeviceError as e:
@@ -306,18 +302,17 @@ class ScullcOperations(pyfuse3.Operations):
         node.mtime_ns = _now_ns()
         return len(buf)
 
-    async def release(self, fh):
+    async def release(self, fh: int) -> None:
         h = self.handles.pop(fh, None)
         if h is not None and h.stream is not None:
             h.stream.close()
 
-    async def flush(self, fh):
+    async def flush(self, fh: int) -> None:
         pass
 
-    async def fsync(self, fh, datasync):
+    async def fsync(self, fh: int, datasync: bool) -> None:
         pass
 
 
 def _now_ns() -> int:
-    import time
     return time.time_ns()

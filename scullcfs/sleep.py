@@ -9,25 +9,36 @@ the final failure logs the "page allocation failure" warning.
 
 While one request sleeps on a device it holds the device's lock, as the driver
 holds its semaphore through a GFP_KERNEL sleep; other devices and files go on.
+The lock is only ever contended while someone sleeps: a request that does not
+sleep runs to its end without a checkpoint, so it takes the lock only when
+another holds it (`call_locked`).
 """
 from __future__ import annotations
 
 import errno
 import math
+from collections.abc import Callable
+from typing import TypeVar
 
 import trio
 
 from allocator.gfp import F
+from allocator.kernel import Kernel
 from allocator.printk import KERN_WARNING
 
-from .devices import DeviceError
+from .drivers import Device
+from .drivers.model import Buffer
+from .errors import DeviceError
+from .tree import Settings
+
+T = TypeVar("T")
 
 
 class MemoryWaitQueue:
     """Sleepers for memory; k.free_waiters is installed only while someone waits,
     so a free costs one attribute test when nobody sleeps."""
 
-    def __init__(self, kernel):
+    def __init__(self, kernel: Kernel):
         self.k = kernel
         self.event = trio.Event()
         self.sleepers = 0
@@ -59,7 +70,45 @@ class MemoryWaitQueue:
                 self.k.free_waiters = None
 
 
-def attempt_write(k, dev, off: int, data) -> int:
+async def call_locked(k: Kernel, lock: trio.Lock, pid: int, op: Callable[[], T]) -> T:
+    """Run a device operation as task `pid` under the device's lock: taken
+    only if another request holds it (a writer asleep for memory), since `op`
+    itself never yields to trio."""
+    if lock.locked():
+        async with lock:
+            k.set_current(pid)  # other requests ran while this one waited
+            return op()
+    if k.current.pid != pid:
+        k.set_current(pid)
+    return op()
+
+
+async def write(k: Kernel, lock: trio.Lock, queue: MemoryWaitQueue, settings: Settings, dev: Device,
+                off: int, data: Buffer, pid: int) -> int:
+    """A device write that may sleep for memory: try with sleeping allowed;
+    if an allocation has to sleep, hold the device's lock while waiting for
+    frees and retrying (write_sleeping). Returns the bytes stored; raises
+    DeviceError (ENOMEM when nothing could be stored)."""
+    if lock.locked():
+        async with lock:
+            k.set_current(pid)
+            n = attempt_write(k, dev, off, data)
+            if n < len(data) and k.sleep_request is not None:
+                n = await write_sleeping(k, queue, settings, dev, off, data, n, pid)
+            return n
+    if k.current.pid != pid:
+        k.set_current(pid)
+    n = attempt_write(k, dev, off, data)
+    if n < len(data) and k.sleep_request is not None:
+        req = k.sleep_request
+        async with lock:
+            # acquiring is a checkpoint: another write may have reset it
+            k.sleep_request = req
+            n = await write_sleeping(k, queue, settings, dev, off, data, n, pid)
+    return n
+
+
+def attempt_write(k: Kernel, dev: Device, off: int, data: Buffer) -> int:
     """One pass of a device write with sleeping allowed: returns the bytes
     stored; 0 with k.sleep_request set means "sleep and retry"."""
     k.sleep_ok = True
@@ -74,8 +123,8 @@ def attempt_write(k, dev, off: int, data) -> int:
         k.sleep_ok = False
 
 
-async def write_sleeping(k, queue: MemoryWaitQueue, settings, dev, off: int, data, done: int,
-                         pid: int) -> int:
+async def write_sleeping(k: Kernel, queue: MemoryWaitQueue, settings: Settings, dev: Device, off: int,
+                         data: Buffer, done: int, pid: int) -> int:
     """Finish a write whose allocation must sleep; `done` bytes are stored.
     Returns the bytes stored in all, or raises DeviceError(ENOMEM) if none."""
     view = memoryview(data)

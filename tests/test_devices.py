@@ -1,4 +1,5 @@
-"""The scullc device model (scullcfs/devices.py) on a simulated kernel, without FUSE."""
+"""The scullc driver (and scull where they differ) on the shared device model
+(scullcfs/drivers/), on a simulated kernel, without FUSE."""
 from __future__ import annotations
 
 import errno
@@ -10,7 +11,8 @@ import pytest
 from allocator import gfp as G
 from allocator import procfs
 from allocator.kernel import Kernel
-from scullcfs.devices import DeviceError, ScullcDriver
+from scullcfs.drivers import ScullcDriver, ScullDriver
+from scullcfs.errors import DeviceError
 
 QUANTUM = 4000
 QSET = 8                      # small, so a few KiB already need several list items
@@ -26,7 +28,7 @@ def k():
 
 @pytest.fixture
 def drv(k):
-    return ScullcDriver(k, quantum=QUANTUM, qset=QSET, devs=2)
+    return ScullcDriver(k, {"scullc_quantum": QUANTUM, "scullc_qset": QSET, "scullc_devs": 2})
 
 
 def pattern(n, seed=1):
@@ -150,7 +152,7 @@ def test_truncate_to_zero_is_a_trim(drv):
 
 
 def test_ldd3_io_moves_at_most_one_quantum_per_call(k):
-    drv = ScullcDriver(k, quantum=QUANTUM, qset=QSET, devs=1, ldd3_io=True)
+    drv = ScullcDriver(k, {"scullc_quantum": QUANTUM, "scullc_qset": QSET, "scullc_devs": 1}, ldd3_io=True)
     dev = drv.devices[0]
     data = pattern(10000)
     assert dev.write(0, data) == 4000
@@ -162,7 +164,7 @@ def test_ldd3_io_moves_at_most_one_quantum_per_call(k):
 
 
 def test_ldd3_io_reads_a_hole_as_end_of_file(k):
-    drv = ScullcDriver(k, quantum=QUANTUM, qset=QSET, devs=1, ldd3_io=True)
+    drv = ScullcDriver(k, {"scullc_quantum": QUANTUM, "scullc_qset": QSET, "scullc_devs": 1}, ldd3_io=True)
     dev = drv.devices[0]
     dev.write(2 * QUANTUM, b"late")
     assert dev.size == 2 * QUANTUM + 4
@@ -175,7 +177,7 @@ def test_set_param_refuses_a_quantum_larger_than_the_cache_objects(k, drv):
         drv.set_param("scullc_quantum", "4001")
     assert e.value.errno == errno.EINVAL
     assert k.log.grep("quantum 4001 refused")
-    assert drv.scullc_quantum == QUANTUM
+    assert drv.values["scullc_quantum"] == QUANTUM
 
 
 @pytest.mark.parametrize("name, text", [("scullc_quantum", "0"), ("scullc_quantum", "-5"),
@@ -187,7 +189,7 @@ def test_set_param_refuses_bad_values_with_einval_and_a_log_line(k, drv, name, t
         drv.set_param(name, text)
     assert e.value.errno == errno.EINVAL
     assert len(k.log.records) > records
-    assert (drv.scullc_quantum, drv.scullc_qset) == (QUANTUM, QSET)
+    assert (drv.values["scullc_quantum"], drv.values["scullc_qset"]) == (QUANTUM, QSET)
 
 
 def test_set_param_of_a_read_only_parameter_is_eacces(drv):
@@ -282,12 +284,12 @@ def test_devices_are_independent(drv):
 
 
 def test_cleanup_destroys_the_cache_and_reports_a_leak(k):
-    drv = ScullcDriver(k, quantum=QUANTUM, qset=QSET, devs=2)
+    drv = ScullcDriver(k, {"scullc_quantum": QUANTUM, "scullc_qset": QSET, "scullc_devs": 2})
     drv.devices[0].write(0, pattern(20000))
     assert drv.cleanup() is True
     assert k.find_cache("scullc") is None
 
-    drv2 = ScullcDriver(k, quantum=QUANTUM, qset=QSET, devs=1)
+    drv2 = ScullcDriver(k, {"scullc_quantum": QUANTUM, "scullc_qset": QSET, "scullc_devs": 1})
     k.kmem_cache_alloc(drv2.cache, G.GFP_KERNEL)  # someone kept an object
     assert drv2.cleanup() is False
     assert k.log.grep("cache `scullc': Can't free all objects")
@@ -295,18 +297,47 @@ def test_cleanup_destroys_the_cache_and_reports_a_leak(k):
 
 def test_driver_refuses_a_second_scullc_cache(k, drv):
     with pytest.raises(MemoryError):
-        ScullcDriver(k, quantum=QUANTUM, qset=QSET, devs=1)
+        ScullcDriver(k, {"scullc_quantum": QUANTUM, "scullc_qset": QSET, "scullc_devs": 1})
     assert k.log.grep("duplicate cache scullc")
 
 
 def test_scullcmem_uses_the_driver_format(k, drv):
     dev = drv.devices[0]
     dev.write(0, b"x" * 5000)
-    text = drv.scullcmem()
+    text = drv.procmem()
     assert text.startswith(f"\nDevice 0: qset {QSET}, quantum {QUANTUM}, sz 5000\n  item at c")
     q0 = dev.items[0].data[0]
     assert f"\n       0:{0xC0000000 + q0:8x}\n" in text
     assert "\nDevice 1: qset 8, quantum 4000, sz 0\n" in text
+
+
+# seq_file's buffer is a page; the dump gives up once count passes size - 80.
+PROCMEM_LIMIT = 4096 - 80
+
+
+def test_scullcmem_stops_after_the_first_line_past_the_page_limit(k):
+    # scullc_read_procmem tests `m->count > limit` after every line it prints
+    drv = ScullcDriver(k, {"scullc_quantum": 16, "scullc_qset": 400, "scullc_devs": 2})
+    drv.devices[0].write(0, b"x" * 16 * 400)
+    text = drv.procmem()
+    lines = text.splitlines(keepends=True)
+    assert len(text) > PROCMEM_LIMIT >= len(text) - len(lines[-1])
+    assert lines[-1].endswith("\n") and ":" in lines[-1]  # a slot line, whole
+    assert "Device 1" not in text
+
+
+def test_scullmem_tests_the_page_limit_only_before_a_device_or_an_item(k):
+    # scull_read_procmem checks the limit per device and per qset item: the last
+    # item's slot lines are printed in full (with a space after the colon)
+    drv = ScullDriver(k, {"scull_quantum": 16, "scull_qset": 400, "scull_nr_devs": 2})
+    dev = drv.devices[0]
+    dev.write(0, b"x" * 16 * 400)
+    text = drv.procmem()
+    assert text.startswith("\nDevice 0: qset 400, q 16, sz 6400\n  item at c")
+    slots = [line for line in text.splitlines() if line.startswith("    ")]
+    assert len(slots) == 400 and len(text) > PROCMEM_LIMIT
+    assert slots[0] == f"       0: {0xC0000000 + dev.items[0].data[0]:8x}"
+    assert "Device 1" not in text
 
 
 def test_write_past_the_drivers_32_bit_size_is_efbig_and_allocates_nothing(k, drv):
