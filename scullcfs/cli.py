@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from allocator import Kernel, parse_size
 from allocator.printk import KERN_ERR, KERN_WARNING
+from allocator.versions import DEFAULT_VERSION, VERSIONS
 from allocator.slab import REAPTIMEOUT_CPUC, SLAB_HWCACHE_ALIGN, slab_flags_parse
 
 from .drivers.scullc import ScullcDriver
@@ -89,10 +90,6 @@ SUBCOMMANDS = {
     "gfp-tour": ("scullcfs.gfp_tour", "every GFP flag at work on small fresh machines"),
 }
 
-# The kernel versions this simulator can be (SPEC §8); the first is the default.
-KERNELS = ("2.6.18",)
-
-
 def version_text() -> str:
     """`scullcfs --version`: the package's version and the kernel(s) it simulates."""
     from importlib import metadata
@@ -100,12 +97,19 @@ def version_text() -> str:
         version = metadata.version("scullcfs")
     except metadata.PackageNotFoundError:
         version = "(not installed: run from a checkout)"
-    return f"scullcfs {version}, simulating Linux {', '.join(KERNELS)} (i386, SLAB)"
+    kernels = ", ".join(f"{v.release} ({v.arch.name}, {v.slab_name})" for v in VERSIONS.values())
+    return f"scullcfs {version}, simulating Linux {kernels}; default {DEFAULT_VERSION}"
 
 
 def run_subcommand(name: str, argv: list[str]) -> int:
     import importlib
     return importlib.import_module(SUBCOMMANDS[name][0]).main(argv)
+
+
+def _kernel_arg(text: str) -> str:
+    if text not in VERSIONS:
+        raise argparse.ArgumentTypeError(f"unknown kernel version {text!r} (known: {', '.join(VERSIONS)})")
+    return text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -141,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --unmount: end the daemon even if files are open (their"
                         " holders then get ENOTCONN)")
     m = p.add_argument_group("simulated machine")
+    m.add_argument("--kernel", type=_kernel_arg, default=DEFAULT_VERSION, metavar="VERSION",
+                   help=f"the kernel version to simulate: {', '.join(VERSIONS)} (default {DEFAULT_VERSION})")
     m.add_argument("--mem", type=_size_arg, default=1 << 30, metavar="SIZE",
                    help="physical RAM, with K/M/G suffix (default 1G)")
     m.add_argument("--nodes", type=_int_arg(1, 64), default=1, help="NUMA nodes (default 1)")
@@ -266,8 +272,8 @@ def unmount(mountpoint: str, timeout: float = 20, force: bool = False) -> int:
 
 def boot(args) -> tuple:
     from .drivers import load_drivers
-    kernel = Kernel(mem=args.mem, nodes=args.nodes, cpus=args.cpus, slab_debug=args.slab_debug,
-                    background=args.background)
+    kernel = Kernel(version=args.kernel, mem=args.mem, nodes=args.nodes, cpus=args.cpus,
+                    slab_debug=args.slab_debug, background=args.background)
     scullc = {"scullc_quantum": args.quantum, "scullc_qset": args.qset, "scullc_devs": args.devs}
     drivers = load_drivers(kernel, scullc, args.family, args.param, args.ldd3_io, args.cache_flags)
     return kernel, drivers

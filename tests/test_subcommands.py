@@ -77,6 +77,19 @@ def test_version_names_the_package_version_and_the_simulated_kernel():
     assert len(r.stdout.splitlines()) == 1
 
 
+def test_an_unknown_kernel_version_is_one_line_exit_2_naming_the_known_ones(tmp_path):
+    r = scullcfs(str(tmp_path), "--kernel", "2.4.0")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.splitlines() == ["scullcfs: --kernel: unknown kernel version '2.4.0' (known: 2.6.18); see --help"]
+    assert not is_mounted(tmp_path)
+
+
+def test_kernel_2_6_18_mounts_and_says_so_in_its_boot_log(mount_scullcfs):
+    m = mount_scullcfs(kernel="2.6.18")
+    assert "Linux version 2.6.18-scullcfs (i386 simulation)" in (m.path / "proc/kmsg").read_text()
+    assert (m.path / "proc/slabinfo").read_text().startswith("slabinfo - version: 2.1\n")
+
+
 @pytest.mark.parametrize("name", sorted(WRAPPERS))
 def test_tools_wrappers_run_the_subcommand_of_their_checkout(name, tmp_path):
     """tools/NAME is `scullcfs NAME "$@"` of this checkout, from any directory."""
