@@ -69,3 +69,5 @@ drop_caches, register_call_sites, ...), never through a part's internals.
 """
 from . import gfp, procfs, slab  # noqa: F401
 from .kernel import Kernel, parse_size  # noqa: F401
+
+__all__ = ["Kernel", "gfp", "parse_size", "procfs", "slab"]

@@ -263,6 +263,9 @@ def geometry(quanta: Iterable[int]) -> tuple[str, dict[int, tuple[float, float]]
     shape = {}
     for q in quanta:
         c = k.kmem_cache_create(f"geom{q}", q, 0, SLAB_HWCACHE_ALIGN)
+        if c is None:
+            reason = k.log.records[-1].text if k.log.records else "nothing logged"
+            sys.exit(f"compare: kmem_cache_create(geom{q}, {q}, SLAB_HWCACHE_ALIGN) failed: {reason}")
         g = k.kmalloc_cache_for(q, 0)
         assert g is not None, f"no kmalloc cache for {q} bytes"
 
