@@ -59,7 +59,8 @@ is a module-level function whose first argument is its part's state
 other module-level functions; the part classes hold state and declared
 attributes only. (Value types keep small read-only helpers, such as
 Zone.end_pfn and KmemCache.slab_counts; KernelLog, PhysMem, FaultAttr and
-trace.Tracer are objects with methods that the FUSE side uses as such.) The Kernel binds each API function once to its part
+trace.Tracer are objects with methods that the FUSE side uses as such.) The
+Kernel binds each API function once to its part
 (`k.kmem_cache_alloc(cachep, flags)` is `slab.kmem_cache_alloc(k.slab, ...)`
 with no extra frame).
 

@@ -34,9 +34,10 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from . import mount
 from .cli import _Parser
@@ -178,7 +179,7 @@ class Daemon(mount.Daemon):
         super().__init__(PIN + argv, mnt, ready=ready, output=os.path.join(workdir, f"{name}.out"),
                          name=name)
 
-    def start(self) -> "Daemon":
+    def start(self) -> Daemon:
         super().start()
         try:
             self.wait_ready(READY_TIMEOUT)
@@ -347,7 +348,8 @@ def bench_throughput(rep: Report, mounts: Mounts, quick: bool) -> None:
     targets = {"scullcfs": os.path.join(sc.mnt, "dev", "scullc0"),
                "baselinefs": os.path.join(bl.mnt, "data"),
                "tmpfs": mounts.tmpfs_file()}
-    got: dict[tuple[str, str, str], list[float]] = {(t, bs, d): [] for t in targets for bs in BLOCK_BYTES for d in ("write", "read")}
+    got: dict[tuple[str, str, str], list[float]] = {(t, bs, d): [] for t in targets for bs in BLOCK_BYTES
+                                                    for d in ("write", "read")}
     # Interleaved, so that a slow spell of the machine hits every target alike.
     for _ in range(runs):
         for bs, nbytes in BLOCK_BYTES.items():
@@ -529,7 +531,8 @@ def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
             for _ in range(n):
                 free_pages_pfn(alloc_pages(GFP_KERNEL, order), order)
 
-        def pfloor_pairs(n: int) -> None:
+        def pfloor_pairs(n: int, p_alloc: Callable[[], int] = p_alloc,
+                         p_free: Callable[[int], None] = p_free) -> None:
             for _ in range(n):
                 p_free(p_alloc())
         page_pairs(100)

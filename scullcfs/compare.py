@@ -39,7 +39,8 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from allocator import Kernel
 from allocator.slab import CFLGS_OFF_SLAB, SLAB_HWCACHE_ALIGN
