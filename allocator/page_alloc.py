@@ -267,8 +267,13 @@ def mem_map_placement(pa: PageAllocator, node: Node) -> tuple[int, int]:
 
 def reserve_boot_memory(pa: PageAllocator) -> None:
     """Lay out what a PC reserves before the buddy allocator starts: pfn 0
-    (BIOS data) and the mem_map arrays are reserved, the e820 hole is absent.
-    Everything else is handed to the buddy allocator in maximal blocks."""
+    (BIOS data) and the mem_map arrays are reserved, the e820 hole has no RAM
+    behind it. Everything else is handed to the buddy allocator in maximal blocks.
+
+    Present pages: i386 zone_sizes_init (arch/i386/kernel/setup.c, 2.6.18)
+    calls free_area_init(zones_size) with no holes, so a zone's present pages
+    are its spanned pages; the 640K-1M hole's frames are PageReserved
+    (mem_init), not absent: ZONE_DMA is 4096 pages present."""
     shift = pa.page_shift
     hole = (pa.arch.bios_hole[0] >> shift, pa.arch.bios_hole[1] >> shift)
     taken: list[tuple[int, int, PageOwner]] = [(0, 1, RESERVED), (hole[0], hole[1], HOLE)]
@@ -287,8 +292,6 @@ def reserve_boot_memory(pa: PageAllocator) -> None:
             if a >= b:
                 continue
             mem_map[a:b] = [what] * (b - a)
-            if what is HOLE:
-                zone.present -= b - a
             cuts.append((a, b))
         pfn = lo
         for a, b in cuts + [(hi, hi)]:
