@@ -171,7 +171,7 @@ class Kernel:
         self.slab_debug = slab_debug
         log = self.log = KernelLog(clock=clock)
         self.mem = PhysMem(mem)
-        sched = self.sched = Sched(cpus)
+        sched = self.sched = Sched(cpus, log.uptime)
         vmstat = self.vmstat = VmStat()
         faults = self.faults = FaultInject(log)
         trace = self.trace = KmemTrace()
@@ -296,7 +296,6 @@ class Kernel:
         keeps a closed kernel alive until the cycle collector runs."""
         self.mem.close()
         self.vmscan.shrinkers.clear()
-        self.vmscan.drains.clear()
         self.sched.views.clear()
 
     # -- queries for the filesystem side --------------------------------------
