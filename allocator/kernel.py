@@ -118,6 +118,7 @@ class Kernel:
     set_min_free_kbytes: Callable[[int], None]
     warn_alloc_failure: Callable[[int, int], None]
     show_mem: Callable[[], str]
+    kswapd_run: Callable[[], int]
     struct_page_address: Callable[[int], int]
     page_owner: Callable[[int], PageOwner | None]
     page_block_order: Callable[[int], int | None]
@@ -210,6 +211,7 @@ class Kernel:
         self.set_min_free_kbytes = MethodType(PA.set_min_free_kbytes, pa)
         self.warn_alloc_failure = MethodType(PA.warn_alloc_failure, pa)
         self.show_mem = MethodType(PA.show_mem, pa)
+        self.kswapd_run = MethodType(PA.kswapd_run, pa)
         self.struct_page_address = MethodType(PA.struct_page_address, pa)
         self.page_owner = MethodType(PA.page_owner, pa)
         self.page_block_order = MethodType(PA.page_block_order, pa)

@@ -4,10 +4,16 @@ oom_kill_process, out_of_memory.
 It chooses among the tasks the simulator knows (sched.tasks: the FUSE clients
 seen so far). mm->total_vm is Task.total_vm (pages allocated on the task's
 behalf, see sched.py); CPU time is unknown (0), run time counts from when the
-simulator first saw the task; children are unknown (none). The victim is marked
-TIF_MEMDIE (Task.memdie) and so may allocate below every watermark; no signal
-is sent to a real process (docs/deviations.md): the mount decides what a victim's
-request sees, and calls sched.exit_task when it is done with it.
+simulator first saw the task; children are unknown (none).
+
+The kill. No signal reaches a real process (docs/deviations.md). The victim is
+marked TIF_MEMDIE and `killed`. When the victim is current, its allocation
+restarts with TIF_MEMDIE's right to ignore the watermarks (2.6.18), once: then
+it is dead. A dead task's later allocations fail at once without a report, as a
+process that received SIGKILL makes no more (the mount may end its requests
+and call sched.exit_task). A victim that is not current is dead at once: it
+holds no memory here whose freeing 2.6.18 would wait for, so
+select_bad_process does not wait on it.
 """
 from __future__ import annotations
 
@@ -49,7 +55,7 @@ def select_bad_process(s: Sched, uptime: float) -> tuple[Task | None, int, bool]
     chosen: Task | None = None
     chosen_points = 0
     for p in s.tasks.values():                    # do_each_thread, oldest first
-        if p.pid == 1:
+        if p.pid == 1 or (p.killed and not p.memdie):   # init; the dead (PF_DEAD)
             continue
         if p.oomkilladj == OOM_DISABLE:
             continue
@@ -71,6 +77,7 @@ def __oom_kill_task(log: KernelLog, p: Task, message: str) -> int:
         return 1
     log.printk(KERN_ERR, f"{message}: Killed process {p.pid} ({p.comm}).")
     p.memdie = True                               # set_tsk_thread_flag(p, TIF_MEMDIE)
+    p.killed = True                               # force_sig(SIGKILL, p)
     return 0
 
 
@@ -113,5 +120,7 @@ def out_of_memory(s: Sched, log: KernelLog, gfp_mask: int, order: int, constrain
             log.printk(KERN_EMERG, "Kernel panic - not syncing: Out of memory and no killable processes...")
             return None
         if not oom_kill_process(log, p, points, "Out of memory"):
+            if p is not current:
+                p.memdie = False                  # dead at once: nothing of it to free here
             return p
         tried.add(p.pid)

@@ -583,7 +583,7 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
         current = pa.current
         cpu = current.cpu
         zone = pa.preferred[pa.cpu_node[cpu] if node_id is None else node_id][gfp_mask & GFP_ZONEMASK]
-        if zone is not None and zone.free_pages > zone.pages_low:
+        if zone is not None and zone.free_pages > zone.pages_low and not current.killed:
             cold = gfp_mask & __GFP_COLD
             pcp = zone.pcp[cpu][1 if cold else 0]
             pages = pcp.pages
@@ -649,6 +649,10 @@ def __alloc_pages_loop(pa: PageAllocator, gfp_mask: int, order: int, zonelist: l
     warn_alloc_failure when the caller's wait ends)."""
     wait = gfp_mask & __GFP_WAIT
     p = pa.current
+    if p.killed:
+        if not p.memdie:
+            return None          # dead (SIGKILL from the OOM killer): no more allocations
+        return nofail_alloc(pa, gfp_mask, order, zonelist, cpu)   # a __GFP_NOFAIL victim's retry
     restarted = False
     while True:
         # restart:
@@ -668,12 +672,8 @@ def __alloc_pages_loop(pa: PageAllocator, gfp_mask: int, order: int, zonelist: l
         # PF_MEMALLOC (kswapd, direct reclaim: they allocate nothing here) or TIF_MEMDIE
         if p.memdie:
             if not gfp_mask & __GFP_NOMEMALLOC:
-                # nofail_alloc: go through the zonelist yet again, ignoring mins
-                pfn = get_page_from_freelist(pa, gfp_mask, order, zonelist, ALLOC_NO_WATERMARKS, cpu)
-                if pfn is not None:
-                    return pfn
-                if gfp_mask & __GFP_NOFAIL:
-                    return sleep_and_retry(pa, gfp_mask, order, "nofail")
+                return nofail_alloc(pa, gfp_mask, order, zonelist, cpu)
+            p.memdie = False
             return nopage(pa, gfp_mask, order)
         if not wait:                     # atomic allocations: we can't balance anything
             return nopage(pa, gfp_mask, order)
@@ -709,6 +709,22 @@ def __alloc_pages_loop(pa: PageAllocator, gfp_mask: int, order: int, zonelist: l
             # progress but no page: blk_congestion_wait(WRITE, HZ/50), goto rebalance
 
 
+def nofail_alloc(pa: PageAllocator, gfp_mask: int, order: int, zonelist: list[Zone],
+                 cpu: int) -> int | None:
+    """`nofail_alloc:` of __alloc_pages (TIF_MEMDIE): go through the zonelist
+    yet again, ignoring mins; __GFP_NOFAIL waits and goes again. The victim
+    is dead after this allocation (oom_kill.py)."""
+    p = pa.current
+    pfn = get_page_from_freelist(pa, gfp_mask, order, zonelist, ALLOC_NO_WATERMARKS, cpu)
+    if pfn is not None:
+        p.memdie = False
+        return pfn
+    if gfp_mask & __GFP_NOFAIL:
+        return sleep_and_retry(pa, gfp_mask, order, "nofail")
+    p.memdie = False
+    return nopage(pa, gfp_mask, order)
+
+
 def sleep_and_retry(pa: PageAllocator, gfp_mask: int, order: int, what: str) -> int | None:
     """2.6.18 sleeps here and goes again (alloc_next says how). A caller that
     may sleep is told to; anyone else fails now with the failure report."""
@@ -735,7 +751,7 @@ def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
         pa.log.printk(KERN_WARNING, f"{pa.current.comm}: page allocation failure."
                                     f" order:{order}, mode:0x{gfp_mask:x}")
         pa.log.printk(KERN_WARNING, dump_stack(pa))
-        pa.log.printk(KERN_INFO, show_mem(pa))
+        printk_show_mem(pa)
 
 
 def out_of_memory(pa: PageAllocator, zonelist: list[Zone], gfp_mask: int, order: int) -> None:
@@ -749,7 +765,7 @@ def out_of_memory(pa: PageAllocator, zonelist: list[Zone], gfp_mask: int, order:
 
     def report() -> None:
         pa.log.printk(KERN_WARNING, dump_stack(pa))
-        pa.log.printk(KERN_INFO, show_mem(pa))
+        printk_show_mem(pa)
     oom_kill.out_of_memory(pa.sched, pa.log, gfp_mask, order, constrained, report)
 
 
@@ -1012,6 +1028,17 @@ def zones_2618(pa: PageAllocator) -> list[ZoneView]:
                 mark = SWAP_CLUSTER_MAX if i == 3 else 0
                 out.append(ZoneView(node, name, None, 0, mark, mark, mark, res))
     return out
+
+
+def printk_show_mem(pa: PageAllocator) -> None:
+    """show_mem() into the log at 2.6.18's levels: "Mem-info:", "Free swap"
+    and the page counts are KERN_INFO, show_free_areas' lines have no level
+    (default_message_loglevel, KERN_WARNING)."""
+    lines = show_mem(pa).split("\n")
+    n_areas = len(show_free_areas(pa))
+    pa.log.printk(KERN_INFO, lines[0])
+    pa.log.printk(KERN_WARNING, "\n".join(lines[1:1 + n_areas]))
+    pa.log.printk(KERN_INFO, "\n".join(lines[1 + n_areas:]))
 
 
 def show_mem(pa: PageAllocator) -> str:

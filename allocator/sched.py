@@ -41,8 +41,10 @@ class Task:
     start_time: uptime (s) when the simulator first saw it; uid: the caller's
     uid when the mount knows it (None: not root); oomkilladj as
     /proc/PID/oom_adj (OOM_DISABLE -17); memdie: TIF_MEMDIE, set by the OOM
-    killer; kthread: no mm (kswapd), never an OOM victim."""
-    __slots__ = ("_comm", "cpu", "kthread", "memdie", "oomkilladj", "pid", "start_time",
+    killer; killed: the OOM killer sent it SIGKILL (it is dead: its later
+    allocations fail, see oom_kill.py); kthread: no mm (kswapd), never an
+    OOM victim."""
+    __slots__ = ("_comm", "cpu", "killed", "kthread", "memdie", "oomkilladj", "pid", "start_time",
                  "total_vm", "uid")
 
     def __init__(self, pid: int, cpu: int, comm: str | None = None, start_time: float = 0.0):
@@ -54,6 +56,7 @@ class Task:
         self.uid: int | None = None
         self.oomkilladj = 0
         self.memdie = False
+        self.killed = False
         self.kthread = False
 
     @property
@@ -129,11 +132,13 @@ def set_current(s: Sched, pid: int, comm: str | None = None) -> Task:
 
 
 def exit_task(s: Sched, pid: int) -> None:
-    """The task is gone (an OOM victim's request ended, or the process
-    exited): forget it, so that the OOM killer may choose again."""
+    """The process is gone (the mount knows it exited, or a new process has
+    the pid): forget its Task, an OOM victim's death included."""
     task = s.tasks.pop(pid, None)
     if task is not None and s.current is task:
-        switch_to(s, Task(0, 0, "swapper"))
+        swapper = Task(0, 0, "swapper")
+        swapper.kthread = True
+        switch_to(s, swapper)
 
 
 def sleep_deadline(s: Sched, gfp_mask: int, now: float, wait_s: float) -> float:
