@@ -477,6 +477,26 @@ class Kernel:
         self.sched.sleep_request = value
 
     @property
+    def retry_forever(self) -> bool:
+        """Exactly 2.6.18: a sleeping allocation that __alloc_pages would retry
+        waits for ever (sched.sleep_deadline), instead of the mount's bounded
+        wait (proc/sys/vm/alloc_wait_ms). For a /proc/sys/vm knob."""
+        return self.sched.retry_forever
+
+    @retry_forever.setter
+    def retry_forever(self, value: bool) -> None:
+        self.sched.retry_forever = bool(value)
+
+    @property
+    def panic_on_oom(self) -> bool:
+        """/proc/sys/vm/panic_on_oom (sysctl_panic_on_oom)."""
+        return self.sched.panic_on_oom
+
+    @panic_on_oom.setter
+    def panic_on_oom(self, value: bool) -> None:
+        self.sched.panic_on_oom = bool(value)
+
+    @property
     def free_waiters(self) -> Callable[[], None] | None:
         return self.sched.free_waiters
 
