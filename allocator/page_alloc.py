@@ -195,6 +195,7 @@ class PageAllocator:
         self.preferred: list[list[Zone | None]] = []
         self.numa = nr_nodes > 1                # CONFIG_NUMA: only when booted with nodes > 1
         self.kswapd_wake: Callable[[int], None] | None = None  # told the node id kswapd is woken for
+        self.pending_trace: str | None = None   # dump_stack of the allocation now asleep
         self.min_free_kbytes = 0
         self.totalram_pages = 0
         self.totalhigh_pages = 0
@@ -732,12 +733,15 @@ def sleep_and_retry(pa: PageAllocator, gfp_mask: int, order: int, what: str) -> 
     sched.alloc_next = what
     if sched.sleep_ok:
         sched.sleep_request = (gfp_mask, order)
+        # the stack to show if the caller's wait ends in warn_alloc_failure
+        pa.pending_trace = dump_stack(pa) if not gfp_mask & __GFP_NOWARN else None
         return None
     return nopage(pa, gfp_mask, order)
 
 
 def nopage(pa: PageAllocator, gfp_mask: int, order: int) -> int | None:
     """`nopage:` of __alloc_pages: the failure report, returns NULL."""
+    pa.pending_trace = None
     warn_alloc_failure(pa, gfp_mask, order)
     return None
 
@@ -745,12 +749,15 @@ def nopage(pa: PageAllocator, gfp_mask: int, order: int) -> int | None:
 def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
     """mm/page_alloc.c __alloc_pages `nopage:` (2.6.18): without __GFP_NOWARN
     and within printk_ratelimit, the warning, dump_stack() and show_mem().
-    Counts pgalloc_fail (not a 2.6.18 counter)."""
+    Called by the mount when a sleeping allocation's wait ends, it shows the
+    stack the allocation had when it went to sleep. Counts pgalloc_fail (not
+    a 2.6.18 counter)."""
     count_vm_event(pa.vmstat, "pgalloc_fail")
+    trace, pa.pending_trace = pa.pending_trace, None
     if not gfp_mask & __GFP_NOWARN and pa.log.ratelimit():
         pa.log.printk(KERN_WARNING, f"{pa.current.comm}: page allocation failure."
                                     f" order:{order}, mode:0x{gfp_mask:x}")
-        pa.log.printk(KERN_WARNING, dump_stack(pa))
+        pa.log.printk(KERN_WARNING, trace if trace is not None else dump_stack(pa))
         printk_show_mem(pa)
 
 
@@ -1109,6 +1116,9 @@ def dump_stack(pa: PageAllocator) -> str:
         code = frame.f_code
         name = code.co_name
         chain = _TRACE_SYMBOLS.get(name)
+        if name == "kmem_cache_alloc" and frame.f_back is not None and \
+                frame.f_back.f_code.co_name == "kmalloc":
+            chain = ()               # __kmalloc calls __cache_alloc itself
         if chain is not None and name not in seen:
             seen.add(name)
             for i, sym in enumerate(chain):

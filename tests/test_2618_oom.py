@@ -224,3 +224,21 @@ def test_the_oom_report_is_printk_ratelimited(k):
         k.sched.tasks[300].memdie = False
     headers = [t for t in texts(k, n) if t.startswith("oom-killer:")]
     assert len(headers) == 10                   # printk_ratelimit_burst
+
+
+def test_the_report_after_the_mounts_wait_shows_the_stack_of_the_sleeping_allocation(k):
+    k.sleep_ok, k.sleep_request = True, None
+    try:
+        assert k.kmalloc(100, NOFS) is None
+    finally:
+        k.sleep_ok = False
+    assert k.sleep_request == (NOFS, 0) and k.sched.alloc_next == "retry"
+    n = len(k.log.records)
+    k.warn_alloc_failure(*k.sleep_request)      # what the mount does when its wait ends
+    out = texts(k, n)
+    assert out[0] == "writer: page allocation failure. order:0, mode:0x50"
+    syms = [t.split("] ", 1)[1].split("+", 1)[0] for t in out if t.startswith(" [<")]
+    # kmalloc -> __kmalloc -> __cache_alloc (inline) -> cache_alloc_refill -> cache_grow
+    #   -> kmem_getpages -> alloc_pages (inline) -> __alloc_pages
+    assert syms == ["show_trace", "dump_stack", "__alloc_pages", "kmem_getpages", "cache_grow",
+                    "cache_alloc_refill", "__kmalloc"]
