@@ -984,8 +984,8 @@ def show_free_areas(pa: PageAllocator) -> list[str]:
         parts = [f"{z.nr_free(o)}*{K(1) << o}kB" for o in range(MAX_ORDER)]
         total = sum(z.nr_free(o) << o for o in range(MAX_ORDER))
         lines.append(f"{node_prefix(v.node)}{v.name}: " + " ".join(parts) + f" = {K(total)}kB")
-    # show_swap_cache_info (mm/swap_state.c): no swap
-    lines.append("Swap cache: add 0, delete 0, find 0/0, race 0+0")
+    # show_swap_cache_info (mm/swap_state.c, 2.6.18): no swap
+    lines += ["Swap cache: add 0, delete 0, find 0/0, race 0+0", "Free swap  = 0kB", "Total swap = 0kB"]
     return lines
 
 

@@ -168,8 +168,12 @@ def test_show_mem_is_2618s_on_a_64m_box():
                          " present:0kB pages_scanned:0 all_unreclaimable? no")
     assert lines[23].startswith("DMA: ") and lines[23].endswith(f" = {dma.free_pages * 4}kB")
     assert lines[24] == "DMA32: empty" and lines[26] == "HighMem: empty"
+    # mm/swap_state.c show_swap_cache_info ends show_free_areas
+    assert lines[27:30] == ["Swap cache: add 0, delete 0, find 0/0, race 0+0", "Free swap  = 0kB",
+                            "Total swap = 0kB"]
     # arch/i386/mm/pgtable.c show_mem
     i = lines.index("Free swap:            0kB")
+    assert i == 30
     assert lines[i + 1:i + 4] == ["16384 pages of RAM", "0 pages of HIGHMEM",
                                   f"{1 + (0x100 - 0x9F) + 16384 * 32 // 4096} reserved pages"]
     k.close()
