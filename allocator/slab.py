@@ -52,7 +52,7 @@ from .slab_flags import (
     slab_flags_parse,
 )
 from .trace import KmemTrace
-from .vmscan import Shrinker, Vmscan, register_shrinker
+from .vmscan import Vmscan
 from .vmstat import VmStat, nr_slab_pages
 
 # Besides what it defines, the module re-exports the flags of include/linux/slab.h:
@@ -276,7 +276,6 @@ def kmem_cache_init(s: SlabAllocator) -> None:
         normal.kmalloc = dma.kmalloc = True
         s.malloc_sizes.append(normal)
         s.malloc_sizes_dma.append(dma)
-    register_shrinker(s.vmscan, Shrinker("slab", lambda gfp_mask, drop: shrink_free_slabs(s, drop)))
 
 
 # -- geometry ---------------------------------------------------------------

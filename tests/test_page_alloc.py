@@ -66,9 +66,10 @@ def test_zones_for_64m_are_dma_and_normal_without_highmem(k64):
     assert [(z.name, z.start_pfn, z.spanned) for z in k64.zones] == [
         ("DMA", 0, DMA_PAGES), ("Normal", DMA_PAGES, (64 << 20) // PAGE - DMA_PAGES)]
     dma, normal = k64.zones
-    # DMA: the e820 hole is absent; pfn 0 is present but reserved
-    assert dma.present == DMA_PAGES - E820_HOLE == 3999
-    assert dma.managed == dma.present - 1 == 3998
+    # DMA: i386 zone_sizes_init passes no holes: the e820 hole and pfn 0 are
+    # present but reserved
+    assert dma.present == DMA_PAGES == 4096
+    assert dma.managed == DMA_PAGES - E820_HOLE - 1 == 3998
     # Normal: mem_map (16384 pages * 32 bytes = 128 pages) sits at 16 MiB
     assert normal.present == 12288
     assert normal.managed == 12288 - 128
@@ -78,7 +79,7 @@ def test_zones_for_64m_are_dma_and_normal_without_highmem(k64):
 def test_zones_for_1g_have_highmem_above_896m(kernel):
     k = kernel(mem=1 << 30)
     assert [(z.name, z.start_pfn, z.spanned, z.present) for z in k.zones] == [
-        ("DMA", 0, DMA_PAGES, 3999),
+        ("DMA", 0, DMA_PAGES, 4096),
         ("Normal", DMA_PAGES, HIGHMEM_PFN - DMA_PAGES, HIGHMEM_PFN - DMA_PAGES),
         ("HighMem", HIGHMEM_PFN, 262144 - HIGHMEM_PFN, 32768)]
     assert [z.managed for z in k.zones] == [3998, 225280 - 262144 * 32 // PAGE, 32768]
@@ -140,11 +141,11 @@ def test_watermarks_follow_setup_per_zone_pages_min(mem, kernel):
 
 
 def test_watermarks_of_64m_worked_by_hand(k64):
-    # lowmem present = 3999 + 12288 pages = 65148 kB; isqrt(65148*16) = 1020
-    assert k64.min_free_kbytes == 1020
+    # lowmem present = 4096 + 12288 pages = 65536 kB; isqrt(65536*16) = 1024
+    assert k64.min_free_kbytes == 1024
     dma, normal = k64.zones
-    # pages_min 255 split by present pages (3999 : 12288 of 16287)
-    assert (dma.pages_min, dma.pages_low, dma.pages_high) == (62, 62 + 15, 62 + 31)
+    # pages_min 256 split by present pages (4096 : 12288 of 16384)
+    assert (dma.pages_min, dma.pages_low, dma.pages_high) == (64, 64 + 16, 64 + 32)
     assert (normal.pages_min, normal.pages_low, normal.pages_high) == (192, 192 + 48, 192 + 96)
 
 
@@ -159,7 +160,7 @@ def test_writing_min_free_kbytes_recomputes_every_watermark(k64):
     k64.set_min_free_kbytes(4096)
     pages_min = 1024
     dma, normal = k64.zones
-    tmp_dma, tmp_normal = pages_min * 3999 // 16287, pages_min * 12288 // 16287
+    tmp_dma, tmp_normal = pages_min * 4096 // 16384, pages_min * 12288 // 16384
     assert (dma.pages_min, dma.pages_low, dma.pages_high) == (
         tmp_dma, tmp_dma + tmp_dma // 4, tmp_dma + tmp_dma // 2)
     assert (normal.pages_min, normal.pages_low, normal.pages_high) == (

@@ -304,6 +304,8 @@ def test_a_write_that_runs_while_another_waits_for_the_device_lock_does_not_cut_
     from scullcfs.tree import Tree
 
     kernel, driver = cli.boot(cli.build_parser().parse_args(["MNT", "--mem", "32M", "--background", "0"]))
+    for pid in (100, 101):  # /proc/PID/oom_adj -17: the OOM killer spares them, both sleep
+        kernel.set_current(pid).oomkilladj = -17
     settings = cli.Settings()
     settings.alloc_wait_ms = 300
     ops = ScullcOperations(kernel, Tree(kernel, driver, settings))
@@ -391,7 +393,8 @@ def test_a_slab_cache_dma_cache_fails_at_the_dma_zone_size(mount_scullcfs, src):
     dma, normal = zones[(0, "DMA")], zones[(0, "Normal")]
     assert dma["free"] <= dma["min"]
     assert normal["free"] > normal["present"] // 2
-    assert any("page allocation failure. order:0, mode:0xd1" in line for line in kmsg(m)[before:])
+    # 2.6.18 __alloc_pages: GFP_KERNEL|__GFP_DMA without reclaim progress calls the OOM killer
+    assert any("oom-killer: gfp_mask=0xd1, order=0" in line for line in kmsg(m)[before:])
     stat = vmstat(m)
     assert stat["pgalloc_dma"] > stored // 4096 > stat["pgalloc_normal"]
 
@@ -417,7 +420,7 @@ def test_gfp_nofs_and_gfp_noio_cannot_reclaim_fs_and_io_backed_caches(mount_scul
     assert all(a < b for b, a in slabs["GFP_KERNEL"].values()), slabs
 
 
-def test_drop_caches_empties_free_slabs_and_the_background_caches(mount_scullcfs, src):
+def test_drop_caches_runs_the_shrinkers_only(mount_scullcfs, src):
     m = small(mount_scullcfs, background=20)
     assert append(m, 0, src, 4 * MiB).returncode == 0
     trim(m, 0)
@@ -427,13 +430,14 @@ def test_drop_caches_empties_free_slabs_and_the_background_caches(mount_scullcfs
     free_before = vmstat(m)["nr_free_pages"]
     (m.path / "proc/sys/vm/drop_caches").write_text("3\n")
     after = slabinfo(m)
-    free = {name: s for name, s in after.items() if s["active_slabs"] != s["num_slabs"]}
-    assert free == {}, f"caches still holding free slabs: {free}"
-    assert after["scullc"]["num_slabs"] == 0
-    assert [after[c]["num_slabs"] for c in BACKGROUND] == [0, 0, 0]
+    # 2.6.18 fs/drop_caches.c drop_slab: shrink_slab only. The background caches'
+    # objects go (their slabs beyond the free limit at once, the rest with
+    # cache_reap); scullc has no shrinker: its free slabs wait for cache_reap,
+    # which gives back a few every REAPTIMEOUT_CPUC
+    assert after["scullc"]["num_slabs"] > 0
+    assert all(after[c]["num_slabs"] < before[c]["num_slabs"] for c in BACKGROUND), (before, after)
     stat = vmstat(m)
     assert stat["nr_free_pages"] > free_before
-    assert stat["nr_slab_reclaimable"] == 0
     assert stat["drop_slab"] == 1
 
 
