@@ -141,7 +141,7 @@ BUG_KFREE_BADPTR = 2698         # kfree_debugcheck: bad ptr
 BUG_FREE_OBJNR = 2747           # cache_free_debugcheck: BUG_ON(objnr >= cachep->num)
 BUG_FREE_NOTOBJ = 2748          # cache_free_debugcheck: BUG_ON(objp != index_to_obj(...))
 BUG_CACHE_FREE = 3434           # kmem_cache_free: BUG_ON(virt_to_cache(objp) != cachep)
-BUG_TUNE_KMEMLIST = 3627        # do_tune_cpucache: alloc_kmemlist failed
+BUG_TUNE_KMEMLIST = 3642        # do_tune_cpucache: alloc_kmemlist failed
 
 LIST_FULL, LIST_PARTIAL, LIST_FREE = 0, 1, 2
 

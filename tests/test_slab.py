@@ -418,5 +418,5 @@ def test_slabinfo_write_of_arrays_larger_than_kmalloc_can_give_is_enomem():
     assert k.slabinfo_write(b"size-64 120 60 1000000000\n") == _errno.ENOMEM
     # alloc_kmemlist failed after the tunables were set: printk and BUG
     assert k.log.grep("alloc_kmemlist failed for size-64, error 12.")
-    assert k.log.grep("kernel BUG at mm/slab.c:3627!")
+    assert k.log.grep("kernel BUG at mm/slab.c:3642!")
     assert (k.find_cache("size-64").limit, k.find_cache("size-64").shared) == (120, 1000000000)
