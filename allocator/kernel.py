@@ -95,7 +95,7 @@ class Kernel:
     kmem_cache_alloc: Callable[[KmemCache, int], int | None]
     kmem_cache_free: Callable[[KmemCache, int], None]
     kmem_cache_shrink: Callable[[KmemCache], int]
-    kmem_cache_destroy: Callable[[KmemCache], bool]
+    kmem_cache_destroy: Callable[[KmemCache], int]
     kmalloc: Callable[[int, int], int | None]
     kzalloc: Callable[[int, int], int | None]
     kcalloc: Callable[[int, int, int], int | None]
@@ -342,7 +342,8 @@ class Kernel:
         """Caches, other than the general and the background ones, that still
         hold objects: what unloading a module with a leak leaves behind."""
         bg = self.background_caches.objects
-        return [c for c in self.slab.cache_chain if not c.kmalloc and c.live and c not in bg]
+        return [c for c in self.slab.cache_chain
+                if not c.kmalloc and c.live and c not in bg and c is not self.slab.cache_cache]
 
     def online_nodes(self) -> list[tuple[int, list[int]]]:
         """(node id, its CPUs) for every node."""

@@ -43,7 +43,7 @@ from .gfp import (
     gfp_zone,
 )
 from .physmem import PhysMem
-from .printk import KERN_ERR, KERN_INFO, KERN_WARNING, KernelLog
+from .printk import KERN_EMERG, KERN_ERR, KERN_INFO, KERN_WARNING, KernelLog
 from .sched import Sched, Task, attach_cpu_view, switch_to
 from .trace import KmemTrace
 from .vmscan import Vmscan, balance_pgdat, try_to_free_pages
@@ -776,17 +776,35 @@ def out_of_memory(pa: PageAllocator, zonelist: list[Zone], gfp_mask: int, order:
     oom_kill.out_of_memory(pa.sched, pa.log, gfp_mask, order, constrained, report)
 
 
+def BUG(log: KernelLog, current: Task, line: int, file: str) -> None:
+    """BUG() as i386 reports it (arch/i386/kernel/traps.c handle_BUG, then the
+    head of die()'s oops); the simulated task is not killed: the caller fails
+    the operation instead (docs/deviations.md)."""
+    die_counter = sum(1 for r in log.records if r.text.startswith("invalid opcode: ")) + 1
+    log.printk(KERN_EMERG, "------------[ cut here ]------------\n"
+                           f"kernel BUG at {file}:{line}!\n"
+                           f"invalid opcode: 0000 [#{die_counter}]\n"
+                           "SMP \n"
+                           f"CPU:    {current.cpu}\n"
+                           f"Process {current.comm[:16]} (pid: {current.pid})")
+
+
 def __get_free_pages(pa: PageAllocator, gfp_mask: int, order: int) -> int | None:
-    """Return the physical address of 2**order lowmem pages, or None.
-    __GFP_HIGHMEM is a BUG (the pages would have no kernel address)."""
-    if gfp_mask & __GFP_HIGHMEM:
-        pa.log.printk(KERN_ERR, "kernel BUG at mm/page_alloc.c: __get_free_pages() with __GFP_HIGHMEM")
-        return None
+    """mm/page_alloc.c __get_free_pages (2.6.18): page_address() of the pages,
+    or None. __GFP_HIGHMEM is not refused: a HighMem page has no address
+    (page_address is NULL), so the caller gets None and the pages stay
+    allocated, as in 2.6.18."""
     pfn = alloc_pages(pa, gfp_mask, order)
-    return None if pfn is None else pfn << pa.page_shift
+    if pfn is None or page_zone(pa, pfn).is_highmem:
+        return None
+    return pfn << pa.page_shift
 
 
 def get_zeroed_page(pa: PageAllocator, gfp_mask: int) -> int | None:
+    """mm/page_alloc.c get_zeroed_page: BUG_ON((gfp_mask & __GFP_HIGHMEM) != 0)."""
+    if gfp_mask & __GFP_HIGHMEM:
+        BUG(pa.log, pa.current, 1086, "mm/page_alloc.c")
+        return None
     return __get_free_pages(pa, gfp_mask | __GFP_ZERO, 0)
 
 

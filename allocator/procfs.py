@@ -38,8 +38,10 @@ def slabinfo(k: Kernel) -> str:
                 f" : slabdata {active_slabs:6d} {num_slabs:6d} {c.shared_avail():6d}")
         if stats:
             s = c.stats
+            # s_show's format string continues a line with a backslash: " %4lu \\" then
+            # four tabs of indentation are part of the text (2.6.18 mm/slab.c)
             line += (f" : globalstat {s['allocs']:7d} {s['high']:6d} {c.grown:5d} {c.reaped:4d}"
-                     f" {c.errors:4d} {s['max_freeable']:4d} {s['node_allocs']:4d} {c.node_frees:4d}"
+                     f" \t\t\t\t{c.errors:4d} {s['max_freeable']:4d} {s['node_allocs']:4d} {c.node_frees:4d}"
                      f" {s['overflows']:4d}"
                      f" : cpustat {s['allochit']:6d} {s['allocmiss']:6d} {s['freehit']:6d} {s['freemiss']:6d}")
         out.append(line + "\n")

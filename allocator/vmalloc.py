@@ -239,9 +239,11 @@ def __vmalloc(v: Vmalloc, size: int, gfp_mask: int, caller: str | None = None) -
     array_size = nr_pages * SIZEOF_PAGE_POINTER
     if array_size > page_size:
         area.flags |= VM_VPAGES
-        pages_addr = __vmalloc(v, array_size, gfp_mask | __GFP_ZERO, caller)
+        pages_addr = __vmalloc(v, array_size, gfp_mask, caller)
     else:
-        pages_addr = SL.kmalloc(v.slab, array_size, (gfp_mask & GFP_LEVEL_MASK) | __GFP_ZERO)
+        # 2.6.18 __vmalloc_area_node: kmalloc_node(array_size, gfp_mask & ~__GFP_HIGHMEM), no
+        # __GFP_ZERO (not in SLAB's GFP_LEVEL_MASK); every entry is filled below
+        pages_addr = SL.kmalloc(v.slab, array_size, gfp_mask & GFP_LEVEL_MASK)
     if pages_addr is None:
         remove_vm_area(v, area.addr)
         SL.kfree(v.slab, area.struct_addr)

@@ -229,7 +229,10 @@ def test_the_oom_report_is_printk_ratelimited(k):
 def test_the_report_after_the_mounts_wait_shows_the_stack_of_the_sleeping_allocation(k):
     k.sleep_ok, k.sleep_request = True, None
     try:
-        assert k.kmalloc(100, NOFS) is None
+        # size-4096: one object per order-0 slab, none grown at boot (SLAB's boot
+        # metadata fills size-32..size-2048), so the allocation must grow a slab
+        assert k.find_cache("size-4096").slab_counts()[0] == 0
+        assert k.kmalloc(3000, NOFS) is None
     finally:
         k.sleep_ok = False
     assert k.sleep_request == (NOFS, 0) and k.sched.alloc_next == "retry"

@@ -386,6 +386,7 @@ def test_gfp_nowarn_fails_without_a_warning(mount_scullcfs, src):
 def test_a_slab_cache_dma_cache_fails_at_the_dma_zone_size(mount_scullcfs, src):
     m = small(mount_scullcfs, cache_flags="SLAB_HWCACHE_ALIGN|SLAB_CACHE_DMA")
     assert (m.path / "sys/kernel/slab/scullc/cache_dma").read_text() == "1\n"
+    set_gfp(m, 0, "GFP_KERNEL|__GFP_DMA")     # a DMA cache takes GFP_DMA (2.6.18 kmem_flagcheck)
     before = len(kmsg(m))
     stored = fill_until_enomem(m, 0, src)
     assert 12 * MiB < stored < 16 * MiB

@@ -128,8 +128,8 @@ def test_double_vfree_is_a_logged_bug_and_frees_nothing_twice(boot):
 def test_vfree_gives_back_every_page_and_the_bookkeeping(boot):
     k = boot()
     k.vmalloc(PAGE_SIZE)  # the first page table is allocated once and kept
-    small = {size: len(k.kmalloc_cache_for(size, 0).live) for size in (32, 64, 128)}
     before = free_pages_now(k)
+    small = {size: len(k.kmalloc_cache_for(size, 0).live) for size in (32, 64, 128)}
     a = k.vmalloc(20 * PAGE_SIZE)
     assert all(k.mem_map[k.vmalloc_to_pfn(a + i * PAGE_SIZE)] is VMALLOC for i in range(20))
     assert free_pages_now(k) <= before - 20

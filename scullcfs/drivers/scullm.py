@@ -52,7 +52,7 @@ class ScullmDriver(Driver):
 
     def _unload(self) -> bool:
         pool_ok = self.k.mempool_destroy(self.pool)
-        return self.k.kmem_cache_destroy(self.cache) and pool_ok
+        return self.k.kmem_cache_destroy(self.cache) == 0 and pool_ok
 
     def param_refused(self, pname: str, value: int) -> Optional[str]:
         why = super().param_refused(pname, value)
