@@ -61,7 +61,8 @@ is a module-level function whose first argument is its part's state
 other module-level functions; the part classes hold state and declared
 attributes only. (Value types keep small read-only helpers, such as
 Zone.end_pfn and KmemCache.slab_counts; KernelLog, PhysMem, FaultAttr and
-trace.Tracer are objects with methods that the FUSE side uses as such.) The Kernel binds each API function once to its part
+trace.Tracer are objects with methods that the FUSE side uses as such.) The
+Kernel binds each API function once to its part
 (`k.kmem_cache_alloc(cachep, flags)` is `slab.kmem_cache_alloc(k.slab, ...)`
 with no extra frame).
 
@@ -71,3 +72,5 @@ drop_caches, register_call_sites, ...), never through a part's internals.
 """
 from . import gfp, procfs, slab  # noqa: F401
 from .kernel import Kernel, parse_size  # noqa: F401
+
+__all__ = ["Kernel", "gfp", "parse_size", "procfs", "slab"]

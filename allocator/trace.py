@@ -274,7 +274,8 @@ class Tracer:
         """One line as trace_print_context + the event's TP_printk."""
         _, ts, comm, pid, cpu, event, body = entry
         usecs = int(ts * 1_000_000)
-        return f"{comm:>16}-{pid:<7} [{cpu:03d}] ..... {usecs // 1_000_000:5d}.{usecs % 1_000_000:06d}: {event}: {body}\n"
+        return (f"{comm:>16}-{pid:<7} [{cpu:03d}] ..... {usecs // 1_000_000:5d}.{usecs % 1_000_000:06d}:"
+                f" {event}: {body}\n")
 
     def entries(self) -> list[Entry]:
         """Every entry in the rings, oldest first (the rings are not emptied)."""

@@ -34,12 +34,17 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from types import FrameType
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from . import mount
 from .cli import _Parser
+
+if TYPE_CHECKING:
+    from allocator import Kernel
+    from allocator.slab import KmemCache
 
 MiB = 1 << 20
 PIN = ["taskset", "-c", "0"]
@@ -50,6 +55,18 @@ SECTIONS = ("throughput", "latency", "allocator", "scaling", "memory")
 
 class BenchError(Exception):
     """Something could not be measured (a mount, a dd, a client failed)."""
+
+
+def _cache_create(k: Kernel, name: str, size: int, flags: int) -> KmemCache:
+    """k.kmem_cache_create on a fresh machine, which cannot fail: if it does, say so."""
+    cache = k.kmem_cache_create(name, size, 0, flags)
+    if cache is None:
+        raise BenchError(f"kmem_cache_create({name!r}, {size}) failed on a fresh machine")
+    return cache
+
+
+def _out_of_memory(objects: int) -> BenchError:
+    return BenchError(f"the simulated machine ran out of memory at {objects} objects")
 
 
 # --------------------------------------------------------------------------- results
@@ -162,7 +179,7 @@ class Daemon(mount.Daemon):
         super().__init__(PIN + argv, mnt, ready=ready, output=os.path.join(workdir, f"{name}.out"),
                          name=name)
 
-    def start(self) -> "Daemon":
+    def start(self) -> Daemon:
         super().start()
         try:
             self.wait_ready(READY_TIMEOUT)
@@ -331,7 +348,8 @@ def bench_throughput(rep: Report, mounts: Mounts, quick: bool) -> None:
     targets = {"scullcfs": os.path.join(sc.mnt, "dev", "scullc0"),
                "baselinefs": os.path.join(bl.mnt, "data"),
                "tmpfs": mounts.tmpfs_file()}
-    got: dict[tuple[str, str, str], list[float]] = {(t, bs, d): [] for t in targets for bs in BLOCK_BYTES for d in ("write", "read")}
+    got: dict[tuple[str, str, str], list[float]] = {(t, bs, d): [] for t in targets for bs in BLOCK_BYTES
+                                                    for d in ("write", "read")}
     # Interleaved, so that a slow spell of the machine hits every target alike.
     for _ in range(runs):
         for bs, nbytes in BLOCK_BYTES.items():
@@ -447,14 +465,17 @@ def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
                              f" vs a Python free list (baseline)")
     k = Kernel(mem=256 * MiB)
     k.set_current(0, "bench")
-    cache = k.kmem_cache_create("bench-scullc", 4000, 0, SLAB_HWCACHE_ALIGN)
+    cache = _cache_create(k, "bench-scullc", 4000, SLAB_HWCACHE_ALIGN)
     alloc, free = k.kmem_cache_alloc, k.kmem_cache_free
     floor = FreeList(range(1000))
     f_alloc, f_free = floor.alloc, floor.free
 
     def cache_pairs(n: int) -> None:
         for _ in range(n):
-            free(cache, alloc(cache, GFP_KERNEL))
+            x = alloc(cache, GFP_KERNEL)
+            if x is None:  # one object live in 256 MiB: cannot happen
+                raise _out_of_memory(1)
+            free(cache, x)
 
     def floor_pairs(n: int) -> None:
         for _ in range(n):
@@ -470,6 +491,8 @@ def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
         for _ in range(n // burst):
             objs = [alloc(cache, GFP_KERNEL) for _ in range(burst)]
             for x in objs:
+                if x is None:  # 100 objects live in 256 MiB: cannot happen
+                    raise _out_of_memory(burst)
                 free(cache, x)
 
     def floor_bursts(n: int) -> None:
@@ -508,7 +531,8 @@ def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
             for _ in range(n):
                 free_pages_pfn(alloc_pages(GFP_KERNEL, order), order)
 
-        def pfloor_pairs(n: int) -> None:
+        def pfloor_pairs(n: int, p_alloc: Callable[[], int] = p_alloc,
+                         p_free: Callable[[int], None] = p_free) -> None:
             for _ in range(n):
                 p_free(p_alloc())
         page_pairs(100)
@@ -531,13 +555,15 @@ def bench_scaling(rep: Report, mounts: Mounts, quick: bool) -> None:
                            f" proc/slabinfo rendering")
     k = Kernel(mem=512 * MiB)
     k.set_current(0, "bench")
-    cache = k.kmem_cache_create("bench-obj", 64, 0, SLAB_HWCACHE_ALIGN)
+    cache = _cache_create(k, "bench-obj", 64, SLAB_HWCACHE_ALIGN)
     alloc, free = k.kmem_cache_alloc, k.kmem_cache_free
 
     def bursts(n: int) -> None:
         for _ in range(n // burst):
             objs = [alloc(cache, GFP_KERNEL) for _ in range(burst)]
             for x in objs:
+                if x is None:
+                    raise _out_of_memory(len(held) + burst)
                 free(cache, x)
     held: list[int] = []
     cost = {}
@@ -545,7 +571,7 @@ def bench_scaling(rep: Report, mounts: Mounts, quick: bool) -> None:
         while len(held) < level:
             x = alloc(cache, GFP_KERNEL)
             if x is None:
-                raise BenchError(f"the simulated machine ran out of memory at {len(held)} objects")
+                raise _out_of_memory(len(held))
             held.append(x)
         gc.collect()
         cost[level] = _best(bursts, pairs, repeat=5)
@@ -579,10 +605,10 @@ def bench_scaling(rep: Report, mounts: Mounts, quick: bool) -> None:
 
     k = Kernel(mem=512 * MiB)
     k.set_current(0, "bench")
-    extra = [k.kmem_cache_create(f"bench-{i}", 32 + 8 * i, 0, 0) for i in range(10)]
+    extra = [_cache_create(k, f"bench-{i}", 32 + 8 * i, 0) for i in range(10)]
     few_caches = len(k.cache_chain)  # the general caches come with the kernel
     t10 = render_time(k)
-    extra += [k.kmem_cache_create(f"bench-{i}", 32 + 8 * i, 0, 0) for i in range(10, 200)]
+    extra += [_cache_create(k, f"bench-{i}", 32 + 8 * i, 0) for i in range(10, 200)]
     t200 = render_time(k)
     rep.row(f"slabinfo, {len(k.cache_chain)} vs {few_caches} caches", t200 * 1e6, "us", t10 * 1e6,
             f"{few_caches} caches", note="grows with caches (expected)")
@@ -591,9 +617,17 @@ def bench_scaling(rep: Report, mounts: Mounts, quick: bool) -> None:
 
     many = 10 ** 5
     few = 100
-    objs = [alloc(extra[0], GFP_KERNEL) for _ in range(few)]
+    objs: list[int] = []
+
+    def allocate(count: int) -> None:
+        for _ in range(count):
+            x = alloc(extra[0], GFP_KERNEL)
+            if x is None:
+                raise _out_of_memory(len(objs))
+            objs.append(x)
+    allocate(few)
     t_few = render_time(k)
-    objs += [alloc(extra[0], GFP_KERNEL) for _ in range(many - few)]
+    allocate(many - few)
     t_many = render_time(k)
     rep.row(f"slabinfo, {many:,} vs {few} objects", t_many * 1e6, "us", t_few * 1e6,
             f"{few} objects", "<=", 1.3, target_text="<=1.3", note=f"{few_caches} caches")

@@ -15,7 +15,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
 
 from allocator import Kernel, parse_size
 from allocator.printk import KERN_ERR, KERN_WARNING
@@ -23,6 +25,13 @@ from allocator.versions import DEFAULT_VERSION, VERSIONS
 from allocator.slab import REAPTIMEOUT_CPUC, SLAB_HWCACHE_ALIGN, slab_flags_parse
 
 from .drivers.scullc import ScullcDriver
+
+if TYPE_CHECKING:
+    import trio
+
+    from allocator.printk import LogRecord
+
+    from .drivers.model import Driver
 
 log = logging.getLogger("scullcfs")
 
@@ -32,7 +41,7 @@ class Settings:
     alloc_wait_ms: int = 1000
 
 
-def _int_arg(lo: int, hi: int):
+def _int_arg(lo: int, hi: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text, 0)
@@ -103,7 +112,8 @@ def version_text() -> str:
 
 def run_subcommand(name: str, argv: list[str]) -> int:
     import importlib
-    return importlib.import_module(SUBCOMMANDS[name][0]).main(argv)
+    subcommand_main: Callable[[list[str]], int] = importlib.import_module(SUBCOMMANDS[name][0]).main
+    return subcommand_main(argv)
 
 
 def _kernel_arg(text: str) -> str:
@@ -115,7 +125,7 @@ def _kernel_arg(text: str) -> str:
 class _Parser(argparse.ArgumentParser):
     """Every argument error is one line and exit 2: `scullcfs: --mem: ...; see --help`."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         if message.startswith("argument "):
             message = message[len("argument "):]
         message = message.replace("\n", " ").strip()
@@ -197,7 +207,7 @@ def holders(mountpoint: str) -> list[str]:
     """`pid (comm)` of every process with a file open or mapped, its cwd or its
     root under mountpoint, as far as /proc lets us see (other users' are hidden)."""
     top = os.path.realpath(mountpoint)
-    under = lambda path: path == top or path.startswith(top + "/")  # noqa: E731
+    under: Callable[[str], bool] = lambda path: path == top or path.startswith(top + "/")  # noqa: E731
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -270,7 +280,7 @@ def unmount(mountpoint: str, timeout: float = 20, force: bool = False) -> int:
     return 0
 
 
-def boot(args) -> tuple:
+def boot(args: argparse.Namespace) -> tuple[Kernel, list[Driver]]:
     from .drivers import load_drivers
     kernel = Kernel(version=args.kernel, mem=args.mem, nodes=args.nodes, cpus=args.cpus,
                     slab_debug=args.slab_debug, background=args.background)
@@ -279,7 +289,7 @@ def boot(args) -> tuple:
     return kernel, drivers
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] and argv[0] in SUBCOMMANDS:  # a mount point of that name: ./NAME
         return run_subcommand(argv[0], argv[1:])
@@ -331,13 +341,13 @@ def main(argv=None) -> int:
     return serve(args, kernel, driver, ready_w)
 
 
-def _setup_logging(args, kernel) -> None:
+def _setup_logging(args: argparse.Namespace, kernel: Kernel) -> None:
     stream = open(args.log, "a", buffering=1) if args.log else sys.stderr
     logging.basicConfig(stream=stream, level=logging.DEBUG if args.debug else logging.INFO,
                         format="scullcfs: %(message)s")
     threshold = 7 if args.debug else KERN_WARNING
 
-    def echo(rec):
+    def echo(rec: LogRecord) -> None:
         if rec.level <= threshold:
             print(f"<{rec.level}>[{rec.seconds:12.6f}] {rec.text}", file=stream, flush=True)
     for rec in kernel.log.records:  # what boot() logged before anyone listened
@@ -345,7 +355,7 @@ def _setup_logging(args, kernel) -> None:
     kernel.log.listeners.append(echo)
 
 
-def _detach(logfile) -> None:
+def _detach(logfile: str | None) -> None:
     fd = os.open(os.devnull, os.O_RDWR)
     os.dup2(fd, 0)
     out = os.open(logfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if logfile else fd
@@ -353,7 +363,7 @@ def _detach(logfile) -> None:
     os.dup2(out, 2)
 
 
-def serve(args, kernel, driver, ready_w=None) -> int:
+def serve(args: argparse.Namespace, kernel: Kernel, driver: list[Driver], ready_w: int | None = None) -> int:
     import pyfuse3
     import trio
 
@@ -362,6 +372,9 @@ def serve(args, kernel, driver, ready_w=None) -> int:
 
     settings = Settings()
     tree = Tree(kernel, driver, settings)
+    tracer = tree.tracer  # debugfs declares it: every mount's tree has one
+    if tracer is None:
+        raise RuntimeError("the mount's tree has no debugfs tracing (debugfs.declare_files did not run)")
     ops = ScullcOperations(kernel, tree)
     options = set(pyfuse3.default_options)
     options |= {"fsname=scullcfs", "subtype=scullcfs", "default_permissions"}
@@ -384,7 +397,7 @@ def serve(args, kernel, driver, ready_w=None) -> int:
         os.close(ready_w)
     log.info("mounted %s (pid %d)", args.mountpoint, os.getpid())
 
-    async def reaper():
+    async def reaper() -> None:
         # cache_reap runs from the events/0 workqueue thread, not a user process
         from allocator.kernel import Task
         events = Task(0, 0, "events/0")
@@ -394,16 +407,16 @@ def serve(args, kernel, driver, ready_w=None) -> int:
             kernel.cache_reap()
             kernel.current = saved
 
-    async def signals(cancel_scope):
+    async def signals(cancel_scope: trio.CancelScope) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as sigs:
             async for signum in sigs:
                 log.info("signal %d: unmounting", signum)
                 pyfuse3.terminate()
-                tree.tracer.shutdown()  # trace_pipe readers stop waiting
+                tracer.shutdown()  # trace_pipe readers stop waiting
                 ops.waitq.shutdown()  # sleeping writers give up, or main() never returns
                 return
 
-    async def run():
+    async def run() -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(reaper)
             nursery.start_soon(signals, nursery.cancel_scope)

@@ -39,7 +39,8 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from allocator import Kernel
 from allocator.slab import CFLGS_OFF_SLAB, SLAB_HWCACHE_ALIGN
@@ -263,6 +264,9 @@ def geometry(quanta: Iterable[int]) -> tuple[str, dict[int, tuple[float, float]]
     shape = {}
     for q in quanta:
         c = k.kmem_cache_create(f"geom{q}", q, 0, SLAB_HWCACHE_ALIGN)
+        if c is None:
+            reason = k.log.records[-1].text if k.log.records else "nothing logged"
+            sys.exit(f"compare: kmem_cache_create(geom{q}, {q}, SLAB_HWCACHE_ALIGN) failed: {reason}")
         g = k.kmalloc_cache_for(q, 0)
         assert g is not None, f"no kmalloc cache for {q} bytes"
 

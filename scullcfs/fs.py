@@ -11,7 +11,7 @@ import errno
 import logging
 import os
 import time
-from typing import NoReturn, Optional
+from typing import NoReturn
 
 import pyfuse3
 import trio
@@ -39,13 +39,13 @@ class Handle:
         self.node = node
         self.pid = pid
         self.data = data
-        self.dev: Optional[Device] = node.device
-        self.stream: Optional[Stream] = None  # a blocking reader (trace_pipe), see Node.stream
+        self.dev: Device | None = node.device
+        self.stream: Stream | None = None  # a blocking reader (trace_pipe), see Node.stream
         # A device opened with O_APPEND: the driver's own f_pos. A char device
         # ignores O_APPEND (its f_pos starts at 0 and moves with each write), but
         # the kernel sends such a write at its cached i_size, which is stale after
         # the trim at open: `echo two >> dev` would land after NULs.
-        self.pos: Optional[int] = None
+        self.pos: int | None = None
 
 
 class ScullcOperations(pyfuse3.Operations):
@@ -90,11 +90,11 @@ class ScullcOperations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.ENOENT)
         return node
 
-    async def getattr(self, inode: int, ctx: Optional[RequestContext] = None) -> EntryAttributes:
+    async def getattr(self, inode: int, ctx: RequestContext | None = None) -> EntryAttributes:
         return self._attr(self._node(inode))
 
     async def lookup(self, parent_inode: int, name: bytes,
-                     ctx: Optional[RequestContext] = None) -> EntryAttributes:
+                     ctx: RequestContext | None = None) -> EntryAttributes:
         parent = self._node(parent_inode)
         if not parent.is_dir:
             raise pyfuse3.FUSEError(errno.ENOTDIR)
@@ -110,7 +110,7 @@ class ScullcOperations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.ENOENT)
         return self._attr(node)
 
-    async def setattr(self, inode: int, attr: EntryAttributes, fields: SetattrFields, fh: Optional[int],
+    async def setattr(self, inode: int, attr: EntryAttributes, fields: SetattrFields, fh: int | None,
                       ctx: RequestContext) -> EntryAttributes:
         node = self._node(inode)
         if fields.update_size:

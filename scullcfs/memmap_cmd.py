@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(source) as f:
             text = f.read()
     except OSError as e:
-        where = "" if args.pagemap else f" (is a scullcfs mounted at {args.mountpoint}? tools/scullc_load or scullcfs MNT mounts one)"
+        where = "" if args.pagemap else (f" (is a scullcfs mounted at {args.mountpoint}?"
+                                         " tools/scullc_load or scullcfs MNT mounts one)")
         print(f"memmap: cannot read {source}: {e.strerror}{where}", file=sys.stderr)
         return 1
     try:

@@ -26,9 +26,9 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Union
+from typing import IO
 
-StrPath = Union[str, os.PathLike[str]]
+StrPath = str | os.PathLike[str]
 
 READY_TIMEOUT = 20.0  # seconds for the ready file to become readable
 EXIT_TIMEOUT = 20.0  # seconds for the daemon to exit after fusermount3 -u

@@ -49,8 +49,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .cli import _Parser
 from .mount import Daemon, MountError, is_mounted, scullcfs_argv

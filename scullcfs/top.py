@@ -148,7 +148,7 @@ def snapshot(mnt: str, ncaches: int = 10) -> str:
 def _curses_loop(mnt: str, interval: float, ncaches: int) -> int:
     import curses
 
-    def run(stdscr: "curses.window") -> None:
+    def run(stdscr: curses.window) -> None:
         curses.curs_set(0)
         stdscr.timeout(int(interval * 1000))
         while True:

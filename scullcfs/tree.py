@@ -18,7 +18,7 @@ import stat
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from allocator import procfs
 from allocator.kernel import Kernel
@@ -91,15 +91,15 @@ MOUNTS = {"proc": PROCFS, "proc/sys": SYSCTL, "sys": SYSFS, "dev": DEVFS}
 class File:
     """A virtual file's declaration."""
     mode: int
-    read: Optional[Callable[[], str]] = None
-    write: Optional[Callable[[bytes], None]] = None
+    read: Callable[[], str] | None = None
+    write: Callable[[bytes], None] | None = None
     # A blocking stream instead of a snapshot (trace_pipe): stream(pid) at open.
-    stream: Optional[Callable[[int], Stream]] = None
+    stream: Callable[[int], Stream] | None = None
     # Served through the page cache with st_size = its latest snapshot's length:
     # `dmesg -F proc/kmsg` mmaps st_size bytes MAP_SHARED, which FUSE refuses on a
     # direct_io file (ENODEV), and mmap of 0 bytes is EINVAL.
     mappable: bool = False
-    size: Optional[int] = None  # st_size; None: its filesystem's file_size
+    size: int | None = None  # st_size; None: its filesystem's file_size
 
 
 @dataclass(eq=False)
@@ -107,20 +107,20 @@ class Node:
     name: str
     mode: int
     inode: int = 0
-    parent: Optional[Node] = None
-    children: Optional[dict[str, Node]] = None     # directories: name -> Node
-    read: Optional[Callable[[], str]] = None
-    write: Optional[Callable[[bytes], None]] = None
-    device: Optional[Device] = None
-    populate: Optional[Callable[[Node], None]] = None  # dynamic directories
+    parent: Node | None = None
+    children: dict[str, Node] | None = None        # directories: name -> Node
+    read: Callable[[], str] | None = None
+    write: Callable[[bytes], None] | None = None
+    device: Device | None = None
+    populate: Callable[[Node], None] | None = None  # dynamic directories
     size: int = 0                                  # st_size for virtual files
-    cache: Optional[KmemCache] = None              # sys/kernel/slab/<cache>: the cache shown
-    stream: Optional[Callable[[int], Stream]] = None
+    cache: KmemCache | None = None                 # sys/kernel/slab/<cache>: the cache shown
+    stream: Callable[[int], Stream] | None = None
     mappable: bool = False
-    fs: Optional[Filesystem] = None                # None until registered: its parent's
+    fs: Filesystem | None = None                   # None until registered: its parent's
     mtime_ns: int = field(default_factory=time.time_ns)
-    uid: Optional[int] = None                      # after a chown (None: the daemon's)
-    gid: Optional[int] = None
+    uid: int | None = None                         # after a chown (None: the daemon's)
+    gid: int | None = None
 
     @property
     def is_dir(self) -> bool:
@@ -144,7 +144,7 @@ class Node:
         return "/".join(reversed(parts))
 
 
-def _dir(name: str, mode: int = 0o755, fs: Optional[Filesystem] = None) -> Node:
+def _dir(name: str, mode: int = 0o755, fs: Filesystem | None = None) -> Node:
     return Node(name, stat.S_IFDIR | mode, children={}, fs=fs)
 
 
@@ -187,11 +187,11 @@ class Tree:
     """Inode table and the declared files of one mount."""
 
     def __init__(self, kernel: Kernel, drivers: Sequence[Driver], settings: Settings,
-                 features: Optional[Sequence[Feature]] = None):
+                 features: Sequence[Feature] | None = None):
         self.k = kernel
         self.drivers = list(drivers)
         self.settings = settings
-        self.tracer: Optional[Tracer] = None  # debugfs's tracing, once declared
+        self.tracer: Tracer | None = None  # debugfs's tracing, once declared
         self.inodes: dict[int, Node] = {}
         self._next_inode = 1
         self.root = self._register(_dir("", fs=DEVFS), None)
@@ -202,7 +202,7 @@ class Tree:
 
     # -- building -----------------------------------------------------------
 
-    def _register(self, node: Node, parent: Optional[Node]) -> Node:
+    def _register(self, node: Node, parent: Node | None) -> Node:
         node.inode = self._next_inode
         self._next_inode += 1
         node.parent = parent
@@ -249,8 +249,8 @@ class Tree:
             del node.parent.entries()[node.name]
         del self.inodes[node.inode]
 
-    def lookup_path(self, path: str) -> Optional[Node]:
-        node: Optional[Node] = self.root
+    def lookup_path(self, path: str) -> Node | None:
+        node: Node | None = self.root
         for part in filter(None, path.split("/")):
             assert node is not None
             if node.populate:

@@ -7,16 +7,21 @@ import re
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
-                                 rule)
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from allocator import gfp as G
-from allocator.gfp import F  # __GFP_X would be mangled inside the class
 from allocator import procfs
+from allocator.gfp import F  # __GFP_X would be mangled inside the class
 from allocator.kernel import Kernel
 from allocator.page_alloc import FREE, HOLE, MAX_ORDER, PAGES, PCP, RESERVED
-from allocator.slab import (SLAB_CACHE_DMA, SLAB_CTOR_CONSTRUCTOR, SLAB_HWCACHE_ALIGN,
-                            SLAB_NO_REAP, SLAB_RECLAIM_ACCOUNT, Slab)
+from allocator.slab import (
+    SLAB_CACHE_DMA,
+    SLAB_CTOR_CONSTRUCTOR,
+    SLAB_HWCACHE_ALIGN,
+    SLAB_NO_REAP,
+    SLAB_RECLAIM_ACCOUNT,
+    Slab,
+)
 from kernel_fixtures import FakeClock
 
 PAGE = 4096

@@ -268,8 +268,8 @@ def probe_as_other_user(m) -> dict:
     Python: the venv may sit where that user cannot reach."""
     python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
     r = subprocess.run([python, "-I", "-c", PROBE, str(m.path), *BLOCKING_READS],
-                       capture_output=True, text=True, timeout=120, user=OTHER_UID, group=OTHER_GID, extra_groups=[], cwd="/",
-                       stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
+                       capture_output=True, text=True, timeout=120, user=OTHER_UID, group=OTHER_GID, extra_groups=[],
+                       cwd="/", stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["uid"] == OTHER_UID and out["groups"] == []

@@ -40,7 +40,7 @@ def read_all(dev, pos, count):
 
 
 def scullc_active(k):
-    line = next(l for l in procfs.slabinfo(k).splitlines() if l.startswith("scullc "))
+    line = next(line for line in procfs.slabinfo(k).splitlines() if line.startswith("scullc "))
     return int(line.split()[1])
 
 

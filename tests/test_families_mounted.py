@@ -42,14 +42,18 @@ def test_each_familys_proc_file_parses(mount_scullcfs):
     item = r"  item at [0-9a-f]{8}, qset at [0-9a-f]{8}"
     # scull: "q" for quantum, a space after the slot's colon
     scull = (proc / "scullmem").read_text()
-    assert re.match(r"\nDevice 0: qset 1000, q 4000, sz 300000\n" + item + r"\n(    [ \d]{4}: [ 0-9a-f]{8}\n){75}", scull)
+    assert re.match(r"\nDevice 0: qset 1000, q 4000, sz 300000\n" + item
+                    + r"\n(    [ \d]{4}: [ 0-9a-f]{8}\n){75}", scull)
     # scullp, scullv: "order", no space after the colon
     scullp = (proc / "scullpmem").read_text()
-    assert re.match(r"\nDevice 0: qset 500, order 0, sz 300000\n" + item + r"\n(    [ \d]{4}:[ 0-9a-f]{8}\n){74}\n", scullp)
+    assert re.match(r"\nDevice 0: qset 500, order 0, sz 300000\n" + item
+                    + r"\n(    [ \d]{4}:[ 0-9a-f]{8}\n){74}\n", scullp)
     scullv = (proc / "scullvmem").read_text()
-    assert re.match(r"\nDevice 0: qset 500, order 4, sz 300000\n" + item + r"\n(    [ \d]{4}:[ 0-9a-f]{8}\n){5}\n", scullv)
+    assert re.match(r"\nDevice 0: qset 500, order 4, sz 300000\n" + item
+                    + r"\n(    [ \d]{4}:[ 0-9a-f]{8}\n){5}\n", scullv)
     scullm = (proc / "scullmmem").read_text()
-    assert re.match(r"\nDevice 0: qset 500, quantum 4000, sz 300000\n" + item + r"\n(    [ \d]{4}:[ 0-9a-f]{8}\n){75}\n", scullm)
+    assert re.match(r"\nDevice 0: qset 500, quantum 4000, sz 300000\n" + item
+                    + r"\n(    [ \d]{4}:[ 0-9a-f]{8}\n){75}\n", scullm)
     for text in (scull, scullp, scullv, scullm):
         assert "\nDevice 3: " in text
     # scullv's quanta are the vmalloc areas of proc/vmallocinfo (16 pages + a guard page each)

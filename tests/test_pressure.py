@@ -501,7 +501,8 @@ def test_numa_a_full_node_spills_to_the_other_node(mount_scullcfs, src):
 def test_gfp_tour_passes(fuse_environment, tmp_path):
     wrapper = tmp_path / "scullcfs"
     wrapper.write_text("#!/bin/sh\n"
-                       f'PYTHONPATH="{REPO_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}" exec "{sys.executable}" -m scullcfs "$@"\n')
+                       f'PYTHONPATH="{REPO_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"'
+                       f' exec "{sys.executable}" -m scullcfs "$@"\n')
     wrapper.chmod(0o755)
     r = subprocess.run([str(REPO_ROOT / "tools/gfp_tour")], capture_output=True, text=True,
                        timeout=600, env=dict(os.environ, SCULLCFS=str(wrapper)))

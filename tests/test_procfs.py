@@ -63,7 +63,7 @@ def test_every_slabinfo_line_parses_as_procps_does(k):
 
 
 def test_slabinfo_columns_have_the_kernel_widths(k):
-    line = next(l for l in procfs.slabinfo(k).splitlines() if l.startswith("size-4096 "))
+    line = next(line for line in procfs.slabinfo(k).splitlines() if line.startswith("size-4096 "))
     # "%-17s %6lu %6lu %6u %4u %4d : tunables %4u %4u %4u : slabdata %6lu %6lu %6lu"
     assert line == ("size-4096              0      0   4096    1    1 : tunables   24   12    8"
                     " : slabdata      0      0      0")
@@ -74,14 +74,14 @@ def test_slabinfo_columns_have_the_kernel_widths(k):
 
 def test_slabinfo_counts_follow_allocations(k):
     objs = [k.kmalloc(150, G.GFP_KERNEL) for _ in range(200)]   # size-192 holds no slab metadata
-    line = next(l for l in procfs.slabinfo(k).splitlines() if l.startswith("size-192 "))
+    line = next(line for line in procfs.slabinfo(k).splitlines() if line.startswith("size-192 "))
     fields = PROCPS_LINE.match(line).groups()
     active, total = int(fields[1]), int(fields[2])
     assert total % 20 == 0 and active >= 200 and total >= active
     for o in objs:
         k.kfree(o)
     k.kmem_cache_shrink(k.find_cache("size-192"))
-    line = next(l for l in procfs.slabinfo(k).splitlines() if l.startswith("size-192 "))
+    line = next(line for line in procfs.slabinfo(k).splitlines() if line.startswith("size-192 "))
     assert PROCPS_LINE.match(line).groups()[1:3] == ("0", "0")
 
 

@@ -9,8 +9,15 @@ import pytest
 from allocator import gfp as G
 from allocator import procfs
 from allocator.page_alloc import PAGES
-from allocator.slab import (CFLGS_OFF_SLAB, SLAB_CACHE_DMA, SLAB_CTOR_ATOMIC,
-                            SLAB_CTOR_CONSTRUCTOR, SLAB_HWCACHE_ALIGN, SLAB_NO_REAP, Slab)
+from allocator.slab import (
+    CFLGS_OFF_SLAB,
+    SLAB_CACHE_DMA,
+    SLAB_CTOR_ATOMIC,
+    SLAB_CTOR_CONSTRUCTOR,
+    SLAB_HWCACHE_ALIGN,
+    SLAB_NO_REAP,
+    Slab,
+)
 
 SLABINFO_LINE = re.compile(
     r"^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+) : tunables\s+(\d+)\s+(\d+)\s+(\d+)"

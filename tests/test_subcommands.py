@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, is_mounted, tools_env
 
+from conftest import REPO_ROOT, is_mounted, tools_env
 from scullcfs.mount import Daemon, scullcfs_argv, unescape_mountinfo
 
 NAMES = ("top", "memmap", "slabtop", "stress", "bench", "compare", "gfp-tour")

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from allocator import Kernel, procfs
 from allocator import gfp as G
 from conftest import tools_env

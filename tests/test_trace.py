@@ -183,7 +183,7 @@ def test_ring_keeps_the_newest_entries_and_counts_the_overwritten(traced):
     for _ in range(100):
         k.kmem_cache_free(cache, k.kmem_cache_alloc(cache, G.GFP_KERNEL))
     capacity = 1024 // ENTRY_BYTES
-    assert "# entries-in-buffer/entries-written: {}/{}   #P:2\n".format(capacity, 210) in tracer.trace()
+    assert f"# entries-in-buffer/entries-written: {capacity}/210   #P:2\n" in tracer.trace()
     lines = tracer.trace().splitlines()[12:]
     assert len(lines) == capacity and lines[-1].split(": ")[1] == "kmem_cache_free"
 

@@ -13,7 +13,8 @@ from allocator.page_alloc import ZONE_HIGHMEM
 from allocator.physmem import PAGE_SIZE
 from allocator.vmalloc import PGTABLE, VMALLOC, vmallocinfo
 
-VMALLOCINFO_LINE = re.compile(r"^0x([0-9a-f]{8})-0x([0-9a-f]{8}) +(\d+)( \S+( \[\w+\])?)? pages=(\d+) vmalloc( vpages)?$")
+VMALLOCINFO_LINE = re.compile(r"^0x([0-9a-f]{8})-0x([0-9a-f]{8}) +(\d+)( \S+( \[\w+\])?)?"
+                              r" pages=(\d+) vmalloc( vpages)?$")
 
 
 @pytest.fixture

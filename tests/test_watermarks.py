@@ -33,8 +33,7 @@ import pytest
 
 from allocator import gfp as G
 from allocator.kernel import Kernel
-from allocator.page_alloc import (ALLOC_HARDER, ALLOC_HIGH, ALLOC_WMARK_MIN, MAX_ORDER, Zone,
-                                  zone_watermark_ok)
+from allocator.page_alloc import ALLOC_HARDER, ALLOC_HIGH, ALLOC_WMARK_MIN, MAX_ORDER, Zone, zone_watermark_ok
 
 MiB = 1 << 20
 GiB = 1 << 30

@@ -19,7 +19,7 @@ import os
 import struct
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Optional, Union
+from typing import ClassVar
 
 from allocator import gfp as G
 from allocator.kernel import Kernel
@@ -30,7 +30,7 @@ from allocator.printk import KERN_INFO, KERN_NOTICE, KERN_WARNING
 
 from ..errors import DeviceError
 
-Buffer = Union[bytes, bytearray, memoryview]
+Buffer = bytes | bytearray | memoryview
 
 SIZEOF_POINTER = 4  # i386
 # The bounds of the module parameters, for every driver: a quantum and a qset
@@ -75,8 +75,8 @@ class Param:
     role: str = ""
 
 
-def module_params(*, qset: tuple[str, int], devs: tuple[str, int], quantum: Optional[tuple[str, int]] = None,
-                  order: Optional[tuple[str, int]] = None, **own: Param) -> dict[str, Param]:
+def module_params(*, qset: tuple[str, int], devs: tuple[str, int], quantum: tuple[str, int] | None = None,
+                  order: tuple[str, int] | None = None, **own: Param) -> dict[str, Param]:
     """A driver's module parameters, each (name, default) as the driver has
     it: its quantum (in bytes, or as a page order), qset and number of
     devices, with the bounds every driver shares; then its own ones."""
@@ -97,8 +97,8 @@ class Qset:
 
     def __init__(self, addr: int):
         self.addr = addr                                # physical address of the item struct
-        self.data_addr: Optional[int] = None            # the kmalloc'd pointer array
-        self.data: Optional[list[Optional[int]]] = None  # quantum addresses, None for empty slots
+        self.data_addr: int | None = None               # the kmalloc'd pointer array
+        self.data: list[int | None] | None = None       # quantum addresses, None for empty slots
 
 
 class Device:
@@ -124,7 +124,7 @@ class Device:
 
     # -- what a driver says: where a quantum comes from and goes back to ------
 
-    def _quantum_alloc(self, gfp: int) -> Optional[int]:
+    def _quantum_alloc(self, gfp: int) -> int | None:
         raise NotImplementedError
 
     def _free_quantum(self, q: int) -> None:
@@ -160,7 +160,7 @@ class Device:
         """Where the pointer to a new item goes: the last item's `next`."""
         return self.items[-1].addr + 4
 
-    def _follow(self, n: int, gfp: int) -> Optional[Qset]:
+    def _follow(self, n: int, gfp: int) -> Qset | None:
         """<driver>_follow: the n-th item, creating missing ones (zeroed)."""
         items = self.items
         while len(items) <= n:
@@ -174,18 +174,18 @@ class Device:
             items.append(Qset(addr))
         return items[n]
 
-    def _alloc_data(self, dptr: Qset, gfp: int) -> Optional[list[Optional[int]]]:
+    def _alloc_data(self, dptr: Qset, gfp: int) -> list[int | None] | None:
         addr = self.k.kmalloc(self.qset * SIZEOF_POINTER, gfp)
         if addr is None:
             return None
         self.k.mem.zero(addr, self.qset * SIZEOF_POINTER)
         dptr.data_addr = addr
-        data: list[Optional[int]] = [None] * self.qset
+        data: list[int | None] = [None] * self.qset
         dptr.data = data
         _pack_ptr(self.k.mem.view, dptr.addr, PAGE_OFFSET + addr)  # item->data
         return data
 
-    def _alloc_quantum(self, dptr: Qset, s_pos: int, gfp: int) -> Optional[int]:
+    def _alloc_quantum(self, dptr: Qset, s_pos: int, gfp: int) -> int | None:
         """Allocate slot s_pos's quantum, zeroed as the driver does, and record
         it (in the Python list and as a pointer in the qset array)."""
         assert dptr.data is not None and dptr.data_addr is not None
@@ -430,7 +430,7 @@ class Driver:
     proc_limit_per_line: ClassVar[bool] = True
     highmem_refused: ClassVar[str] = "this memory needs a kernel mapping, and HighMem has none"
 
-    def __init__(self, kernel: Kernel, params: Optional[Mapping[str, int]] = None, ldd3_io: bool = False):
+    def __init__(self, kernel: Kernel, params: Mapping[str, int] | None = None, ldd3_io: bool = False):
         self.k = kernel
         self.ldd3_io = ldd3_io
         given = params or {}
@@ -498,7 +498,7 @@ class Driver:
     def proc_name(self) -> str:
         return f"{self.name}mem"
 
-    def param_refused(self, pname: str, value: int) -> Optional[str]:
+    def param_refused(self, pname: str, value: int) -> str | None:
         """Why a runtime value is refused, or None."""
         p = self.PARAMS[pname]
         if not p.lo <= value <= p.hi:
@@ -530,7 +530,7 @@ class Driver:
         log.printk(KERN_NOTICE, f"{self.name}: {pname} = {value}"
                    + (" (devices adopt it at their next trim)" if p.at_trim else ""))
 
-    def gfp_refused(self, mask: int) -> Optional[str]:
+    def gfp_refused(self, mask: int) -> str | None:
         """Why the devices cannot allocate with `mask`, or None."""
         return self.highmem_refused if mask & G.F.HIGHMEM else None
 
@@ -556,7 +556,7 @@ class Driver:
 
     # -- the consistency check -------------------------------------------------
 
-    def quantum_problem(self, q: int) -> Optional[str]:
+    def quantum_problem(self, q: int) -> str | None:
         """Why q is not a live quantum of this driver's allocator, or None."""
         raise NotImplementedError
 

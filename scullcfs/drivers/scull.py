@@ -9,7 +9,6 @@ limit only before a device or an item.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Optional
 
 from .model import Buffer, Device, Driver, module_params
 
@@ -33,7 +32,7 @@ class ScullDevice(Device):
     def _link_address(self) -> int:
         return self.items[-1].addr + 4 if self.items else self.head_addr  # prev->next or dev->data
 
-    def _quantum_alloc(self, gfp: int) -> Optional[int]:
+    def _quantum_alloc(self, gfp: int) -> int | None:
         q = self.k.kmalloc(self.quantum, gfp)
         if q is not None:
             # scull_write does not memset: the previous owner's bytes would show
@@ -74,5 +73,5 @@ class ScullDriver(Driver):
     proc_slot = "    {j: 4d}: {ptr:8x}\n"
     proc_limit_per_line = False
 
-    def quantum_problem(self, q: int) -> Optional[str]:
+    def quantum_problem(self, q: int) -> str | None:
         return None if self.k.kmalloc_object_is_live(q) else "not a live kmalloc object"

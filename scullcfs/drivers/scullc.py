@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
-from typing import Optional
 
 from allocator.kernel import Kernel
 from allocator.slab import SLAB_HWCACHE_ALIGN, KmemCache
@@ -21,7 +20,7 @@ from .model import Device, Driver, Qset, module_params
 class ScullcDevice(Device):
     driver: ScullcDriver
 
-    def _quantum_alloc(self, gfp: int) -> Optional[int]:
+    def _quantum_alloc(self, gfp: int) -> int | None:
         return self.k.kmem_cache_alloc(self.driver.cache, gfp)
 
     def _free_quantum(self, q: int) -> None:
@@ -63,7 +62,7 @@ class ScullcDriver(Driver):
                            devs=("scullc_devs", 4))
     highmem_refused = "slab memory cannot come from HighMem"
 
-    def __init__(self, kernel: Kernel, params: Optional[Mapping[str, int]] = None, ldd3_io: bool = False,
+    def __init__(self, kernel: Kernel, params: Mapping[str, int] | None = None, ldd3_io: bool = False,
                  cache_flags: int = SLAB_HWCACHE_ALIGN):
         self.cache_flags = cache_flags
         super().__init__(kernel, params, ldd3_io)
@@ -84,7 +83,7 @@ class ScullcDriver(Driver):
         """The devices, as the scullc devices they are."""
         return [dev for dev in self.devices if isinstance(dev, ScullcDevice)]
 
-    def param_refused(self, pname: str, value: int) -> Optional[str]:
+    def param_refused(self, pname: str, value: int) -> str | None:
         size = self.cache.obj_size
         if pname == "scullc_quantum" and not 1 <= value <= size:
             why = ("a quantum of 0 bytes or less would divide every offset by it" if value < 1
@@ -92,5 +91,5 @@ class ScullcDriver(Driver):
             return f"must be 1..{size} ({why})"
         return super().param_refused(pname, value)
 
-    def quantum_problem(self, q: int) -> Optional[str]:
+    def quantum_problem(self, q: int) -> str | None:
         return None if self.k.object_is_live(self.cache, q) else "not a live scullc object"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from typing import Optional
 
 from allocator import gfp as G
 from allocator.mempool import Mempool
@@ -18,8 +17,8 @@ from .model import Device, Driver, Param, module_params
 class ScullmDevice(Device):
     driver: ScullmDriver
 
-    def _quantum_alloc(self, gfp: int) -> Optional[int]:
-        q: Optional[int] = self.k.mempool_alloc(self.driver.pool, gfp)
+    def _quantum_alloc(self, gfp: int) -> int | None:
+        q: int | None = self.k.mempool_alloc(self.driver.pool, gfp)
         return q
 
     def _free_quantum(self, q: int) -> None:
@@ -54,7 +53,7 @@ class ScullmDriver(Driver):
         pool_ok = self.k.mempool_destroy(self.pool)
         return self.k.kmem_cache_destroy(self.cache) == 0 and pool_ok
 
-    def param_refused(self, pname: str, value: int) -> Optional[str]:
+    def param_refused(self, pname: str, value: int) -> str | None:
         why = super().param_refused(pname, value)
         if why is None and pname == "scullm_quantum" and value > self.cache.obj_size:
             return (f"the scullm cache's objects are {self.cache.obj_size} bytes"
@@ -66,7 +65,7 @@ class ScullmDriver(Driver):
             raise DeviceError(errno.ENOMEM, "mempool_resize: no memory for the element array")
         super()._apply_param(pname, value)
 
-    def quantum_problem(self, q: int) -> Optional[str]:
+    def quantum_problem(self, q: int) -> str | None:
         if not self.k.object_is_live(self.cache, q):
             return "not a live scullm object"
         if q in self.k.mempool_reserve(self.pool):

@@ -3,8 +3,6 @@ scullv_order). Its address is a vmalloc address, so every byte moves through
 the vmalloc page table, and the /proc dump prints it as it is."""
 from __future__ import annotations
 
-from typing import Optional
-
 from allocator import gfp as G
 
 from .model import Buffer, Device, Driver, module_params
@@ -17,7 +15,7 @@ SCULLV_CALLER = "scullv_write+0xe0/0x2b0 [scullv]"
 class ScullvDevice(Device):
     vmapped = True
 
-    def _quantum_alloc(self, gfp: int) -> Optional[int]:
+    def _quantum_alloc(self, gfp: int) -> int | None:
         # vmalloc() is __vmalloc(size, GFP_KERNEL | __GFP_HIGHMEM): the device's
         # mode (also used for its kmalloc'd items and arrays) plus HighMem
         return self.k.vmalloc_gfp(self.quantum, gfp | G.F.HIGHMEM, SCULLV_CALLER)
@@ -49,5 +47,5 @@ class ScullvDriver(Driver):
     def proc_pointer(self, q: int) -> int:
         return q  # already a kernel (vmalloc) address
 
-    def quantum_problem(self, q: int) -> Optional[str]:
+    def quantum_problem(self, q: int) -> str | None:
         return "not a vmalloc area" if self.k.find_vm_area(q) is None else None
