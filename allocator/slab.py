@@ -66,7 +66,7 @@ from .slab_flags import (
 )
 from .trace import KmemTrace
 from .vmscan import Vmscan
-from .vmstat import VmStat, nr_slab_pages
+from .vmstat import VmStat
 
 # Besides what it defines, the module re-exports the flags of include/linux/slab.h:
 # callers import them from here.

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 from allocator import Kernel, parse_size
 from allocator.printk import KERN_ERR, KERN_WARNING
-from allocator.versions import DEFAULT_VERSION, VERSIONS
 from allocator.slab import REAPTIMEOUT_CPUC, SLAB_HWCACHE_ALIGN, slab_flags_parse
+from allocator.versions import DEFAULT_VERSION, VERSIONS
 
 from .drivers.scullc import ScullcDriver
 
