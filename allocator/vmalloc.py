@@ -460,8 +460,9 @@ def get_vmalloc_info(v: Vmalloc) -> tuple[int, int, int]:
 
 
 def vmallocinfo(k: Kernel) -> str:
-    """/proc/vmallocinfo as 2.6.2x mm/vmalloc.c s_show prints it:
-    `0x%p-0x%p %7ld` [caller] [` pages=%d`] [` vmalloc`] [` vpages`] [` N<node>=<n>`]."""
+    """/proc/vmallocinfo (not in 2.6.18: 2.6.25, the caller 2.6.26, the node
+    counts 2.6.28; docs/deviations.md) as 2.6.28 mm/vmalloc.c s_show prints it:
+    `0x%p-0x%p %7ld` [caller] [` pages=%d`] [` vmalloc`] [` vpages`] [` N%u=%u`]."""
     out = []
     for v in k.vmlist:
         line = f"0x{v.addr:08x}-0x{v.addr + v.size:08x} {v.size:7d}"
