@@ -96,8 +96,6 @@ SLABINFO_WRITE_MAX = 128    # MAX_SLABINFO_WRITE
 # slab_break_gfp_order: BREAK_GFP_ORDER_HI (1) above 32 MiB of RAM, else LO (0)
 BREAK_GFP_ORDER_HI, BREAK_GFP_ORDER_LO = 1, 0
 BREAK_GFP_ORDER_MEM = 32 << 20
-# INT_MAX: kcalloc refuses n * size above it
-INT_MAX = 0x7FFFFFFF
 
 LIST_FULL, LIST_PARTIAL, LIST_FREE = 0, 1, 2
 _SLOW_GFP = __GFP_HIGHMEM | __GFP_ZERO  # masks that leave kmem_cache_alloc's fast path
@@ -962,8 +960,9 @@ def kzalloc(s: SlabAllocator, size: int, flags: int) -> int | None:
 
 
 def kcalloc(s: SlabAllocator, n: int, size: int, flags: int) -> int | None:
-    """Zeroed array of n elements; None if n * size overflows an int."""
-    if n != 0 and size > INT_MAX // n:
+    """Zeroed array of n elements; None if n * size overflows an unsigned long
+    (include/linux/slab.h: `size > ULONG_MAX / n`, ULONG_MAX of the arch's word)."""
+    if n != 0 and size > ((1 << (8 * s.bytes_per_word)) - 1) // n:
         return None
     return kzalloc(s, n * size, flags)
 

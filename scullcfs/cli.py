@@ -76,10 +76,34 @@ def _flags_arg(text: str) -> int:
 
 
 # `scullcfs NAME ...` runs a subcommand instead of mounting (a mount point of
-# that name: ./NAME). name -> (module, one-line summary)
+# that name: ./NAME). name -> (module, one-line summary for --help)
 SUBCOMMANDS = {
-    "top": ("scullcfs.top", "a live view of a mounted scullcfs: scullcfs top MNT [--once]"),
+    "top": ("scullcfs.top", "a live view of a mount: zones, caches, devices"),
+    "memmap": ("scullcfs.memmap_cmd", "picture every page frame of a mount (PNG or text)"),
+    "slabtop": ("scullcfs.slabtop", "the real procps slabtop on a mount's slabinfo"),
+    "stress": ("scullcfs.stress", "writers, readers and trimmers on every device, every byte checked"),
+    "bench": ("scullcfs.bench", "how fast scullcfs is, against the ceiling of its stack"),
+    "compare": ("scullcfs.compare", "the scull family side by side on the same memory"),
+    "gfp-tour": ("scullcfs.gfp_tour", "every GFP flag at work on small fresh machines"),
 }
+
+# The kernel versions this simulator can be (SPEC §8); the first is the default.
+KERNELS = ("2.6.18",)
+
+
+def version_text() -> str:
+    """`scullcfs --version`: the package's version and the kernel(s) it simulates."""
+    from importlib import metadata
+    try:
+        version = metadata.version("scullcfs")
+    except metadata.PackageNotFoundError:
+        version = "(not installed: run from a checkout)"
+    return f"scullcfs {version}, simulating Linux {', '.join(KERNELS)} (i386, SLAB)"
+
+
+def run_subcommand(name: str, argv: list[str]) -> int:
+    import importlib
+    return importlib.import_module(SUBCOMMANDS[name][0]).main(argv)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -93,15 +117,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    subcommands = "\n".join(f"  scullcfs {name:6s} {summary}" for name, (_, summary) in SUBCOMMANDS.items())
+    width = max(map(len, SUBCOMMANDS))
+    subcommands = "\n".join(f"  scullcfs {name:{width}s}  {summary}"
+                            for name, (_, summary) in SUBCOMMANDS.items())
     p = _Parser(
         prog="scullcfs",
         usage="scullcfs MNT [options]\n       scullcfs --unmount [--force] MNT\n"
-              + "\n".join(f"       scullcfs {name} ..." for name in SUBCOMMANDS),
+              "       scullcfs SUBCOMMAND [args]   (see below)\n       scullcfs --version",
         description="Mount a simulated 2.6 kernel memory allocator with LDD3's scullc devices.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"subcommands (`scullcfs NAME --help` for each):\n{subcommands}\n\n"
+               "A mount point named like a subcommand mounts as ./NAME (scullcfs ./top).\n"
                "Unmount with `fusermount3 -u MNT` or `scullcfs --unmount MNT`.")
+    p.add_argument("--version", action="version", version=version_text(),
+                   help="print the version and the kernel it simulates, and exit")
     p.add_argument("mountpoint", help="an existing empty directory")
     p.add_argument("--unmount", action="store_true",
                    help="unmount MNT and wait for the daemon to exit; refused while files"
@@ -247,8 +276,7 @@ def boot(args) -> tuple:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] and argv[0] in SUBCOMMANDS:  # a mount point of that name: ./NAME
-        import importlib
-        return importlib.import_module(SUBCOMMANDS[argv[0]][0]).main(argv[1:])
+        return run_subcommand(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     mnt = args.mountpoint

@@ -12,11 +12,11 @@ so does a run whose output is not a terminal.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
 import time
+from typing import Any
 
 PAGE_KB = 4
 
@@ -26,10 +26,10 @@ def _read(mnt: str, path: str) -> str:
         return f.read()
 
 
-def parse_zoneinfo(text: str) -> list[dict]:
+def parse_zoneinfo(text: str) -> list[dict[str, Any]]:
     """Zones of /proc/zoneinfo: node, zone, free, min, low, high, spanned, present."""
-    zones = []
-    zone = None
+    zones: list[dict[str, Any]] = []
+    zone: dict[str, Any] | None = None
     for line in text.splitlines():
         m = re.match(r"Node (\d+), zone\s+(\S+)", line)
         if m:
@@ -47,7 +47,7 @@ def parse_zoneinfo(text: str) -> list[dict]:
     return zones
 
 
-def parse_buddyinfo(text: str) -> dict:
+def parse_buddyinfo(text: str) -> dict[tuple[int, str], list[int]]:
     """(node, zone) -> free blocks per order."""
     out = {}
     for line in text.splitlines():
@@ -57,7 +57,7 @@ def parse_buddyinfo(text: str) -> dict:
     return out
 
 
-def parse_slabinfo(text: str) -> list[dict]:
+def parse_slabinfo(text: str) -> list[dict[str, Any]]:
     """Caches of slabinfo 2.1 with their slab memory in KiB."""
     caches = []
     for line in text.splitlines():
@@ -77,9 +77,16 @@ def parse_slabinfo(text: str) -> list[dict]:
     return caches
 
 
+def _device_order(name: str) -> tuple[str, int]:
+    """scullc2 before scullc10: the name without its number, then the number."""
+    m = re.fullmatch(r"(.*?)(\d*)", name)
+    assert m is not None  # (\d*) matches the empty string too
+    return m[1], int(m[2] or 0)
+
+
 def read_devices(mnt: str) -> list[tuple[str, int, int]]:
     """(device, size, quanta) of every device under sys/class/*/."""
-    out = []
+    out: list[tuple[str, int, int]] = []
     base = os.path.join(mnt, "sys/class")
     try:
         classes = sorted(os.listdir(base))
@@ -90,7 +97,7 @@ def read_devices(mnt: str) -> list[tuple[str, int, int]]:
             devs = os.listdir(os.path.join(base, cls))
         except OSError:
             continue
-        for dev in sorted(devs, key=lambda d: (re.sub(r"\d+$", "", d), int(re.search(r"(\d*)$", d).group(1) or 0))):
+        for dev in sorted(devs, key=_device_order):
             try:
                 size = int(_read(mnt, f"sys/class/{cls}/{dev}/size"))
                 quanta = int(_read(mnt, f"sys/class/{cls}/{dev}/quanta"))
@@ -141,7 +148,7 @@ def snapshot(mnt: str, ncaches: int = 10) -> str:
 def _curses_loop(mnt: str, interval: float, ncaches: int) -> int:
     import curses
 
-    def run(stdscr) -> None:
+    def run(stdscr: "curses.window") -> None:
         curses.curs_set(0)
         stdscr.timeout(int(interval * 1000))
         while True:
@@ -166,7 +173,7 @@ def _curses_loop(mnt: str, interval: float, ncaches: int) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from .cli import _Parser  # one-line argument errors, exit 2
     p = _Parser(prog="scullcfs top",
                 description="Live view of a mounted scullcfs: zones, caches, devices.")
@@ -176,13 +183,14 @@ def main(argv=None) -> int:
     p.add_argument("--interval", type=float, default=2.0, metavar="S", help="refresh period (2 s)")
     p.add_argument("--caches", type=int, default=10, metavar="N", help="caches shown (10)")
     args = p.parse_args(argv)
+    if args.interval <= 0:
+        p.error("--interval must be positive")
+    if args.caches < 1:
+        p.error("--caches must be positive")
     mnt = args.mountpoint
     if not os.path.exists(os.path.join(mnt, "proc/zoneinfo")):
         print(f"scullcfs top: {mnt} is not a mounted scullcfs (no {mnt}/proc/zoneinfo)", file=sys.stderr)
         return 1
-    if args.interval <= 0:
-        print("scullcfs top: --interval must be positive", file=sys.stderr)
-        return 2
     if args.once or not (sys.stdout.isatty() and sys.stdin.isatty()):
         try:
             sys.stdout.write(snapshot(mnt, args.caches))

@@ -10,7 +10,8 @@
         assert "slab error" not in m.log_text()
 
 Each mount runs ``python -m scullcfs MNT --foreground --log KLOG <options>`` (the
-interpreter running pytest, so the venv's pyfuse3) on a fresh temporary directory, with
+interpreter running pytest, so the venv's pyfuse3; started, waited for and unmounted by
+scullcfs/mount.py, the project's one mount harness) on a fresh temporary directory, with
 the daemon's stdout/stderr captured to a file in tmp_path. Setup waits until
 MNT/proc/meminfo is readable (20 s); if the daemon exits first or never gets ready, the
 test FAILS with the daemon's log (never skips). Teardown always unmounts
@@ -33,70 +34,24 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from scullcfs.mount import EXIT_TIMEOUT, READY_TIMEOUT, Daemon, MountError, is_mounted, scullcfs_argv
+
+__all__ = ["is_mounted"]  # the tests import it from here
+
+pytest_plugins = ["kernel_fixtures"]  # the allocator unit tests' kernel and clock
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-READY_TIMEOUT = 20.0  # seconds for MNT/proc/meminfo to become readable
-EXIT_TIMEOUT = 20.0  # seconds for the daemon to exit after fusermount3 -u
 DEFAULT_OPTIONS = {"mem": "256M"}
 FUSE_FIXTURES = ("mnt", "mount_scullcfs")
 LOG_TAIL_CHARS = 8000
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _unescape_mountinfo(field: str) -> str:
-    # /proc/self/mountinfo writes space, tab, newline and backslash as \ooo.
-    out, i = [], 0
-    while i < len(field):
-        chunk = field[i + 1 : i + 4]
-        if field[i] == "\\" and len(chunk) == 3 and all(c in "01234567" for c in chunk):
-            out.append(chr(int(chunk, 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
-def is_mounted(path: os.PathLike | str) -> bool:
-    """Is something mounted exactly at path? Reads mountinfo: never touches the mount,
-    so it cannot hang on a dead or stuck daemon."""
-    target = os.path.abspath(path)
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) > 4 and _unescape_mountinfo(fields[4]) == target:
-                return True
-    return False
-
-
-def _read_with_timeout(path: Path, timeout: float) -> tuple[bytes | None, str]:
-    """Read a file in a helper thread so a hung daemon cannot hang the test process.
-    Returns (data, "") or (None, reason). A thread left blocked is released when the
-    mount is torn down."""
-    result: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            with open(path, "rb") as f:
-                result["data"] = f.read()
-        except OSError as e:
-            result["error"] = e
-
-    t = threading.Thread(target=run, name=f"read {path}", daemon=True)
-    t.start()
-    t.join(max(timeout, 0.01))
-    if t.is_alive():
-        return None, f"reading {path} blocked for {timeout:.1f}s"
-    if "error" in result:
-        return None, f"{path}: {result['error']}"
-    return result["data"], ""  # type: ignore[return-value]
 
 
 def options_to_args(options: dict) -> list[str]:
@@ -113,26 +68,21 @@ def options_to_args(options: dict) -> list[str]:
     return args
 
 
-def _tail(text: str, limit: int = LOG_TAIL_CHARS) -> str:
-    return text if len(text) <= limit else "...\n" + text[-limit:]
-
-
-def _fusermount(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["fusermount3", *args],
-        check=False,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=EXIT_TIMEOUT,
-    )
+def tools_env(**extra: str) -> dict[str, str]:
+    """The environment for running a tools/ wrapper: the scullcfs program beside this
+    interpreter comes first on PATH, as in an activated venv (a checkout without
+    .venv then still finds the scullcfs that `pip install .` made)."""
+    env = dict(os.environ, **extra)
+    env["PATH"] = os.pathsep.join(p for p in (os.path.dirname(sys.executable), env.get("PATH", "")) if p)
+    return env
 
 
 # --------------------------------------------------------------------------- Mount
 
 
 class Mount:
-    """One scullcfs daemon mounted on a fresh temporary directory.
+    """One scullcfs daemon mounted on a fresh temporary directory (a scullcfs.mount
+    Daemon, with pytest's way of failing).
 
     Attributes: ``path`` (pathlib.Path of the mount point), ``proc`` (the
     subprocess.Popen of the daemon), ``args`` (its command line), ``output_file``
@@ -153,56 +103,30 @@ class Mount:
             opts["log"] = self.workdir / f"scullcfs-{n}.log"
         self.kernel_log_file = Path(opts["log"]) if opts["log"] else None
         self.path = Path(os.path.realpath(tempfile.mkdtemp(prefix="scullcfs-mnt-")))
-        self.args = [
-            sys.executable, "-m", "scullcfs", str(self.path), "--foreground",
-            *options_to_args(opts), *map(str, extra_args),
-        ]  # fmt: skip
-        self.proc: subprocess.Popen | None = None
+        self.args = scullcfs_argv(self.path, *options_to_args(opts), *map(str, extra_args))
+        self.daemon = Daemon(self.args, self.path, output=self.output_file, cwd=self.workdir,
+                             logs=(self.kernel_log_file,) if self.kernel_log_file else ())
         self.expected_returncode: int | None = 0
-        self._unmounted = False
         self._setup_failed = False
         self._problems: list[str] = []
 
     # -- lifecycle
 
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.daemon.proc
+
     def start(self) -> Mount:
-        env = dict(os.environ)
-        # Existing PYTHONPATH first, then the repository (so it works uninstalled).
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (env.get("PYTHONPATH", ""), str(REPO_ROOT)) if p
-        )
-        env["PYTHONUNBUFFERED"] = "1"
-        with open(self.output_file, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.args,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.workdir,
-                start_new_session=True,  # a ^C in pytest reaches pytest, not the daemon
-            )
+        self.daemon.start()
         return self
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> Mount:
         """Wait until MNT/proc/meminfo is readable; pytest.fail otherwise."""
-        assert self.proc is not None
-        meminfo = self.path / "proc" / "meminfo"
-        deadline = time.monotonic() + timeout
-        why = "not mounted yet"
-        while True:
-            rc = self.proc.poll()
-            if rc is not None:
-                self._fail_setup(
-                    f"scullcfs exited with code {rc} before {meminfo} was readable"
-                )
-            if is_mounted(self.path):
-                data, why = _read_with_timeout(meminfo, deadline - time.monotonic())
-                if data is not None:
-                    return self
-            if time.monotonic() >= deadline:
-                self._fail_setup(f"{meminfo} not readable after {timeout:.0f}s ({why})")
-            time.sleep(0.05)
+        try:
+            self.daemon.wait_ready(timeout)
+        except MountError as e:
+            self._fail_setup(str(e))
+        return self
 
     def _fail_setup(self, message: str) -> None:
         self._setup_failed = True  # reported here; teardown stays quiet
@@ -218,41 +142,13 @@ class Mount:
         """Unmount (fusermount3 -u, then -uz), wait for the daemon to exit (SIGKILL after
         exit_timeout, 20 s) and return its exit code. Idempotent. Problems are recorded
         and reported by the fixture's teardown (see ``check``)."""
-        if self._unmounted:
-            return self.returncode
-        self._unmounted = True
         gc.collect()  # close file objects a test may have leaked, or -u reports busy
-        if is_mounted(self.path):
-            r = _fusermount("-u", str(self.path))
-            if r.returncode != 0:
-                self._problems.append(f"fusermount3 -u failed: {r.stderr.strip()}")
-                rz = _fusermount("-uz", str(self.path))
-                if rz.returncode != 0:
-                    self._problems.append(
-                        f"fusermount3 -uz failed: {rz.stderr.strip()}"
-                    )
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=exit_timeout)
-            except subprocess.TimeoutExpired:
-                self._problems.append(
-                    f"daemon PID {self.proc.pid} still running {exit_timeout:.0f}s "
-                    "after unmount: killed with SIGKILL"
-                )
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=EXIT_TIMEOUT)
-        if is_mounted(self.path):
-            _fusermount("-uz", str(self.path))
-        if not is_mounted(self.path):
-            try:
-                os.rmdir(self.path)
-            except OSError:
-                pass
+        self._problems += self.daemon.unmount(exit_timeout=exit_timeout)
         return self.returncode
 
     @property
     def returncode(self) -> int | None:
-        return None if self.proc is None else self.proc.returncode
+        return self.daemon.returncode
 
     def check(self) -> None:
         """Teardown assertions: unmount, then fail on any problem or a wrong exit code."""
@@ -294,15 +190,15 @@ class Mount:
 
     def log_text(self) -> str:
         """Everything the daemon wrote: stdout/stderr, then the --log file."""
-        text = self.output_text()
-        klog = self.kernel_log_text()
-        if klog:
-            text += ("" if not text or text.endswith("\n") else "\n") + klog
-        return text
+        return self.daemon.output_text(limit=None)
 
     def __repr__(self) -> str:
         pid = self.proc.pid if self.proc else None
         return f"<Mount {self.path} pid={pid} rc={self.returncode}>"
+
+
+def _tail(text: str, limit: int = LOG_TAIL_CHARS) -> str:
+    return text if len(text) <= limit else "...\n" + text[-limit:]
 
 
 # --------------------------------------------------------------------------- fixtures

@@ -17,6 +17,7 @@ from allocator.kernel import Kernel
 from allocator.page_alloc import FREE, HOLE, MAX_ORDER, PAGES, PCP, RESERVED
 from allocator.slab import (SLAB_CACHE_DMA, SLAB_CTOR_CONSTRUCTOR, SLAB_HWCACHE_ALIGN,
                             SLAB_NO_REAP, SLAB_RECLAIM_ACCOUNT, Slab)
+from kernel_fixtures import FakeClock
 
 PAGE = 4096
 DMA_END_PFN = (16 << 20) // PAGE
@@ -32,14 +33,6 @@ kmalloc_sizes = st.one_of(st.integers(1, 512), st.integers(1, 131072),
 cache_sizes = st.one_of(st.integers(4, 600), st.integers(4, 40000))
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class AllocatorMachine(RuleBasedStateMachine):
     """Model: every allocation we hold, per cache; constructor/destructor calls."""
 
@@ -47,7 +40,7 @@ class AllocatorMachine(RuleBasedStateMachine):
                 cpus=st.integers(1, 3))
     def boot(self, machine, cpus):
         mem, nodes = machine
-        self.clock = Clock()
+        self.clock = FakeClock()   # a state machine cannot take the kernel fixture
         self.k = Kernel(mem=mem, nodes=nodes, cpus=cpus, clock=self.clock)
         self.k.set_current(0, "stateful")
         self.boot_lists = self.free_lists()
@@ -258,7 +251,7 @@ class AllocatorMachine(RuleBasedStateMachine):
 
     @rule()
     def cache_reap(self):
-        self.clock.now += 2.5
+        self.clock.advance(2.5)
         self.k.cache_reap()
 
     @rule()

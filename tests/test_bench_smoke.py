@@ -1,33 +1,54 @@
-"""tools/bench --quick runs end to end: every section measured, valid JSON, no mount
-left behind. Nothing here looks at the figures themselves (no timed assertions)."""
+"""`scullcfs bench --quick` runs end to end: every section measured, valid JSON, no
+mount or daemon of its own left behind. Nothing here looks at the figures themselves
+(no timed assertions). Only what this run made is looked at: its mount points are
+under this test's TMPDIR, so other users' mounts coming and going meanwhile do not
+matter."""
 from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from scullcfs.mount import mounts
+
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ("throughput", "latency", "allocator", "scaling", "memory")
 ROW_KEYS = {"name", "value", "unit", "baseline", "ratio", "target", "pass"}
 
 
-def _bench_mounts() -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if "/bench-" in line.split()[4]]
+def mounts_under(top: Path) -> list[str]:
+    return [point for point, _ in mounts() if point == str(top) or point.startswith(f"{top}/")]
+
+
+def processes_naming(text: str) -> list[str]:
+    """`pid: cmdline` of every process whose command line names text (its mount points)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{pid}: {cmdline}")
+    return found
 
 
 @pytest.mark.fuse
 def test_bench_quick_reports_every_section_as_json(fuse_environment, tmp_path):
-    before = _bench_mounts()
+    tmp = (tmp_path / "tmp").resolve()
+    tmp.mkdir()
     out = tmp_path / "bench.json"
+    env = dict(os.environ, TMPDIR=str(tmp), PYTHONPATH=str(REPO))
     # The timeout only guards against a hang; --quick takes well under a minute.
-    r = subprocess.run([sys.executable, str(REPO / "tools" / "bench"), "--quick", "--json", str(out)],
+    r = subprocess.run([sys.executable, "-m", "scullcfs", "bench", "--quick", "--json", str(out)],
                        capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
-                       cwd=tmp_path)
+                       cwd=tmp_path, env=env)
     assert r.returncode == 0, f"stdout:\n{r.stdout[-4000:]}\nstderr:\n{r.stderr[-4000:]}"
     result = json.loads(out.read_text())
 
@@ -47,4 +68,6 @@ def test_bench_quick_reports_every_section_as_json(fuse_environment, tmp_path):
     assert checked, "no row was checked against a target"
     assert result["summary"]["errors"] == 0
     assert result["cleanup_problems"] == []
-    assert _bench_mounts() == before, "tools/bench left a mount behind"
+    assert mounts_under(tmp) == [], "scullcfs bench left a mount behind"
+    assert processes_naming(str(tmp)) == [], "scullcfs bench left a daemon behind"
+    assert list(tmp.iterdir()) == [], "scullcfs bench left its mount points or logs behind"

@@ -4,15 +4,12 @@ from __future__ import annotations
 import pytest
 
 from allocator import gfp as G
-from allocator.kernel import Kernel
 from allocator.slab import Slab
 
 
 @pytest.fixture
-def k():
-    kernel = Kernel(mem=64 << 20, cpus=2)
-    yield kernel
-    kernel.close()
+def k(kernel):
+    return kernel(mem=64 << 20, cpus=2)
 
 
 def cache_of(kernel, addr):
@@ -64,13 +61,12 @@ def test_kmalloc_gfp_dma_uses_the_dma_twin_below_16m(k):
     assert not cache_of(k, plain).name.endswith("(DMA)") and plain >= 16 << 20
 
 
-def test_kmalloc_refuses_gfp_highmem_with_a_log_line():
-    k = Kernel(mem=1 << 30, cpus=1)
+def test_kmalloc_refuses_gfp_highmem_with_a_log_line(kernel):
+    k = kernel(mem=1 << 30, cpus=1)
     before = k.find_cache("size-64").slab_counts()
     assert k.kmalloc(64, G.GFP_HIGHUSER) is None
     assert k.log.grep("__GFP_HIGHMEM")
     assert k.find_cache("size-64").slab_counts() == before
-    k.close()
 
 
 def test_kmalloc_does_not_zero_stale_bytes(k):
@@ -115,6 +111,61 @@ def test_kcalloc_overflow_returns_none(k, n, size):
 
 def test_kcalloc_too_large_without_overflow_returns_none(k):
     assert k.kcalloc(2, 65537, G.GFP_KERNEL) is None
+
+
+# include/linux/slab.h (2.6.18) kcalloc:
+#     if (n != 0 && size > ULONG_MAX / n)
+#             return NULL;
+#     return kzalloc(n * size, flags);
+# ULONG_MAX is 0xffffffff on i386. (n, ULONG_MAX / n, n * that), worked by hand:
+KCALLOC_LARGEST = [
+    (1, 0xFFFFFFFF, 4294967295),
+    (2, 0x7FFFFFFF, 4294967294),
+    (3, 0x55555555, 4294967295),        # 3 * 0x55555555 = 0xffffffff
+    (4000, 1073741, 4294964000),        # 4294967295 / 4000 = 1073741 rem 3295
+    (65537, 65535, 4294967295),         # 0x10001 * 0xffff = 0xffffffff
+    (0xFFFFFFFF, 1, 4294967295),
+]
+
+
+def _slab_state(k):
+    return [(c.name, c.slab_counts()) for c in k.cache_chain], k.nr_free_pages()
+
+
+@pytest.mark.parametrize("n, largest, total", KCALLOC_LARGEST)
+def test_kcalloc_of_ulong_max_over_n_passes_the_overflow_check_and_kmalloc_refuses_it(
+        k, n, largest, total):
+    """kcalloc (include/linux/slab.h, 2.6.18): size == ULONG_MAX / n is not an overflow,
+    so kzalloc(n * size) runs; __kmalloc then returns NULL, as the ULONG_MAX sentinel
+    of malloc_sizes[] that __find_general_cachep stops at above size-131072 has no
+    cache. The simulator logs that refusal with the size kmalloc was asked for."""
+    before = _slab_state(k)
+    assert k.kcalloc(n, largest, G.GFP_KERNEL) is None
+    assert k.log.grep(f"kmalloc({total}) is larger than the largest general cache")
+    assert _slab_state(k) == before
+
+
+@pytest.mark.parametrize("n, largest, total", KCALLOC_LARGEST)
+def test_kcalloc_of_one_byte_more_than_ulong_max_over_n_is_refused_before_kmalloc(
+        k, n, largest, total):
+    """kcalloc (include/linux/slab.h, 2.6.18): size > ULONG_MAX / n returns NULL before
+    kzalloc: nothing is allocated and kmalloc is never asked (no log line)."""
+    before, records = _slab_state(k), len(k.log.records)
+    assert k.kcalloc(n, largest + 1, G.GFP_KERNEL) is None
+    assert len(k.log.records) == records
+    assert _slab_state(k) == before
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 131073, 0xFFFFFFFF])
+def test_kcalloc_of_zero_elements_is_kzalloc_of_zero_bytes_a_size_32_object(k, size):
+    """kcalloc (include/linux/slab.h, 2.6.18): n == 0 skips the overflow check (no
+    division) and asks kzalloc(0 * size) = kzalloc(0); 2.6.18's kmalloc(0) is a
+    size-32 object (__find_general_cachep stops at the first class, 0 <= 32)."""
+    c = k.find_cache("size-32")
+    addr = k.kcalloc(0, size, G.GFP_KERNEL)
+    assert addr is not None and cache_of(k, addr) is c and k.ksize(addr) == 32
+    assert addr in c.live
+    k.kfree(addr)
 
 
 def test_ksize_is_the_usable_size_of_the_class(k):

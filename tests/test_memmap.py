@@ -13,14 +13,15 @@ from allocator import gfp as G
 from allocator import memmap as MM
 from allocator import pagemap as PM
 from allocator.page_alloc import MAX_ORDER, PageOwner
+from conftest import tools_env
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _fragmented_kernel() -> Kernel:
+def _fragmented_kernel(kernel) -> Kernel:
     """A 64 MiB machine with caches, kmalloc'd objects, raw pages and holes
-    punched into all of them."""
-    k = Kernel(mem=64 << 20)
+    punched into all of them (booted by the `kernel` fixture)."""
+    k = kernel(mem=64 << 20)
     demo = k.kmem_cache_create("demo", 1000, 0, 0)
     big = k.kmem_cache_create("big_objects", 9000, 0, 0)
     objs = [k.kmem_cache_alloc(demo, G.GFP_KERNEL) for _ in range(300)]
@@ -49,8 +50,8 @@ def _slabinfo_pages(k) -> dict:
     return out
 
 
-def test_pagemap_runs_cover_every_frame_of_every_zone_once():
-    k = _fragmented_kernel()
+def test_pagemap_runs_cover_every_frame_of_every_zone_once(kernel):
+    k = _fragmented_kernel(kernel)
     runs = PM.pagemap_runs(k)
     for zone in k.zones:
         zruns = [r for r in runs if (r.node, r.zone) == (zone.node.id, zone.name)]
@@ -62,8 +63,8 @@ def test_pagemap_runs_cover_every_frame_of_every_zone_once():
         assert pfn == zone.end_pfn
 
 
-def test_pagemap_free_runs_match_buddyinfo():
-    k = _fragmented_kernel()
+def test_pagemap_free_runs_match_buddyinfo(kernel):
+    k = _fragmented_kernel(kernel)
     nr_free = PM.zone_nr_free(PM.pagemap_runs(k))
     for line in procfs.buddyinfo(k).splitlines():
         m = re.match(r"Node (\d+), zone\s+(\S+)\s+(.*)", line)
@@ -73,16 +74,16 @@ def test_pagemap_free_runs_match_buddyinfo():
         assert free == zone.free_pages
 
 
-def test_pagemap_free_blocks_are_aligned_buddies_of_their_order():
-    k = _fragmented_kernel()
+def test_pagemap_free_blocks_are_aligned_buddies_of_their_order(kernel):
+    k = _fragmented_kernel(kernel)
     for r in PM.pagemap_runs(k):
         if r.owner == "free":
             assert r.order is not None and 0 <= r.order < MAX_ORDER
             assert r.start_pfn % (1 << r.order) == 0 and r.count % (1 << r.order) == 0
 
 
-def test_pagemap_slab_pages_match_slabinfo():
-    k = _fragmented_kernel()
+def test_pagemap_slab_pages_match_slabinfo(kernel):
+    k = _fragmented_kernel(kernel)
     pages = {}
     for r in PM.pagemap_runs(k):
         if r.owner.startswith(("slab:", "kmalloc:")):
@@ -93,8 +94,8 @@ def test_pagemap_slab_pages_match_slabinfo():
     assert pages["demo"] and pages["big_objects"] and pages["size-32"] and pages["size-256(DMA)"]
 
 
-def test_pagemap_marks_kmalloc_caches_and_gives_slab_orders():
-    k = _fragmented_kernel()
+def test_pagemap_marks_kmalloc_caches_and_gives_slab_orders(kernel):
+    k = _fragmented_kernel(kernel)
     runs = PM.pagemap_runs(k)
     owners = {r.owner for r in runs}
     assert {"slab:demo", "kmalloc:size-32", "pages", "reserved", "hole", "free"} <= owners
@@ -104,16 +105,16 @@ def test_pagemap_marks_kmalloc_caches_and_gives_slab_orders():
     assert {r.order for r in runs if r.owner == "pages"} <= {0, 1, 2, 3}
 
 
-def test_pagemap_text_has_a_header_and_parses_back_to_the_same_runs():
-    k = _fragmented_kernel()
+def test_pagemap_text_has_a_header_and_parses_back_to_the_same_runs(kernel):
+    k = _fragmented_kernel(kernel)
     text = PM.pagemap(k)
     assert text.startswith("# node zone start_pfn nr_pages owner order\n")
     assert "\n0 DMA 0 1 reserved -\n" in text
     assert PM.parse_pagemap(text) == PM.pagemap_runs(k)
 
 
-def test_pagemap_names_unknown_owners_by_their_name():
-    k = Kernel(mem=16 << 20)
+def test_pagemap_names_unknown_owners_by_their_name(kernel):
+    k = kernel(mem=16 << 20)
     pfn = k.alloc_pages(G.GFP_KERNEL, 1, owner=PageOwner("vmalloc"))
     runs = PM.pagemap_runs(k)
     assert [r for r in runs if r.owner == "vmalloc"] == [PM.PageRun(0, "DMA", pfn, 2, "vmalloc", None)]
@@ -132,8 +133,8 @@ def test_unusable_free_index_is_the_share_of_free_pages_in_too_small_blocks():
     assert PM.unusable_free_index(3, [0] * 11) == 1000  # no free memory: all unusable
 
 
-def test_unusable_index_file_prints_as_debugfs_extfrag():
-    k = Kernel(mem=4 << 20)
+def test_unusable_index_file_prints_as_debugfs_extfrag(kernel):
+    k = kernel(mem=4 << 20)
     text = PM.unusable_index(k)
     # boot free lists of a 4 MiB machine: 2, 2, 2, 3, 3, 2, 2, 1, 0, 1, 0 blocks, 918
     # pages; below order 3 lie 2 + 4 + 8 = 14 of them (0.015), below order 5 86 (0.093)
@@ -141,8 +142,8 @@ def test_unusable_index_file_prints_as_debugfs_extfrag():
                     " 0.442 0.442 1.000 \n")
 
 
-def _tiny_kernel() -> Kernel:
-    k = Kernel(mem=4 << 20)
+def _tiny_kernel(kernel) -> Kernel:
+    k = kernel(mem=4 << 20)
     k.kmalloc(100, G.GFP_KERNEL)                 # a size-128 slab: the last order-0 page, 158
     k.get_free_pages(G.GFP_KERNEL, 2)            # the last order-2 block, 152-155
     demo = k.kmem_cache_create("demo", 1000, 0, 0)
@@ -150,7 +151,7 @@ def _tiny_kernel() -> Kernel:
     return k
 
 
-def test_text_map_of_a_tiny_machine_matches_the_hand_made_map():
+def test_text_map_of_a_tiny_machine_matches_the_hand_made_map(kernel):
     # 4 MiB: pfn 0 reserved, 159..255 the 640K-1M hole, 256..263 mem_map; the rest
     # free in maximal buddy blocks; then three allocations take pfn 158, 152-155, 1.
     expected = """\
@@ -176,20 +177,20 @@ Legend:
   k     kmalloc caches (size-N)                  1 page
   A     slab:demo                                1 page
 """
-    assert MM.render_text(PM.pagemap_runs(_tiny_kernel()), width=32, per_char=1) == expected
+    assert MM.render_text(PM.pagemap_runs(_tiny_kernel(kernel)), width=32, per_char=1) == expected
 
 
-def test_text_map_cells_show_the_owner_of_most_of_their_pages():
-    runs = PM.pagemap_runs(_tiny_kernel())
+def test_text_map_cells_show_the_owner_of_most_of_their_pages(kernel):
+    runs = PM.pagemap_runs(_tiny_kernel(kernel))
     text = MM.render_text(runs, width=8, per_char=128)
     # 128-page cells: free (most in order 6), hole (97 of 128), free (most in order 6),
     # free order 7, then four of free order 9
     assert text.splitlines()[1] == "6x679999"
 
 
-def test_png_has_the_expected_size_and_the_colours_of_the_owners(tmp_path):
-    import PIL.Image as PIL  # the `tools` extra: installed by tools/quickstart, so never skipped
-    k = _tiny_kernel()
+def test_png_has_the_expected_size_and_the_colours_of_the_owners(tmp_path, kernel):
+    import PIL.Image as PIL  # a dependency of scullcfs, so never skipped
+    k = _tiny_kernel(kernel)
     runs = PM.pagemap_runs(k)
     img = MM.render_png(runs, tmp_path / "map.png", width=256)
     # 1024 pages at 8x8 px: 32 per row, 32 rows; one band, then a one-column legend:
@@ -268,8 +269,8 @@ def test_mounted_unusable_index_has_a_line_per_zone(mnt):
 
 def test_memmap_tool_draws_a_live_mount(mnt, tmp_path):
     out = tmp_path / "live.png"
-    r = subprocess.run([sys.executable, str(REPO / "tools/memmap"), str(mnt.path), "-o", str(out), "--text"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "scullcfs", "memmap", str(mnt.path), "-o", str(out), "--text"],
+                       capture_output=True, text=True, timeout=60, cwd=REPO)
     assert r.returncode == 0, r.stderr
     assert "Node 0, zone Normal: pfn 4096-65535, 61440 pages" in r.stdout
     assert "slab:dentry_cache" in r.stdout
@@ -279,7 +280,7 @@ def test_memmap_tool_draws_a_live_mount(mnt, tmp_path):
 
 
 def test_memmap_tool_says_when_nothing_is_mounted(tmp_path):
-    r = subprocess.run([sys.executable, str(REPO / "tools/memmap"), str(tmp_path), "--text"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run([str(REPO / "tools/memmap"), str(tmp_path), "--text"],  # the wrapper
+                       capture_output=True, text=True, timeout=60, env=tools_env())
     assert r.returncode == 1
     assert "is a scullcfs mounted at" in r.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 
+import pytest
 import trio
 import trio.testing
 
@@ -13,8 +14,12 @@ from scullcfs.families import ScullmDriver
 from scullcfs.sleep import MemoryWaitQueue, attempt_write, write_sleeping
 
 
-def boot(mem: int = 16 << 20) -> Kernel:
-    return Kernel(mem=mem, cpus=2, background=0)
+@pytest.fixture
+def boot(kernel):
+    """boot(mem) -> a 2-CPU Kernel without background caches (the shared `kernel` fixture)."""
+    def boot(mem: int = 16 << 20) -> Kernel:
+        return kernel(mem=mem, cpus=2, background=0)
+    return boot
 
 
 class Allocator:
@@ -50,7 +55,7 @@ def live_small(k: Kernel) -> int:
     return len(k.kmalloc_cache_for(32, 0).live) + len(k.kmalloc_cache_for(64, 0).live)
 
 
-def test_mempool_create_fills_the_reserve_with_min_nr_elements():
+def test_mempool_create_fills_the_reserve_with_min_nr_elements(boot):
     k = boot()
     before = live_small(k)
     pool, a = make_pool(k, 5)
@@ -59,7 +64,7 @@ def test_mempool_create_fills_the_reserve_with_min_nr_elements():
     assert live_small(k) == before + 5 + 2
 
 
-def test_mempool_create_gives_everything_back_when_the_reserve_cannot_be_filled():
+def test_mempool_create_gives_everything_back_when_the_reserve_cannot_be_filled(boot):
     k = boot()
     a = Allocator(k)
     calls = []
@@ -74,7 +79,7 @@ def test_mempool_create_gives_everything_back_when_the_reserve_cannot_be_filled(
     assert live_small(k) == before
 
 
-def test_mempool_alloc_uses_the_allocator_while_it_can_and_keeps_the_reserve():
+def test_mempool_alloc_uses_the_allocator_while_it_can_and_keeps_the_reserve(boot):
     k = boot()
     pool, a = make_pool(k)
     elements = [k.mempool_alloc(pool, G.GFP_KERNEL) for _ in range(10)]
@@ -83,7 +88,7 @@ def test_mempool_alloc_uses_the_allocator_while_it_can_and_keeps_the_reserve():
     assert pool.from_allocator == 10 and pool.from_reserve == 0
 
 
-def test_mempool_alloc_first_try_neither_sleeps_nor_does_io_nor_warns():
+def test_mempool_alloc_first_try_neither_sleeps_nor_does_io_nor_warns(boot):
     k = boot()
     pool, a = make_pool(k)
     k.mempool_alloc(pool, G.GFP_KERNEL)
@@ -94,7 +99,7 @@ def test_mempool_alloc_first_try_neither_sleeps_nor_does_io_nor_warns():
         G.__GFP_NOMEMALLOC | G.__GFP_NORETRY | G.__GFP_NOWARN
 
 
-def test_mempool_reserve_is_used_only_when_the_allocator_fails():
+def test_mempool_reserve_is_used_only_when_the_allocator_fails(boot):
     k = boot()
     pool, a = make_pool(k, 3)
     reserve = list(pool.elements)
@@ -107,7 +112,7 @@ def test_mempool_reserve_is_used_only_when_the_allocator_fails():
     assert k.mempool_alloc(pool, G.GFP_ATOMIC) not in reserve + [None]
 
 
-def test_mempool_alloc_without_wait_returns_null_when_the_reserve_is_empty():
+def test_mempool_alloc_without_wait_returns_null_when_the_reserve_is_empty(boot):
     k = boot()
     pool, a = make_pool(k, 1)
     a.failing = True
@@ -118,7 +123,7 @@ def test_mempool_alloc_without_wait_returns_null_when_the_reserve_is_empty():
     assert len(a.masks) == 2  # no reclaiming retry without __GFP_WAIT
 
 
-def test_mempool_alloc_that_may_sleep_asks_to_sleep_first_then_retries_with_the_full_mask():
+def test_mempool_alloc_that_may_sleep_asks_to_sleep_first_then_retries_with_the_full_mask(boot):
     k = boot()
     pool, a = make_pool(k, 1)
     a.failing = True
@@ -132,7 +137,7 @@ def test_mempool_alloc_that_may_sleep_asks_to_sleep_first_then_retries_with_the_
     assert pool.sleeps == 1
 
 
-def test_mempool_alloc_that_may_not_sleep_now_fails_without_a_sleep_request():
+def test_mempool_alloc_that_may_not_sleep_now_fails_without_a_sleep_request(boot):
     k = boot()
     pool, a = make_pool(k, 1)
     a.failing = True
@@ -141,7 +146,7 @@ def test_mempool_alloc_that_may_not_sleep_now_fails_without_a_sleep_request():
     assert k.sleep_request is None
 
 
-def test_mempool_free_refills_the_reserve_before_the_allocator():
+def test_mempool_free_refills_the_reserve_before_the_allocator(boot):
     k = boot()
     pool, a = make_pool(k, 3)
     a.failing = True
@@ -159,7 +164,7 @@ def test_mempool_free_refills_the_reserve_before_the_allocator():
     assert pool.curr_nr == 3
 
 
-def test_mempool_free_into_the_reserve_wakes_a_waiter():
+def test_mempool_free_into_the_reserve_wakes_a_waiter(boot):
     k = boot()
     pool, a = make_pool(k, 2)
     a.failing = True
@@ -170,14 +175,14 @@ def test_mempool_free_into_the_reserve_wakes_a_waiter():
     assert woken == [2]
 
 
-def test_mempool_resize_down_frees_the_surplus_at_once():
+def test_mempool_resize_down_frees_the_surplus_at_once(boot):
     k = boot()
     pool, a = make_pool(k, 6)
     assert k.mempool_resize(pool, 2, G.GFP_KERNEL) == 0
     assert pool.min_nr == 2 and pool.curr_nr == 2 and len(a.freed) == 4
 
 
-def test_mempool_resize_up_tops_the_reserve_up():
+def test_mempool_resize_up_tops_the_reserve_up(boot):
     k = boot()
     pool, a = make_pool(k, 2)
     before = live_small(k)
@@ -186,7 +191,7 @@ def test_mempool_resize_up_tops_the_reserve_up():
     assert live_small(k) == before + 5  # five more elements; a new array replaced the old
 
 
-def test_mempool_resize_up_with_memory_short_keeps_a_short_reserve_that_frees_refill():
+def test_mempool_resize_up_with_memory_short_keeps_a_short_reserve_that_frees_refill(boot):
     k = boot()
     pool, a = make_pool(k, 2)
     a.failing = True
@@ -199,7 +204,7 @@ def test_mempool_resize_up_with_memory_short_keeps_a_short_reserve_that_frees_re
     assert pool.curr_nr == 5 and a.freed == []
 
 
-def test_mempool_destroy_frees_the_reserve_and_the_pool():
+def test_mempool_destroy_frees_the_reserve_and_the_pool(boot):
     k = boot()
     before = live_small(k)
     pool, a = make_pool(k, 4)
@@ -208,7 +213,7 @@ def test_mempool_destroy_frees_the_reserve_and_the_pool():
     assert live_small(k) == before
 
 
-def test_mempool_destroy_with_elements_out_is_a_logged_oops_not_a_crash():
+def test_mempool_destroy_with_elements_out_is_a_logged_oops_not_a_crash(boot):
     k = boot()
     before = live_small(k)
     pool, a = make_pool(k, 4)
@@ -227,7 +232,7 @@ def test_mempool_destroy_with_elements_out_is_a_logged_oops_not_a_crash():
     assert live_small(k) == before
 
 
-def test_mempool_use_after_destroy_is_a_logged_bug_and_leaks_nothing():
+def test_mempool_use_after_destroy_is_a_logged_bug_and_leaks_nothing(boot):
     k = boot()
     pool, a = make_pool(k, 2)
     element = k.mempool_alloc(pool, G.GFP_KERNEL)  # from the allocator: destroy cannot see it
@@ -239,7 +244,7 @@ def test_mempool_use_after_destroy_is_a_logged_bug_and_leaks_nothing():
     assert sum("kernel BUG at mm/mempool.c" in r.text for r in k.log.records) == 3
 
 
-def test_mempool_slab_kmalloc_and_page_pools_hand_out_their_kind_of_element():
+def test_mempool_slab_kmalloc_and_page_pools_hand_out_their_kind_of_element(boot):
     k = boot()
     cache = k.kmem_cache_create("pooltest", 300, 0, 0)
     slab_pool = k.mempool_create_slab_pool(4, cache)
@@ -258,7 +263,7 @@ def test_mempool_slab_kmalloc_and_page_pools_hand_out_their_kind_of_element():
     assert k.kmem_cache_destroy(cache)
 
 
-def test_sleeping_mempool_alloc_wakes_on_mempool_free():
+def test_sleeping_mempool_alloc_wakes_on_mempool_free(boot):
     """A scullm write whose quantum can come neither from the slab nor from the
     reserve sleeps (sleep.py's wait queue) until another device's trim gives
     elements back to the pool, then finishes from the refilled reserve."""

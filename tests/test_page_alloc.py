@@ -11,7 +11,6 @@ import math
 import pytest
 
 from allocator import gfp as G
-from allocator.kernel import Kernel
 from allocator.page_alloc import FREE, PAGES, PCP
 
 PAGE = 4096
@@ -21,10 +20,8 @@ E820_HOLE = 0x100 - 0x9F                  # 97 frames between 636 KiB and 1 MiB
 
 
 @pytest.fixture
-def k64():
-    k = Kernel(mem=64 << 20, cpus=1)
-    yield k
-    k.close()
+def k64(kernel):
+    return kernel(mem=64 << 20, cpus=1)
 
 
 def zone_by_name(k, name, node=0):
@@ -78,39 +75,36 @@ def test_zones_for_64m_are_dma_and_normal_without_highmem(k64):
     assert k64.mem_map[DMA_PAGES] is not FREE and k64.mem_map[DMA_PAGES + 128] is FREE
 
 
-def test_zones_for_1g_have_highmem_above_896m():
-    k = Kernel(mem=1 << 30)
+def test_zones_for_1g_have_highmem_above_896m(kernel):
+    k = kernel(mem=1 << 30)
     assert [(z.name, z.start_pfn, z.spanned, z.present) for z in k.zones] == [
         ("DMA", 0, DMA_PAGES, 3999),
         ("Normal", DMA_PAGES, HIGHMEM_PFN - DMA_PAGES, HIGHMEM_PFN - DMA_PAGES),
         ("HighMem", HIGHMEM_PFN, 262144 - HIGHMEM_PFN, 32768)]
     assert [z.managed for z in k.zones] == [3998, 225280 - 262144 * 32 // PAGE, 32768]
-    k.close()
 
 
-def test_zones_for_4g_put_three_quarters_in_highmem():
-    k = Kernel(mem=4 << 30)
+def test_zones_for_4g_put_three_quarters_in_highmem(kernel):
+    k = kernel(mem=4 << 30)
     dma, normal, high = k.zones
     assert (high.start_pfn, high.spanned) == (HIGHMEM_PFN, (4 << 30) // PAGE - HIGHMEM_PFN)
     assert normal.managed == 225280 - (1 << 20) * 32 // PAGE  # 8192 pages of mem_map
     assert k.totalhigh_pages == 819200
-    k.close()
 
 
 @pytest.mark.parametrize("mem", [8 << 20, 16 << 20])
-def test_zones_that_would_be_empty_are_absent(mem):
-    k = Kernel(mem=mem)
+def test_zones_that_would_be_empty_are_absent(mem, kernel):
+    k = kernel(mem=mem)
     assert [z.name for z in k.zones] == ["DMA"]
     # no Normal zone: mem_map goes at 1 MiB, right after the hole
     dma = k.zones[0]
     map_pages = (mem // PAGE) * 32 // PAGE
     assert dma.managed == mem // PAGE - E820_HOLE - 1 - map_pages
     assert k.mem_map[0x100] is not FREE and k.mem_map[0x100 + map_pages] is FREE
-    k.close()
 
 
-def test_nodes_split_memory_evenly_and_only_node_0_has_dma():
-    k = Kernel(mem=1 << 30, nodes=2, cpus=2)
+def test_nodes_split_memory_evenly_and_only_node_0_has_dma(kernel):
+    k = kernel(mem=1 << 30, nodes=2, cpus=2)
     half = (512 << 20) // PAGE
     assert [(z.node.id, z.name, z.start_pfn, z.spanned) for z in k.zones] == [
         (0, "DMA", 0, DMA_PAGES), (0, "Normal", DMA_PAGES, half - DMA_PAGES),
@@ -120,11 +114,10 @@ def test_nodes_split_memory_evenly_and_only_node_0_has_dma():
     # the zonelists of node 1 try the local node first
     names = [(z.node.id, z.name) for z in k.nodes[1].zonelists[2]]
     assert names == [(1, "HighMem"), (1, "Normal"), (0, "Normal"), (0, "DMA")]
-    k.close()
 
 
-def test_allocation_on_a_cpu_of_node_1_takes_node_1_memory_first():
-    k = Kernel(mem=64 << 20, nodes=2, cpus=2)
+def test_allocation_on_a_cpu_of_node_1_takes_node_1_memory_first(kernel):
+    k = kernel(mem=64 << 20, nodes=2, cpus=2)
     k.set_current(1, "node1task")  # cpu 1 -> node 1
     pfn = k.alloc_pages(G.GFP_KERNEL, 2)
     zone = k.zone_of(pfn)
@@ -133,19 +126,17 @@ def test_allocation_on_a_cpu_of_node_1_takes_node_1_memory_first():
     k.set_current(0, "node0task")
     pfn0 = k.alloc_pages(G.GFP_KERNEL, 2, node_id=1)  # asked for node 1 from cpu 0
     assert k.zone_of(pfn0).node.id == 1 and zone.stats["other_node"] == 1
-    k.close()
 
 
 # --------------------------------------------------------------------------- watermarks
 
 
 @pytest.mark.parametrize("mem", [4 << 20, 32 << 20, 64 << 20, 1 << 30, 4 << 30])
-def test_watermarks_follow_setup_per_zone_pages_min(mem):
-    k = Kernel(mem=mem)
+def test_watermarks_follow_setup_per_zone_pages_min(mem, kernel):
+    k = kernel(mem=mem)
     mfk, marks = expected_watermarks([(z.is_highmem, z.present, z.managed) for z in k.zones])
     assert k.min_free_kbytes == mfk
     assert [(z.pages_min, z.pages_low, z.pages_high) for z in k.zones] == marks
-    k.close()
 
 
 def test_watermarks_of_64m_worked_by_hand(k64):
@@ -157,13 +148,11 @@ def test_watermarks_of_64m_worked_by_hand(k64):
     assert (normal.pages_min, normal.pages_low, normal.pages_high) == (192, 192 + 48, 192 + 96)
 
 
-def test_highmem_min_is_clamped_between_32_and_128_pages():
-    k1 = Kernel(mem=1 << 30)
+def test_highmem_min_is_clamped_between_32_and_128_pages(kernel):
+    k1 = kernel(mem=1 << 30)
     assert k1.zones[2].pages_min == 32          # 32768 / 1024 = 32
-    k4 = Kernel(mem=4 << 30)
+    k4 = kernel(mem=4 << 30)
     assert k4.zones[2].pages_min == 128         # 819200 / 1024 = 800, clamped
-    k1.close()
-    k4.close()
 
 
 def test_writing_min_free_kbytes_recomputes_every_watermark(k64):
@@ -182,10 +171,9 @@ def test_writing_min_free_kbytes_recomputes_every_watermark(k64):
     (1 << 30, [[0, 225280 // 256, (225280 + 32768) // 256], [0, 0, 32768 // 32], [0, 0, 0]]),
     (4 << 30, [[0, 225280 // 256, (225280 + 819200) // 256], [0, 0, 819200 // 32], [0, 0, 0]]),
 ])
-def test_lowmem_reserve_uses_ratios_256_and_32(mem, expected):
-    k = Kernel(mem=mem)
+def test_lowmem_reserve_uses_ratios_256_and_32(mem, expected, kernel):
+    k = kernel(mem=mem)
     assert [z.lowmem_reserve for z in k.zones] == expected
-    k.close()
 
 
 # --------------------------------------------------------------------------- buddy
@@ -228,18 +216,17 @@ def test_gfp_dma_allocates_only_from_zone_dma(k64):
     assert normal.free_pages == normal.managed   # Normal was never touched, even when DMA ran out
 
 
-def test_gfp_highmem_prefers_highmem_then_normal_then_dma():
-    k = Kernel(mem=1 << 30, cpus=1)
+def test_gfp_highmem_prefers_highmem_then_normal_then_dma(kernel):
+    k = kernel(mem=1 << 30, cpus=1)
     zones_used = [k.zone_of(p).name for p in exhaust(k, G.GFP_HIGHUSER, 10)]
     # each zone is first touched when the ones before it in the zonelist fall
     # below their watermark (the low-mark pass may then go back to a higher zone
     # at its min mark, as __alloc_pages does)
     assert list(dict.fromkeys(zones_used)) == ["HighMem", "Normal", "DMA"]
-    k.close()
 
 
-def test_default_allocation_uses_normal_then_dma_never_highmem():
-    k = Kernel(mem=1 << 30, cpus=1)
+def test_default_allocation_uses_normal_then_dma_never_highmem(kernel):
+    k = kernel(mem=1 << 30, cpus=1)
     zones_used = [k.zone_of(p).name for p in exhaust(k, G.GFP_KERNEL, 10)]
     assert list(dict.fromkeys(zones_used)) == ["Normal", "DMA"]
     normal = zone_by_name(k, "Normal")
@@ -248,7 +235,6 @@ def test_default_allocation_uses_normal_then_dma_never_highmem():
     assert normal.managed - first_dma * 1024 - 1024 < normal.pages_low
     high = zone_by_name(k, "HighMem")
     assert high.free_pages == high.managed
-    k.close()
 
 
 def _floor(mark, high=False, harder=False):
@@ -260,19 +246,18 @@ def _floor(mark, high=False, harder=False):
     return mark
 
 
-def test_gfp_kernel_stops_at_the_min_watermark():
+def test_gfp_kernel_stops_at_the_min_watermark(kernel):
     # 32 MiB: both zones have pcp batch 1, so the free counts land exactly on the marks
-    k = Kernel(mem=32 << 20, cpus=1)
+    k = kernel(mem=32 << 20, cpus=1)
     dma, normal = k.zones
     exhaust(k, G.GFP_KERNEL)
     assert normal.free_pages == normal.pages_min
     assert dma.free_pages == dma.pages_min + dma.lowmem_reserve[1]
     assert k.alloc_pages(G.GFP_KERNEL | G.__GFP_NOWARN, 0) is None
-    k.close()
 
 
-def test_gfp_atomic_dips_below_min_watermark():
-    k = Kernel(mem=32 << 20, cpus=1)
+def test_gfp_atomic_dips_below_min_watermark(kernel):
+    k = kernel(mem=32 << 20, cpus=1)
     dma, normal = k.zones
     exhaust(k, G.GFP_KERNEL)
     assert k.alloc_pages(G.GFP_KERNEL | G.__GFP_NOWARN, 0) is None
@@ -282,18 +267,16 @@ def test_gfp_atomic_dips_below_min_watermark():
     assert normal.free_pages == _floor(normal.pages_min, high=True, harder=True)
     assert normal.free_pages < normal.pages_min * 3 // 8 + 2
     assert dma.free_pages == _floor(dma.pages_min, high=True, harder=True) + dma.lowmem_reserve[1]
-    k.close()
 
 
-def test_gfp_high_that_may_sleep_dips_only_to_half_min():
-    k = Kernel(mem=32 << 20, cpus=1)
+def test_gfp_high_that_may_sleep_dips_only_to_half_min(kernel):
+    k = kernel(mem=32 << 20, cpus=1)
     normal = k.zones[1]
     exhaust(k, G.GFP_KERNEL)
     exhaust(k, G.GFP_KERNEL | G.__GFP_HIGH)   # ALLOC_HIGH without ALLOC_HARDER
     assert normal.free_pages == _floor(normal.pages_min, high=True)
     exhaust(k, G.GFP_ATOMIC)
     assert normal.free_pages == _floor(normal.pages_min, high=True, harder=True)
-    k.close()
 
 
 def test_lowmem_reserve_protects_dma_from_normal_allocations(k64):
@@ -356,14 +339,13 @@ def test_per_cpu_hot_list_spills_a_batch_at_its_high_mark(k64):
     assert len(hot.pages) == hot.high - hot.batch
 
 
-def test_zone_batchsize_is_zero_for_a_16m_dma_zone_as_2_6_prints():
+def test_zone_batchsize_is_zero_for_a_16m_dma_zone_as_2_6_prints(kernel):
     # 2.6.18 boot log: "DMA zone: 4096 pages, LIFO batch:0"; "Normal zone: 225280 pages, LIFO batch:31"
-    k = Kernel(mem=1 << 30, cpus=1)
+    k = kernel(mem=1 << 30, cpus=1)
     dma, normal, _ = k.zones
     assert (dma.pcp[0][0].high, dma.pcp[0][0].batch) == (0, 1)
     assert (normal.pcp[0][0].high, normal.pcp[0][0].batch) == (6 * 31, 31)
     assert (normal.pcp[0][1].high, normal.pcp[0][1].batch) == (2 * 31, 15)
-    k.close()
 
 
 def test_freeing_an_unallocated_block_is_a_logged_bad_page_state(k64):
@@ -402,14 +384,13 @@ def test_failed_allocation_logs_page_allocation_failure(k64):
     assert k64.vm_events["pgalloc_fail"] >= 2
 
 
-def test_get_free_pages_with_gfp_highmem_is_refused_with_a_log_line():
-    k = Kernel(mem=1 << 30, cpus=1)
+def test_get_free_pages_with_gfp_highmem_is_refused_with_a_log_line(kernel):
+    k = kernel(mem=1 << 30, cpus=1)
     assert k.get_free_pages(G.GFP_HIGHUSER, 0) is None
     assert k.log.grep("__GFP_HIGHMEM")
     addr = k.get_free_pages(G.GFP_KERNEL, 1)
     assert addr % (2 * PAGE) == 0 and addr < (896 << 20)
     assert k.free_pages(addr, 1) is True
-    k.close()
 
 
 def test_allocation_statistics_count_pages(k64):
@@ -420,8 +401,8 @@ def test_allocation_statistics_count_pages(k64):
     assert normal.stats["pgfree"] == 8 and k64.vm_events["pgfree"] == 8
 
 
-def test_free_pages_of_a_slab_is_a_bad_page_state_not_a_crash():
-    k = Kernel(mem=32 << 20)
+def test_free_pages_of_a_slab_is_a_bad_page_state_not_a_crash(kernel):
+    k = kernel(mem=32 << 20)
     c = k.kmem_cache_create("victim", 100, 0, 0)
     objp = k.kmem_cache_alloc(c, G.GFP_KERNEL)
     slab = k.mem_map[objp >> 12]
@@ -432,8 +413,8 @@ def test_free_pages_of_a_slab_is_a_bad_page_state_not_a_crash():
     assert k.kmem_cache_shrink(c) == 0
 
 
-def test_second_node_below_16m_is_normal_memory_not_lost():
-    k = Kernel(mem=24 << 20, nodes=2)
+def test_second_node_below_16m_is_normal_memory_not_lost(kernel):
+    k = kernel(mem=24 << 20, nodes=2)
     assert sum(z.spanned for z in k.zones) == (24 << 20) >> 12
     node1 = [z for z in k.zones if z.node.id == 1]
     assert [z.name for z in node1] == ["Normal"]

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from allocator import Kernel
 from allocator import gfp as G
 from allocator.slab import SLAB_HWCACHE_ALIGN
 from allocator.vmscan import Shrinker, register_shrinker
@@ -36,19 +35,19 @@ def test_page_allocator_does_not_reach_into_slab():
     assert not _imports("page_alloc") & {"slab", "slab_debug", "kernel"}
 
 
-def test_the_default_kernel_is_2_6_18_on_i386_with_slab():
-    k = Kernel(mem=16 << 20)
+def test_the_default_kernel_is_2_6_18_on_i386_with_slab(kernel):
+    k = kernel(mem=16 << 20)
     assert (k.version.release, k.version.arch.name, k.version.slab_name) == ("2.6.18", "i386", "SLAB")
     assert "Linux version 2.6.18" in k.log.records[0].text
 
 
-def test_an_unknown_kernel_version_is_refused_naming_the_known_ones():
+def test_an_unknown_kernel_version_is_refused_naming_the_known_ones(kernel):
     with pytest.raises(ValueError, match="2.6.18"):
-        Kernel(mem=16 << 20, version="2.4.37")
+        kernel(mem=16 << 20, version="2.4.37")
 
 
-def test_a_shrinker_that_needs_gfp_fs_is_not_called_for_gfp_nofs():
-    k = Kernel(mem=16 << 20)
+def test_a_shrinker_that_needs_gfp_fs_is_not_called_for_gfp_nofs(kernel):
+    k = kernel(mem=16 << 20)
     calls = []
     register_shrinker(k.vmscan, Shrinker("test", lambda gfp, drop: calls.append((gfp, drop)) or 0, G.__GFP_FS))
     k.shrink_slab(G.GFP_NOFS)
@@ -58,16 +57,16 @@ def test_a_shrinker_that_needs_gfp_fs_is_not_called_for_gfp_nofs():
     assert calls == [(G.GFP_KERNEL, False)]
 
 
-def test_shrink_slab_counts_the_pages_shrinkers_free_as_slabs_scanned():
-    k = Kernel(mem=16 << 20)
+def test_shrink_slab_counts_the_pages_shrinkers_free_as_slabs_scanned(kernel):
+    k = kernel(mem=16 << 20)
     register_shrinker(k.vmscan, Shrinker("three", lambda gfp, drop: 3))
     before = k.vm_events["slabs_scanned"]
     k.shrink_slab(G.GFP_KERNEL)
     assert k.vm_events["slabs_scanned"] - before >= 3
 
 
-def test_drop_caches_asks_every_shrinker_to_drop_everything_and_counts_drop_slab():
-    k = Kernel(mem=16 << 20)
+def test_drop_caches_asks_every_shrinker_to_drop_everything_and_counts_drop_slab(kernel):
+    k = kernel(mem=16 << 20)
     calls = []
     register_shrinker(k.vmscan, Shrinker("io", lambda gfp, drop: calls.append(drop) or 0, G.__GFP_IO))
     k.drop_caches(1)                 # page cache only: no shrinker runs, still counted
@@ -76,8 +75,8 @@ def test_drop_caches_asks_every_shrinker_to_drop_everything_and_counts_drop_slab
     assert calls == [True] and k.vm_events["drop_slab"] == 2
 
 
-def test_direct_reclaim_of_a_sleeping_allocation_goes_through_the_shrinkers():
-    k = Kernel(mem=16 << 20, background=0)
+def test_direct_reclaim_of_a_sleeping_allocation_goes_through_the_shrinkers(kernel):
+    k = kernel(mem=16 << 20, background=0)
     calls = []
     register_shrinker(k.vmscan, Shrinker("count", lambda gfp, drop: calls.append(gfp) or 0))
     while k.alloc_pages(G.GFP_ATOMIC | G.__GFP_NOWARN, 0) is not None:
@@ -90,8 +89,8 @@ def test_direct_reclaim_of_a_sleeping_allocation_goes_through_the_shrinkers():
     assert len(calls) == 1
 
 
-def test_the_background_caches_are_pruned_only_with_what_their_shrinkers_need():
-    k = Kernel(mem=32 << 20, background=20)
+def test_the_background_caches_are_pruned_only_with_what_their_shrinkers_need(kernel):
+    k = kernel(mem=32 << 20, background=20)
     dentries = k.find_cache("dentry_cache")
     heads = k.find_cache("buffer_head")
     d0, b0 = len(k.background[dentries]), len(k.background[heads])
@@ -104,8 +103,8 @@ def test_the_background_caches_are_pruned_only_with_what_their_shrinkers_need():
     assert k.live_objects(dentries) == 0
 
 
-def test_object_is_live_follows_alloc_and_free():
-    k = Kernel(mem=16 << 20)
+def test_object_is_live_follows_alloc_and_free(kernel):
+    k = kernel(mem=16 << 20)
     c = k.kmem_cache_create("q", 4000, 0, SLAB_HWCACHE_ALIGN)
     objp = k.kmem_cache_alloc(c, G.GFP_KERNEL)
     assert k.object_is_live(c, objp) and k.live_objects(c) == 1
@@ -115,8 +114,8 @@ def test_object_is_live_follows_alloc_and_free():
     assert k.cpu_objects(c) == 1
 
 
-def test_object_is_live_sees_through_the_red_zone_of_a_debugging_slab():
-    k = Kernel(mem=16 << 20, slab_debug=True)
+def test_object_is_live_sees_through_the_red_zone_of_a_debugging_slab(kernel):
+    k = kernel(mem=16 << 20, slab_debug=True)
     c = k.kmem_cache_create("q", 100, 0, 0)
     objp = k.kmem_cache_alloc(c, G.GFP_KERNEL)
     assert c.obj_offset == 8 and k.object_is_live(c, objp)
@@ -124,8 +123,8 @@ def test_object_is_live_sees_through_the_red_zone_of_a_debugging_slab():
     assert not k.object_is_live(c, objp)
 
 
-def test_cache_of_names_the_general_cache_that_holds_a_kmalloc_object():
-    k = Kernel(mem=16 << 20)
+def test_cache_of_names_the_general_cache_that_holds_a_kmalloc_object(kernel):
+    k = kernel(mem=16 << 20)
     addr = k.kmalloc(100, G.GFP_KERNEL)
     assert k.cache_of(addr).name == "size-128"
     assert k.kmalloc_object_is_live(addr) and k.kmalloc_object_is_live(addr + 0) is True
@@ -134,8 +133,8 @@ def test_cache_of_names_the_general_cache_that_holds_a_kmalloc_object():
     assert k.cache_of(None) is None and k.cache_of(-1) is None
 
 
-def test_page_block_order_is_known_for_a_block_head_only():
-    k = Kernel(mem=16 << 20)
+def test_page_block_order_is_known_for_a_block_head_only(kernel):
+    k = kernel(mem=16 << 20)
     pfn = k.alloc_pages(G.GFP_KERNEL, 3)
     assert k.page_block_order(pfn) == 3
     assert k.page_block_order(pfn + 1) is None
@@ -143,8 +142,8 @@ def test_page_block_order_is_known_for_a_block_head_only():
     assert k.page_block_order(pfn) is None
 
 
-def test_partial_slabs_counts_slabs_with_some_objects_in_use():
-    k = Kernel(mem=16 << 20, cpus=1)
+def test_partial_slabs_counts_slabs_with_some_objects_in_use(kernel):
+    k = kernel(mem=16 << 20, cpus=1)
     c = k.kmem_cache_create("p", 2000, 0, 0)          # off-slab: 2 objects per page
     objs = [k.kmem_cache_alloc(c, G.GFP_KERNEL) for _ in range(4)]
     k.kmem_cache_free(c, objs[0])
@@ -152,15 +151,15 @@ def test_partial_slabs_counts_slabs_with_some_objects_in_use():
     assert (c.num, k.partial_slabs(c)) == (2, 1)
 
 
-def test_struct_page_addresses_follow_node_0s_mem_map_at_16m():
+def test_struct_page_addresses_follow_node_0s_mem_map_at_16m(kernel):
     # bootmem places node 0's mem_map at MAX_DMA_ADDRESS (16 MiB) when Normal
     # exists; struct page is 32 bytes on i386
-    k = Kernel(mem=64 << 20)
+    k = kernel(mem=64 << 20)
     assert k.struct_page_address(0) == 0xC0000000 + (16 << 20)
     assert k.struct_page_address(5) == 0xC0000000 + (16 << 20) + 5 * 32
 
 
-def test_a_trace_call_site_is_a_method_name_until_the_caller_registers_its_class():
+def test_a_trace_call_site_is_a_method_name_until_the_caller_registers_its_class(kernel):
     from allocator.trace import Tracer
 
     class Gadget:
@@ -170,7 +169,7 @@ def test_a_trace_call_site_is_a_method_name_until_the_caller_registers_its_class
         def poke(self):
             return self.k.kmalloc(64, G.GFP_KERNEL)
 
-    k = Kernel(mem=16 << 20)
+    k = kernel(mem=16 << 20)
     tracer = Tracer(k)
     tracer.set_enabled("kmalloc", True)
     Gadget(k).poke()

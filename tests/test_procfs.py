@@ -7,7 +7,6 @@ import pytest
 
 from allocator import gfp as G
 from allocator import procfs
-from allocator.kernel import Kernel
 
 SLABINFO_HEADER = (
     "slabinfo - version: 2.1\n"
@@ -22,10 +21,8 @@ PROCPS_LINE = re.compile(
 
 
 @pytest.fixture
-def k():
-    kernel = Kernel(mem=64 << 20, cpus=2)
-    yield kernel
-    kernel.close()
+def k(kernel):
+    return kernel(mem=64 << 20, cpus=2)
 
 
 def test_slabinfo_header_is_the_2_1_text(k):
@@ -104,11 +101,10 @@ def test_buddyinfo_lines_have_11_counts_and_end_with_a_space(k):
         assert all(counts[i + 6] == " " for i in range(0, 77, 7))
 
 
-def test_buddyinfo_shows_only_populated_zones():
-    k = Kernel(mem=8 << 20)
+def test_buddyinfo_shows_only_populated_zones(kernel):
+    k = kernel(mem=8 << 20)
     assert procfs.buddyinfo(k).startswith("Node 0, zone      DMA ")
     assert procfs.buddyinfo(k).count("\n") == 1
-    k.close()
 
 
 def test_meminfo_lines_are_labels_padded_to_14_and_8_digit_kb(k):
@@ -131,13 +127,12 @@ def test_meminfo_totals_match_the_allocator(k):
     assert rows["LowTotal"] == rows["MemTotal"] and rows["HighTotal"] == 0
 
 
-def test_meminfo_on_a_highmem_machine_splits_low_and_high():
-    k = Kernel(mem=1 << 30)
+def test_meminfo_on_a_highmem_machine_splits_low_and_high(kernel):
+    k = kernel(mem=1 << 30)
     rows = {line.split(":")[0]: int(line.split()[1]) for line in procfs.meminfo(k).splitlines()}
     assert rows["HighTotal"] == 32768 * 4
     assert rows["LowTotal"] == rows["MemTotal"] - rows["HighTotal"]
     assert rows["LowFree"] == rows["MemFree"] - rows["HighFree"]
-    k.close()
 
 
 def test_vmstat_is_name_space_value_lines(k):

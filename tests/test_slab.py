@@ -8,7 +8,6 @@ import pytest
 
 from allocator import gfp as G
 from allocator import procfs
-from allocator.kernel import Kernel
 from allocator.page_alloc import PAGES
 from allocator.slab import (CFLGS_OFF_SLAB, SLAB_CACHE_DMA, SLAB_CTOR_ATOMIC,
                             SLAB_CTOR_CONSTRUCTOR, SLAB_HWCACHE_ALIGN, SLAB_NO_REAP, Slab)
@@ -18,21 +17,9 @@ SLABINFO_LINE = re.compile(
     r" : slabdata\s+(\d+)\s+(\d+)\s+(\d+)$")
 
 
-class Clock:
-    """A clock the test moves by hand, for the reaper's timeouts."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def k():
-    kernel = Kernel(mem=64 << 20, cpus=2)
-    yield kernel
-    kernel.close()
+def k(kernel):
+    return kernel(mem=64 << 20, cpus=2)
 
 
 def slabinfo_row(kernel, name):
@@ -103,11 +90,10 @@ def test_tunables_by_object_size_and_batchcount_is_half_the_limit(k):
         assert c.shared == (8 if c.buffer_size <= 4096 else 0), size
 
 
-def test_single_cpu_machine_has_no_shared_arrays():
-    k1 = Kernel(mem=32 << 20, cpus=1)
+def test_single_cpu_machine_has_no_shared_arrays(kernel):
+    k1 = kernel(mem=32 << 20, cpus=1)
     assert all(c.shared == 0 for c in k1.cache_chain)
     assert slabinfo_row(k1, "size-32")[5:8] == (120, 60, 0)
-    k1.close()
 
 
 def test_scullc_cache_of_4000_bytes_hwcache_aligned_is_4032_one_per_page(k):
@@ -124,16 +110,14 @@ def test_object_size_rounds_to_words_or_to_a_shrunk_cache_line(k):
     assert k.kmem_cache_create("odd100al", 100, 128, 0).buffer_size == 128
 
 
-def test_slab_order_breaks_at_order_1_only_above_32m():
+def test_slab_order_breaks_at_order_1_only_above_32m(kernel):
     # 1100-byte objects waste 796 bytes (> 1/8) of an order-0 slab
-    small = Kernel(mem=32 << 20)
-    big = Kernel(mem=64 << 20)
+    small = kernel(mem=32 << 20)
+    big = kernel(mem=64 << 20)
     cs = small.kmem_cache_create("o1100", 1100, 0, 0)
     cb = big.kmem_cache_create("o1100", 1100, 0, 0)
     assert (cs.gfporder, cs.num) == (0, 3)    # slab_break_gfp_order 0 at <= 32 MiB
     assert (cb.gfporder, cb.num) == (1, 7)    # 1 above: 8192 / 1100 = 7
-    small.close()
-    big.close()
 
 
 # --------------------------------------------------------------------------- creation
@@ -224,9 +208,8 @@ def _fill_and_free(k, c, n):
         k.kmem_cache_free(c, o)
 
 
-def test_slab_no_reap_cache_keeps_free_slabs_through_cache_reap_and_shrink_slab():
-    clock = Clock()
-    k = Kernel(mem=64 << 20, cpus=2, clock=clock)
+def test_slab_no_reap_cache_keeps_free_slabs_through_cache_reap_and_shrink_slab(kernel, clock):
+    k = kernel(mem=64 << 20, cpus=2)
     keep = k.kmem_cache_create("noreap", 200, 0, SLAB_NO_REAP)
     reap = k.kmem_cache_create("reaped", 200, 0, 0)
     for c in (keep, reap):
@@ -235,7 +218,7 @@ def test_slab_no_reap_cache_keeps_free_slabs_through_cache_reap_and_shrink_slab(
         assert num_slabs > active_slabs
     kept = keep.slab_counts()
     for _ in range(20):
-        clock.now += 5.0
+        clock.advance(5.0)
         k.cache_reap()
     assert keep.slab_counts() == kept
     assert reap.slab_counts() == (0, 0, 0, 0) and in_arrays(reap) == 0
@@ -244,23 +227,129 @@ def test_slab_no_reap_cache_keeps_free_slabs_through_cache_reap_and_shrink_slab(
     # an explicit kmem_cache_shrink still empties it
     assert k.kmem_cache_shrink(keep) == 0
     assert keep.slab_counts() == (0, 0, 0, 0)
-    k.close()
 
 
-def test_cache_reap_leaves_arrays_that_were_touched_since_the_last_pass():
-    clock = Clock()
-    k = Kernel(mem=64 << 20, cpus=1, clock=clock)
+def test_cache_reap_leaves_arrays_that_were_touched_since_the_last_pass(kernel, clock):
+    k = kernel(mem=64 << 20, cpus=1)
     c = k.kmem_cache_create("touchy", 64, 0, 0)
     _fill_and_free(k, c, 50)
     parked = len(c.array[0].entry)   # the 50 freed plus what the last refill prefetched
     assert parked >= 50
-    clock.now += 5.0
+    clock.advance(5.0)
     k.cache_reap()                 # touched by the allocations: only untouched now
     assert len(c.array[0].entry) == parked
-    clock.now += 5.0
+    clock.advance(5.0)
     k.cache_reap()                 # drains (limit + 4) / 5 = 24 objects
     assert len(c.array[0].entry) == parked - (120 + 4) // 5
-    k.close()
+
+
+# mm/slab.c drain_array (2.6.18), called by cache_reap with force = 0:
+#     if (ac->touched && !force) {
+#             ac->touched = 0;
+#     } else {
+#             tofree = force ? ac->avail : (ac->limit + 4) / 5;
+#             if (tofree > ac->avail)
+#                     tofree = (ac->avail + 1) / 2;
+#             free_block(...); ac->avail -= tofree;
+#     }
+# (limit, batchcount) of each case, then avail parked and what one drain leaves:
+#   limit 120 (enable_cpucache, objects <= 256 bytes): tofree = 124 / 5 = 24
+#   limit 54 (objects of 257..1024 bytes):               tofree = 58 / 5 = 11
+#   limit 26 (tuned through /proc/slabinfo):             tofree = 30 / 5 = 6
+REAP_DRAIN = [
+    # size, limit, batchcount, avail, left
+    (64, 120, 60, 25, 1),      # above: 24 freed
+    (64, 120, 60, 24, 0),      # equal: tofree 24 is not > avail, all 24 freed
+    (64, 120, 60, 23, 11),     # below: 24 > 23, so (23 + 1) / 2 = 12 freed
+    (512, 54, 27, 12, 1),      # 11 freed
+    (512, 54, 27, 11, 0),
+    (512, 54, 27, 10, 5),      # (10 + 1) / 2 = 5 freed
+    (64, 26, 13, 7, 1),        # 6 freed ((26 + 3) / 5 would be 5)
+    (64, 26, 13, 6, 0),
+    (64, 26, 13, 5, 2),        # (5 + 1) / 2 = 3 freed
+]
+
+
+def _park(k, c, n):
+    """Leave exactly n of c's objects in the per-CPU array of CPU 0 (n <= limit):
+    allocate them, drain the arrays of what the refills prefetched, free them."""
+    objs = [k.kmem_cache_alloc(c, G.GFP_KERNEL) for _ in range(n)]
+    assert k.kmem_cache_shrink(c) == 1             # drain_cpu_caches; the n are still out
+    assert k.cpu_objects(c) == 0
+    for o in objs:
+        k.kmem_cache_free(c, o)
+
+
+@pytest.mark.parametrize("size, limit, batchcount, avail, left", REAP_DRAIN)
+def test_cache_reap_drains_a_fifth_of_the_limit_or_half_of_a_smaller_array(
+        kernel, clock, size, limit, batchcount, avail, left):
+    """drain_array (mm/slab.c, 2.6.18) through cache_reap: an untouched per-CPU array
+    gives back (limit + 4) / 5 objects, or (avail + 1) / 2 when it holds fewer; an
+    array touched since the last pass is only marked untouched."""
+    k = kernel(mem=64 << 20, cpus=1)
+    c = k.kmem_cache_create("reapme", size, 0, 0)
+    # no shared array: the per-CPU array is all that cache_reap drains
+    assert k.slabinfo_write(f"reapme {limit} {batchcount} 0".encode()) == 0
+    assert slabinfo_row(k, "reapme")[5:8] == (limit, batchcount, 0)
+    _park(k, c, avail)
+    assert k.cpu_objects(c) == avail == slabinfo_row(k, "reapme")[0]  # parked objects are active
+    clock.advance(2.0)                  # REAPTIMEOUT_CPUC
+    k.cache_reap()                      # touched by the allocations: untouched, nothing freed
+    assert k.cpu_objects(c) == avail
+    clock.advance(2.0)
+    k.cache_reap()
+    assert k.cpu_objects(c) == left
+    assert slabinfo_row(k, "reapme")[0] == left
+
+
+def test_repeated_reaps_halve_an_array_smaller_than_a_fifth_of_its_limit(kernel, clock):
+    """drain_array (mm/slab.c, 2.6.18): with avail below (limit + 4) / 5 every pass
+    frees (avail + 1) / 2, so 23 objects go 23 -> 11 -> 5 -> 2 -> 1 -> 0."""
+    k = kernel(mem=64 << 20, cpus=1)
+    c = k.kmem_cache_create("halving", 64, 0, 0)
+    assert k.slabinfo_write(b"halving 120 60 0") == 0
+    _park(k, c, 23)
+    clock.advance(2.0)
+    k.cache_reap()                      # untouched only
+    seen = [k.cpu_objects(c)]
+    for _ in range(5):
+        clock.advance(2.0)
+        k.cache_reap()
+        seen.append(k.cpu_objects(c))
+    assert seen == [23, 11, 5, 2, 1, 0]
+
+
+@pytest.mark.parametrize("shared_avail, left", [(7, 1), (6, 0), (5, 2)])
+def test_cache_reap_drains_the_shared_array_once_per_reaptimeout_list3(
+        kernel, clock, shared_avail, left):
+    """cache_reap (mm/slab.c, 2.6.18): the node's shared array is drained, by the same
+    drain_array rule, only when `time_after(l3->next_reap, jiffies)` is false, and
+    then next_reap = jiffies + REAPTIMEOUT_LIST3 (4 s). Tuned to limit 26, batchcount 1,
+    shared 26: per-CPU limit 26 and a shared array of 26 * 1 entries, so both drain
+    (26 + 4) / 5 = 6 at a time; each free into a full per-CPU array moves
+    batchcount = 1 object to the shared array (cache_flusharray)."""
+    k = kernel(mem=64 << 20, cpus=1)
+    c = k.kmem_cache_create("sharedreap", 64, 0, 0)
+    assert k.slabinfo_write(b"sharedreap 26 1 26") == 0
+    objs = [k.kmem_cache_alloc(c, G.GFP_KERNEL) for _ in range(26 + shared_avail)]
+    assert k.kmem_cache_shrink(c) == 1
+    # t = 8 s: past any first next_reap (2.6.18 sets it to jiffies + REAPTIMEOUT_LIST3 +
+    # an offset below REAPTIMEOUT_LIST3), so the node is reaped; next_reap = 12 s
+    clock.advance(8.0)
+    k.cache_reap()
+    for o in objs:
+        k.kmem_cache_free(c, o)
+    row = slabinfo_row(k, "sharedreap")
+    assert row[5:8] == (26, 1, 26) and row[10] == shared_avail   # sharedavail column
+    assert k.cpu_objects(c) == 26 + shared_avail
+    clock.advance(2.0)                  # t = 10: the per-CPU array is untouched; the node waits
+    k.cache_reap()
+    assert slabinfo_row(k, "sharedreap")[10] == shared_avail
+    assert k.cpu_objects(c) == 26 + shared_avail
+    clock.advance(2.0)                  # t = 12 = next_reap: not after jiffies, so reap
+    k.cache_reap()
+    assert slabinfo_row(k, "sharedreap")[10] == left
+    assert k.cpu_objects(c) == 26 - 6 + left
 
 
 def test_active_objs_counts_per_cpu_arrays_until_kmem_cache_shrink(k):
@@ -408,9 +497,9 @@ def test_objects_live_inside_their_slab_pages(k):
     assert len(set(objs)) == len(objs)
 
 
-def test_slabinfo_write_of_arrays_larger_than_kmalloc_can_give_is_enomem():
+def test_slabinfo_write_of_arrays_larger_than_kmalloc_can_give_is_enomem(kernel):
     import errno as _errno
-    k = Kernel(mem=32 << 20)
+    k = kernel(mem=32 << 20)
     before = (k.find_cache("size-64").limit, k.find_cache("size-64").shared)
     assert k.slabinfo_write(b"size-64 1000000000 1 0\n") == _errno.ENOMEM
     assert k.slabinfo_write(b"size-64 120 60 1000000000\n") == _errno.ENOMEM

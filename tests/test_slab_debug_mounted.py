@@ -1,7 +1,7 @@
 """--slab-debug on a mounted scullcfs: each report of mm/slab.c's debugging is
 produced by the bug it describes (committed on purpose through
 sys/kernel/debug/scullc/misbehave), the daemon keeps answering afterwards, and a
-clean tools/stress run with every device busy produces none of them.
+clean `scullcfs stress` run with every device busy produces none of them.
 """
 from __future__ import annotations
 
@@ -125,9 +125,9 @@ def test_clean_stress_run_produces_no_slab_debug_report(mount_scullcfs):
     """Every family's devices busy at once: scullc's own cache, scull's kmalloc'd
     quanta, scullp's pages, scullv's vmalloc and scullm's mempool."""
     m = mount_scullcfs(slab_debug=True, mem="128M", family=ALL_FAMILIES)
-    r = subprocess.run([sys.executable, str(REPO_ROOT / "tools/stress"), str(m.path),
+    r = subprocess.run([sys.executable, "-m", "scullcfs", "stress", str(m.path),
                         "-w", "4", "-r", "3", "-t", "1", "-d", "5", "--seed", "7"],
-                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=REPO_ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "slab log:    0 reports" in r.stdout
     assert "check:       consistent" in r.stdout

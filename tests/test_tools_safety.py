@@ -1,11 +1,9 @@
-"""The tools on a shared machine (issue 10): tools/stress leaves devices that hold
-data alone unless told otherwise, and tools/compare says what it really stores
+"""The tools on a shared machine (issue 10): `scullcfs stress` leaves devices that hold
+data alone unless told otherwise, and `scullcfs compare` says what it really stores
 and shows progress while it runs.
 """
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import os
 import re
 import shutil
@@ -14,17 +12,17 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO_ROOT
 
-STRESS = REPO_ROOT / "tools/stress"
-COMPARE = REPO_ROOT / "tools/compare"
+STRESS = "stress"    # scullcfs subcommands
+COMPARE = "compare"
 QUANTUM = 4000  # scullc_quantum's default (scullc/main.c)
 
 
-def run_tool(tool: Path, *args: str, timeout: float = 120, **env_vars: str) -> subprocess.CompletedProcess:
+def run_tool(tool: str, *args: str, timeout: float = 120, **env_vars: str) -> subprocess.CompletedProcess:
+    """`scullcfs TOOL ARGS` (this interpreter, this checkout)."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), **env_vars)
-    return subprocess.run([sys.executable, str(tool), *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "scullcfs", tool, *args], capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env)
 
 
@@ -33,7 +31,7 @@ def quanta_for(nbytes: int) -> int:
     return -(-nbytes // QUANTUM)
 
 
-# --------------------------------------------------------------------------- tools/stress
+# --------------------------------------------------------------------------- scullcfs stress
 
 
 @pytest.fixture
@@ -102,25 +100,22 @@ def test_stress_only_empty_with_no_empty_device_is_refused(mount_scullcfs):
 
 @pytest.mark.parametrize("tool, args, message", [
     (STRESS, ("/nonexistent", "--force", "--only-empty"),
-     "stress: argument --only-empty: not allowed with argument --force; see --help"),
+     "scullcfs stress: --only-empty: not allowed with argument --force; see --help"),
     (STRESS, ("-w", "0", "-r", "0"),
-     "stress: need at least one writer or reader, and no negative counts; see --help"),
-    (COMPARE, ("--quantum", "x"), "compare: argument --quantum: invalid int value: 'x'; see --help"),
+     "scullcfs stress: need at least one writer or reader, and no negative counts; see --help"),
+    (COMPARE, ("--quantum", "x"), "scullcfs compare: --quantum: invalid int value: 'x'; see --help"),
 ])
 def test_tools_bad_arguments_are_one_line_and_exit_2(tool, args, message):
     r = run_tool(tool, *args)
     assert (r.returncode, r.stdout, r.stderr) == (2, "", message + "\n")
 
 
-# --------------------------------------------------------------------------- tools/compare
+# --------------------------------------------------------------------------- scullcfs compare
 
 
 def load_compare():
-    loader = importlib.machinery.SourceFileLoader("compare_tool", str(COMPARE))
-    spec = importlib.util.spec_from_loader("compare_tool", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
+    from scullcfs import compare
+    return compare
 
 
 class FilesAsDevices:

@@ -1,4 +1,4 @@
-"""The live views: `scullcfs top` and tools/slabtop (the real procps slabtop)."""
+"""The live views: `scullcfs top` and `scullcfs slabtop` (the real procps slabtop)."""
 from __future__ import annotations
 
 import os
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from allocator import Kernel, procfs
 from allocator import gfp as G
+from conftest import tools_env
 from scullcfs import top
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,8 +73,8 @@ def test_scullcfs_still_mounts_with_a_mountpoint_argument_after_the_top_subcomma
 def test_slabtop_once_shows_the_mounts_caches(mnt):
     with open(mnt.path / "dev/scullc0", "wb") as f:
         f.write(b"q" * 40_000)
-    r = subprocess.run([str(REPO / "tools/slabtop"), str(mnt.path), "-o", "-s", "c"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "scullcfs", "slabtop", str(mnt.path), "-o", "-s", "c"],
+                       capture_output=True, text=True, env=_env(), timeout=60)
     assert r.returncode == 0, r.stderr
     assert "Active / Total Objects (% used)" in r.stdout
     names = [line.split()[-1] for line in r.stdout.splitlines() if line.strip()]
@@ -85,7 +86,8 @@ def test_slabtop_once_shows_the_mounts_caches(mnt):
 
 
 def test_slabtop_says_when_nothing_is_mounted(tmp_path):
-    env = dict(os.environ, SCULLC_MNT=str(tmp_path))
+    """Through the tools/slabtop wrapper, with MNT from SCULLC_MNT."""
+    env = tools_env(SCULLC_MNT=str(tmp_path))
     r = subprocess.run([str(REPO / "tools/slabtop"), "-o"], capture_output=True, text=True, env=env,
                        timeout=60)
     assert r.returncode == 1

@@ -1,4 +1,4 @@
-"""Torture: tools/stress (with its own mount and against a mount that loses bytes
+"""Torture: `scullcfs stress` (with its own mount and against a mount that loses bytes
 behind its back), fio's crc32c verification of every device, and a daemon
 killed with SIGKILL in the middle of a write.
 
@@ -22,13 +22,13 @@ import pytest
 from conftest import LOAD, REPO_ROOT, UNLOAD, is_mounted
 from scullcfs.cli import daemon_running
 
-STRESS = REPO_ROOT / "tools/stress"
 FAMILIES = ("scullc", "scull", "scullp", "scullv", "scullm")
 DEVICE_SIZE = 4 << 20
 
 
 def run_stress(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(STRESS), *args], capture_output=True, text=True,
+    """`scullcfs stress ARGS`, this checkout's (cwd is first on sys.path with -m)."""
+    return subprocess.run([sys.executable, "-m", "scullcfs", "stress", *args], capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL, cwd=REPO_ROOT)
 
 
@@ -38,7 +38,7 @@ def data_line(out: str) -> tuple[int, int, int]:
     return int(m[1]), int(m[2]), int(m[3])
 
 
-# --------------------------------------------------------------------------- tools/stress
+# --------------------------------------------------------------------------- scullcfs stress
 
 
 def test_stress_with_its_own_mount_loses_no_byte_and_unmounts_clean(fuse_environment):

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from allocator import Kernel
 from allocator import gfp as G
 from allocator.trace import ENTRY_BYTES, KMEM_EVENTS, Tracer
 from scullcfs.devices import ScullcDriver
@@ -44,16 +43,16 @@ def _events(tracer: Tracer) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def traced():
-    k = Kernel(mem=64 << 20)
+def traced(kernel):
+    k = kernel(mem=64 << 20)
     k.set_current(4242, "writer")
     tracer = Tracer(k)
     tracer.set_all(True)
     return k, tracer
 
 
-def test_tracing_off_leaves_the_allocators_hook_unset():
-    k = Kernel(mem=16 << 20)
+def test_tracing_off_leaves_the_allocators_hook_unset(kernel):
+    k = kernel(mem=16 << 20)
     tracer = Tracer(k)
     assert k.trace_hook is None
     tracer.set_enabled("kmalloc", True)
@@ -203,8 +202,8 @@ def test_consume_takes_the_oldest_whole_lines_and_empties_the_rings(traced):
     assert tracer.trace().count("\n") == 12
 
 
-def test_every_event_has_an_enable_switch():
-    k = Kernel(mem=16 << 20)
+def test_every_event_has_an_enable_switch(kernel):
+    k = kernel(mem=16 << 20)
     tracer = Tracer(k)
     assert set(KMEM_EVENTS) >= {"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free",
                                 "mm_page_alloc", "mm_page_free"}

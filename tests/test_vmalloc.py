@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
+
 from allocator import Kernel, procfs
 from allocator import gfp as G
 from allocator.page_alloc import ZONE_HIGHMEM
@@ -14,8 +16,12 @@ from allocator.vmalloc import PGTABLE, VMALLOC, vmallocinfo
 VMALLOCINFO_LINE = re.compile(r"^0x([0-9a-f]{8})-0x([0-9a-f]{8}) +(\d+)( \S+( \[\w+\])?)? pages=(\d+) vmalloc( vpages)?$")
 
 
-def boot(mem: int = 32 << 20, **kw) -> Kernel:
-    return Kernel(mem=mem, background=0, **kw)
+@pytest.fixture
+def boot(kernel):
+    """boot(mem, **options) -> a Kernel without background caches (the shared `kernel` fixture)."""
+    def boot(mem: int = 32 << 20, **kw) -> Kernel:
+        return kernel(mem=mem, background=0, **kw)
+    return boot
 
 
 def log_text(k: Kernel) -> str:
@@ -30,7 +36,7 @@ def free_pages_now(k: Kernel) -> int:
     return k.nr_free_pages()
 
 
-def test_vmalloc_area_starts_8mib_above_lowmem_and_ends_at_vmalloc_end():
+def test_vmalloc_area_starts_8mib_above_lowmem_and_ends_at_vmalloc_end(boot):
     k = boot(256 << 20)
     assert k.vmalloc_start == 0xC0000000 + (256 << 20) + (8 << 20)
     assert k.vmalloc_end == 0xFF7FE000  # 2.6.18: VMALLOC_END = PKMAP_BASE - 2*PAGE_SIZE, no 128 MiB cap
@@ -38,14 +44,14 @@ def test_vmalloc_area_starts_8mib_above_lowmem_and_ends_at_vmalloc_end():
     assert k.vmalloc_info() == (770040, 0, 770040)
 
 
-def test_vmalloc_area_of_a_highmem_machine_ends_at_i386_vmalloc_end():
+def test_vmalloc_area_of_a_highmem_machine_ends_at_i386_vmalloc_end(boot):
     k = boot(1 << 30)
     assert k.vmalloc_start == 0xF8800000  # 896 MiB of lowmem, then the 8 MiB hole
     assert k.vmalloc_end == 0xFF7FE000    # PKMAP_BASE - 2 pages
     assert k.vmalloc_info()[0] == 114680   # what a real i386 box with >=1G shows
 
 
-def test_vmalloc_takes_highmem_pages_first_and_vmalloc_32_takes_lowmem():
+def test_vmalloc_takes_highmem_pages_first_and_vmalloc_32_takes_lowmem(boot):
     k = boot(1 << 30)
     addr = k.vmalloc(16 * PAGE_SIZE)
     low = k.vmalloc_32(16 * PAGE_SIZE)
@@ -54,7 +60,7 @@ def test_vmalloc_takes_highmem_pages_first_and_vmalloc_32_takes_lowmem():
         assert k.zone_of(k.vmalloc_to_pfn(low + i * PAGE_SIZE)).idx != ZONE_HIGHMEM
 
 
-def test_vmalloc_works_from_non_contiguous_pages_where_a_contiguous_block_cannot():
+def test_vmalloc_works_from_non_contiguous_pages_where_a_contiguous_block_cannot(boot):
     k = boot(16 << 20)
     pages = []
     while (pfn := k.alloc_pages(G.GFP_ATOMIC | G.__GFP_NOWARN, 0)) is not None:
@@ -78,7 +84,7 @@ def test_vmalloc_works_from_non_contiguous_pages_where_a_contiguous_block_cannot
     assert bytes(k.vmalloc_read(addr + 3990, 220)) == data[3990:4000] + b"z" * 200 + data[4200:4210]
 
 
-def test_each_vmalloc_area_is_followed_by_an_unmapped_guard_page():
+def test_each_vmalloc_area_is_followed_by_an_unmapped_guard_page(boot):
     k = boot()
     a = k.vmalloc(8192)
     b = k.vmalloc(100)  # rounded up to a page
@@ -92,7 +98,7 @@ def test_each_vmalloc_area_is_followed_by_an_unmapped_guard_page():
     assert len(k.vmalloc_read(a + 8190, 4)) == 2
 
 
-def test_vfree_of_a_bad_address_is_a_logged_bug_and_changes_nothing():
+def test_vfree_of_a_bad_address_is_a_logged_bug_and_changes_nothing(boot):
     k = boot()
     a = k.vmalloc(8192)
     k.vmalloc_write(a, b"kept")
@@ -108,7 +114,7 @@ def test_vfree_of_a_bad_address_is_a_logged_bug_and_changes_nothing():
     assert bytes(k.vmalloc_read(a, 4)) == b"kept"
 
 
-def test_double_vfree_is_a_logged_bug_and_frees_nothing_twice():
+def test_double_vfree_is_a_logged_bug_and_frees_nothing_twice(boot):
     k = boot()
     a = k.vmalloc(3 * PAGE_SIZE)
     k.vfree(a)
@@ -119,7 +125,7 @@ def test_double_vfree_is_a_logged_bug_and_frees_nothing_twice():
     assert free_pages_now(k) == before
 
 
-def test_vfree_gives_back_every_page_and_the_bookkeeping():
+def test_vfree_gives_back_every_page_and_the_bookkeeping(boot):
     k = boot()
     k.vmalloc(PAGE_SIZE)  # the first page table is allocated once and kept
     small = {size: len(k.kmalloc_cache_for(size, 0).live) for size in (32, 64, 128)}
@@ -133,7 +139,7 @@ def test_vfree_gives_back_every_page_and_the_bookkeeping():
     assert all(k.vmalloc_to_pfn(a + i * PAGE_SIZE) is None for i in range(20))
 
 
-def test_vmalloc_page_tables_are_real_pages_holding_i386_ptes():
+def test_vmalloc_page_tables_are_real_pages_holding_i386_ptes(boot):
     k = boot()
     a = k.vmalloc(2 * PAGE_SIZE)
     table = k.vm_pte_pages[a >> 22]
@@ -142,7 +148,7 @@ def test_vmalloc_page_tables_are_real_pages_holding_i386_ptes():
     assert entry >> 12 == k.vmalloc_to_pfn(a) and entry & 0xFFF == 0x163  # PAGE_KERNEL
 
 
-def test_vfree_makes_its_gap_reusable_first_fit():
+def test_vfree_makes_its_gap_reusable_first_fit(boot):
     k = boot()
     a, b, c = (k.vmalloc(4 * PAGE_SIZE) for _ in range(3))
     k.vfree(b)
@@ -151,7 +157,7 @@ def test_vfree_makes_its_gap_reusable_first_fit():
     assert k.vmalloc(2 * PAGE_SIZE) == c + 5 * PAGE_SIZE  # too big for the rest: after c
 
 
-def test_vmalloc_failure_gives_back_what_it_took():
+def test_vmalloc_failure_gives_back_what_it_took(boot):
     k = boot(16 << 20)
     before = free_pages_now(k)
     assert k.vmalloc(15 << 20) is None  # more pages than are free
@@ -159,14 +165,14 @@ def test_vmalloc_failure_gives_back_what_it_took():
     assert k.vmlist == []
 
 
-def test_vmalloc_area_exhaustion_fails_with_a_log_line():
+def test_vmalloc_area_exhaustion_fails_with_a_log_line(boot):
     k = boot(1 << 30)                   # a 112 MiB area (114680 kB)
     assert k.vmalloc(120 << 20) is None
     assert "allocation failed: out of vmalloc space - use vmalloc=<size> to increase size." in log_text(k)
     assert k.vmlist == []
 
 
-def test_a_big_vmalloc_keeps_its_page_array_in_vmalloc_space():
+def test_a_big_vmalloc_keeps_its_page_array_in_vmalloc_space(boot):
     k = boot(64 << 20)
     a = k.vmalloc(8 << 20)  # 2048 page pointers: more than a page
     lines = vmallocinfo(k).splitlines()
@@ -175,7 +181,7 @@ def test_a_big_vmalloc_keeps_its_page_array_in_vmalloc_space():
     assert vmallocinfo(k) == ""
 
 
-def test_vmallocinfo_and_meminfo_have_the_kernel_formats():
+def test_vmallocinfo_and_meminfo_have_the_kernel_formats(boot):
     k = boot(256 << 20)
     a = k.vmalloc(65536, "scullv_write+0xe0/0x2b0 [scullv]")
     b = k.vmalloc(5000)
@@ -192,7 +198,7 @@ def test_vmallocinfo_and_meminfo_have_the_kernel_formats():
     assert f"{'VmallocChunk:':<14}{chunk:8d} kB\n" in meminfo
 
 
-def test_vmalloc_that_must_sleep_records_the_request_and_keeps_nothing():
+def test_vmalloc_that_must_sleep_records_the_request_and_keeps_nothing(boot):
     k = boot(16 << 20)
     while k.alloc_pages(G.GFP_ATOMIC | G.__GFP_NOWARN, 0) is not None:
         pass
@@ -203,7 +209,7 @@ def test_vmalloc_that_must_sleep_records_the_request_and_keeps_nothing():
     assert k.vmlist == []
 
 
-def test_vmalloc_state_stays_consistent_through_random_allocs_and_frees():
+def test_vmalloc_state_stays_consistent_through_random_allocs_and_frees(boot):
     import random
 
     from allocator.check import check_kernel

@@ -39,15 +39,17 @@ MiB = 1 << 20
 GiB = 1 << 30
 
 
-def boot(mem: int) -> Kernel:
-    return Kernel(mem=mem, cpus=1)
+@pytest.fixture
+def boot(kernel):
+    """boot(mem) -> a 1-CPU Kernel (the shared `kernel` fixture)."""
+    def boot(mem: int) -> Kernel:
+        return kernel(mem=mem, cpus=1)
+    return boot
 
 
 @pytest.fixture
-def k64():
-    k = boot(64 * MiB)
-    yield k
-    k.close()
+def k64(boot):
+    return boot(64 * MiB)
 
 
 def marks(k) -> dict[str, tuple[int, int, int]]:
@@ -62,10 +64,9 @@ def marks(k) -> dict[str, tuple[int, int, int]]:
     (1 * GiB, {"DMA": 3999, "Normal": 225280, "HighMem": 32768}),    # 229376 - 4096; 262144 - 229376
     (4 * GiB, {"DMA": 3999, "Normal": 225280, "HighMem": 819200}),   # 1048576 - 229376
 ])
-def test_zone_sizes_the_watermarks_are_computed_from(mem, present):
+def test_zone_sizes_the_watermarks_are_computed_from(mem, present, boot):
     k = boot(mem)
     assert {z.name: z.present for z in k.zones} == present
-    k.close()
 
 
 # --------------------------------------------------------------------------- min_free_kbytes
@@ -79,10 +80,9 @@ def test_zone_sizes_the_watermarks_are_computed_from(mem, present):
     # 4G: the same lowmem (HighMem does not count): 3830
     (4 * GiB, 3830),
 ])
-def test_default_min_free_kbytes_is_int_sqrt_of_16_times_lowmem_kbytes(mem, expected):
+def test_default_min_free_kbytes_is_int_sqrt_of_16_times_lowmem_kbytes(mem, expected, boot):
     k = boot(mem)
     assert k.min_free_kbytes == expected
-    k.close()
 
 
 # --------------------------------------------------------------------------- pages_min/low/high
@@ -104,14 +104,13 @@ def test_watermarks_of_64m(k64):
     # min = clamp(819200 / 1024 = 800, 32, 128) = 128 -> 128, 128 + 854, 128 + 1709
     (4 * GiB, (128, 982, 1837)),
 ])
-def test_watermarks_of_1g_and_4g(mem, highmem):
+def test_watermarks_of_1g_and_4g(mem, highmem, boot):
     k = boot(mem)
     k.set_min_free_kbytes(3830)     # the 2.6 default for both (see above)
     # pages_min = 3830 >> 2 = 957; lowmem_pages = 3999 + 225280 = 229279
     # DMA:    tmp = 957 * 3999 / 229279 = 3827043 / 229279 = 16       -> 16, 16 + 4, 16 + 8
     # Normal: tmp = 957 * 225280 / 229279 = 215592960 / 229279 = 940  -> 940, 940 + 235, 940 + 470
     assert marks(k) == {"DMA": (16, 20, 24), "Normal": (940, 1175, 1410), "HighMem": highmem}
-    k.close()
 
 
 def test_writing_min_free_kbytes_recomputes_the_watermarks(k64):
@@ -138,10 +137,9 @@ def test_writing_min_free_kbytes_recomputes_the_watermarks(k64):
     # 4G: DMA[2] = (819200 + 225280) / 256 = 4080; Normal[2] = 819200 / 32 = 25600
     (4 * GiB, [[0, 880, 4080], [0, 0, 25600], [0, 0, 0]]),
 ])
-def test_lowmem_reserve_uses_the_ratios_256_and_32(mem, expected):
+def test_lowmem_reserve_uses_the_ratios_256_and_32(mem, expected, boot):
     k = boot(mem)
     assert [z.lowmem_reserve for z in k.zones] == expected
-    k.close()
 
 
 # --------------------------------------------------------------------------- zone_watermark_ok
@@ -200,6 +198,101 @@ def test_zone_watermark_ok_for_higher_orders_discounts_the_smaller_blocks():
     assert ok(zone(400, blocks={0: 200, 2: 50}), 2, 192, 1, ALLOC_WMARK_MIN)
     # 300 order-0 + 50 order-1 blocks: 397 - 300 = 97 > 96; then 97 - 100 = -3 <= 48 -> no
     assert not ok(zone(400, blocks={0: 300, 1: 50}), 2, 192, 1, ALLOC_WMARK_MIN)
+
+
+# zone_watermark_ok (mm/page_alloc.c, 2.6.18):
+#     long min = mark, free_pages = z->free_pages - (1 << order) + 1;
+#     if (alloc_flags & ALLOC_HIGH)   min -= min / 2;
+#     if (alloc_flags & ALLOC_HARDER) min -= min / 4;
+#     if (free_pages <= min + z->lowmem_reserve[classzone_idx]) return 0;
+#     for (o = 0; o < order; o++) {
+#             free_pages -= z->free_area[o].nr_free << o;
+#             min >>= 1;
+#             if (free_pages <= min) return 0;
+#     }
+#     return 1;
+# With the free lists fixed, free_pages at step o is 1 more than a multiple of
+# 2^(o+1), so the boundary is pinned by the mark: the largest mark that passes
+# leaves free_pages == min + 1 at step o, one more makes it == min.
+PER_ORDER_BOUNDARY = [
+    # blocks {order: count}, request order, largest mark that passes, step that fails above it
+    # 200 + 100 = 300 free; order 1: 300 - 2 + 1 = 299 > 198; o=0: 299 - 200 = 99,
+    #   mark 197: min 98 < 99 -> ok; mark 198: min 99 = 99 -> fail
+    ({0: 200, 1: 50}, 1, 197),
+    # 300 + 100 = 400 free; order 2: 397 > 388; o=0: 397 - 0 = 397 > 194;
+    #   o=1: 397 - 300 = 97, mark 387: min 387 >> 2 = 96 -> ok; 388: min 97 -> fail
+    ({1: 150, 2: 25}, 2, 387),
+    # 300 + 150 + 80 + 80 = 610 free; order 3: 603 > 584; o=0: 603 - 300 = 303 > 292;
+    #   o=1: 303 - 150 = 153 > 146; o=2: 153 - 80 = 73, mark 583: min 72 -> ok; 584: 73 -> fail
+    ({0: 300, 1: 75, 2: 20, 3: 10}, 3, 583),
+    # 100 + 80 = 180 free; order 3: 173 > 146; o=0: 173 - 100 = 73, mark 145: min 72 -> ok;
+    #   146: min 73 -> fail (o=1, o=2: 73 > 36, 18)
+    ({0: 100, 3: 10}, 3, 145),
+    # 2080 + 96 = 2176 free; order 5: 2176 - 31 = 2145 > 2080; o=0..3 take nothing away:
+    #   2145 > 1040, 520, 260, 130; o=4: 2145 - 2080 = 65, mark 2079: min 2079 >> 5 = 64 -> ok;
+    #   2080: min 65 -> fail
+    ({4: 130, 5: 3}, 5, 2079),
+    # the largest order, 10: 2100 * 512 + 2048 = 1077248 free; 1077248 - 1023 = 1076225 >
+    #   1049600; o=0..8 take nothing away; o=9: 1076225 - 1075200 = 1025,
+    #   mark 1049599: min 1049599 >> 10 = 1024 -> ok; 1049600: min 1025 -> fail
+    ({9: 2100, 10: 2}, 10, 1049599),
+]
+
+
+@pytest.mark.parametrize("blocks, order, mark", PER_ORDER_BOUNDARY)
+def test_zone_watermark_ok_fails_when_free_pages_at_an_order_is_min_exactly(blocks, order, mark):
+    """zone_watermark_ok (mm/page_alloc.c, 2.6.18), the per-order loop: `if (free_pages
+    <= min) return 0`, min halved at each order below the request."""
+    free = sum(count << o for o, count in blocks.items())
+    z = zone(free, blocks=blocks)
+    assert ok(z, order, mark, 1, ALLOC_WMARK_MIN)             # free_pages == min + 1
+    assert not ok(z, order, mark + 1, 1, ALLOC_WMARK_MIN)     # free_pages == min
+
+
+@pytest.mark.parametrize("classzone, reserve, mark", [
+    # 28 order-2 blocks, 112 pages; order 2: 112 - 4 + 1 = 109; the loop takes nothing
+    # away (no order-0 or order-1 blocks) and only halves min
+    (1, (0, 48, 48), 60),     # 109 > 60 + 48 -> ok; 109 <= 61 + 48 -> fail
+    (0, (0, 48, 48), 108),    # classzone 0 (DMA) has no reserve: 109 > 108; 109 <= 109
+    (2, (0, 48, 100), 8),     # 109 > 8 + 100; 109 <= 9 + 100
+])
+def test_zone_watermark_ok_first_check_counts_the_order_and_the_lowmem_reserve(
+        classzone, reserve, mark):
+    """zone_watermark_ok (mm/page_alloc.c, 2.6.18): `free_pages = z->free_pages - (1 <<
+    order) + 1; if (free_pages <= min + z->lowmem_reserve[classzone_idx]) return 0`."""
+    z = zone(112, reserve, blocks={2: 28})
+    assert ok(z, 2, mark, classzone, ALLOC_WMARK_MIN)
+    assert not ok(z, 2, mark + 1, classzone, ALLOC_WMARK_MIN)
+
+
+@pytest.mark.parametrize("mark, flags, floor", [
+    # odd marks: C's `min -= min / 2` rounds the half down, so what is left rounds up
+    (63, ALLOC_WMARK_MIN, 63),
+    (63, ALLOC_WMARK_MIN | ALLOC_HIGH, 32),                   # 63 - 31
+    (63, ALLOC_WMARK_MIN | ALLOC_HARDER, 48),                 # 63 - 15
+    (63, ALLOC_WMARK_MIN | ALLOC_HIGH | ALLOC_HARDER, 24),    # 32 - 8
+    (13, ALLOC_WMARK_MIN | ALLOC_HIGH, 7),                    # 13 - 6
+    (13, ALLOC_WMARK_MIN | ALLOC_HARDER, 10),                 # 13 - 3
+    (13, ALLOC_WMARK_MIN | ALLOC_HIGH | ALLOC_HARDER, 6),     # 7 - 1: ALLOC_HIGH first
+                                                              # (13 - 3 = 10, 10 - 5 = 5 the other way)
+])
+def test_zone_watermark_ok_alloc_high_and_harder_round_as_c_integer_division(mark, flags, floor):
+    """zone_watermark_ok (mm/page_alloc.c, 2.6.18): `min -= min / 2` (ALLOC_HIGH), then
+    `min -= min / 4` (ALLOC_HARDER); an order-0 page needs free_pages > min."""
+    assert ok(zone(floor + 1), 0, mark, 1, flags)
+    assert not ok(zone(floor), 0, mark, 1, flags)
+
+
+def test_zone_watermark_ok_halves_the_lowered_min_at_each_order():
+    """zone_watermark_ok (mm/page_alloc.c, 2.6.18): ALLOC_HIGH and ALLOC_HARDER lower min
+    before the per-order loop, so the loop halves the lowered min."""
+    z = zone(138, blocks={0: 100, 1: 19})
+    # order 1: 138 - 2 + 1 = 137; o=0: 137 - 100 = 37 must be > min >> 1
+    assert ok(z, 1, 73, 1, ALLOC_WMARK_MIN)          # 73 >> 1 = 36
+    assert not ok(z, 1, 74, 1, ALLOC_WMARK_MIN)      # 74 >> 1 = 37
+    both = ALLOC_WMARK_MIN | ALLOC_HIGH | ALLOC_HARDER
+    assert ok(z, 1, 194, 1, both)                    # 194 - 97 = 97, 97 - 24 = 73; 73 >> 1 = 36
+    assert not ok(z, 1, 195, 1, both)                # 195 - 97 = 98, 98 - 24 = 74; 74 >> 1 = 37
 
 
 # --------------------------------------------------------------------------- through alloc_pages

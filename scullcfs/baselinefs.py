@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 """The ceiling of our stack: the thinnest pyfuse3 filesystem with one file.
 
-    python tools/baselinefs.py MNT [--max-tasks N]      (foreground; fusermount3 -u MNT)
+    python -m scullcfs.baselinefs MNT [--max-tasks N]   (foreground; fusermount3 -u MNT)
 
 MNT/data is served with direct_io from a bytearray: reads return a memoryview slice
 (no copy in Python), writes copy into the bytearray. A write-only open or O_TRUNC
-empties it, as opening a scullc device does. tools/bench compares scullcfs with this.
+empties it, as opening a scullc device does. `scullcfs bench` compares scullcfs with this.
 """
 from __future__ import annotations
 
@@ -16,17 +15,18 @@ import stat
 
 import pyfuse3
 import trio
+from pyfuse3 import FileHandleT, FileNameT, FlagT, InodeT
 
-ROOT, DATA = pyfuse3.ROOT_INODE, pyfuse3.ROOT_INODE + 1
+ROOT, DATA = InodeT(pyfuse3.ROOT_INODE), InodeT(pyfuse3.ROOT_INODE + 1)
 
 
 class BaselineOperations(pyfuse3.Operations):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.buf = bytearray()  # capacity; the file is buf[:size]
         self.size = 0
 
-    def _attr(self, inode):
+    def _attr(self, inode: InodeT) -> pyfuse3.EntryAttributes:
         a = pyfuse3.EntryAttributes()
         a.st_ino = inode
         a.st_mode = (stat.S_IFDIR | 0o755) if inode == ROOT else (stat.S_IFREG | 0o666)
@@ -37,42 +37,45 @@ class BaselineOperations(pyfuse3.Operations):
         a.attr_timeout = a.entry_timeout = 0
         return a
 
-    async def getattr(self, inode, ctx=None):
+    async def getattr(self, inode: InodeT, ctx: pyfuse3.RequestContext | None = None) -> pyfuse3.EntryAttributes:
         if inode not in (ROOT, DATA):
             raise pyfuse3.FUSEError(errno.ENOENT)
         return self._attr(inode)
 
-    async def lookup(self, parent_inode, name, ctx=None):
+    async def lookup(self, parent_inode: InodeT, name: FileNameT,
+                     ctx: pyfuse3.RequestContext | None = None) -> pyfuse3.EntryAttributes:
         if parent_inode != ROOT or name != b"data":
             raise pyfuse3.FUSEError(errno.ENOENT)
         return self._attr(DATA)
 
-    async def opendir(self, inode, ctx):
-        return inode
+    async def opendir(self, inode: InodeT, ctx: pyfuse3.RequestContext) -> FileHandleT:
+        return FileHandleT(inode)
 
-    async def readdir(self, fh, start_id, token):
+    async def readdir(self, fh: FileHandleT, start_id: int, token: pyfuse3.ReaddirToken) -> None:
         if start_id < DATA:
             pyfuse3.readdir_reply(token, b"data", self._attr(DATA), DATA)
 
-    async def releasedir(self, fh):
+    async def releasedir(self, fh: FileHandleT) -> None:
         pass
 
-    async def setattr(self, inode, attr, fields, fh, ctx):
+    async def setattr(self, inode: InodeT, attr: pyfuse3.EntryAttributes, fields: pyfuse3.SetattrFields,
+                      fh: FileHandleT | None, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         if fields.update_size:
             self._extend(attr.st_size)
             self.size = attr.st_size
         return self._attr(inode)
 
-    async def open(self, inode, flags, ctx):
+    async def open(self, inode: InodeT, flags: FlagT, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
         if (flags & os.O_ACCMODE) == os.O_WRONLY or flags & os.O_TRUNC:
             self.size = 0
-        return pyfuse3.FileInfo(fh=inode, direct_io=True, keep_cache=False)
+        return pyfuse3.FileInfo(fh=FileHandleT(inode), direct_io=True, keep_cache=False)
 
-    async def read(self, fh, off, size):
+    async def read(self, fh: FileHandleT, off: int, size: int) -> bytes:
         end = min(off + size, self.size)
-        return memoryview(self.buf)[off:end] if off < end else b""
+        # a memoryview: pyfuse3 sends any buffer, and the slice is not copied
+        return memoryview(self.buf)[off:end] if off < end else b""  # type: ignore[return-value]
 
-    async def write(self, fh, off, buf):
+    async def write(self, fh: FileHandleT, off: int, buf: bytes) -> int:
         end = off + len(buf)
         self._extend(off)
         self._grow(end)
@@ -81,13 +84,13 @@ class BaselineOperations(pyfuse3.Operations):
             self.size = end
         return len(buf)
 
-    def _extend(self, end):
+    def _extend(self, end: int) -> None:
         # Bytes between the old end and a later one read as zeros.
         if end > self.size:
             self._grow(end)
             self.buf[self.size:end] = bytes(end - self.size)
 
-    def _grow(self, end):
+    def _grow(self, end: int) -> None:
         # Double the capacity; a new bytearray because a memoryview handed out by
         # read may still pin the old one (a pinned bytearray cannot be resized).
         if end > len(self.buf):
@@ -95,14 +98,14 @@ class BaselineOperations(pyfuse3.Operations):
             new[:self.size] = memoryview(self.buf)[:self.size]
             self.buf = new
 
-    async def flush(self, fh):
+    async def flush(self, fh: FileHandleT) -> None:
         pass
 
-    async def release(self, fh):
+    async def release(self, fh: FileHandleT) -> None:
         pass
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="baselinefs", description=__doc__.splitlines()[0])
     p.add_argument("mountpoint")
     p.add_argument("--max-tasks", type=int, default=99, help="pyfuse3.main max_tasks (99)")

@@ -1,0 +1,586 @@
+"""scullcfs gfp-tour - watch every GFP flag at work on a fresh, small scullcfs.
+
+    scullcfs gfp-tour          (tools/gfp_tour from a checkout does the same)
+
+Mounts a few small simulated machines (32-64 MiB) on temporary mount points, one
+after the other, and on each shows what the allocator does when memory runs out:
+GFP_KERNEL sleeps for alloc_wait_ms and fails, __GFP_NORETRY fails at once,
+__GFP_NOFAIL waits until another device is trimmed, GFP_ATOMIC dips below the min
+watermark, __GFP_NOWARN keeps the log quiet, a SLAB_CACHE_DMA cache fails at the
+size of ZONE_DMA, GFP_NOFS/GFP_NOIO cannot reclaim fs/io-backed caches, drop_caches
+empties free slabs, min_free_kbytes moves the watermarks, __GFP_COLD is counted,
+and on two NUMA nodes a full node spills to the other. For each it prints what it
+did, what it expected, the kernel log and zoneinfo lines that show it, and
+PASS/FAIL. Data stored before every failure is read back and compared.
+
+The writers are dd and head processes, as a user at a shell would run them (their
+PID picks their CPU, as in the simulated kernel). The daemons are `python -m
+scullcfs` of this interpreter (scullcfs/mount.py); every mount is unmounted on exit.
+Exit status: 0 every outcome as expected, 1 some differed, 2 could not run.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .cli import _Parser
+from .mount import Daemon, MountError, read_with_timeout, scullcfs_argv
+
+SOURCE_BYTES = 40 << 20  # random bytes every device is filled from
+
+
+class TourError(Exception):
+    """The tour could not run (exit 2)."""
+
+
+def now_ms() -> int:
+    return int(time.monotonic() * 1000)
+
+
+class Tour:
+    def __init__(self, work: Path):
+        self.work = work
+        self.src_path = work / "src"
+        self.src = os.urandom(SOURCE_BYTES)
+        self.src_path.write_bytes(self.src)
+        self.passes = self.fails = 0
+        self.n = 0
+        self.daemon: Daemon | None = None
+        self.mnt = Path()
+        self.background: list[subprocess.Popen[bytes]] = []
+        self.dd_err = ""
+
+    # ---- mounting ---------------------------------------------------------------
+
+    def mount(self, *options: str) -> None:
+        """A fresh machine at a new mount point."""
+        self.unmount()
+        self.n += 1
+        self.mnt = self.work / f"mnt{self.n}"
+        self.mnt.mkdir()
+        print(f"$ scullcfs MNT {' '.join(options)}", flush=True)
+        log = self.work / f"log{self.n}"
+        self.daemon = Daemon(scullcfs_argv(self.mnt, *options, "--log", str(log)), self.mnt,
+                             output=self.work / f"out{self.n}", logs=(log,))
+        try:
+            self.daemon.start().wait_ready(60)
+        except MountError as e:
+            tail = "\n".join(f"  | {line}" for line in self.daemon.output_text().splitlines()[-20:])
+            print(tail, file=sys.stderr)
+            raise TourError(f"could not mount scullcfs {' '.join(options)}: {e}") from None
+
+    def unmount(self) -> None:
+        if self.daemon is None:
+            return
+        for proc in self.background:
+            proc.kill()
+            proc.wait()
+        self.background = []
+        for problem in self.daemon.unmount(exit_timeout=20, busy_wait=5):
+            print(f"gfp_tour: {problem}", file=sys.stderr)
+            if "killed" in problem:
+                self.fails += 1
+        self.daemon = None
+
+    # ---- looking at the machine -------------------------------------------------
+
+    def p(self, rel: str) -> Path:
+        return self.mnt / rel
+
+    def read(self, rel: str) -> str:
+        return self.p(rel).read_text()
+
+    def write(self, rel: str, text: str) -> None:
+        with open(self.p(rel), "w") as f:
+            f.write(f"{text}\n")
+
+    def dev(self, i: int) -> Path:
+        return self.p(f"dev/scullc{i}")
+
+    def size(self, i: int) -> int:
+        return int(self.read(f"sys/class/scullc/scullc{i}/size"))
+
+    def gfp(self, i: int) -> str:
+        return self.read(f"sys/class/scullc/scullc{i}/gfp").strip()
+
+    def set_gfp(self, i: int, mode: str) -> None:
+        self.write(f"sys/class/scullc/scullc{i}/gfp", mode)
+
+    def set_wait(self, ms: int) -> None:
+        self.write("proc/sys/vm/alloc_wait_ms", str(ms))
+
+    def vmstat(self, key: str) -> int:
+        for line in self.read("proc/vmstat").splitlines():
+            words = line.split()
+            if words[:1] == [key]:
+                return int(words[1])
+        raise TourError(f"no {key} in proc/vmstat")
+
+    def kmsg_mark(self) -> int:
+        return len(self.read("proc/kmsg").splitlines())
+
+    def kmsg_since(self, mark: int) -> list[str]:
+        return self.read("proc/kmsg").splitlines()[mark:]
+
+    def logged(self, mark: int, text: str) -> bool:
+        return any(text in line for line in self.kmsg_since(mark))
+
+    def warnings_since(self, mark: int) -> int:
+        return sum("page allocation failure" in line for line in self.kmsg_since(mark))
+
+    def _zone_lines(self, node: int, zone: str) -> list[list[str]]:
+        """The words of every line of zoneinfo's section for node, zone."""
+        out, cur = [], False
+        for line in self.read("proc/zoneinfo").splitlines():
+            words = line.split()
+            if words[:1] == ["Node"]:
+                cur = words[1:2] == [f"{node},"] and words[3:4] == [zone]
+            elif cur:
+                out.append(words)
+        return out
+
+    def zone(self, node: int, zone: str, field: str) -> int:
+        """free min low high present spanned of a zone, from proc/zoneinfo."""
+        for words in self._zone_lines(node, zone):
+            if field == "free" and words[:2] == ["pages", "free"]:
+                return int(words[2])
+            if len(words) == 2 and words[0] == field:
+                return int(words[1])
+        raise TourError(f"no {field} for node {node} zone {zone} in proc/zoneinfo")
+
+    def zone_line(self, node: int, zone: str) -> str:
+        """What zoneinfo says about a zone's free pages and watermarks, in one line."""
+        protection = next((" ".join(w[1:]) for w in self._zone_lines(node, zone)
+                           if w[:1] == ["protection:"]), "")
+        z = {f: self.zone(node, zone, f) for f in ("free", "min", "low", "high")}
+        return (f"node{node} {zone:<7} free {z['free']:6d}  min {z['min']:5d}  low {z['low']:5d}"
+                f"  high {z['high']:5d}  protection {protection}")
+
+    def slab(self, cache: str, field: str) -> int:
+        """active_objs num_objs active_slabs num_slabs of a cache, from proc/slabinfo."""
+        column = {"active_objs": 1, "num_objs": 2, "active_slabs": 13, "num_slabs": 14}[field]
+        for line in self.read("proc/slabinfo").splitlines():
+            words = line.split()
+            if words[:1] == [cache]:
+                return int(words[column])
+        raise TourError(f"no cache {cache} in proc/slabinfo")
+
+    def bg_line(self) -> str:
+        return (f"dentry_cache {self.slab('dentry_cache', 'num_slabs')} slabs, inode_cache"
+                f" {self.slab('inode_cache', 'num_slabs')}, buffer_head {self.slab('buffer_head', 'num_slabs')}")
+
+    def numastat(self, node: int, key: str) -> int:
+        for line in self.read(f"sys/devices/system/node/node{node}/numastat").splitlines():
+            words = line.split()
+            if words[:1] == [key]:
+                return int(words[1])
+        raise TourError(f"no {key} in node{node}/numastat")
+
+    def numa_line(self, node: int) -> str:
+        return f"node{node} " + " ".join(f"{k} {self.numastat(node, k)}" for k in (
+            "numa_hit", "numa_miss", "numa_foreign", "local_node", "other_node"))
+
+    # ---- writing ------------------------------------------------------------------
+
+    def _dd(self, args: list[str], rdwr: Path | None = None) -> int:
+        """Run dd; with rdwr, dd's stdout is that file opened read-write, by the dd
+        process itself (a shell's `1<>` before exec: the task that opens the device
+        is the one that writes it, as at a shell)."""
+        argv = ["dd", *args] if rdwr is None else \
+            ["sh", "-c", 'f="$1"; shift; exec "$@" 1<>"$f"', "sh", str(rdwr), "dd", *args]
+        r = subprocess.run(argv, stderr=subprocess.PIPE, text=True,
+                           stdin=subprocess.DEVNULL, env=dict(os.environ, LC_ALL="C"))
+        self.dd_err = r.stderr
+        return r.returncode
+
+    def fill(self, i: int) -> int:
+        """dd the source into the device (O_WRONLY: scullc trims it first)."""
+        return self._dd([f"if={self.src_path}", f"of={self.dev(i)}", "bs=1M"])
+
+    def append(self, i: int, nbytes: int) -> int:
+        """Write the next nbytes of the source at the device's end. Opened read-write:
+        a write-only open would trim the device."""
+        off = self.size(i)
+        return self._dd([f"if={self.src_path}", "bs=64K", "iflag=skip_bytes,count_bytes",
+                         "oflag=seek_bytes", f"skip={off}", f"seek={off}", f"count={nbytes}",
+                         "status=none"], rdwr=self.dev(i))
+
+    def trim(self, i: int) -> None:
+        """`: > MNT/dev/scullcI`: scullc_open with O_WRONLY|O_TRUNC frees every quantum."""
+        os.close(os.open(self.dev(i), os.O_WRONLY | os.O_TRUNC))
+
+    def intact(self, i: int, timeout: float = 10) -> bool:
+        """The device holds exactly the first size bytes of the source."""
+        data, _ = read_with_timeout(self.dev(i), timeout)
+        return data is not None and data == self.src[:self.size(i)]
+
+    # ---- reporting ----------------------------------------------------------------
+
+    @staticmethod
+    def section(title: str) -> None:
+        print(f"\n== {title} ==", flush=True)
+
+    @staticmethod
+    def say(label: str, text: str) -> None:
+        print(f"  {label:<9} {text}", flush=True)
+
+    def show_kmsg(self, mark: int) -> None:
+        keys = ("page allocation failure", "no memory freed", "messages suppressed",
+                "allocating with", "refused")
+        lines = [line for line in self.kmsg_since(mark) if any(k in line for k in keys)][-6:]
+        if not lines:
+            self.say("kmsg:", "(nothing new)")
+        for n, line in enumerate(lines):
+            self.say("kmsg:" if n == 0 else "", line)
+
+    def check(self, what: str, ok: bool) -> None:
+        print(f"  {'PASS' if ok else 'FAIL'}  {what}", flush=True)
+        if ok:
+            self.passes += 1
+        else:
+            self.fails += 1
+
+    def dd_error(self) -> str:
+        line = next((line for line in self.dd_err.splitlines() if "error writing" in line), "")
+        return line.rsplit(": ", 1)[-1]
+
+    # ---- the tour -----------------------------------------------------------------
+
+    def run(self) -> None:
+        print(f"gfp_tour: scullcfs is {sys.executable} -m scullcfs")
+        self.machine_small()
+        self.machine_dma()
+        self.machine_background()
+        self.machine_drop_caches()
+        self.machine_numa()
+        self.unmount()
+
+    def machine_small(self) -> None:
+        """Machine 1: 32 MiB, no background caches."""
+        print()
+        self.mount("--mem", "32M", "--devs", "4", "--background", "0")
+        wait_fill = 200   # ms: short while filling, so the tour stays quick
+        wait = 1500       # ms: the wait that is measured
+        self.set_wait(wait_fill)
+
+        self.section("1. GFP_KERNEL sleeps for memory (alloc_wait_ms), then fails")
+        rc = self.fill(0)
+        fill_err = self.dd_err
+        stored0 = self.size(0)
+        self.say("did:", "dd a 40 MiB file into scullc0 (GFP_KERNEL, a 32 MiB machine)")
+        self.say("expected:", "dd stops with ENOMEM; what was stored reads back intact")
+        self.say("got:", f"dd exit {rc} ({self.dd_error()}), {stored0} bytes stored")
+        self.check("the fill failed with ENOMEM", "Cannot allocate memory" in fill_err)
+        self.check(f"scullc0's {stored0} bytes read back intact (cmp)", self.intact(0))
+        self.set_wait(wait)
+        mark = self.kmsg_mark()
+        t = now_ms()
+        rc = self.append(0, 262144)
+        elapsed = now_ms() - t
+        self.say("did:", f"one more 256 KiB write to scullc0 with alloc_wait_ms={wait}")
+        self.say("expected:", f"it sleeps at least {wait} ms waiting for a free, then fails; the log says why")
+        self.say("got:", f"dd exit {rc} after {elapsed} ms")
+        self.show_kmsg(mark)
+        self.say("zoneinfo:", self.zone_line(0, "Normal"))
+        self.say("", self.zone_line(0, "DMA"))
+        self.check("the write failed", rc != 0)
+        self.check(f"it waited {elapsed} ms >= alloc_wait_ms {wait}", elapsed >= wait)
+        self.check("the log has 'dd: page allocation failure. order:0, mode:0xd0'",
+                   self.logged(mark, "dd: page allocation failure. order:0, mode:0xd0"))
+        free, low_min = self.zone(0, "Normal", "free"), self.zone(0, "Normal", "min")
+        self.check(f"Normal free ({free}) is down to its min watermark ({low_min})", free <= low_min)
+        self.check("scullc0 still reads back intact", self.intact(0))
+
+        self.section("2. __GFP_NORETRY: one reclaim pass, then fails without sleeping")
+        self.set_gfp(1, "GFP_KERNEL|__GFP_NORETRY")
+        mark = self.kmsg_mark()
+        t = now_ms()
+        rc = self.append(1, 262144)
+        elapsed = now_ms() - t
+        self.say("did:", f"scullc1 gfp = {self.gfp(1)}; a 256 KiB write (alloc_wait_ms={wait})")
+        self.say("expected:", "ENOMEM well before alloc_wait_ms, with the warning (mode 0x10d0)")
+        self.say("got:", f"dd exit {rc} after {elapsed} ms")
+        self.show_kmsg(mark)
+        self.check("the write failed", rc != 0)
+        self.check(f"it failed after {elapsed} ms < alloc_wait_ms {wait}", elapsed < wait)
+        self.check("the log has 'page allocation failure. order:0, mode:0x10d0'",
+                   self.logged(mark, "page allocation failure. order:0, mode:0x10d0"))
+        self.check("scullc0 still reads back intact", self.intact(0))
+
+        self.section("3. __GFP_NOWARN: the same failure, no warning")
+        self.set_gfp(1, "GFP_KERNEL|__GFP_NORETRY|__GFP_NOWARN")
+        mark = self.kmsg_mark()
+        fails_before = self.vmstat("pgalloc_fail")
+        rc = self.append(1, 262144)
+        fails_after = self.vmstat("pgalloc_fail")
+        warnings = self.warnings_since(mark)
+        self.say("did:", f"scullc1 gfp = {self.gfp(1)}; a 256 KiB write")
+        self.say("expected:", "ENOMEM, counted in vmstat pgalloc_fail, but no 'page allocation failure' line")
+        self.say("got:", f"dd exit {rc}; pgalloc_fail {fails_before} -> {fails_after}; {warnings} new warnings")
+        self.show_kmsg(mark)
+        self.check("the write failed", rc != 0)
+        self.check(f"the failure was counted (pgalloc_fail {fails_before} -> {fails_after})",
+                   fails_after > fails_before)
+        self.check("no new 'page allocation failure' line", warnings == 0)
+        self.check("scullc0 still reads back intact", self.intact(0))
+
+        self.section("4. GFP_ATOMIC: never sleeps, and may dip below min")
+        normal_min = self.zone(0, "Normal", "min")
+        self.say("before:", self.zone_line(0, "Normal"))
+        self.say("", self.zone_line(0, "DMA"))
+        self.set_gfp(2, "GFP_ATOMIC")
+        mark = self.kmsg_mark()
+        t = now_ms()
+        rc = self.append(2, 2097152)
+        elapsed = now_ms() - t
+        stored2 = self.size(2)
+        self.say("did:", "scullc2 gfp = GFP_ATOMIC; a 2 MiB write where GFP_KERNEL just failed")
+        self.say("expected:", "it stores something (ALLOC_HIGH|ALLOC_HARDER: down to ~3/8 of min),"
+                              " then ENOMEM at once")
+        self.say("got:", f"dd exit {rc} after {elapsed} ms; {stored2} bytes stored")
+        self.show_kmsg(mark)
+        self.say("after:", self.zone_line(0, "Normal"))
+        self.say("", self.zone_line(0, "DMA"))
+        free = self.zone(0, "Normal", "free")
+        self.check(f"GFP_ATOMIC stored {stored2} bytes where GFP_KERNEL could not", stored2 > 0)
+        self.check(f"Normal free ({free}) went below min ({normal_min})", free < normal_min)
+        self.check(f"it did not sleep ({elapsed} ms < alloc_wait_ms {wait})", elapsed < wait)
+        self.check("the log has 'page allocation failure. order:0, mode:0x20'",
+                   self.logged(mark, "page allocation failure. order:0, mode:0x20"))
+        self.check(f"scullc2's {stored2} bytes read back intact", self.intact(2))
+        self.check("scullc0 still reads back intact", self.intact(0))
+
+        self.section("5. __GFP_NOFAIL: sleeps until memory comes back, however long")
+        self.set_wait(500)
+        self.set_gfp(3, "GFP_KERNEL|__GFP_NOFAIL")
+        mark = self.kmsg_mark()
+        stalls = self.vmstat("allocstall")
+        nofail = subprocess.Popen(["dd", f"if={self.src_path}", f"of={self.dev(3)}", "bs=64K", "count=16",
+                                   "status=none"], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.background.append(nofail)
+        for _ in range(100):  # until its direct reclaim shows in vmstat
+            if self.vmstat("allocstall") > stalls:
+                break
+            time.sleep(0.05)
+        time.sleep(1.5)  # three times alloc_wait_ms
+        sleeping = "yes" if nofail.poll() is None else "no"
+        self.say("did:", "scullc3 gfp = GFP_KERNEL|__GFP_NOFAIL; dd 1 MiB into it in the background"
+                         " (alloc_wait_ms=500)")
+        self.say("expected:", "dd sleeps past alloc_wait_ms; the rest of the tree still answers")
+        self.say("got:", f"after 1.5 s dd is still writing: {sleeping}; scullc3 size {self.size(3)}")
+        self.check("the __GFP_NOFAIL writer is still asleep after 3x alloc_wait_ms", sleeping == "yes")
+        self.check("meanwhile cat proc/meminfo answers",
+                   read_with_timeout(self.p("proc/meminfo"), 10)[0] is not None)
+        self.check("meanwhile scullc0 reads back intact", self.intact(0, timeout=10))
+        self.trim(0)
+        t = now_ms()
+        try:
+            rc = nofail.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            rc = -1
+        elapsed = now_ms() - t
+        self.say("did:", "trimmed scullc0 (: > MNT/dev/scullc0)")
+        self.say("expected:", "the sleeping dd wakes, completes, and its data is intact; no warning")
+        self.say("got:", f"dd exit {rc} {elapsed} ms after the trim; scullc3 size {self.size(3)}")
+        self.show_kmsg(mark)
+        self.check("the __GFP_NOFAIL dd completed (exit 0)", rc == 0)
+        self.check("scullc3 holds the whole 1 MiB, intact", self.size(3) == 1048576)
+        self.check("scullc3 reads back intact (cmp)", self.intact(3))
+        self.check("no 'page allocation failure' for it", self.warnings_since(mark) == 0)
+
+        self.section("6. __GFP_COLD: pages from the cold end of the per-CPU lists, counted")
+        self.set_gfp(1, "GFP_KERNEL|__GFP_COLD")
+        cold, hot = self.vmstat("pgalloc_cold"), self.vmstat("pgalloc_hot")
+        rc = self.append(1, 1048576)
+        cold2, hot2 = self.vmstat("pgalloc_cold"), self.vmstat("pgalloc_hot")
+        self.say("did:", "scullc1 gfp = GFP_KERNEL|__GFP_COLD; a 1 MiB write (memory is free again)")
+        self.say("expected:", "vmstat pgalloc_cold rises by the scullc slabs' pages")
+        self.say("got:", f"dd exit {rc}; pgalloc_cold {cold} -> {cold2}, pgalloc_hot {hot} -> {hot2}")
+        self.check("the write succeeded", rc == 0)
+        self.check(f"pgalloc_cold rose ({cold} -> {cold2})", cold2 > cold)
+        self.check("scullc1 reads back intact", self.intact(1))
+
+        self.section("7. min_free_kbytes moves the watermarks")
+        mfk = int(self.read("proc/sys/vm/min_free_kbytes"))
+        before_n, before_d = self.zone_line(0, "Normal"), self.zone_line(0, "DMA")
+        new = mfk * 4
+        self.write("proc/sys/vm/min_free_kbytes", str(new))
+        self.say("did:", f"min_free_kbytes {mfk} -> {self.read('proc/sys/vm/min_free_kbytes').strip()}")
+        self.say("before:", before_n)
+        self.say("", before_d)
+        self.say("after:", self.zone_line(0, "Normal"))
+        self.say("", self.zone_line(0, "DMA"))
+        # 2.6 setup_per_zone_pages_min: pages_min split over the lowmem zones by present pages
+        pages_min = new >> 2
+        lowmem = self.zone(0, "DMA", "present") + self.zone(0, "Normal", "present")
+        for z in ("DMA", "Normal"):
+            present = self.zone(0, z, "present")
+            tmp = pages_min * present // lowmem
+            want = f"{tmp} {tmp + tmp // 4} {tmp + tmp // 2}"
+            got = " ".join(str(self.zone(0, z, f)) for f in ("min", "low", "high"))
+            self.say("expected:", f"{z} min/low/high = {want} (tmp = pages_min {pages_min} * present"
+                                  f" {present} / lowmem {lowmem})")
+            self.check(f"{z} watermarks are now {got}", got == want)
+        self.write("proc/sys/vm/min_free_kbytes", str(mfk))
+
+    def machine_dma(self) -> None:
+        """Machine 2: 32 MiB with a SLAB_CACHE_DMA scullc cache."""
+        print()
+        self.mount("--mem", "32M", "--devs", "2", "--background", "0",
+                   "--cache-flags", "SLAB_HWCACHE_ALIGN|SLAB_CACHE_DMA")
+        self.set_wait(200)
+        self.section("8. SLAB_CACHE_DMA: the scullc cache takes its slabs from ZONE_DMA (16 MiB)")
+        mark = self.kmsg_mark()
+        rc = self.fill(0)
+        stored = self.size(0)
+        cache_dma = self.read("sys/kernel/slab/scullc/cache_dma").strip()
+        self.say("did:", f"dd a 40 MiB file into scullc0 (cache_dma = {cache_dma})")
+        self.say("expected:", "ENOMEM below 16 MiB stored, with ZONE_DMA at its min and Normal still free")
+        self.say("got:", f"dd exit {rc}, {stored} bytes stored; vmstat pgalloc_dma {self.vmstat('pgalloc_dma')},"
+                         f" pgalloc_normal {self.vmstat('pgalloc_normal')}")
+        self.show_kmsg(mark)
+        self.say("zoneinfo:", self.zone_line(0, "DMA"))
+        self.say("", self.zone_line(0, "Normal"))
+        dma_free, dma_min = self.zone(0, "DMA", "free"), self.zone(0, "DMA", "min")
+        normal_free, normal_present = self.zone(0, "Normal", "free"), self.zone(0, "Normal", "present")
+        self.check("the fill failed", "Cannot allocate memory" in self.dd_err)
+        self.check(f"it stored {stored} bytes < 16 MiB", stored < 16 << 20)
+        self.check("it stored more than 12 MiB: it failed at the zone's end, not earlier", stored > 12 << 20)
+        self.check(f"DMA free ({dma_free}) is at its min ({dma_min})", dma_free <= dma_min)
+        self.check(f"Normal still has {normal_free} of {normal_present} pages free",
+                   normal_free > normal_present // 2)
+        self.check("the failure's mode has __GFP_DMA (mode:0xd1)",
+                   self.logged(mark, "page allocation failure. order:0, mode:0xd1"))
+        self.check("scullc0 reads back intact", self.intact(0))
+
+    def machine_background(self) -> None:
+        """Machine 3: 32 MiB, 40% of lowmem in dentry/inode/buffer_head caches."""
+        print()
+        self.mount("--mem", "32M", "--devs", "2", "--background", "40")
+        self.set_wait(200)
+        self.section("9. GFP_NOIO / GFP_NOFS cannot reclaim what needs I/O or the filesystem")
+        self.say("boot:", self.bg_line())
+        stored = {}
+        slabs = {}
+        for mode in ("GFP_NOIO", "GFP_NOFS", "GFP_KERNEL"):
+            self.set_gfp(0, mode)
+            self.trim(0)
+            self.fill(0)
+            stored[mode] = self.size(0)
+            self.say(f"{mode}:", f"stored {stored[mode]} bytes; then {self.bg_line()}")
+            self.check(f"scullc0's {stored[mode]} bytes ({mode}) read back intact", self.intact(0))
+            slabs[mode] = (self.slab("buffer_head", "num_slabs"), self.slab("dentry_cache", "num_slabs"))
+        (noio_bh, noio_de), (nofs_bh, nofs_de) = slabs["GFP_NOIO"], slabs["GFP_NOFS"]
+        self.say("expected:", "NOIO reclaims neither (needs __GFP_IO for buffer heads, __GFP_FS for dentries and")
+        self.say("", "inodes), NOFS only buffer heads, KERNEL all: NOIO < NOFS < KERNEL")
+        self.check(f"GFP_NOIO ({stored['GFP_NOIO']}) < GFP_NOFS ({stored['GFP_NOFS']})",
+                   stored["GFP_NOIO"] < stored["GFP_NOFS"])
+        self.check(f"GFP_NOFS ({stored['GFP_NOFS']}) < GFP_KERNEL ({stored['GFP_KERNEL']})",
+                   stored["GFP_NOFS"] < stored["GFP_KERNEL"])
+        self.check(f"GFP_NOFS emptied buffer_head slabs ({noio_bh} -> {nofs_bh}) but not dentry_cache's"
+                   f" ({nofs_de})", nofs_bh < noio_bh and nofs_de == noio_de)
+        de_now = self.slab("dentry_cache", "num_slabs")
+        self.check(f"GFP_KERNEL reclaimed dentry_cache ({nofs_de} -> {de_now} slabs)", de_now < nofs_de)
+
+    def machine_drop_caches(self) -> None:
+        """Machine 4: drop_caches."""
+        print()
+        self.mount("--mem", "32M", "--devs", "2", "--background", "20")
+        self.section("10. drop_caches: every free slab and the background caches go back")
+        with open(self.dev(0), "wb") as f:
+            f.write(self.src[:4 << 20])
+        self.trim(0)
+
+        def scullc_line() -> str:
+            return (f"scullc {self.slab('scullc', 'active_slabs')}/{self.slab('scullc', 'num_slabs')}"
+                    f" active/total slabs, {self.bg_line()}")
+        before = scullc_line()
+        free_before = self.vmstat("nr_free_pages")
+        self.write("proc/sys/vm/drop_caches", "3")
+        self.say("did:", "wrote 4 MiB to scullc0 and trimmed it, then echo 3 > proc/sys/vm/drop_caches")
+        self.say("expected:", "no cache keeps a free slab; dentry_cache, inode_cache, buffer_head are emptied")
+        self.say("before:", before)
+        self.say("after:", scullc_line())
+        self.say("", f"nr_free_pages {free_before} -> {self.vmstat('nr_free_pages')},"
+                     f" nr_slab_reclaimable {self.vmstat('nr_slab_reclaimable')}")
+        with_free = [line.split() for line in self.read("proc/slabinfo").splitlines()[2:]]
+        with_free = [w for w in with_free if len(w) > 14 and w[13] != w[14]]
+        for w in with_free:
+            print(f"    {w[0]} active_slabs {w[13]} num_slabs {w[14]}")
+        self.check("no cache in slabinfo has a free slab left", not with_free)
+        left = [self.slab(c, "num_slabs") for c in ("dentry_cache", "inode_cache", "buffer_head")]
+        self.check("the background caches have no slabs left", left == [0, 0, 0])
+        self.check("nr_free_pages rose", self.vmstat("nr_free_pages") > free_before)
+
+    def machine_numa(self) -> None:
+        """Machine 5: two NUMA nodes."""
+        print()
+        self.mount("--mem", "64M", "--nodes", "2", "--cpus", "2", "--devs", "2", "--background", "0")
+        self.section("11. NUMA: a full node spills to the other (numa_miss, numa_foreign, other_node)")
+
+        def total(key: str) -> int:
+            return self.numastat(0, key) + self.numastat(1, key)
+        miss0, other0 = total("numa_miss"), total("other_node")
+        # head opens and writes the device itself (its PID picks its CPU and so its node)
+        writer = subprocess.Popen(["sh", "-c", 'exec head -c "$0" "$1" > "$2"', str(40 << 20),
+                                   str(self.src_path), str(self.dev(0))], stdin=subprocess.DEVNULL)
+        rc = writer.wait()
+        cpu = writer.pid % 2
+        local_node = next((nid for nid in (0, 1) if str(cpu) in self.read(
+            f"sys/devices/system/node/node{nid}/cpulist").strip().split(",")), None)
+        if local_node is None:
+            raise TourError(f"no node's cpulist has CPU {cpu}")
+        self.say("did:", f"wrote 40 MiB to scullc0 from PID {writer.pid} (CPU {cpu}, node {local_node});"
+                         " each node has 32 MiB")
+        self.say("expected:", "the local node fills first, the rest comes from the other node")
+        self.say("numastat:", self.numa_line(0))
+        self.say("", self.numa_line(1))
+        self.say("zoneinfo:", self.zone_line(0, "Normal"))
+        self.say("", self.zone_line(1, "Normal"))
+        miss1, other1 = total("numa_miss"), total("other_node")
+        self.check("the write succeeded", rc == 0)
+        self.check(f"numa_miss rose ({miss0} -> {miss1})", miss1 > miss0)
+        self.check(f"other_node rose ({other0} -> {other1})", other1 > other0)
+        self.check(f"the misses are on the node that is not local (node{1 - local_node})",
+                   self.numastat(1 - local_node, "numa_miss") > 0)
+        self.check("the local node's numa_foreign counts them", self.numastat(local_node, "numa_foreign") > 0)
+        self.check("scullc0 reads back intact", self.intact(0))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = _Parser(prog="scullcfs gfp-tour", description=__doc__.split("\n\n")[2],
+                epilog="\n\n".join(__doc__.split("\n\n")[3:]))
+    p.parse_args(argv)
+    for tool in ("dd", "head", "sh", "fusermount3"):
+        if shutil.which(tool) is None:
+            print(f"gfp_tour: {tool} not found", file=sys.stderr)
+            return 2
+    if not os.path.exists("/dev/fuse"):
+        print("gfp_tour: /dev/fuse is missing: FUSE is not available here", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="gfp_tour."))
+    tour = Tour(work)
+    try:
+        tour.run()
+    except TourError as e:
+        print(f"gfp_tour: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        tour.unmount()
+        shutil.rmtree(work, ignore_errors=True)
+    checks = tour.passes + tour.fails
+    print(f"\ngfp_tour: {checks} checks, {tour.passes} passed, {tour.fails} failed"
+          f" ({time.monotonic() - started:.0f} s)")
+    return 0 if tour.fails == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
