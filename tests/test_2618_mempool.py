@@ -45,8 +45,8 @@ class Source:
         self.k.kfree(element)
 
 
-def setup(min_nr: int = 1):
-    k = Kernel(mem=16 << 20, cpus=2)
+def setup(kernel, min_nr: int = 1):
+    k = kernel(mem=16 << 20, cpus=2)
     src = Source(k)
     pool = k.mempool_create(min_nr, src.alloc, src.free, 64)
     assert pool is not None
@@ -58,8 +58,8 @@ def test_io_schedule_timeout_is_five_seconds():
     assert MEMPOOL_SLEEP_TIMEOUT == 5.0   # io_schedule_timeout(5*HZ)
 
 
-def test_empty_reserve_sleeps_first_then_every_pass_uses_the_full_mask():
-    k, src, pool = setup(1)
+def test_empty_reserve_sleeps_first_then_every_pass_uses_the_full_mask(kernel):
+    k, src, pool = setup(kernel, 1)
     src.failing = True
     k.set_current(7)
     assert k.mempool_alloc(pool, G.GFP_KERNEL) is not None        # the reserve
@@ -81,11 +81,10 @@ def test_empty_reserve_sleeps_first_then_every_pass_uses_the_full_mask():
     src.masks.clear()
     k.mempool_alloc(pool, G.GFP_KERNEL)                              # a new call starts over
     assert src.masks == [first_pass(G.GFP_KERNEL)]
-    k.close()
 
 
-def test_the_full_mask_is_per_sleeping_task():
-    k, src, pool = setup(1)
+def test_the_full_mask_is_per_sleeping_task(kernel):
+    k, src, pool = setup(kernel, 1)
     src.failing = True
     k.mempool_alloc(pool, G.GFP_KERNEL)
     k.sleep_ok = True
@@ -99,33 +98,30 @@ def test_the_full_mask_is_per_sleeping_task():
     src.masks.clear()
     k.mempool_alloc(pool, G.GFP_KERNEL)
     assert src.masks == [after_sleep(G.GFP_KERNEL)]
-    k.close()
 
 
-def test_gfp_atomic_never_sleeps_and_never_uses_the_full_mask():
-    k, src, pool = setup(1)
+def test_gfp_atomic_never_sleeps_and_never_uses_the_full_mask(kernel):
+    k, src, pool = setup(kernel, 1)
     src.failing = True
     k.sleep_ok = True
     k.mempool_alloc(pool, G.GFP_ATOMIC)
     src.masks.clear()
     assert k.mempool_alloc(pool, G.GFP_ATOMIC) is None
     assert src.masks == [first_pass(G.GFP_ATOMIC)] and k.sleep_request is None
-    k.close()
 
 
-def test_without_the_sleep_handshake_the_sleep_ends_at_once_and_one_full_pass_runs():
-    k, src, pool = setup(1)
+def test_without_the_sleep_handshake_the_sleep_ends_at_once_and_one_full_pass_runs(kernel):
+    k, src, pool = setup(kernel, 1)
     src.failing = True
     k.mempool_alloc(pool, G.GFP_NOIO)
     src.masks.clear()
     assert k.mempool_alloc(pool, G.GFP_NOIO) is None
     assert src.masks == [first_pass(G.GFP_NOIO), after_sleep(G.GFP_NOIO)]
     assert k.sleep_request is None
-    k.close()
 
 
-def test_only_a_mempool_free_into_the_reserve_wakes_the_pools_sleepers():
-    k, src, pool = setup(2)
+def test_only_a_mempool_free_into_the_reserve_wakes_the_pools_sleepers(kernel):
+    k, src, pool = setup(kernel, 2)
     src.failing = True
     a = k.mempool_alloc(pool, G.GFP_KERNEL)
     b = k.mempool_alloc(pool, G.GFP_KERNEL)
@@ -145,11 +141,10 @@ def test_only_a_mempool_free_into_the_reserve_wakes_the_pools_sleepers():
     assert woken == [1]
     k.mempool_remove_waiter(pool, w)
     assert pool.wait == []
-    k.close()
 
 
-def test_mempool_create_with_min_nr_0_succeeds():
-    k = Kernel(mem=16 << 20)
+def test_mempool_create_with_min_nr_0_succeeds(kernel):
+    k = kernel(mem=16 << 20)
     src = Source(k)
     size32 = k.kmalloc_cache_for(32, 0)
     before = len(size32.live)
@@ -166,15 +161,13 @@ def test_mempool_create_with_min_nr_0_succeeds():
     assert k.mempool_destroy(pool)
     assert len(size32.live) == before
     assert not any("kernel BUG" in r.text for r in k.log.records)
-    k.close()
 
 
-def test_mempool_create_with_a_negative_min_nr_fails_and_keeps_nothing():
-    k = Kernel(mem=16 << 20)
+def test_mempool_create_with_a_negative_min_nr_fails_and_keeps_nothing(kernel):
+    k = kernel(mem=16 << 20)
     src = Source(k)
     live = sum(len(c.live) for c in k.cache_chain)
     # min_nr * sizeof(void *) as size_t: 0xfffffffc bytes, which kmalloc cannot give
     assert k.mempool_create(-1, src.alloc, src.free, 64) is None
     assert sum(len(c.live) for c in k.cache_chain) == live
     assert src.masks == []
-    k.close()

@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from allocator import Kernel, procfs
 from allocator import gfp as G
+from allocator import procfs
 
 # fs/proc/proc_misc.c meminfo_read_proc (2.6.18): the format string, line by line.
 MEMINFO_FORMAT = (
@@ -79,8 +79,8 @@ def lines_of(text: str) -> list[str]:
     return text.splitlines()
 
 
-def test_meminfo_is_meminfo_read_procs_lines_in_its_order():
-    k = Kernel(mem=64 << 20)
+def test_meminfo_is_meminfo_read_procs_lines_in_its_order(kernel):
+    k = kernel(mem=64 << 20)
     text = procfs.meminfo(k)
     fmt_lines = MEMINFO_FORMAT.splitlines()
     got = lines_of(text)
@@ -90,11 +90,10 @@ def test_meminfo_is_meminfo_read_procs_lines_in_its_order():
         assert len(label) == 14 and line.startswith(label), (fmt, line)
         assert re.fullmatch(r"[ \d]{7}\d kB", line[14:]), line  # %8lu kB
     assert "SReclaimable" not in text and "SUnreclaim" not in text and "HugePages" not in text
-    k.close()
 
 
-def test_meminfo_values_follow_meminfo_read_proc():
-    k = Kernel(mem=64 << 20)
+def test_meminfo_values_follow_meminfo_read_proc(kernel):
+    k = kernel(mem=64 << 20)
     k.kmalloc(3000, G.GFP_KERNEL)
     k.alloc_pages(G.GFP_KERNEL, 2)
     rows = {line[:13].rstrip(": "): int(line[14:].split()[0]) for line in lines_of(procfs.meminfo(k))}
@@ -110,28 +109,25 @@ def test_meminfo_values_follow_meminfo_read_proc():
     for zero in ("Buffers", "Cached", "SwapCached", "SwapTotal", "SwapFree", "Dirty", "Writeback",
                  "AnonPages", "Mapped", "PageTables", "NFS_Unstable", "Bounce", "Committed_AS"):
         assert rows[zero] == 0, zero
-    k.close()
 
 
-def test_vmstat_is_vmstat_text_exactly_on_a_non_numa_kernel():
-    k = Kernel(mem=64 << 20)
+def test_vmstat_is_vmstat_text_exactly_on_a_non_numa_kernel(kernel):
+    k = kernel(mem=64 << 20)
     got = [line.split(" ")[0] for line in lines_of(procfs.vmstat(k))]
     assert got == ZONE_ITEMS + EVENT_ITEMS  # no CONFIG_NUMA items on one node
     for line in lines_of(procfs.vmstat(k)):
         assert re.fullmatch(r"[a-z0-9_]+ \d+", line), line  # "%s %lu\n"
     assert not set(got) & set(NOT_IN_2618)
-    k.close()
 
 
-def test_vmstat_has_the_numa_items_after_the_zone_items_on_a_numa_kernel():
-    k = Kernel(mem=64 << 20, nodes=2, cpus=2)
+def test_vmstat_has_the_numa_items_after_the_zone_items_on_a_numa_kernel(kernel):
+    k = kernel(mem=64 << 20, nodes=2, cpus=2)
     got = [line.split(" ")[0] for line in lines_of(procfs.vmstat(k))]
     assert got == ZONE_ITEMS + NUMA_ITEMS + EVENT_ITEMS
-    k.close()
 
 
-def test_vmstat_counts_pgalloc_in_pages_per_zone_type_and_nr_slab():
-    k = Kernel(mem=1 << 30)
+def test_vmstat_counts_pgalloc_in_pages_per_zone_type_and_nr_slab(kernel):
+    k = kernel(mem=1 << 30)
     before = dict(line.split() for line in lines_of(procfs.vmstat(k)))
     k.alloc_pages(G.GFP_KERNEL | G.__GFP_DMA, 3)      # __count_zone_vm_events(PGALLOC, zone, 1 << order)
     k.alloc_pages(G.GFP_HIGHUSER, 1)
@@ -140,7 +136,6 @@ def test_vmstat_counts_pgalloc_in_pages_per_zone_type_and_nr_slab():
     assert int(after["pgalloc_high"]) - int(before["pgalloc_high"]) == 2
     assert after["pgalloc_dma32"] == "0"              # i386: ZONE_DMA32 is empty
     assert int(after["nr_slab"]) == k.nr_slab_pages()
-    k.close()
 
 
 def fls(x: int) -> int:
@@ -169,8 +164,8 @@ def zoneinfo_blocks(text: str) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("mem", [64 << 20, 1 << 30])
-def test_zoneinfo_is_zoneinfo_shows_layout(mem):
-    k = Kernel(mem=mem, cpus=2)
+def test_zoneinfo_is_zoneinfo_shows_layout(kernel, mem):
+    k = kernel(mem=mem, cpus=2)
     k.set_current(0)                                   # CPU 0
     pfn = k.alloc_pages(G.GFP_KERNEL, 0)
     k.free_pages_pfn(pfn, 0)                           # lands on CPU 0's hot list
@@ -221,11 +216,10 @@ def test_zoneinfo_is_zoneinfo_shows_layout(mem):
     assert "    cpu: 1 pcp:" not in text
     assert sum(int(line.split()[1]) for line in text.splitlines()
                if line.startswith("    nr_slab ")) == k.nr_slab_pages()
-    k.close()
 
 
-def test_zoneinfo_protection_has_four_entries_with_dma32_empty():
-    k = Kernel(mem=1 << 30)
+def test_zoneinfo_protection_has_four_entries_with_dma32_empty(kernel):
+    k = kernel(mem=1 << 30)
     text = procfs.zoneinfo(k)
     prot = [line for line in text.splitlines() if "protection:" in line]
     assert len(prot) == 3                              # DMA32 is not populated: not printed
@@ -239,13 +233,12 @@ def test_zoneinfo_protection_has_four_entries_with_dma32_empty():
     assert prot[1].endswith(f"(0, 0, 0, {high.present // 32})")
     assert prot[2].endswith("(0, 0, 0, 0)")
     assert dma.present
-    k.close()
 
 
-def test_zoneinfo_vm_stats_threshold_follows_calculate_threshold():
+def test_zoneinfo_vm_stats_threshold_follows_calculate_threshold(kernel):
     # 1 GiB, 2 CPUs: Normal has 225280 pages = 6 units of 128 MB -> fls 3:
     # 2 * fls(2) * (1 + 3) = 16 (the "16 2 2 0.9-1 GB 4" row of the table is fls(mem+1))
-    k = Kernel(mem=1 << 30, cpus=2)
+    k = kernel(mem=1 << 30, cpus=2)
     k.set_current(0)
     pfn = k.alloc_pages(G.GFP_KERNEL, 0)
     k.free_pages_pfn(pfn, 0)
@@ -253,24 +246,21 @@ def test_zoneinfo_vm_stats_threshold_follows_calculate_threshold():
     normal = text[text.index("zone   Normal"):]
     normal = normal[:normal.index("start_pfn")]
     assert "  vm stats threshold: 16" in normal
-    k.close()
 
 
-def test_zoneinfo_on_a_numa_kernel_lists_the_numa_counters():
-    k = Kernel(mem=64 << 20, nodes=2, cpus=2)
+def test_zoneinfo_on_a_numa_kernel_lists_the_numa_counters(kernel):
+    k = kernel(mem=64 << 20, nodes=2, cpus=2)
     k.alloc_pages(G.GFP_KERNEL, 0)
     block = zoneinfo_blocks(procfs.zoneinfo(k))[0]
     names = [line.split()[0] for line in block[10:10 + len(ZONE_ITEMS) + len(NUMA_ITEMS)]]
     assert names == ZONE_ITEMS + NUMA_ITEMS
-    k.close()
 
 
-def test_the_simulators_own_counters_are_in_sim_vmstat_not_in_proc_vmstat():
-    k = Kernel(mem=64 << 20)
+def test_the_simulators_own_counters_are_in_sim_vmstat_not_in_proc_vmstat(kernel):
+    k = kernel(mem=64 << 20)
     k.alloc_pages(G.GFP_KERNEL | G.__GFP_COLD, 0)
     k.drop_caches(3)
     rows = dict(line.split() for line in lines_of(procfs.sim_vmstat(k)))
     assert int(rows["pgalloc_cold"]) == 1 and int(rows["drop_slab"]) == 1
     assert int(rows["nr_free_pages"]) == k.nr_free_pages()
     assert "pgalloc_cold" not in procfs.vmstat(k) and "drop_slab" not in procfs.vmstat(k)
-    k.close()

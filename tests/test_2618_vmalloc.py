@@ -55,17 +55,16 @@ def test_the_derived_constants():
 
 @pytest.mark.parametrize("mem, total_kb", [(64 << 20, 966648), (896 << 20, 114680),
                                            (1 << 30, 114680), (2 << 30, 114680)])
-def test_vmalloc_total_is_vmalloc_end_minus_vmalloc_start(mem, total_kb):
-    k = Kernel(mem=mem)
+def test_vmalloc_total_is_vmalloc_end_minus_vmalloc_start(kernel, mem, total_kb):
+    k = kernel(mem=mem)
     assert k.vmalloc_start == vmalloc_start(mem)
     assert k.vmalloc_end == VMALLOC_END
     assert (VMALLOC_END - vmalloc_start(mem)) >> 10 == total_kb
     assert f"VmallocTotal: {total_kb:8d} kB\n" in procfs.meminfo(k)
-    k.close()
 
 
-def test_out_of_vmalloc_space_prints_the_2618_warning_rate_limited():
-    k = Kernel(mem=1 << 30)           # 112 MiB of vmalloc space
+def test_out_of_vmalloc_space_prints_the_2618_warning_rate_limited(kernel):
+    k = kernel(mem=1 << 30)           # 112 MiB of vmalloc space
     a = k.vmalloc(100 << 20)
     assert a is not None
     for _ in range(12):
@@ -76,11 +75,10 @@ def test_out_of_vmalloc_space_prints_the_2618_warning_rate_limited():
     assert not any("vmap allocation" in text for _, text in log_of(k))
     k.vfree(a)
     assert k.vmlist == []
-    k.close()
 
 
-def test_bad_vfree_warns_with_the_line_of_its_warn_on_and_a_stack():
-    k = Kernel(mem=32 << 20)
+def test_bad_vfree_warns_with_the_line_of_its_warn_on_and_a_stack(kernel):
+    k = kernel(mem=32 << 20)
     a = k.vmalloc(2 * PAGE_SIZE)
     k.vfree(a + 8)
     k.vfree(a + PAGE_SIZE)
@@ -95,11 +93,10 @@ def test_bad_vfree_warns_with_the_line_of_its_warn_on_and_a_stack():
     j = texts.index(f"Trying to vfree() nonexistent vm area ({a + PAGE_SIZE:08x})")
     assert records[j + 1] == (4, "BUG: warning at mm/vmalloc.c:329/__vunmap()")
     assert records[j + 2][1].startswith(" [<")
-    k.close()
 
 
-def test_the_page_array_is_kmalloced_without_gfp_zero_and_cleared():
-    k = Kernel(mem=32 << 20)
+def test_the_page_array_is_kmalloced_without_gfp_zero_and_cleared(kernel):
+    k = kernel(mem=32 << 20)
     seen = []
     k.trace.hook = lambda event, cachep, objp, flags, size=None: seen.append((event, flags, size))
     k.update_fault_injection()
@@ -112,4 +109,3 @@ def test_the_page_array_is_kmalloced_without_gfp_zero_and_cleared():
     assert (G.GFP_KERNEL, 28) in kmallocs and (G.GFP_KERNEL, 12) in kmallocs
     assert not any(flags & G.__GFP_ZERO for flags, _ in kmallocs)
     assert bytes(k.mem.read(area.pages_addr, 12)) == bytes(12)   # memset(area->pages, 0, array_size)
-    k.close()
