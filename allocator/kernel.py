@@ -130,6 +130,8 @@ class Kernel:
     mempool_destroy: Callable[[Mempool | None], bool]
     mempool_alloc: Callable[[Mempool, int], Any]
     mempool_free: Callable[[Any, Mempool], None]
+    mempool_add_waiter: Callable[[Mempool, Callable[[], None]], None]
+    mempool_remove_waiter: Callable[[Mempool, Callable[[], None]], None]
     mempool_alloc_slab: Callable[[int, KmemCache], int | None]
     mempool_free_slab: Callable[[int, KmemCache], None]
     mempool_kmalloc: Callable[[int, int], int | None]
@@ -255,6 +257,8 @@ class Kernel:
         self.mempool_destroy = MethodType(MP.mempool_destroy, mp)
         self.mempool_alloc = MethodType(MP.mempool_alloc, mp)
         self.mempool_free = MethodType(MP.mempool_free, mp)
+        self.mempool_add_waiter = MethodType(MP.mempool_add_waiter, mp)
+        self.mempool_remove_waiter = MethodType(MP.mempool_remove_waiter, mp)
         self.mempool_alloc_slab = MethodType(MP.mempool_alloc_slab, mp)
         self.mempool_free_slab = MethodType(MP.mempool_free_slab, mp)
         self.mempool_kmalloc = MethodType(MP.mempool_kmalloc, mp)
