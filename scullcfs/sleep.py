@@ -24,6 +24,7 @@ import trio
 
 from allocator.gfp import F
 from allocator.kernel import Kernel
+from allocator.mempool import MEMPOOL_SLEEP_TIMEOUT, Mempool
 from allocator.printk import KERN_WARNING
 
 from .drivers import Device
@@ -43,12 +44,15 @@ class MemoryWaitQueue:
         self.event = trio.Event()
         self.sleepers = 0
         self.closing = False
+        self.pool_events: set[trio.Event] = set()
 
     def shutdown(self) -> None:
         """Unmount: wake every sleeper for good. They give up as if their wait ran
         out; a __GFP_NOFAIL writer would otherwise keep the FUSE main loop alive."""
         self.closing = True
         self.event.set()
+        for event in list(self.pool_events):
+            event.set()
 
     def _wake(self) -> None:
         self.event.set()
@@ -68,6 +72,23 @@ class MemoryWaitQueue:
             self.sleepers -= 1
             if not self.sleepers:
                 self.k.free_waiters = None
+
+    async def wait_pool(self, pool: Mempool, deadline: float) -> None:
+        """mempool_alloc's sleep (2.6.18 io_schedule_timeout(5*HZ)): until a
+        mempool_free refills `pool`'s reserve (k.mempool_add_waiter), 5 s, or the deadline."""
+        if self.closing:
+            return
+        event = trio.Event()
+        self.pool_events.add(event)
+        self.sleepers += 1
+        self.k.mempool_add_waiter(pool, event.set)
+        try:
+            with trio.move_on_at(min(deadline, trio.current_time() + MEMPOOL_SLEEP_TIMEOUT)):
+                await event.wait()
+        finally:
+            self.sleepers -= 1
+            self.pool_events.discard(event)
+            self.k.mempool_remove_waiter(pool, event.set)
 
 
 async def call_locked(k: Kernel, lock: trio.Lock, pid: int, op: Callable[[], T]) -> T:
@@ -145,7 +166,10 @@ async def write_sleeping(k: Kernel, queue: MemoryWaitQueue, settings: Settings, 
                                        f" {settings.alloc_wait_ms} ms (vm.alloc_wait_ms)")
             k.warn_alloc_failure(*req[:2])  # (gfp, order), and a mempool's sleep adds the pool
             break
-        await queue.wait(deadline)
+        if len(req) > 2:
+            await queue.wait_pool(req[2], deadline)  # a mempool sleep: its pool's wait queue
+        else:
+            await queue.wait(deadline)
         if queue.closing:
             break  # unmounting: keep what is stored, or ENOMEM
         k.set_current(pid)  # other requests ran meanwhile
