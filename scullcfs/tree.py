@@ -173,8 +173,8 @@ def int_writer(setter: Callable[[int], None], lo: int, hi: int) -> Callable[[byt
 def proc_dointvec(data: bytes) -> int:
     """One integer as 2.6.18 kernel/sysctl.c do_proc_dointvec parses a write:
     leading white space, an optional '-', simple_strtoul(p, &p, 0) (0x.. hex,
-    0.. octal; an unsigned long of i386, no overflow check), then white space
-    only; stored in an int. Anything else is EINVAL (`write && first`). A
+    0.. octal), then white space only; stored in an int (out of range: EINVAL,
+    see below). Anything else is EINVAL (`write && first`). A
     second number (proc_dointvec of a one-int table stops after the first and
     returns a short count) is refused too, with EINVAL."""
     text = decode(data)
@@ -192,9 +192,12 @@ def proc_dointvec(data: bytes) -> int:
     rest = digits[start:]
     if any(c not in valid for c in rest):
         raise DeviceError(errno.EINVAL, f"{body[:40]!r} is not a number")
-    lval = (int(rest, base) if rest else 0) & 0xFFFFFFFF      # unsigned long, i386
-    val = (-lval if neg else lval) & 0xFFFFFFFF                 # *valp = neg ? -lval : lval
-    return val - (1 << 32) if val & 0x80000000 else val
+    value = -(int(rest, base) if rest else 0) if neg else (int(rest, base) if rest else 0)
+    if not -(1 << 31) <= value < 1 << 31:
+        # 2.6.18 parses at most 20 characters and wraps; the simulator refuses
+        # a value that does not fit an int, as later kernels do (EINVAL)
+        raise DeviceError(errno.EINVAL, f"{body[:40]!r} does not fit an int")
+    return value
 
 
 def switch_writer(setter: Callable[[bool], None]) -> Callable[[bytes], None]:
