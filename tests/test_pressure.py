@@ -407,25 +407,29 @@ def test_a_slab_cache_dma_cache_fails_at_the_dma_zone_size(mount_scullcfs, src):
     assert stat["pgalloc_dma"] > stored // 4096 > stat["pgalloc_normal"]
 
 
-def test_gfp_nofs_and_gfp_noio_cannot_reclaim_fs_and_io_backed_caches(mount_scullcfs, src):
-    stored, slabs = {}, {}
+def test_kswapd_reclaims_fs_and_io_backed_caches_whatever_the_writers_mask(mount_scullcfs, src):
+    """2.6.18: a GFP_NOIO or GFP_NOFS writer's direct reclaim cannot run the
+    dcache/icache shrinkers (no __GFP_FS) or free buffer heads (no __GFP_IO),
+    but the allocation that fails its low watermark wakes kswapd, whose
+    balance_pgdat runs shrink_slab with GFP_KERNEL: every background cache is
+    reclaimed whatever the writer's mask, and the three writers store the same
+    (within a qset array's page or so; direct reclaim's gating is tested without
+    kswapd in test_parts.py: shrink_slab with GFP_NOIO and GFP_NOFS)."""
+    stored, slabs, runs = {}, {}, {}
     for mode in ("GFP_NOIO", "GFP_NOFS", "GFP_KERNEL"):
         m = small(mount_scullcfs, background=40, devs=1)
         boot = slabinfo(m)
+        before = vmstat(m)["pageoutrun"]
         set_gfp(m, 0, mode)
         stored[mode] = fill_until_enomem(m, 0, src)
         after = slabinfo(m)
+        runs[mode] = vmstat(m)["pageoutrun"] - before
         slabs[mode] = {c: (boot[c]["num_slabs"], after[c]["num_slabs"]) for c in BACKGROUND}
         assert m.unmount() == 0
-    assert stored["GFP_NOIO"] < stored["GFP_NOFS"] < stored["GFP_KERNEL"], stored
-    # GFP_NOIO touches none of them
-    assert all(b == a > 0 for b, a in slabs["GFP_NOIO"].values()), slabs
-    # GFP_NOFS may do I/O: buffer heads go, dentries and inodes stay
-    b, a = slabs["GFP_NOFS"]["buffer_head"]
-    assert a < b
-    assert all(slabs["GFP_NOFS"][c][0] == slabs["GFP_NOFS"][c][1] for c in ("dentry_cache", "inode_cache"))
-    # GFP_KERNEL reclaims the filesystem's caches too
-    assert all(a < b for b, a in slabs["GFP_KERNEL"].values()), slabs
+    assert all(n > 0 for n in runs.values()), runs
+    for mode in stored:
+        assert all(a < b for b, a in slabs[mode].values()), (mode, slabs)
+    assert max(stored.values()) - min(stored.values()) <= 4 * 4000, stored
 
 
 def test_drop_caches_runs_the_shrinkers_only(mount_scullcfs, src):
