@@ -35,8 +35,10 @@ reaches nothing else. Each part uses only parts of lower layers:
     (sched.attach_cpu_view) so that their fast paths read one attribute.
 
 Reclaim has no cycle: page_alloc and slab call vmscan; vmscan holds only what
-was registered with it: SLAB's shrinker (free slabs), one shrinker per
-background cache, page_alloc's per-CPU drain. Kernel (kernel.py) builds the
+was registered with it: one shrinker per background cache (2.6.18: SLAB gives
+free slabs back through cache_reap, and direct reclaim drains no per-CPU page
+list). kswapd's balance_pgdat is vmscan's, run by page_alloc.kswapd_run; the
+OOM killer (oom_kill.py, functions over sched's tasks) is called by page_alloc. Kernel (kernel.py) builds the
 parts a version declares and binds the API. Renderers (procfs, pagemap,
 memmap, check, trace.Tracer) read the Kernel and change
 nothing.

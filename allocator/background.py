@@ -3,8 +3,11 @@ machine has filled by the time anyone looks (dentries, inodes, buffer heads).
 
 They make slabinfo look like a machine's and give reclaim something to take.
 Their objects are reclaimed by shrinkers registered with vmscan, and only with
-what those need: dentries and inodes need __GFP_FS (prune_dcache/prune_icache
-are filesystem work), buffer heads __GFP_IO (writeback). So a GFP_NOFS or
+what those need: dentries and inodes need __GFP_FS (shrink_dcache_memory and
+shrink_icache_memory return -1 without it), buffer heads __GFP_IO. 2.6.18 has
+no buffer_head shrinker (buffer heads go with their page cache pages in
+shrink_page_list, which needs __GFP_IO to write them back); with no page cache
+here a shrinker stands in for that (docs/deviations.md). So a GFP_NOFS or
 GFP_NOIO allocation can fail where GFP_KERNEL succeeds.
 """
 from __future__ import annotations
@@ -15,9 +18,9 @@ from . import slab as SL
 from .gfp import __GFP_FS, __GFP_IO, __GFP_NOWARN, GFP_KERNEL
 from .printk import KERN_INFO
 from .slab_flags import SLAB_MEM_SPREAD, SLAB_PANIC, SLAB_RECLAIM_ACCOUNT
-from .vmscan import Shrinker, Vmscan, register_shrinker
-from .vmstat import nr_slab_pages
+from .vmscan import DEFAULT_SEEKS, Shrinker, Vmscan, register_shrinker
 
+VFS_CACHE_PRESSURE = 100     # sysctl_vfs_cache_pressure (fs/dcache.c)
 _FLAGS = SLAB_RECLAIM_ACCOUNT | SLAB_PANIC | SLAB_MEM_SPREAD
 # name, object size on i386 2.6.18, flags, GFP bits its shrinker needs, share of the population
 BACKGROUND_CACHES = (
@@ -39,26 +42,32 @@ def _ctor(s: SL.SlabAllocator, objp: int, cachep: SL.KmemCache, flags: int) -> N
     s.mem.zero(objp, cachep.obj_size)
 
 
-def prune(s: SL.SlabAllocator, bg: Background, cachep: SL.KmemCache, drop: bool) -> int:
-    """A shrinker (prune_dcache and friends): free half of the cache's unused
-    objects, newest first, so whole slabs empty out (drop_caches: all), then
-    give the emptied slabs back. Returns the slab pages freed."""
-    before = nr_slab_pages(s.vmstat)
+def prune(s: SL.SlabAllocator, bg: Background, cachep: SL.KmemCache, nr: int) -> None:
+    """prune_dcache / prune_icache (2.6.18): free `nr` unused objects from the
+    tail of the unused list, the least recently used first. The objects go
+    back through kmem_cache_free; their slabs return to the page allocator only
+    as SLAB frees them (free_block over the free limit, cache_reap)."""
     objs = bg.objects.get(cachep)
-    if objs:
-        n = len(objs) if drop else max(1, len(objs) // 2)
-        victims = objs[-n:]
-        del objs[-n:]
-        for objp in victims:
-            SL.kmem_cache_free(s, cachep, objp)
-    SL.kmem_cache_shrink(s, cachep)
-    return before - nr_slab_pages(s.vmstat)
+    if not objs:
+        return
+    victims = objs[:nr]
+    del objs[:nr]
+    for objp in victims:
+        SL.kmem_cache_free(s, cachep, objp)
 
 
-def pruner(s: SL.SlabAllocator, bg: Background, cachep: SL.KmemCache) -> Callable[[int, bool], int]:
-    """The shrinker function of one background cache."""
-    def shrink(gfp_mask: int, drop: bool) -> int:
-        return prune(s, bg, cachep, drop)
+def pruner(s: SL.SlabAllocator, bg: Background, cachep: SL.KmemCache,
+           needs: int) -> Callable[[int, int], int]:
+    """The shrinker function of one background cache: fs/dcache.c
+    shrink_dcache_memory and fs/inode.c shrink_icache_memory (2.6.18): with
+    nr_to_scan, -1 without the GFP bits they need, else prune; return
+    (nr_unused / 100) * sysctl_vfs_cache_pressure (100)."""
+    def shrink(nr: int, gfp_mask: int) -> int:
+        if nr:
+            if needs & ~gfp_mask:
+                return -1
+            prune(s, bg, cachep, nr)
+        return (len(bg.objects.get(cachep, ())) // 100) * VFS_CACHE_PRESSURE
     return shrink
 
 
@@ -79,6 +88,6 @@ def populate_background(s: SL.SlabAllocator, vmscan: Vmscan, percent: float) -> 
             if objp is None:
                 break
             objs.append(objp)
-        register_shrinker(vmscan, Shrinker(name, pruner(s, bg, cachep), needs))
+        register_shrinker(vmscan, Shrinker(name, pruner(s, bg, cachep, needs), DEFAULT_SEEKS))
         s.log.printk(KERN_INFO, f"{name}: {len(objs)} objects at boot")
     return bg

@@ -73,6 +73,9 @@ def _check_slabs(k: Kernel, problems: list[str]) -> None:
         for l3 in c.nodelists:
             if l3.shared:
                 parked.update(l3.shared.entry)
+            for alien in l3.alien or ():   # NUMA: remote frees waiting in alien arrays
+                if alien is not None:
+                    parked.update(alien.entry)
         if parked & c.live:
             problems.append(f"{where}: {len(parked & c.live)} objects both handed out and in an array")
         in_slabs_used = 0

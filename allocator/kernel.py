@@ -95,7 +95,7 @@ class Kernel:
     kmem_cache_alloc: Callable[[KmemCache, int], int | None]
     kmem_cache_free: Callable[[KmemCache, int], None]
     kmem_cache_shrink: Callable[[KmemCache], int]
-    kmem_cache_destroy: Callable[[KmemCache], bool]
+    kmem_cache_destroy: Callable[[KmemCache], int]
     kmalloc: Callable[[int, int], int | None]
     kzalloc: Callable[[int, int], int | None]
     kcalloc: Callable[[int, int, int], int | None]
@@ -118,6 +118,7 @@ class Kernel:
     set_min_free_kbytes: Callable[[int], None]
     warn_alloc_failure: Callable[[int, int], None]
     show_mem: Callable[[], str]
+    kswapd_run: Callable[[], int]
     struct_page_address: Callable[[int], int]
     page_owner: Callable[[int], PageOwner | None]
     page_block_order: Callable[[int], int | None]
@@ -129,6 +130,8 @@ class Kernel:
     mempool_destroy: Callable[[Mempool | None], bool]
     mempool_alloc: Callable[[Mempool, int], Any]
     mempool_free: Callable[[Any, Mempool], None]
+    mempool_add_waiter: Callable[[Mempool, Callable[[], None]], None]
+    mempool_remove_waiter: Callable[[Mempool, Callable[[], None]], None]
     mempool_alloc_slab: Callable[[int, KmemCache], int | None]
     mempool_free_slab: Callable[[int, KmemCache], None]
     mempool_kmalloc: Callable[[int, int], int | None]
@@ -171,7 +174,7 @@ class Kernel:
         self.slab_debug = slab_debug
         log = self.log = KernelLog(clock=clock)
         self.mem = PhysMem(mem)
-        sched = self.sched = Sched(cpus)
+        sched = self.sched = Sched(cpus, log.uptime)
         vmstat = self.vmstat = VmStat()
         faults = self.faults = FaultInject(log)
         trace = self.trace = KmemTrace()
@@ -210,6 +213,7 @@ class Kernel:
         self.set_min_free_kbytes = MethodType(PA.set_min_free_kbytes, pa)
         self.warn_alloc_failure = MethodType(PA.warn_alloc_failure, pa)
         self.show_mem = MethodType(PA.show_mem, pa)
+        self.kswapd_run = MethodType(PA.kswapd_run, pa)
         self.struct_page_address = MethodType(PA.struct_page_address, pa)
         self.page_owner = MethodType(PA.page_owner, pa)
         self.page_block_order = MethodType(PA.page_block_order, pa)
@@ -253,6 +257,8 @@ class Kernel:
         self.mempool_destroy = MethodType(MP.mempool_destroy, mp)
         self.mempool_alloc = MethodType(MP.mempool_alloc, mp)
         self.mempool_free = MethodType(MP.mempool_free, mp)
+        self.mempool_add_waiter = MethodType(MP.mempool_add_waiter, mp)
+        self.mempool_remove_waiter = MethodType(MP.mempool_remove_waiter, mp)
         self.mempool_alloc_slab = MethodType(MP.mempool_alloc_slab, mp)
         self.mempool_free_slab = MethodType(MP.mempool_free_slab, mp)
         self.mempool_kmalloc = MethodType(MP.mempool_kmalloc, mp)
@@ -296,7 +302,6 @@ class Kernel:
         keeps a closed kernel alive until the cycle collector runs."""
         self.mem.close()
         self.vmscan.shrinkers.clear()
-        self.vmscan.drains.clear()
         self.sched.views.clear()
 
     # -- queries for the filesystem side --------------------------------------
@@ -341,7 +346,8 @@ class Kernel:
         """Caches, other than the general and the background ones, that still
         hold objects: what unloading a module with a leak leaves behind."""
         bg = self.background_caches.objects
-        return [c for c in self.slab.cache_chain if not c.kmalloc and c.live and c not in bg]
+        return [c for c in self.slab.cache_chain
+                if not c.kmalloc and c.live and c not in bg and c is not self.slab.cache_cache]
 
     def online_nodes(self) -> list[tuple[int, list[int]]]:
         """(node id, its CPUs) for every node."""
@@ -478,6 +484,26 @@ class Kernel:
     @sleep_request.setter
     def sleep_request(self, value: tuple[Any, ...] | None) -> None:
         self.sched.sleep_request = value
+
+    @property
+    def retry_forever(self) -> bool:
+        """Exactly 2.6.18: a sleeping allocation that __alloc_pages would retry
+        waits for ever (sched.sleep_deadline), instead of the mount's bounded
+        wait (proc/sys/vm/alloc_wait_ms). For a /proc/sys/vm knob."""
+        return self.sched.retry_forever
+
+    @retry_forever.setter
+    def retry_forever(self, value: bool) -> None:
+        self.sched.retry_forever = bool(value)
+
+    @property
+    def panic_on_oom(self) -> bool:
+        """/proc/sys/vm/panic_on_oom (sysctl_panic_on_oom)."""
+        return self.sched.panic_on_oom
+
+    @panic_on_oom.setter
+    def panic_on_oom(self, value: bool) -> None:
+        self.sched.panic_on_oom = bool(value)
 
     @property
     def free_waiters(self) -> Callable[[], None] | None:

@@ -1,14 +1,24 @@
 """Memory pools after 2.6.18 mm/mempool.c: a reserve of preallocated elements
 that an allocation falls back on when the allocator itself fails.
 
-mempool_alloc first asks the allocator without __GFP_WAIT/__GFP_IO (so it never
-reclaims while the reserve could serve), then takes an element from the reserve,
-and only then, if the caller may sleep, waits for mempool_free to give one back.
-mempool_free refills the reserve before anything goes back to the allocator.
+mempool_alloc (2.6.18) first asks the allocator without __GFP_WAIT/__GFP_IO (so
+it never reclaims while the reserve could serve), then takes an element from the
+reserve; with both gone and __GFP_WAIT it sleeps first (io_schedule_timeout(5*HZ):
+until a mempool_free refills the reserve, or 5 s) and then repeats with the
+caller's full mask (gfp_temp = gfp_mask): allocator (now reclaiming), reserve,
+sleep, for ever. mempool_free refills the reserve before anything goes back to
+the allocator.
 
-The allocator never blocks (see sched.py): a mempool_alloc that has to sleep
-records `(gfp, order, pool)` in `sleep_request` and returns None; the caller
-waits for a free (mempool_free calls the free waiters) and retries.
+The allocator never blocks (see sched.py). A mempool_alloc that has to sleep,
+called while the caller can sleep (`sleep_ok`), records `(gfp, order, pool)` in
+`sleep_request`, marks the task as past its first sleep in this pool
+(`pool.retrying`), and returns None. The caller then waits on the pool
+(`mempool_add_waiter`: called by the mempool_free that refills the reserve) for
+at most MEMPOOL_SLEEP_TIMEOUT seconds, without any overall deadline, and calls
+mempool_alloc again, which then starts with the full mask. Without `sleep_ok` the
+sleep cannot happen: it ends at once, as a timeout with nothing freed, the
+full-mask pass runs once, and None is returned if it fails too
+(docs/deviations.md).
 
 The part is `Mempools`, given the slab and page allocators its element
 allocators use.
@@ -45,6 +55,10 @@ SIZEOF_MEMPOOL = 40
 SIZEOF_POINTER = 4
 # mempool_destroy's BUG line in mm/mempool.c (2.6.12..2.6.18 numbering).
 MEMPOOL_DESTROY_BUG_LINE = 187
+# mempool_alloc: io_schedule_timeout(5*HZ), in seconds
+MEMPOOL_SLEEP_TIMEOUT = 5.0
+# size_t on i386: min_nr * sizeof(void *) wraps for a negative min_nr
+SIZE_T_MASK = 0xFFFFFFFF
 
 
 @dataclass(eq=False)
@@ -60,6 +74,10 @@ class Mempool:
     elements_addr: int = 0
     elements: list[Any] = field(default_factory=list)
     destroyed: bool = False
+    # pool->wait: called (and dropped) by the mempool_free that refills the reserve
+    wait: list[Callable[[], None]] = field(default_factory=list)
+    # pids of the tasks whose mempool_alloc has slept once: they go on with gfp_temp = gfp_mask
+    retrying: set[int] = field(default_factory=set)
     # statistics: how often the reserve served, was refilled, made a caller sleep
     from_allocator: int = 0
     from_reserve: int = 0
@@ -128,16 +146,16 @@ def free_pool(mp: Mempools, pool: Mempool) -> None:
 
 def mempool_create(mp: Mempools, min_nr: int, alloc_fn: AllocFn, free_fn: FreeFn,
                    pool_data: Any = None) -> Mempool | None:
-    """Create a pool and fill its reserve with min_nr elements from
-    alloc_fn(GFP_KERNEL, pool_data). Returns None (nothing kept) if the pool
-    or any element cannot be allocated. May sleep."""
-    if min_nr <= 0:
-        mempool_bug(mp, "mempool_create", f"min_nr {min_nr}")
-        return None
+    """mm/mempool.c mempool_create_node (2.6.18): kmalloc the pool and its
+    element array (min_nr pointers: kmalloc(0) for an empty reserve is a
+    size-32 object, so mempool_create(0, ...) succeeds; a negative min_nr asks
+    for a wrapped, impossible size and fails), then fill the reserve with
+    min_nr elements from alloc_fn(GFP_KERNEL, pool_data). Returns None (nothing
+    kept) if the pool or any element cannot be allocated. May sleep."""
     addr = SL.kzalloc(mp.slab, SIZEOF_MEMPOOL, GFP_KERNEL)
     if addr is None:
         return None
-    elements_addr = SL.kmalloc(mp.slab, min_nr * SIZEOF_POINTER, GFP_KERNEL)
+    elements_addr = SL.kmalloc(mp.slab, (min_nr * SIZEOF_POINTER) & SIZE_T_MASK, GFP_KERNEL)
     if elements_addr is None:
         SL.kfree(mp.slab, addr)
         return None
@@ -200,42 +218,66 @@ def mempool_destroy(mp: Mempools, pool: Mempool | None) -> bool:
 
 
 def mempool_alloc(mp: Mempools, pool: Mempool, gfp_mask: int) -> Any:
-    """Return an element, or None. Tries alloc_fn without __GFP_WAIT/__GFP_IO
-    first, then the reserve. Only then, if gfp_mask has __GFP_WAIT: one more
-    allocator pass with the full mask (reclaim, but __GFP_NORETRY), and
-    failing that the caller must sleep until a mempool_free: with sleep_ok
-    that is recorded in sleep_request; otherwise None."""
+    """mm/mempool.c mempool_alloc (2.6.18). Return an element, or None.
+
+    gfp_temp is the mask without __GFP_WAIT/__GFP_IO until the task has slept
+    once in this pool, the full mask after: allocator, then reserve; with
+    neither and no __GFP_WAIT, None. Otherwise the task sleeps (see the module
+    doc: the sleep request with sleep_ok, else one immediate full-mask pass)."""
     if pool.destroyed:
         mempool_bug(mp, "mempool_alloc", "pool was destroyed")
         return None
     orig_mask = gfp_mask
-    gfp_mask |= __GFP_NOMEMALLOC | __GFP_NORETRY | __GFP_NOWARN  # failures are OK: the reserve is here
-    element = pool.alloc(gfp_mask & ~(__GFP_WAIT | __GFP_IO), pool.pool_data)
-    if element is not None:
-        pool.from_allocator += 1
-        return element
-    if pool.curr_nr:
-        pool.from_reserve += 1
-        return remove_element(mp, pool)
-    if not gfp_mask & __GFP_WAIT:
-        return None
-    # 2.6.18 sleeps first and retries with the full mask after waking; our
-    # sleep is a retry of the caller's whole request, so that reclaiming
-    # pass comes before the sleep. The reserve is still preferred to reclaim.
-    element = pool.alloc(gfp_mask, pool.pool_data)
-    if element is not None:
-        pool.from_allocator += 1
-        return element
-    if mp.sched.sleep_ok:
-        pool.sleeps += 1
-        mp.sched.sleep_request = (orig_mask, mempool_element_order(mp, pool), pool)
-    return None
+    gfp_mask |= __GFP_NOMEMALLOC   # don't allocate emergency reserves
+    gfp_mask |= __GFP_NORETRY      # don't loop in __alloc_pages
+    gfp_mask |= __GFP_NOWARN       # failures are OK
+    pid = mp.sched.current.pid
+    slept = pid in pool.retrying
+    gfp_temp = gfp_mask if slept else gfp_mask & ~(__GFP_WAIT | __GFP_IO)
+    while True:  # repeat_alloc:
+        element = pool.alloc(gfp_temp, pool.pool_data)
+        if element is not None:
+            pool.retrying.discard(pid)
+            pool.from_allocator += 1
+            return element
+        if pool.curr_nr:
+            pool.retrying.discard(pid)
+            pool.from_reserve += 1
+            return remove_element(mp, pool)
+        # We must not sleep in the GFP_ATOMIC case
+        if not gfp_mask & __GFP_WAIT:
+            pool.retrying.discard(pid)
+            return None
+        # Now start performing page reclaim: gfp_temp = gfp_mask, and
+        # io_schedule_timeout(5*HZ) while the reserve is empty
+        if mp.sched.sleep_ok:
+            pool.retrying.add(pid)
+            pool.sleeps += 1
+            mp.sched.sleep_request = (orig_mask, mempool_element_order(mp, pool), pool)
+            return None
+        if slept:
+            pool.retrying.discard(pid)
+            return None
+        slept = True
+        gfp_temp = gfp_mask
+
+
+def mempool_add_waiter(mp: Mempools, pool: Mempool, wake: Callable[[], None]) -> None:
+    """prepare_to_wait(&pool->wait): `wake` is called once, by the next
+    mempool_free that puts an element into the reserve (wake_up(&pool->wait))."""
+    pool.wait.append(wake)
+
+
+def mempool_remove_waiter(mp: Mempools, pool: Mempool, wake: Callable[[], None]) -> None:
+    """finish_wait(&pool->wait) after a timeout."""
+    if wake in pool.wait:
+        pool.wait.remove(wake)
 
 
 def mempool_free(mp: Mempools, element: Any, pool: Mempool) -> None:
-    """Give an element back: into the reserve while it is below min_nr
-    (waking a sleeper), else to the allocator through free_fn.
-    mempool_free(None) does nothing."""
+    """mm/mempool.c mempool_free (2.6.18): into the reserve while it is below
+    min_nr (waking the pool's sleepers), else to the allocator through
+    free_fn. mempool_free(None) does nothing (2.6.18 would store the NULL)."""
     if element is None:
         return
     if pool.destroyed:
@@ -247,9 +289,12 @@ def mempool_free(mp: Mempools, element: Any, pool: Mempool) -> None:
     if pool.curr_nr < pool.min_nr:
         add_element(mp, pool, element)
         pool.refills += 1
-        waiters = mp.sched.free_waiters
-        if waiters is not None:
-            waiters()
+        waiters, pool.wait = pool.wait, []
+        for wake in waiters:   # wake_up(&pool->wait)
+            wake()
+        free_waiters = mp.sched.free_waiters
+        if free_waiters is not None:
+            free_waiters()
         return
     pool.free(element, pool.pool_data)
 

@@ -12,18 +12,25 @@ module-level functions below, each taking it first.
 from __future__ import annotations
 
 import math
+import sys
+import zlib
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Protocol
 
+from . import oom_kill
 from .arch import Arch
 from .fault_inject import FaultInject, should_fail_alloc_page
 from .gfp import (
     __GFP_COLD,
+    __GFP_FS,
+    __GFP_HARDWALL,
     __GFP_HIGH,
     __GFP_HIGHMEM,
     __GFP_NOFAIL,
+    __GFP_NOMEMALLOC,
     __GFP_NORETRY,
     __GFP_NOWARN,
     __GFP_REPEAT,
@@ -36,10 +43,10 @@ from .gfp import (
     gfp_zone,
 )
 from .physmem import PhysMem
-from .printk import KERN_ERR, KERN_WARNING, KernelLog
-from .sched import Sched, attach_cpu_view
+from .printk import KERN_EMERG, KERN_ERR, KERN_INFO, KERN_WARNING, KernelLog
+from .sched import Sched, Task, attach_cpu_view, switch_to
 from .trace import KmemTrace
-from .vmscan import Vmscan, register_drain, try_to_free_pages
+from .vmscan import Vmscan, balance_pgdat, try_to_free_pages
 from .vmstat import VmStat, count_vm_event, nr_slab_pages
 
 # Besides what it defines, the module re-exports the zone types.
@@ -50,8 +57,6 @@ MAX_NR_ZONES = 3
 # mm/page_alloc.c: sysctl_lowmem_reserve_ratio for DMA and Normal.
 LOWMEM_RESERVE_RATIO = (256, 32)
 SWAP_CLUSTER_MAX = 32
-# __GFP_REPEAT / __GFP_NOFAIL: direct reclaim passes before giving up or sleeping
-RECLAIM_PASSES_REPEAT = 4
 # min_free_kbytes bounds (init_per_zone_pages_min)
 MIN_FREE_KBYTES_MIN, MIN_FREE_KBYTES_MAX = 128, 65536
 # zone_batchsize: a per-CPU batch is at most half a megabyte
@@ -122,6 +127,8 @@ class Zone:
     pages_low: int = 0
     pages_high: int = 0
     lowmem_reserve: list[int] = field(default_factory=lambda: [0] * MAX_NR_ZONES)
+    all_unreclaimable: bool = False   # set by kswapd, cleared by a free to the buddy lists
+    pages_scanned: int = 0            # LRU pages scanned since the last free (none here)
     free_area: list[dict[int, None]] = field(default_factory=lambda: [{} for _ in range(MAX_ORDER)])
     pcp: list[tuple[PerCpuPages, PerCpuPages]] = field(default_factory=list)  # [cpu] -> (hot, cold)
     stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ZONE_STATS, 0))
@@ -153,6 +160,9 @@ class Node:
     cpus: list[int] = field(default_factory=list)
     zonelists: dict[int, list[Zone]] = field(default_factory=dict)  # highest zone idx -> [Zone]
     mem_map_pfn: int = 0   # where boot placed this node's struct page array
+    kswapd_max_order: int = 0        # pgdat->kswapd_max_order
+    kswapd_woken: bool = False       # wakeup_kswapd woke it; kswapd_run runs balance_pgdat
+    kswapd: Task | None = None       # the kswapd<N> kernel thread
 
 
 class PageAllocator:
@@ -183,6 +193,9 @@ class PageAllocator:
         # [node][gfp & GFP_ZONEMASK]: the preferred zone, for the
         # order-0 fast path (gfp_zone: DMA wins over HIGHMEM)
         self.preferred: list[list[Zone | None]] = []
+        self.numa = nr_nodes > 1                # CONFIG_NUMA: only when booted with nodes > 1
+        self.kswapd_wake: Callable[[int], None] | None = None  # told the node id kswapd is woken for
+        self.pending_trace: str | None = None   # dump_stack of the allocation now asleep
         self.min_free_kbytes = 0
         self.totalram_pages = 0
         self.totalhigh_pages = 0
@@ -192,7 +205,9 @@ class PageAllocator:
         self.free_waiters: Callable[[], None] | None = None
         attach_cpu_view(sched, self)
         free_area_init(self, nr_nodes)
-        register_drain(vmscan, lambda: drain_all_pages(self))
+        for node in self.nodes:
+            node.kswapd = Task(-1 - node.id, node.cpus[0] if node.cpus else 0, f"kswapd{node.id}")
+            node.kswapd.kthread = True
 
 
 # -- boot -------------------------------------------------------------------
@@ -267,8 +282,13 @@ def mem_map_placement(pa: PageAllocator, node: Node) -> tuple[int, int]:
 
 def reserve_boot_memory(pa: PageAllocator) -> None:
     """Lay out what a PC reserves before the buddy allocator starts: pfn 0
-    (BIOS data) and the mem_map arrays are reserved, the e820 hole is absent.
-    Everything else is handed to the buddy allocator in maximal blocks."""
+    (BIOS data) and the mem_map arrays are reserved, the e820 hole has no RAM
+    behind it. Everything else is handed to the buddy allocator in maximal blocks.
+
+    Present pages: i386 zone_sizes_init (arch/i386/kernel/setup.c, 2.6.18)
+    calls free_area_init(zones_size) with no holes, so a zone's present pages
+    are its spanned pages; the 640K-1M hole's frames are PageReserved
+    (mem_init), not absent: ZONE_DMA is 4096 pages present."""
     shift = pa.page_shift
     hole = (pa.arch.bios_hole[0] >> shift, pa.arch.bios_hole[1] >> shift)
     taken: list[tuple[int, int, PageOwner]] = [(0, 1, RESERVED), (hole[0], hole[1], HOLE)]
@@ -287,8 +307,6 @@ def reserve_boot_memory(pa: PageAllocator) -> None:
             if a >= b:
                 continue
             mem_map[a:b] = [what] * (b - a)
-            if what is HOLE:
-                zone.present -= b - a
             cuts.append((a, b))
         pfn = lo
         for a, b in cuts + [(hi, hi)]:
@@ -307,12 +325,64 @@ def free_range_to_buddy(zone: Zone, pfn: int, end: int) -> None:
         pfn += 1 << order
 
 
+LOCAL_DISTANCE, REMOTE_DISTANCE = 10, 20   # include/linux/topology.h node_distance
+PENALTY_FOR_NODE_WITH_CPUS = 1             # mm/page_alloc.c
+
+
+def find_next_best_node(pa: PageAllocator, node: int, used: set[int], node_load: list[int]) -> int:
+    """mm/page_alloc.c find_next_best_node (2.6.18, CONFIG_NUMA). node_distance
+    is the generic LOCAL_DISTANCE/REMOTE_DISTANCE (i386 has no SLIT table)."""
+    if node not in used:
+        used.add(node)
+        return node
+    nr = len(pa.nodes)
+    min_val, best = None, -1
+    for n in range(nr):
+        if n in used:
+            continue
+        val = LOCAL_DISTANCE if n == node else REMOTE_DISTANCE
+        val += n < node
+        if pa.nodes[n].cpus:
+            val += PENALTY_FOR_NODE_WITH_CPUS
+        val *= nr * MAX_NUMNODES
+        val += node_load[n]
+        if min_val is None or val < min_val:
+            min_val, best = val, n
+    if best >= 0:
+        used.add(best)
+    return best
+
+
+MAX_NUMNODES = 64   # i386 NUMA: NODES_SHIFT 6
+
+
 def build_zonelists(pa: PageAllocator) -> None:
-    """Zonelists as build_zonelists: local node's zones high to low, then the others."""
-    for node in pa.nodes:
-        order = [node] + [n for n in pa.nodes if n is not node]
+    """mm/page_alloc.c build_zonelists (2.6.18). Non-NUMA: the local node's
+    zones high to low, then nodes N+1.. and 0..N-1. NUMA: nodes in
+    find_next_best_node order, node_load (static across the calls, one per
+    node in node order) making equally distant nodes round robin."""
+    if not pa.numa:
+        for node in pa.nodes:
+            order = [node]
+            for top in range(MAX_NR_ZONES):
+                node.zonelists[top] = [z for n in order for z in reversed(n.zones) if z.idx <= top]
+        return
+    node_load = [0] * len(pa.nodes)
+    for local in pa.nodes:
+        local_node = local.id
+        load = len(pa.nodes)
+        prev_node = local_node
+        used: set[int] = set()
+        order = []
+        while (nid := find_next_best_node(pa, local_node, used, node_load)) >= 0:
+            distance = LOCAL_DISTANCE if nid == local_node else REMOTE_DISTANCE
+            if distance != (LOCAL_DISTANCE if prev_node == local_node else REMOTE_DISTANCE):
+                node_load[nid] += load
+            prev_node = nid
+            load -= 1
+            order.append(pa.nodes[nid])
         for top in range(MAX_NR_ZONES):
-            node.zonelists[top] = [z for n in order for z in reversed(n.zones) if z.idx <= top]
+            local.zonelists[top] = [z for n in order for z in reversed(n.zones) if z.idx <= top]
 
 
 def default_min_free_kbytes(pa: PageAllocator) -> int:
@@ -434,13 +504,16 @@ def get_page_from_freelist(pa: PageAllocator, gfp_mask: int, order: int, zonelis
                 continue
         pfn = buffered_rmqueue(pa, zone, order, gfp_mask, cpu)
         if pfn is not None:
-            zone_statistics(pa, zonelist[0], zone)
+            if pa.numa:
+                zone_statistics(pa, zonelist[0], zone)
             return pfn
     return None
 
 
 def zone_statistics(pa: PageAllocator, preferred: Zone, zone: Zone) -> None:
-    """NUMA counters as 2.6.18 zone_statistics."""
+    """NUMA counters as 2.6.18 zone_statistics (CONFIG_NUMA only: a kernel
+    booted with one node here is not a NUMA kernel). The keys local_node and
+    other_node are 2.6.18's numa_local and numa_other."""
     st = zone.stats
     if zone.node is preferred.node:
         st["numa_hit"] += 1
@@ -501,16 +574,17 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
                 owner: PageOwner = PAGES) -> int | None:
     """Allocate 2**order contiguous frames; return the head pfn or None.
 
-    May not sleep here: a mask with __GFP_WAIT gets direct reclaim (registered
-    shrinkers, per-CPU page lists) and a retry. Without __GFP_NOWARN a failure
-    is logged with a Mem-Info report. `owner` is what the frames record."""
+    Never blocks: where 2.6.18's __alloc_pages would sleep and go again, a
+    caller that may sleep gets None with sched.sleep_request and
+    sched.alloc_next set (see __alloc_pages). `owner` is what the frames record."""
     if order == 0 and not pa.slow:
         # The common case in one piece: the preferred zone is above its low
         # watermark (for its own zone type lowmem_reserve is 0) and the
         # CPU's list has a page. Anything else takes the general path.
-        cpu = pa.current.cpu
+        current = pa.current
+        cpu = current.cpu
         zone = pa.preferred[pa.cpu_node[cpu] if node_id is None else node_id][gfp_mask & GFP_ZONEMASK]
-        if zone is not None and zone.free_pages > zone.pages_low:
+        if zone is not None and zone.free_pages > zone.pages_low and not current.killed:
             cold = gfp_mask & __GFP_COLD
             pcp = zone.pcp[cpu][1 if cold else 0]
             pages = pcp.pages
@@ -521,11 +595,13 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
                 st = zone.stats
                 st["pgalloc"] += 1
                 st["pgalloc_cold" if cold else "pgalloc_hot"] += 1
-                st["numa_hit"] += 1
-                st["local_node" if zone.node.id == pa.cpu_node[cpu] else "other_node"] += 1
+                if pa.numa:
+                    st["numa_hit"] += 1
+                    st["local_node" if zone.node.id == pa.cpu_node[cpu] else "other_node"] += 1
                 pa.mem_map[pfn] = owner
                 if owner.cache is None:  # a slab knows its own order
                     pa.alloc_order[pfn] = 0
+                current.total_vm += 1
                 if gfp_mask & __GFP_ZERO:
                     pa.mem.zero(pfn << pa.page_shift, 1 << pa.page_shift)
                 return pfn
@@ -534,8 +610,8 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
 
 def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | None,
                   owner: PageOwner) -> int | None:
-    """The general path: fault injection, watermarks low then min, direct
-    reclaim for a mask that may wait, the failure report."""
+    """mm/page_alloc.c alloc_pages_node + __alloc_pages (2.6.18); fault
+    injection (2.6.20's fail_page_alloc) first."""
     if order >= MAX_ORDER:
         return None
     if pa.faults.fail_page_alloc_armed and should_fail_alloc_page(pa.faults, gfp_mask, order):
@@ -545,35 +621,14 @@ def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | N
         node_id = pa.cpu_node[cpu]
     zonelist = pa.nodes[node_id].zonelists[gfp_zone(gfp_mask)]
     if not zonelist:
-        nopage(pa, gfp_mask, order)
-        return None
-    pfn = get_page_from_freelist(pa, gfp_mask, order, zonelist, ALLOC_WMARK_LOW, cpu)
+        return None              # "Should this ever happen??": NULL, no report
+    pfn = __alloc_pages_loop(pa, gfp_mask, order, zonelist, cpu)
     if pfn is None:
-        wait = gfp_mask & __GFP_WAIT
-        alloc_flags = ALLOC_WMARK_MIN
-        if not wait:
-            alloc_flags |= ALLOC_HARDER
-        if gfp_mask & __GFP_HIGH:
-            alloc_flags |= ALLOC_HIGH
-        pfn = get_page_from_freelist(pa, gfp_mask, order, zonelist, alloc_flags, cpu)
-        if pfn is None and wait:
-            # direct reclaim; __GFP_REPEAT and __GFP_NOFAIL keep at it for a while
-            passes = 1 if gfp_mask & __GFP_NORETRY else RECLAIM_PASSES_REPEAT \
-                if gfp_mask & (__GFP_REPEAT | __GFP_NOFAIL) else 1
-            for _ in range(passes):
-                count_vm_event(pa.vmstat, "allocstall")
-                before = nr_free_pages(pa)
-                try_to_free_pages(pa.vmscan, gfp_mask)
-                freed = nr_free_pages(pa) - before
-                pfn = get_page_from_freelist(pa, gfp_mask, order, zonelist, alloc_flags, cpu)
-                if pfn is not None or not freed:
-                    break
-        if pfn is None:
-            nopage(pa, gfp_mask, order)
-            return None
+        return None
     pa.mem_map[pfn:pfn + (1 << order)] = [owner] * (1 << order)
     if owner.cache is None:
         pa.alloc_order[pfn] = order
+    pa.current.total_vm += 1 << order
     if gfp_mask & __GFP_ZERO:
         pa.mem.zero(pfn << pa.page_shift, 1 << (pa.page_shift + order))
     hook = pa.trace.hook
@@ -582,40 +637,217 @@ def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | N
     return pfn
 
 
-def nopage(pa: PageAllocator, gfp_mask: int, order: int) -> None:
-    """The allocation failed: a caller that may sleep is told what to wait
-    for, anyone else gets the failure report."""
+def __alloc_pages_loop(pa: PageAllocator, gfp_mask: int, order: int, zonelist: list[Zone],
+                       cpu: int) -> int | None:
+    """The body of 2.6.18 __alloc_pages, label for label. Where 2.6.18 sleeps
+    and goes back (blk_congestion_wait then `goto rebalance`; out_of_memory
+    then `goto restart`; an OOM victim's __GFP_NOFAIL `goto nofail_alloc`),
+    the allocator does not block: a caller that may sleep (sched.sleep_ok)
+    gets None with sleep_request = (gfp_mask, order) and alloc_next = "retry",
+    "oom" or "nofail", sleeps and calls again (the next call is the `goto`);
+    any other caller fails there with the page allocation failure report
+    (docs/deviations.md). The report is printed only by nopage (or by
+    warn_alloc_failure when the caller's wait ends)."""
+    wait = gfp_mask & __GFP_WAIT
+    p = pa.current
+    if p.killed:
+        if not p.memdie:
+            return None          # dead (SIGKILL from the OOM killer): no more allocations
+        return nofail_alloc(pa, gfp_mask, order, zonelist, cpu)   # a __GFP_NOFAIL victim's retry
+    restarted = False
+    while True:
+        # restart:
+        pfn = get_page_from_freelist(pa, gfp_mask | __GFP_HARDWALL, order, zonelist, ALLOC_WMARK_LOW, cpu)
+        if pfn is not None:
+            return pfn
+        for z in zonelist:
+            wakeup_kswapd(pa, z, order)
+        alloc_flags = ALLOC_WMARK_MIN
+        if not wait:
+            alloc_flags |= ALLOC_HARDER
+        if gfp_mask & __GFP_HIGH:
+            alloc_flags |= ALLOC_HIGH
+        pfn = get_page_from_freelist(pa, gfp_mask, order, zonelist, alloc_flags, cpu)
+        if pfn is not None:
+            return pfn
+        # PF_MEMALLOC (kswapd, direct reclaim: they allocate nothing here) or TIF_MEMDIE
+        if p.memdie:
+            if not gfp_mask & __GFP_NOMEMALLOC:
+                return nofail_alloc(pa, gfp_mask, order, zonelist, cpu)
+            p.memdie = False
+            return nopage(pa, gfp_mask, order)
+        if not wait:                     # atomic allocations: we can't balance anything
+            return nopage(pa, gfp_mask, order)
+        while True:
+            # rebalance:
+            did_some_progress = try_to_free_pages(pa.vmscan, gfp_mask)
+            if did_some_progress:
+                pfn = get_page_from_freelist(pa, gfp_mask, order, zonelist, alloc_flags, cpu)
+                if pfn is not None:
+                    return pfn
+            elif gfp_mask & __GFP_FS and not gfp_mask & __GFP_NORETRY:
+                # a very high watermark, only to catch a parallel OOM kill
+                pfn = get_page_from_freelist(pa, gfp_mask | __GFP_HARDWALL, order, zonelist,
+                                             ALLOC_WMARK_HIGH, cpu)
+                if pfn is not None:
+                    return pfn
+                out_of_memory(pa, zonelist, gfp_mask, order)
+                if p.memdie and not restarted:
+                    restarted = True     # current is the victim: goto restart at once
+                    break
+                return sleep_and_retry(pa, gfp_mask, order, "oom")
+            # __GFP_REPEAT means __GFP_NOFAIL for order <= 3 ("in this implementation")
+            do_retry = False
+            if not gfp_mask & __GFP_NORETRY:
+                if order <= 3 or gfp_mask & __GFP_REPEAT:
+                    do_retry = True
+                if gfp_mask & __GFP_NOFAIL:
+                    do_retry = True
+            if not do_retry:
+                return nopage(pa, gfp_mask, order)
+            if not did_some_progress:
+                return sleep_and_retry(pa, gfp_mask, order, "retry")
+            # progress but no page: blk_congestion_wait(WRITE, HZ/50), goto rebalance
+
+
+def nofail_alloc(pa: PageAllocator, gfp_mask: int, order: int, zonelist: list[Zone],
+                 cpu: int) -> int | None:
+    """`nofail_alloc:` of __alloc_pages (TIF_MEMDIE): go through the zonelist
+    yet again, ignoring mins; __GFP_NOFAIL waits and goes again. The victim
+    is dead after this allocation (oom_kill.py)."""
+    p = pa.current
+    pfn = get_page_from_freelist(pa, gfp_mask, order, zonelist, ALLOC_NO_WATERMARKS, cpu)
+    if pfn is not None:
+        p.memdie = False
+        return pfn
+    if gfp_mask & __GFP_NOFAIL:
+        return sleep_and_retry(pa, gfp_mask, order, "nofail")
+    p.memdie = False
+    return nopage(pa, gfp_mask, order)
+
+
+def sleep_and_retry(pa: PageAllocator, gfp_mask: int, order: int, what: str) -> int | None:
+    """2.6.18 sleeps here and goes again (alloc_next says how). A caller that
+    may sleep is told to; anyone else fails now with the failure report."""
     sched = pa.sched
-    if gfp_mask & __GFP_WAIT and sched.sleep_ok and not gfp_mask & __GFP_NORETRY:
-        # The caller can sleep: it waits for frees and retries (see
-        # scullcfs/sleep.py); the warning is for the final failure.
+    sched.alloc_next = what
+    if sched.sleep_ok:
         sched.sleep_request = (gfp_mask, order)
-        return
+        # the stack to show if the caller's wait ends in warn_alloc_failure
+        pa.pending_trace = dump_stack(pa) if not gfp_mask & __GFP_NOWARN else None
+        return None
+    return nopage(pa, gfp_mask, order)
+
+
+def nopage(pa: PageAllocator, gfp_mask: int, order: int) -> int | None:
+    """`nopage:` of __alloc_pages: the failure report, returns NULL."""
+    pa.pending_trace = None
     warn_alloc_failure(pa, gfp_mask, order)
+    return None
 
 
 def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
-    """Count a failed allocation and, without __GFP_NOWARN, log the 2.6
-    warning with a Mem-Info report (rate-limited like printk_ratelimit)."""
+    """mm/page_alloc.c __alloc_pages `nopage:` (2.6.18): without __GFP_NOWARN
+    and within printk_ratelimit, the warning, dump_stack() and show_mem().
+    Called by the mount when a sleeping allocation's wait ends, it shows the
+    stack the allocation had when it went to sleep. Counts pgalloc_fail (not
+    a 2.6.18 counter)."""
     count_vm_event(pa.vmstat, "pgalloc_fail")
+    trace, pa.pending_trace = pa.pending_trace, None
     if not gfp_mask & __GFP_NOWARN and pa.log.ratelimit():
         pa.log.printk(KERN_WARNING, f"{pa.current.comm}: page allocation failure."
                                     f" order:{order}, mode:0x{gfp_mask:x}")
-        pa.log.printk(KERN_WARNING, show_mem(pa))
+        pa.log.printk(KERN_WARNING, trace if trace is not None else dump_stack(pa))
+        printk_show_mem(pa)
+
+
+def out_of_memory(pa: PageAllocator, zonelist: list[Zone], gfp_mask: int, order: int) -> None:
+    """mm/oom_kill.c out_of_memory with constrained_alloc (CONFIG_NUMA: the
+    zonelist leaves out an online node, as a lowmem zonelist leaves out an
+    i386 HighMem-only node: CONSTRAINT_MEMORY_POLICY, current is killed)."""
+    constrained = False
+    if pa.numa:
+        nodes = {n.id for n in pa.nodes} - {z.node.id for z in zonelist}
+        constrained = bool(nodes)
+
+    def report() -> None:
+        pa.log.printk(KERN_WARNING, dump_stack(pa))
+        printk_show_mem(pa)
+    oom_kill.out_of_memory(pa.sched, pa.log, gfp_mask, order, constrained, report)
+
+
+def BUG(log: KernelLog, current: Task, line: int, file: str) -> None:
+    """BUG() as i386 reports it (arch/i386/kernel/traps.c handle_BUG, then the
+    head of die()'s oops); the simulated task is not killed: the caller fails
+    the operation instead (docs/deviations.md)."""
+    die_counter = sum(1 for r in log.records if r.text.startswith("invalid opcode: ")) + 1
+    log.printk(KERN_EMERG, "------------[ cut here ]------------\n"
+                           f"kernel BUG at {file}:{line}!\n"
+                           f"invalid opcode: 0000 [#{die_counter}]\n"
+                           "SMP \n"
+                           f"CPU:    {current.cpu}\n"
+                           f"Process {current.comm[:16]} (pid: {current.pid})")
 
 
 def __get_free_pages(pa: PageAllocator, gfp_mask: int, order: int) -> int | None:
-    """Return the physical address of 2**order lowmem pages, or None.
-    __GFP_HIGHMEM is a BUG (the pages would have no kernel address)."""
-    if gfp_mask & __GFP_HIGHMEM:
-        pa.log.printk(KERN_ERR, "kernel BUG at mm/page_alloc.c: __get_free_pages() with __GFP_HIGHMEM")
-        return None
+    """mm/page_alloc.c __get_free_pages (2.6.18): page_address() of the pages,
+    or None. __GFP_HIGHMEM is not refused: a HighMem page has no address
+    (page_address is NULL), so the caller gets None and the pages stay
+    allocated, as in 2.6.18."""
     pfn = alloc_pages(pa, gfp_mask, order)
-    return None if pfn is None else pfn << pa.page_shift
+    if pfn is None or page_zone(pa, pfn).is_highmem:
+        return None
+    return pfn << pa.page_shift
 
 
 def get_zeroed_page(pa: PageAllocator, gfp_mask: int) -> int | None:
+    """mm/page_alloc.c get_zeroed_page: BUG_ON((gfp_mask & __GFP_HIGHMEM) != 0)."""
+    if gfp_mask & __GFP_HIGHMEM:
+        BUG(pa.log, pa.current, 1086, "mm/page_alloc.c")
+        return None
     return __get_free_pages(pa, gfp_mask | __GFP_ZERO, 0)
+
+
+# -- kswapd (mm/vmscan.c) ------------------------------------------------------
+
+
+def wakeup_kswapd(pa: PageAllocator, zone: Zone, order: int) -> None:
+    """mm/vmscan.c wakeup_kswapd (2.6.18): a zone below its low watermark
+    wakes its node's kswapd, remembering the largest order asked for."""
+    if not zone.present:
+        return
+    if zone_watermark_ok(zone, order, zone.pages_low, 0, 0):
+        return
+    node = zone.node
+    node.kswapd_max_order = max(node.kswapd_max_order, order)
+    if node.kswapd_woken:
+        return                       # !waitqueue_active: it is awake already
+    node.kswapd_woken = True
+    if pa.kswapd_wake is not None:
+        pa.kswapd_wake(node.id)
+
+
+def kswapd_run(pa: PageAllocator) -> int:
+    """One turn of each woken kswapd's loop (mm/vmscan.c kswapd): take
+    kswapd_max_order and run balance_pgdat as the kswapd<N> thread. A node
+    not yet balanced stays woken (2.6.18 loops at once: the caller, the
+    mount's background task, calls again soon). Returns the pages reclaimed."""
+    total = 0
+    sched = pa.sched
+    for node in pa.nodes:
+        if not node.kswapd_woken or node.kswapd is None:
+            continue
+        order = node.kswapd_max_order
+        node.kswapd_max_order = 0
+        saved = sched.current
+        switch_to(sched, node.kswapd)
+        try:
+            reclaimed, balanced = balance_pgdat(pa.vmscan, node, order, zone_watermark_ok)
+        finally:
+            switch_to(sched, saved)
+        total += reclaimed
+        node.kswapd_woken = not balanced or node.kswapd_max_order > order
+    return total
 
 
 # -- freeing ----------------------------------------------------------------
@@ -644,6 +876,8 @@ def __free_pages(pa: PageAllocator, pfn: int, order: int, slab_pages: bool = Fal
     zone = pa.zones_by_pfn[bisect_right(pa.zone_starts, pfn) - 1]
     zone.stats["pgfree"] += 1 << order
     pa.vm_events["pgfree"] += 1 << order
+    current = pa.current
+    current.total_vm = max(0, current.total_vm - (1 << order))
     if order == 0:
         hot = zone.pcp[pa.current.cpu][0]
         mem_map[pfn] = PCP
@@ -653,6 +887,8 @@ def __free_pages(pa: PageAllocator, pfn: int, order: int, slab_pages: bool = Fal
             free_pages_bulk(pa, zone, hot.batch, pages)
     else:
         mem_map[pfn:pfn + (1 << order)] = [FREE] * (1 << order)
+        zone.all_unreclaimable = False   # free_one_page
+        zone.pages_scanned = 0
         __free_one_page(zone, pfn, order)
     waiters = pa.free_waiters
     if waiters is not None:
@@ -688,6 +924,8 @@ def free_pages_bulk(pa: PageAllocator, zone: Zone, count: int, pages: list[int])
     """Give `count` pages from the cold end of a per-CPU list to the buddy lists."""
     victims = pages[:count]
     del pages[:count]
+    zone.all_unreclaimable = False       # free_pages_bulk
+    zone.pages_scanned = 0
     mem_map = pa.mem_map
     for pfn in victims:
         mem_map[pfn] = FREE
@@ -720,25 +958,200 @@ def drain_all_pages(pa: PageAllocator) -> None:
 # -- reports ----------------------------------------------------------------
 
 
-def show_mem(pa: PageAllocator) -> str:
-    """A Mem-Info report like 2.6 show_free_areas()."""
-    kb = pa.arch.page_size >> 10
-    lines = ["Mem-info:"]
-    for zone in pa.zones:
-        lines.append(f"Node {zone.node.id} {zone.name} per-cpu:")
-        for cpu, (hot, cold) in enumerate(zone.pcp):
-            lines.append(f"cpu {cpu} hot: high {hot.high}, batch {hot.batch} used:{len(hot.pages)}")
-            lines.append(f"cpu {cpu} cold: high {cold.high}, batch {cold.batch} used:{len(cold.pages)}")
+def K(pages: int) -> int:
+    return pages << 2                    # K(x): x << (PAGE_SHIFT - 10)
+
+
+def show_free_areas(pa: PageAllocator) -> list[str]:
+    """mm/page_alloc.c show_free_areas (2.6.18), line for line. for_each_zone
+    walks every node's MAX_NR_ZONES zones, the empty ones too (2.6.18 has
+    DMA, DMA32, Normal, HighMem; DMA32 is always empty on i386); "Node N "
+    leads each zone line only on a NUMA kernel (show_node). There is no LRU,
+    dirty, writeback, NFS, mapped or page-table page here: those are 0."""
+    lines: list[str] = []
+
+    def node_prefix(node: Node) -> str:
+        return f"Node {node.id} " if pa.numa else ""
+
+    views = zones_2618(pa)
+    for v in views:
+        if v.zone is None:
+            lines.append(f"{node_prefix(v.node)}{v.name} per-cpu: empty")
+            continue
+        lines.append(f"{node_prefix(v.node)}{v.name} per-cpu:")
+        for cpu, (hot, cold) in enumerate(v.zone.pcp):
+            for temp, pcp in (("hot", hot), ("cold", cold)):
+                lines.append(f"cpu {cpu} {temp}: high {pcp.high}, batch {pcp.batch} used:{len(pcp.pages)}")
     free_high = sum(z.free_pages for z in pa.zones if z.is_highmem)
-    lines.append(f"Free pages: {nr_free_pages(pa) * kb:9d}kB ({free_high * kb}kB HighMem)")
-    lines.append(f"slab:{nr_slab_pages(pa.vmstat)}")
-    for zone in pa.zones:
-        lines.append(f"Node {zone.node.id} {zone.name} free:{zone.free_pages * kb}kB"
-                     f" min:{zone.pages_min * kb}kB low:{zone.pages_low * kb}kB"
-                     f" high:{zone.pages_high * kb}kB present:{zone.present * kb}kB")
-        lines.append("lowmem_reserve[]: " + " ".join(str(r) for r in zone.lowmem_reserve))
-    for zone in pa.zones:
-        parts = [f"{zone.nr_free(o)}*{kb << o}kB" for o in range(MAX_ORDER)]
-        lines.append(f"Node {zone.node.id} {zone.name}: " + " ".join(parts)
-                     + f" = {zone.free_pages * kb}kB")
+    lines.append(f"Free pages: {K(nr_free_pages(pa)):11d}kB ({K(free_high)}kB HighMem)")
+    lines.append(f"Active:0 inactive:0 dirty:0 writeback:0 unstable:0 free:{nr_free_pages(pa)}"
+                 f" slab:{nr_slab_pages(pa.vmstat)} mapped:0 pagetables:0")
+    for v in views:
+        z = v.zone
+        lines.append(f"{node_prefix(v.node)}{v.name} free:{K(z.free_pages if z else 0)}kB"
+                     f" min:{K(v.pages_min)}kB low:{K(v.pages_low)}kB high:{K(v.pages_high)}kB"
+                     f" active:0kB inactive:0kB present:{K(v.present)}kB"
+                     f" pages_scanned:{z.pages_scanned if z else 0}"
+                     f" all_unreclaimable? {'yes' if z and z.all_unreclaimable else 'no'}")
+        lines.append("lowmem_reserve[]: " + " ".join(str(r) for r in v.lowmem_reserve))
+    for v in views:
+        if v.zone is None:
+            lines.append(f"{node_prefix(v.node)}{v.name}: empty")
+            continue
+        z = v.zone
+        parts = [f"{z.nr_free(o)}*{K(1) << o}kB" for o in range(MAX_ORDER)]
+        total = sum(z.nr_free(o) << o for o in range(MAX_ORDER))
+        lines.append(f"{node_prefix(v.node)}{v.name}: " + " ".join(parts) + f" = {K(total)}kB")
+    # show_swap_cache_info (mm/swap_state.c, 2.6.18): no swap
+    lines += ["Swap cache: add 0, delete 0, find 0/0, race 0+0", "Free swap  = 0kB", "Total swap = 0kB"]
+    return lines
+
+
+ZONE_NAMES_2618 = ("DMA", "DMA32", "Normal", "HighMem")   # include/linux/mmzone.h, MAX_NR_ZONES 4
+_IDX_2618 = {ZONE_DMA: 0, ZONE_NORMAL: 2, ZONE_HIGHMEM: 3}
+# mm/page_alloc.c sysctl_lowmem_reserve_ratio[MAX_NR_ZONES-1] (2.6.18)
+LOWMEM_RESERVE_RATIO_2618 = (256, 256, 32)
+
+
+@dataclass(frozen=True)
+class ZoneView:
+    """One of a node's MAX_NR_ZONES zones as 2.6.18 has it: `zone` is None
+    for a zone with no pages (DMA32 always on i386; DMA and Normal of an i386
+    NUMA node above lowmem; HighMem below 896 MiB). An empty zone still has
+    watermarks: setup_per_zone_pages_min gives an empty HighMem zone
+    min = low = high = SWAP_CLUSTER_MAX."""
+    node: Node
+    name: str
+    zone: Zone | None
+    present: int
+    pages_min: int
+    pages_low: int
+    pages_high: int
+    lowmem_reserve: tuple[int, int, int, int]
+
+
+def zones_2618(pa: PageAllocator) -> list[ZoneView]:
+    """for_each_zone as 2.6.18 walks it: every node's DMA, DMA32, Normal,
+    HighMem, with lowmem_reserve[4] from setup_per_zone_lowmem_reserve with
+    the ratios {256, 256, 32}."""
+    out: list[ZoneView] = []
+    for node in pa.nodes:
+        by_idx = {_IDX_2618[z.idx]: z for z in node.zones}
+        present = [by_idx[i].present if i in by_idx else 0 for i in range(4)]
+        reserve = [[0] * 4 for _ in range(4)]
+        for j in range(4):
+            pages = present[j]
+            for idx in range(j - 1, -1, -1):
+                reserve[idx][j] = pages // LOWMEM_RESERVE_RATIO_2618[idx]
+                pages += present[idx]
+        for i, name in enumerate(ZONE_NAMES_2618):
+            z = by_idx.get(i)
+            res = (reserve[i][0], reserve[i][1], reserve[i][2], reserve[i][3])
+            if z is not None:
+                out.append(ZoneView(node, name, z, z.present, z.pages_min, z.pages_low, z.pages_high, res))
+            else:
+                mark = SWAP_CLUSTER_MAX if i == 3 else 0
+                out.append(ZoneView(node, name, None, 0, mark, mark, mark, res))
+    return out
+
+
+def printk_show_mem(pa: PageAllocator) -> None:
+    """show_mem() into the log at 2.6.18's levels: "Mem-info:", "Free swap"
+    and the page counts are KERN_INFO, show_free_areas' lines have no level
+    (default_message_loglevel, KERN_WARNING)."""
+    lines = show_mem(pa).split("\n")
+    n_areas = len(show_free_areas(pa))
+    pa.log.printk(KERN_INFO, lines[0])
+    pa.log.printk(KERN_WARNING, "\n".join(lines[1:1 + n_areas]))
+    pa.log.printk(KERN_INFO, "\n".join(lines[1 + n_areas:]))
+
+
+def show_mem(pa: PageAllocator) -> str:
+    """arch/i386/mm/pgtable.c show_mem (2.6.18): Mem-info:, show_free_areas,
+    free swap, then the frame counts walked over every node's spanned pages:
+    RAM, HighMem, PageReserved (pfn 0, the BIOS hole, mem_map; frames past
+    the end of RAM in the last zone do not exist here), shared, swap cached,
+    and the page states."""
+    lines = ["Mem-info:"]
+    lines += show_free_areas(pa)
+    lines.append(f"Free swap:       {0:6d}kB")
+    total = sum(n.spanned for n in pa.nodes)
+    highmem = sum(z.spanned for z in pa.zones if z.is_highmem)
+    reserved = sum(1 for owner in pa.mem_map if owner is RESERVED or owner is HOLE)
+    lines += [f"{total} pages of RAM", f"{highmem} pages of HIGHMEM", f"{reserved} reserved pages",
+              "0 pages shared", "0 pages swap cached", "0 pages dirty", "0 pages writeback",
+              "0 pages mapped", f"{nr_slab_pages(pa.vmstat)} pages slab", "0 pages pagetables"]
     return "\n".join(lines)
+
+
+# dump_stack: which Python functions stand for which 2.6.18 functions. A
+# Python function not named here is not printed (inline in C, or not kernel
+# code); one name may stand for a chain the C code has at that point.
+_TRACE_SYMBOLS: dict[str, tuple[str, ...]] = {
+    "__alloc_pages": ("__alloc_pages",),
+    "out_of_memory": ("out_of_memory",),
+    "__get_free_pages": ("__get_free_pages",),
+    "get_zeroed_page": ("get_zeroed_page",),
+    "cache_grow": ("kmem_getpages", "cache_grow"),
+    "cache_alloc_refill": ("cache_alloc_refill",),
+    "kmem_cache_alloc": ("kmem_cache_alloc",),
+    "kmalloc": ("__kmalloc",),
+    "kzalloc": ("kzalloc",),
+    "__vmalloc": ("__vmalloc_area_node", "__vmalloc_node", "__vmalloc"),
+    "vmalloc": ("vmalloc",),
+    "vmalloc_32": ("vmalloc_32",),
+    "mempool_alloc": ("mempool_alloc",),
+    "mempool_alloc_slab": ("mempool_alloc_slab",),
+    "mempool_kmalloc": ("mempool_kmalloc",),
+    "mempool_alloc_pages": ("mempool_alloc_pages",),
+}
+# the system call a driver method is reached through
+_SYSCALL_PATH = {"write": ("vfs_write", "sys_write"), "read": ("vfs_read", "sys_read"),
+                 "ioctl": ("do_ioctl", "vfs_ioctl", "sys_ioctl")}
+
+
+def dump_stack(pa: PageAllocator) -> str:
+    """arch/i386/kernel/traps.c dump_stack (2.6.18): show_trace prints one
+    " [<address>] symbol+offset/size" line per return address, innermost
+    first (no "Call Trace:" header: that is show_stack's). The path is the
+    simulated one, read off the Python stack: the allocator functions as
+    their 2.6.18 counterparts, the driver's functions (registered call sites)
+    as module text, then the system call it came through. The addresses are
+    invented (arch/i386 KERNEL_TEXT; docs/deviations.md)."""
+    from .arch.i386 import KERNEL_TEXT, MODULE_TEXT_BASE
+    from .trace import call_site
+
+    def line(sym: str, salt: int) -> str:
+        addr, size = KERNEL_TEXT[sym]
+        off = min(size - 3, 0x0B + (salt * 7) % max(1, size - 0x0E))
+        return f" [<{addr + off:08x}>] {sym}+0x{off:x}/0x{size:x}"
+
+    out = [line("show_trace", 0x0B), line("dump_stack", 0x12)]
+    frame: FrameType | None = sys._getframe(1)
+    method = None
+    seen: set[str] = set()
+    while frame is not None:
+        code = frame.f_code
+        name = code.co_name
+        chain = _TRACE_SYMBOLS.get(name)
+        if name == "kmem_cache_alloc" and frame.f_back is not None and \
+                frame.f_back.f_code.co_name == "kmalloc":
+            chain = ()               # __kmalloc calls __cache_alloc itself
+        if chain is not None and name not in seen:
+            seen.add(name)
+            for i, sym in enumerate(chain):
+                out.append(line(sym, frame.f_lineno - code.co_firstlineno + i))
+        elif code.co_varnames[:1] == ("self",) and \
+                type(frame.f_locals.get("self")) in pa.trace.drivers:
+            site = call_site(pa.trace, frame)
+            off = int(site.split("+0x", 1)[1].split("/", 1)[0], 16)
+            base = MODULE_TEXT_BASE + (zlib.crc32(code.co_qualname.encode()) & 0x3FF0)
+            out.append(f" [<{base + off:08x}>] {site}")
+            method = name
+        frame = frame.f_back
+    current = pa.current
+    if method is not None and not current.kthread:
+        for sym in _SYSCALL_PATH.get(method, ()):
+            out.append(line(sym, len(out)))
+        out.append(line("sysenter_past_esp", 0x43))
+    return "\n".join(out)

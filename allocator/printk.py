@@ -13,9 +13,11 @@ from dataclasses import dataclass
 KERN_EMERG, KERN_ALERT, KERN_CRIT, KERN_ERR = 0, 1, 2, 3
 KERN_WARNING, KERN_NOTICE, KERN_INFO, KERN_DEBUG = 4, 5, 6, 7
 
-# printk_ratelimit(): 5 s interval, burst of 10 (kernel/printk.c, 2.6).
-RATELIMIT_INTERVAL = 5.0
-RATELIMIT_BURST = 10
+# kernel/printk.c (2.6.18): printk_ratelimit_jiffies = 5*HZ, printk_ratelimit_burst = 10,
+# with HZ 250 (the i386 default of 2.6.18's Kconfig.hz).
+HZ = 250
+PRINTK_RATELIMIT_JIFFIES = 5 * HZ
+PRINTK_RATELIMIT_BURST = 10
 
 
 @dataclass(slots=True)
@@ -34,8 +36,9 @@ class KernelLog:
         self._boot = clock()
         self.records: collections.deque[LogRecord] = collections.deque(maxlen=capacity)
         self._seq = 0
-        self._rl_start = -RATELIMIT_INTERVAL
-        self._rl_printed = 0
+        # __printk_ratelimit's statics: toks starts full (10 * 5 * HZ), last_msg 0
+        self.rl_toks = 10 * 5 * HZ
+        self.rl_last_msg = 0
         self.rl_missed = 0
         self.listeners: list[Callable[[LogRecord], None]] = []
 
@@ -52,17 +55,25 @@ class KernelLog:
             for listener in self.listeners:
                 listener(rec)
 
-    def ratelimit(self) -> bool:
-        """printk_ratelimit(): True if a rate-limited message may be printed now."""
-        now = self.uptime()
-        if now - self._rl_start >= RATELIMIT_INTERVAL:
-            if self.rl_missed:
-                self.printk(KERN_WARNING, f"printk: {self.rl_missed} messages suppressed.")
-                self.rl_missed = 0
-            self._rl_start = now
-            self._rl_printed = 0
-        if self._rl_printed < RATELIMIT_BURST:
-            self._rl_printed += 1
+    def jiffies(self) -> int:
+        return int(self.uptime() * HZ)
+
+    def ratelimit(self, ratelimit_jiffies: int = PRINTK_RATELIMIT_JIFFIES,
+                  ratelimit_burst: int = PRINTK_RATELIMIT_BURST) -> bool:
+        """printk_ratelimit(): kernel/printk.c __printk_ratelimit (2.6.18), a
+        token bucket: one token per jiffy, capped at burst * interval; a
+        message costs `ratelimit_jiffies` tokens. So a burst of 10, then one
+        message per 5 s."""
+        now = self.jiffies()
+        self.rl_toks += now - self.rl_last_msg
+        self.rl_last_msg = now
+        self.rl_toks = min(self.rl_toks, ratelimit_burst * ratelimit_jiffies)
+        if self.rl_toks >= ratelimit_jiffies:
+            lost = self.rl_missed
+            self.rl_missed = 0
+            self.rl_toks -= ratelimit_jiffies
+            if lost:
+                self.printk(KERN_WARNING, f"printk: {lost} messages suppressed.")
             return True
         self.rl_missed += 1
         return False

@@ -1,36 +1,49 @@
 """Lookaside caches after 2.6.18 mm/slab.c (SLAB), kmalloc and kfree included.
 
-A cache owns slabs of 2**gfporder pages on three lists per node (full, partial,
-free) and an array of object pointers per CPU. kmem_cache_alloc pops from the
-CPU's array; when it is empty, cache_alloc_refill moves a batch from the node's
-shared array or its slabs, growing the cache by one slab if there is none.
-kmem_cache_free pushes onto the array; a full array flushes a batch back.
+A cache owns slabs of 2**gfporder pages on three lists per node (partial,
+full, free: struct list_head chains, in the kernel's order) and an array of
+object pointers per CPU. kmem_cache_alloc pops from the CPU's array; when it
+is empty, cache_alloc_refill moves a batch from the node's shared array or
+its slabs, growing the cache by one slab if there is none. kmem_cache_free
+pushes onto the array; a full array flushes a batch back (cache_flusharray).
+On a NUMA kernel an object of another node's slab goes to the freeing node's
+alien cache for that node (cache_free_alien).
+
+Slab metadata costs what it costs in 2.6.18: each cache descriptor is an
+object of `kmem_cache` (cache_cache), and the per-CPU arrays, the shared
+array, the kmem_list3 of each node and the alien arrays are kmalloc'd, so
+they show in size-32 ... size-2048. kmem_cache_init boots as 2.6.18 does
+(INDEX_AC and INDEX_L3 first, the boot CPU alone, then the other CPUs come up
+through cpuup_callback).
 
 Objects are physical addresses. Counting follows SLAB: objects parked in per-CPU
 and shared arrays are "active" in slabinfo; `cache.live` holds the objects really
 handed out (sysfs `objects`), and is what catches double and foreign frees.
 
-The part is `SlabAllocator` (state only), built on the page allocator it was
-given; reclaim of free slabs is a shrinker it registers with vmscan. With
-`debug` (CONFIG_DEBUG_SLAB) the slow paths call the checks of slab_debug.py.
+A BUG() is logged as i386 prints it (`kernel BUG at mm/slab.c:LINE!`, the line
+of the 4ba3a12d source) and the operation fails; the daemon never crashes.
+With `debug` (CONFIG_DEBUG_SLAB) the slow paths call the checks of slab_debug.py.
 """
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from . import slab_debug as D
 from .arch import Arch
 from .fault_inject import FaultInject, should_failslab
-from .gfp import __GFP_DMA, __GFP_HIGHMEM, __GFP_WAIT, __GFP_ZERO, GFP_DMA
+from .gfp import __GFP_DMA, __GFP_NO_GROW, __GFP_WAIT, GFP_DMA, GFP_KERNEL
 from .kmalloc_sizes import KMALLOC_MAX_SIZE, KMALLOC_SIZES, SIZE_INDEX
+from .page_alloc import BUG as page_alloc_BUG
 from .page_alloc import PageAllocator, PageOwner, __free_pages, alloc_pages
-from .printk import KERN_EMERG, KERN_ERR, KERN_WARNING, KernelLog
+from .printk import KERN_ALERT, KERN_EMERG, KERN_ERR, KERN_WARNING, KernelLog
 from .sched import Sched, attach_cpu_view
 from .slab_flags import (
     CFLGS_OFF_SLAB,
     CREATE_MASK,
+    CREATE_MASK_DEBUG,
     SLAB_CACHE_DMA,
     SLAB_CTOR_ATOMIC,
     SLAB_CTOR_CONSTRUCTOR,
@@ -52,14 +65,15 @@ from .slab_flags import (
     slab_flags_parse,
 )
 from .trace import KmemTrace
-from .vmscan import Shrinker, Vmscan, register_shrinker
-from .vmstat import VmStat, nr_slab_pages
+from .vmscan import Vmscan
+from .vmstat import VmStat
 
 # Besides what it defines, the module re-exports the flags of include/linux/slab.h:
 # callers import them from here.
 __all__ = [
     "CFLGS_OFF_SLAB",
     "CREATE_MASK",
+    "CREATE_MASK_DEBUG",
     "SLAB_CACHE_DMA",
     "SLAB_CTOR_ATOMIC",
     "SLAB_CTOR_CONSTRUCTOR",
@@ -81,24 +95,54 @@ __all__ = [
     "slab_flags_parse",
 ]
 
-REDZONE_ALIGN = 8           # max(BYTES_PER_WORD, __alignof__(unsigned long long))
-SIZEOF_STRUCT_SLAB = 28     # struct slab on i386: list_head, colouroff, s_mem, inuse, free, nodeid
-SIZEOF_ARRAY_CACHE = 16     # struct array_cache before its entries: avail, limit, batchcount, touched
+# -- i386 SMP structure sizes (no PREEMPT, no DEBUG_SPINLOCK: spinlock_t is 4 bytes)
+SIZEOF_SPINLOCK = 4
+SIZEOF_STRUCT_SLAB = 28     # struct slab: list_head 8, colouroff 4, s_mem 4, inuse 4, free 4, nodeid 2 (+2)
+SIZEOF_ARRAY_CACHE = 16 + SIZEOF_SPINLOCK   # avail, limit, batchcount, touched, lock; entry[] follows
+BOOT_CPUCACHE_ENTRIES = 1
+SIZEOF_ARRAYCACHE_INIT = SIZEOF_ARRAY_CACHE + 4 * BOOT_CPUCACHE_ENTRIES  # 24: INDEX_AC is size-32
+# struct kmem_list3: 3 list_heads 24, free_objects 4, free_limit 4, colour_next 4,
+# list_lock, shared 4, alien 4, next_reap 4, free_touched 4: 56, INDEX_L3 is size-64
+SIZEOF_KMEM_LIST3 = 24 + 4 + 4 + 4 + SIZEOF_SPINLOCK + 4 + 4 + 4 + 4
+NR_CPUS_DEFAULT = 8         # arch/i386/Kconfig NR_CPUS default (SMP)
+NR_CPUS_NUMA = 32           # default "32" if X86_NUMAQ || X86_SUMMIT || ...
+NODES_SHIFT_NUMA = 3        # arch/i386/Kconfig NODES_SHIFT default "3" (NUMAQ: 4)
 MAX_OBJ_ORDER = 5
 MAX_GFP_ORDER = 5
-MAX_NAME_LEN = 64
+MAX_ORDER = 11
 BATCHREFILL_LIMIT = 16
 REAPTIMEOUT_CPUC = 2.0      # seconds: the reaper's period
 REAPTIMEOUT_LIST3 = 4.0     # seconds: how often one node's lists are reaped
 SLAB_LIMIT = 0xFFFFFFFF - 3
-BAD_ALIEN_MAGIC = 0xBAADF00D  # the shared array's batchcount (never used to refill)
+BAD_ALIEN_MAGIC = 0xBAADF00D  # the shared and alien arrays' batchcount (never used to refill)
 SLABINFO_WRITE_MAX = 128    # MAX_SLABINFO_WRITE
 # slab_break_gfp_order: BREAK_GFP_ORDER_HI (1) above 32 MiB of RAM, else LO (0)
 BREAK_GFP_ORDER_HI, BREAK_GFP_ORDER_LO = 1, 0
 BREAK_GFP_ORDER_MEM = 32 << 20
+# include/linux/gfp.h GFP_LEVEL_MASK (SLAB_LEVEL_MASK): neither __GFP_DMA,
+# __GFP_HIGHMEM nor __GFP_ZERO is in it
+GFP_LEVEL_MASK = 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x1000 | 0x2000 \
+    | 0x4000 | 0x10000 | 0x20000
+LIST_POISON1 = 0x00100100
+
+# Lines of the BUG()s in mm/slab.c at 4ba3a12d
+BUG_PAGE_GET_CACHE = 595        # page_get_cache: BUG_ON(!PageSlab(page))
+BUG_CREATE_EARLY = 2006         # kmem_cache_create: Early error in slab
+BUG_CREATE_RCU_POISON = 2064    # DEBUG: SLAB_DESTROY_BY_RCU with SLAB_POISON
+BUG_CREATE_RCU_DTOR = 2067      # SLAB_DESTROY_BY_RCU with a destructor
+BUG_CREATE_MASK = 2073          # BUG_ON(flags & ~CREATE_MASK)
+BUG_DESTROY_NULL = 2395         # kmem_cache_destroy: BUG_ON(!cachep || in_interrupt())
+BUG_FLAGCHECK_DMA = 2519        # kmem_flagcheck: GFP_DMA for a cache without it
+BUG_FLAGCHECK_NODMA = 2521      # kmem_flagcheck: a DMA cache without GFP_DMA
+BUG_CACHE_GROW = 2602           # cache_grow: BUG_ON(flags & ~(SLAB_DMA | SLAB_LEVEL_MASK | SLAB_NO_GROW))
+BUG_KFREE_RANGE = 2692          # kfree_debugcheck: out of range ptr
+BUG_KFREE_BADPTR = 2698         # kfree_debugcheck: bad ptr
+BUG_FREE_OBJNR = 2747           # cache_free_debugcheck: BUG_ON(objnr >= cachep->num)
+BUG_FREE_NOTOBJ = 2748          # cache_free_debugcheck: BUG_ON(objp != index_to_obj(...))
+BUG_CACHE_FREE = 3434           # kmem_cache_free: BUG_ON(virt_to_cache(objp) != cachep)
+BUG_TUNE_KMEMLIST = 3642        # do_tune_cpucache: alloc_kmemlist failed
 
 LIST_FULL, LIST_PARTIAL, LIST_FREE = 0, 1, 2
-_SLOW_GFP = __GFP_HIGHMEM | __GFP_ZERO  # masks that leave kmem_cache_alloc's fast path
 
 # ctor(slab allocator, object, cache, SLAB_CTOR_* flags); dtor the same with 0
 Ctor = Callable[["SlabAllocator", int, "KmemCache", int], None]
@@ -109,19 +153,97 @@ def _align(x: int, a: int) -> int:
 
 
 class ArrayCache:
-    """struct array_cache: a stack of object pointers (the list's end is the top)."""
-    __slots__ = ("batchcount", "entry", "limit", "touched")
+    """struct array_cache: a stack of object pointers (the list's end is the top).
+    `addr` is the kmalloc'd object that holds it (None: a static boot array)."""
+    __slots__ = ("addr", "batchcount", "entry", "limit", "touched")
 
-    def __init__(self, limit: int, batchcount: int):
+    def __init__(self, limit: int, batchcount: int, addr: int | None = None):
         self.entry: list[int] = []
         self.limit = limit
         self.batchcount = batchcount
         self.touched = False
+        self.addr = addr
+
+
+class ListHead(Protocol):
+    """struct list_head: what SlabList and Slab have in common."""
+    next: ListHead
+    prev: ListHead
+
+
+class SlabList:
+    """A list_head of slabs (slabs_partial, slabs_full, slabs_free): `next`
+    is the head's first entry. Iterating walks from the head, as
+    list_for_each_entry does."""
+    __slots__ = ("count", "kind", "next", "prev")
+
+    def __init__(self, kind: int):
+        self.next: ListHead = self
+        self.prev: ListHead = self
+        self.count = 0
+        self.kind = kind
+
+    def __iter__(self) -> Iterator[Slab]:
+        p = self.next
+        while p is not self:
+            assert isinstance(p, Slab)
+            nxt = p.next
+            yield p
+            p = nxt
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __bool__(self) -> bool:
+        return self.next is not self
+
+    def first(self) -> Slab:
+        p = self.next
+        assert isinstance(p, Slab)
+        return p
+
+    def last(self) -> Slab:
+        p = self.prev
+        assert isinstance(p, Slab)
+        return p
+
+
+def list_add(new: Slab, head: SlabList) -> None:
+    nxt = head.next
+    nxt.prev = new
+    new.next = nxt
+    new.prev = head
+    head.next = new
+    new.on = head
+    new.list = head.kind
+    head.count += 1
+
+
+def list_add_tail(new: Slab, head: SlabList) -> None:
+    prev = head.prev
+    head.prev = new
+    new.next = head
+    new.prev = prev
+    prev.next = new
+    new.on = head
+    new.list = head.kind
+    head.count += 1
+
+
+def list_del(entry: Slab) -> None:
+    entry.next.prev = entry.prev
+    entry.prev.next = entry.next
+    on = entry.on
+    if on is not None:
+        on.count -= 1
+        entry.on = None
 
 
 class Slab(PageOwner):
-    """struct slab: one block of pages cut into objects; it owns its frames."""
-    __slots__ = ("colouroff", "free", "inuse", "list", "mgmt", "node", "s_mem")
+    """struct slab: one block of pages cut into objects; it owns its frames.
+    `free` is the bufctl chain as a list whose end is slabp->free (the next
+    object slab_get_obj hands out)."""
+    __slots__ = ("colouroff", "free", "inuse", "list", "mgmt", "next", "node", "on", "prev", "s_mem")
     cache: KmemCache
 
     def __init__(self, cache: KmemCache, node: int):
@@ -132,8 +254,11 @@ class Slab(PageOwner):
         self.colouroff = 0
         self.s_mem = 0
         self.inuse = 0
-        self.free: list[int] = []  # bufctl free list, set by cache_grow; the end is slabp->free
+        self.free: list[int] = []
         self.list = LIST_FREE
+        self.on: SlabList | None = None
+        self.next: ListHead = self
+        self.prev: ListHead = self
         self.mgmt: int | None = None  # off-slab descriptor object
 
     @property
@@ -142,8 +267,12 @@ class Slab(PageOwner):
 
 
 class KmemList3:
-    """struct kmem_list3: a node's slab lists."""
+    """struct kmem_list3: a node's slab lists, shared array and alien arrays.
+    `addr` is the kmalloc'd object holding it (None: initkmem_list3 at boot)."""
     __slots__ = (
+        "addr",
+        "alien",
+        "alien_addr",
         "colour_next",
         "free_limit",
         "free_objects",
@@ -151,28 +280,39 @@ class KmemList3:
         "lists",
         "next_reap",
         "shared",
+        "slabs_free",
+        "slabs_full",
+        "slabs_partial",
+        "up",
     )
 
     def __init__(self) -> None:
-        # full, partial, free: insertion-ordered dicts used as lists
-        self.lists: tuple[dict[Slab, None], dict[Slab, None], dict[Slab, None]] = ({}, {}, {})
+        self.slabs_partial = SlabList(LIST_PARTIAL)
+        self.slabs_full = SlabList(LIST_FULL)
+        self.slabs_free = SlabList(LIST_FREE)
+        # full, partial, free, for the readers that walk all three
+        self.lists = (self.slabs_full, self.slabs_partial, self.slabs_free)
         self.free_objects = 0
         self.free_limit = 0
         self.shared: ArrayCache | None = None
+        self.alien: list[ArrayCache | None] | None = None
+        self.alien_addr: int | None = None
         self.colour_next = 0
         self.free_touched = False
         self.next_reap = 0.0
+        self.addr: int | None = None
+        self.up = False     # set in cachep->nodelists[] (static at boot, or kmalloc'd)
 
 
 def _slab_stats() -> dict[str, int]:
-    return dict.fromkeys(("allocs", "high", "max_freeable", "node_allocs", "overflows",
+    return dict.fromkeys(("allocs", "active", "high", "max_freeable", "node_allocs", "overflows",
                           "allochit", "allocmiss", "freehit", "freemiss"), 0)
 
 
 @dataclass(eq=False)
 class KmemCache:
     name: str
-    obj_size: int
+    obj_size: int          # the object size, word-aligned (DEBUG's cachep->obj_size)
     buffer_size: int
     align: int
     flags: int
@@ -196,20 +336,20 @@ class KmemCache:
     kmalloc: bool = False          # a general (size-N) cache
     has_shrinker: bool = False     # its objects are reclaimed by a registered shrinker
     failslab: bool = False         # sysfs `failslab`: eligible when failslab/cache-filter is on
-    stats: dict[str, int] = field(default_factory=_slab_stats)  # SLAB's STATS (slow paths)
+    stats: dict[str, int] = field(default_factory=_slab_stats)  # SLAB's STATS
+    desc: int | None = None        # its struct kmem_cache, an object of cache_cache
     grown: int = 0
     reaped: int = 0
     errors: int = 0
     node_frees: int = 0
 
     def slab_counts(self) -> tuple[int, int, int, int]:
-        """(num_slabs, active_slabs, num_objs, active_objs) as get_slabinfo."""
+        """(num_slabs, active_slabs, num_objs, active_objs) as s_show."""
         total = free_slabs = free_objs = 0
         for l3 in self.nodelists:
-            full, partial, free = l3.lists
-            total += len(full) + len(partial) + len(free)
-            free_slabs += len(free)
-            free_objs += len(free) * self.num + sum(self.num - s.inuse for s in partial)
+            total += l3.slabs_full.count + l3.slabs_partial.count + l3.slabs_free.count
+            free_slabs += l3.slabs_free.count
+            free_objs += l3.slabs_free.count * self.num + sum(self.num - s.inuse for s in l3.slabs_partial)
         num_objs = total * self.num
         return total, total - free_slabs, num_objs, num_objs - free_objs
 
@@ -245,38 +385,220 @@ class SlabAllocator:
         self.cpu_node = page_alloc.cpu_node
         self.nr_nodes = len(page_alloc.nodes)
         self.numa = self.nr_nodes > 1
+        # the configuration assumed (docs/deviations.md): NR_CPUS and MAX_NUMNODES
+        nr_cpus = sched.nr_cpus
+        self.NR_CPUS = max(NR_CPUS_NUMA if self.numa else NR_CPUS_DEFAULT, nr_cpus)
+        self.MAX_NUMNODES = max(1 << NODES_SHIFT_NUMA, 1 << (self.nr_nodes - 1).bit_length()) \
+            if self.numa else 1
         self.cache_chain: list[KmemCache] = []  # newest first, like list_add
         self.malloc_sizes: list[KmemCache] = []
         self.malloc_sizes_dma: list[KmemCache] = []
         self.slab_break_gfp_order = (BREAK_GFP_ORDER_HI if page_alloc.nr_pages > BREAK_GFP_ORDER_MEM >> arch.page_shift
                                      else BREAK_GFP_ORDER_LO)
         self.debug: D.SlabDebug | None = D.SlabDebug() if debug else None
+        self.create_mask = CREATE_MASK_DEBUG if debug else CREATE_MASK
         # set while debugging, fault injection or tracing is on: the fast paths step aside
         self.slow = debug
         self.current = sched.current            # the CpuView sched keeps up to date
         self.free_waiters: Callable[[], None] | None = None
+        # boot state (kmem_cache_init): g_cpucache_up, slab_early_init, online CPUs
+        self.g_cpucache_up = 0                  # NONE, PARTIAL_AC, PARTIAL_L3, FULL
+        self.slab_early_init = True
+        self.cpu_online = [False] * nr_cpus
+        self.reap_node = [0] * nr_cpus          # NUMA: the node whose alien cache a CPU reaps next
+        self.cache_cache: KmemCache | None = None
         attach_cpu_view(sched, self)
 
 
+NONE, PARTIAL_AC, PARTIAL_L3, FULL = 0, 1, 2, 3
+
+
+def BUG(s: SlabAllocator, line: int) -> None:
+    """BUG() in mm/slab.c: page_alloc.BUG's report (i386 handle_BUG and die)."""
+    page_alloc_BUG(s.log, s.current, line, "mm/slab.c")
+
+
 def slab_bug(s: SlabAllocator, text: str) -> None:
-    s.log.printk(KERN_ERR, f"kernel BUG at mm/slab.c: {text}")
+    """A misuse that 2.6.18 would not notice at this point (the simulator's
+    own check, docs/deviations.md): logged, and nothing changes."""
+    s.log.printk(KERN_ERR, f"slab: {text}")
+
+
+def nr_cpus_node(s: SlabAllocator, node: int) -> int:
+    return sum(1 for c, online in enumerate(s.cpu_online) if online and s.cpu_node[c] == node)
+
+
+def online_cpus(s: SlabAllocator) -> list[int]:
+    return [c for c, online in enumerate(s.cpu_online) if online]
+
+
+def sizeof_kmem_cache(s: SlabAllocator) -> int:
+    """sizeof(struct kmem_cache) on i386: array[NR_CPUS], 4 tunables,
+    nodelists[MAX_NUMNODES], 12 words and a list_head; STATS and DEBUG add
+    14 counters and obj_offset/obj_size."""
+    size = 4 * s.NR_CPUS + 16 + 4 * s.MAX_NUMNODES + 48 + 8
+    if s.debug is not None:
+        size += 14 * 4 + 8
+    return size
 
 
 # -- boot -------------------------------------------------------------------
 
 
 def kmem_cache_init(s: SlabAllocator) -> None:
-    """The general caches, in size order (newest first in the chain), and
-    SLAB's shrinker: direct reclaim gives free slabs back at once."""
-    for size in KMALLOC_SIZES:
-        normal = kmem_cache_create(s, f"size-{size}", size, 0, SLAB_HWCACHE_ALIGN | SLAB_PANIC)
-        dma = kmem_cache_create(s, f"size-{size}(DMA)", size, 0,
-                                SLAB_HWCACHE_ALIGN | SLAB_CACHE_DMA | SLAB_PANIC)
-        assert normal is not None and dma is not None
-        normal.kmalloc = dma.kmalloc = True
-        s.malloc_sizes.append(normal)
-        s.malloc_sizes_dma.append(dma)
-    register_shrinker(s.vmscan, Shrinker("slab", lambda gfp_mask, drop: shrink_free_slabs(s, drop)))
+    """mm/slab.c kmem_cache_init (2.6.18), on the boot CPU; then the other
+    CPUs come up (cpuup_callback CPU_UP_PREPARE, as smp_init does)."""
+    line = s.cache_line
+    s.cpu_online[0] = True
+    # 1) cache_cache: static, its array and kmem_list3 static too
+    size = _align(sizeof_kmem_cache(s), line)
+    order = num = left_over = 0
+    for order in range(MAX_ORDER):
+        num, left_over = cache_estimate(s, order, size, line, 0)
+        if num:
+            break
+    cc = KmemCache(name="kmem_cache", obj_size=sizeof_kmem_cache(s), buffer_size=size, align=line,
+                   flags=0, gfporder=order, num=num, colour=left_over // line, colour_off=line,
+                   slab_size=_align(num * s.sizeof_bufctl + SIZEOF_STRUCT_SLAB, line), gfpflags=0,
+                   page_shift=s.page_shift, limit=BOOT_CPUCACHE_ENTRIES, batchcount=1, shared=1)
+    cc.array = [ArrayCache(BOOT_CPUCACHE_ENTRIES, 1) for _ in range(s.sched.nr_cpus)]
+    cc.nodelists = [KmemList3() for _ in range(s.nr_nodes)]
+    cc.nodelists[0].up = True       # initkmem_list3[CACHE_CACHE]
+    s.cache_cache = cc
+    s.cache_chain.insert(0, cc)
+    # 2+3) the kmalloc caches; INDEX_AC and INDEX_L3 first
+    index_ac = SIZE_INDEX[SIZEOF_ARRAYCACHE_INIT]
+    index_l3 = SIZE_INDEX[SIZEOF_KMEM_LIST3]
+    normal: list[KmemCache | None] = [None] * len(KMALLOC_SIZES)
+    normal[index_ac] = _create_general(s, index_ac, 0)
+    if index_ac != index_l3:
+        normal[index_l3] = _create_general(s, index_l3, 0)
+    s.slab_early_init = False
+    for i in range(len(KMALLOC_SIZES)):
+        if normal[i] is None:
+            normal[i] = _create_general(s, i, 0)
+        _create_general(s, i, SLAB_CACHE_DMA)
+    # 4) replace the bootstrap head arrays of cache_cache and the INDEX_AC cache
+    cc.array[0].addr = kmalloc(s, SIZEOF_ARRAYCACHE_INIT, GFP_KERNEL)
+    s.malloc_sizes[index_ac].array[0].addr = kmalloc(s, SIZEOF_ARRAYCACHE_INIT, GFP_KERNEL)
+    # 5) replace the bootstrap kmem_list3s (init_list)
+    cc.nodelists[0].addr = kmalloc_node(s, SIZEOF_KMEM_LIST3, GFP_KERNEL, 0)
+    for node in range(s.nr_nodes):
+        s.malloc_sizes[index_ac].nodelists[node].addr = kmalloc_node(s, SIZEOF_KMEM_LIST3, GFP_KERNEL, node)
+        if index_ac != index_l3:
+            s.malloc_sizes[index_l3].nodelists[node].addr = kmalloc_node(s, SIZEOF_KMEM_LIST3, GFP_KERNEL,
+                                                                         node)
+    # 6) resize the head arrays to their final sizes
+    for cachep in list(s.cache_chain):
+        enable_cpucache(s, cachep)
+    s.g_cpucache_up = FULL
+    for cpu in range(1, s.sched.nr_cpus):
+        cpuup_prepare(s, cpu)
+        s.cpu_online[cpu] = True
+    for cpu in range(s.sched.nr_cpus):
+        init_reap_node(s, cpu)
+
+
+def _create_general(s: SlabAllocator, i: int, dma: int) -> KmemCache:
+    size = KMALLOC_SIZES[i]
+    name = f"size-{size}(DMA)" if dma else f"size-{size}"
+    # ARCH_KMALLOC_MINALIGN 0, ARCH_KMALLOC_FLAGS SLAB_HWCACHE_ALIGN
+    cachep = kmem_cache_create(s, name, size, 0, SLAB_HWCACHE_ALIGN | dma | SLAB_PANIC)
+    assert cachep is not None, name
+    cachep.kmalloc = True
+    table = s.malloc_sizes_dma if dma else s.malloc_sizes
+    while len(table) <= i:
+        table.append(cachep)
+    table[i] = cachep
+    return cachep
+
+
+def cpuup_prepare(s: SlabAllocator, cpu: int) -> bool:
+    """cpuup_callback CPU_UP_PREPARE: the new CPU's arrays (and a shared array
+    and alien arrays that are dropped again when the node has them)."""
+    node = s.cpu_node[cpu]
+    for cachep in s.cache_chain:
+        l3 = cachep.nodelists[node]
+        if not l3.up:
+            l3.addr = kmalloc_node(s, SIZEOF_KMEM_LIST3, GFP_KERNEL, node)
+            l3.up = True
+            l3.next_reap = s.log.uptime() + REAPTIMEOUT_LIST3
+        l3.free_limit = (1 + nr_cpus_node(s, node)) * cachep.batchcount + cachep.num
+    for cachep in s.cache_chain:
+        nc = alloc_arraycache(s, node, cachep.limit, cachep.batchcount)
+        if nc is None:
+            return False
+        shared = alloc_arraycache(s, node, cachep.shared * cachep.batchcount, BAD_ALIEN_MAGIC)
+        if shared is None:
+            return False
+        alien = alloc_alien_cache(s, node, cachep.limit)
+        cachep.array[cpu] = nc
+        l3 = cachep.nodelists[node]
+        if l3.shared is None:
+            l3.shared = shared
+            shared = None
+        if s.numa and l3.alien is None and alien is not None:
+            l3.alien, l3.alien_addr = alien
+            alien = None
+        if shared is not None:
+            kfree(s, shared.addr)
+        free_alien_cache(s, alien)
+    return True
+
+
+# -- metadata ---------------------------------------------------------------
+
+
+def kmalloc_node(s: SlabAllocator, size: int, flags: int, node: int) -> int | None:
+    """mm/slab.c kmalloc_node (CONFIG_NUMA; without it, kmalloc)."""
+    cachep = kmem_find_general_cachep(s, size, flags)
+    if cachep is None:
+        return None
+    return kmem_cache_alloc_node(s, cachep, flags, node)
+
+
+def alloc_arraycache(s: SlabAllocator, node: int, entries: int, batchcount: int) -> ArrayCache | None:
+    """An array_cache of `entries` pointers, kmalloc'd on `node`."""
+    memsize = s.bytes_per_word * entries + SIZEOF_ARRAY_CACHE
+    addr = kmalloc_node(s, memsize, GFP_KERNEL, node)
+    if addr is None:
+        return None
+    return ArrayCache(entries, batchcount, addr)
+
+
+def alloc_alien_cache(s: SlabAllocator, node: int, limit: int
+                      ) -> tuple[list[ArrayCache | None], int] | None:
+    """NUMA: a pointer per node and an array_cache for every other node (12
+    entries when the cache's limit is above 1). Not NUMA: nothing is allocated
+    (2.6.18 returns the dummy 0x01020304); None means failure."""
+    if not s.numa:
+        return [], 0
+    if limit > 1:
+        limit = 12
+    ptr = kmalloc_node(s, s.bytes_per_word * s.MAX_NUMNODES, GFP_KERNEL, node)
+    if ptr is None:
+        return None
+    arrays: list[ArrayCache | None] = []
+    for i in range(s.nr_nodes):
+        if i == node:
+            arrays.append(None)
+            continue
+        ac = alloc_arraycache(s, node, limit, BAD_ALIEN_MAGIC)
+        if ac is None:
+            free_alien_cache(s, (arrays, ptr))
+            return None
+        arrays.append(ac)
+    return arrays, ptr
+
+
+def free_alien_cache(s: SlabAllocator, alien: tuple[list[ArrayCache | None], int] | None) -> None:
+    if alien is None or not s.numa:
+        return
+    arrays, ptr = alien
+    for ac in arrays:
+        if ac is not None:
+            kfree(s, ac.addr)
+    kfree(s, ptr)
 
 
 # -- geometry ---------------------------------------------------------------
@@ -324,14 +646,23 @@ def calculate_slab_order(s: SlabAllocator, size: int, align: int, flags: int) ->
 # -- create / destroy -------------------------------------------------------
 
 
-def kmem_cache_create(s: SlabAllocator, name: str, size: int, align: int = 0, flags: int = 0,
+def kmem_cache_create(s: SlabAllocator, name: str | None, size: int, align: int = 0, flags: int = 0,
                       ctor: Ctor | None = None, dtor: Ctor | None = None) -> KmemCache | None:
-    """Create a cache of `size`-byte objects; return it, or None (logged).
-
-    The name must be non-empty, free of white space and unique. Geometry
-    (objsize, objects per slab, slab order, on/off-slab management, colour)
-    follows 2.6 kmem_cache_create for i386. May sleep."""
-    cachep = __kmem_cache_create(s, name, size, align, flags, ctor, dtor)
+    """mm/slab.c kmem_cache_create (2.6.18): a cache of `size`-byte objects,
+    or None. The usage bugs 2.6.18 BUG()s on (no name, a size out of range,
+    a destructor without constructor, flags outside CREATE_MASK) are logged
+    BUGs; a duplicate name is a printk and NULL. May sleep."""
+    word = s.bytes_per_word
+    if name is None or size < word or size > (1 << MAX_OBJ_ORDER) * s.page_size or (dtor and not ctor):
+        s.log.printk(KERN_ERR, f"kmem_cache_create: Early error in slab {name if name is not None else '<NULL>'}")
+        BUG(s, BUG_CREATE_EARLY)
+        return None
+    cachep: KmemCache | None = None
+    if any(pc.name == name for pc in s.cache_chain):
+        # printk without a level: default_message_loglevel, KERN_WARNING
+        s.log.printk(KERN_WARNING, f"kmem_cache_create: duplicate cache {name}")
+    else:
+        cachep = __kmem_cache_create(s, name, size, align, flags, ctor, dtor)
     if cachep is None and flags & SLAB_PANIC:
         s.log.printk(KERN_EMERG, f"Kernel panic - not syncing: kmem_cache_create(): "
                                  f"failed to create slab `{name}'")
@@ -341,59 +672,56 @@ def kmem_cache_create(s: SlabAllocator, name: str, size: int, align: int = 0, fl
 def __kmem_cache_create(s: SlabAllocator, name: str, size: int, align: int, flags: int,
                         ctor: Ctor | None, dtor: Ctor | None) -> KmemCache | None:
     word = s.bytes_per_word
-    fail = None
-    if not isinstance(name, str) or not name:
-        fail = "Early error in slab (no name)"
-    elif any(c.isspace() for c in name) or len(name) > MAX_NAME_LEN:
-        fail = f"invalid cache name `{name}' (white space or longer than {MAX_NAME_LEN})"
-    elif size < word or size > (1 << MAX_OBJ_ORDER) * s.page_size:
-        fail = f"Early error in slab {name} (size {size})"
-    elif dtor and not ctor:
-        fail = f"Early error in slab {name} (destructor without constructor)"
-    elif align < 0 or (align & (align - 1)):
-        fail = f"Early error in slab {name} (align {align} is not a power of two)"
-    elif flags & ~CREATE_MASK:
-        fail = f"Early error in slab {name} (unknown flags {flags & ~CREATE_MASK:#x})"
-    elif any(c.name == name for c in s.cache_chain):
-        fail = f"duplicate cache {name}"
-    if fail:
-        s.log.printk(KERN_ERR, f"kmem_cache_create: {fail}")
-        return None
-
-    obj_size = size
     if s.debug is not None:
+        if flags & SLAB_DEBUG_INITIAL and not ctor:
+            s.log.printk(KERN_ERR, f"kmem_cache_create: No con, but init state check requested - {name}")
+            flags &= ~SLAB_DEBUG_INITIAL
         flags = D.forced_debug_flags(size, flags, word)
+        if flags & SLAB_DESTROY_BY_RCU and flags & SLAB_POISON:
+            BUG(s, BUG_CREATE_RCU_POISON)
+            return None
+    if flags & SLAB_DESTROY_BY_RCU and dtor:
+        BUG(s, BUG_CREATE_RCU_DTOR)
+        return None
+    if flags & ~s.create_mask:
+        BUG(s, BUG_CREATE_MASK)
+        return None
     if size & (word - 1):
         size = _align(size, word)
+    # 1) arch recommendation; 3) the caller's alignment disables debugging above a word
     if flags & SLAB_HWCACHE_ALIGN:
         ralign = s.cache_line
         while size <= ralign // 2:
             ralign //= 2
     else:
         ralign = word
-    # red zones and the last-user word need only word (red zone: 8-byte)
-    # alignment; they override the cache-line preference
-    if flags & SLAB_STORE_USER:
-        ralign = word
-    if flags & SLAB_RED_ZONE:
-        ralign = REDZONE_ALIGN
-        size = _align(size, REDZONE_ALIGN)
-    ralign = max(ralign, align)
-    if ralign > REDZONE_ALIGN:
-        flags &= ~(SLAB_RED_ZONE | SLAB_STORE_USER)
+    if ralign < align:
+        ralign = align
+        if ralign > word:
+            flags &= ~(SLAB_RED_ZONE | SLAB_STORE_USER)
     align = ralign
+    desc = kmem_cache_zalloc(s, s.cache_cache, GFP_KERNEL) if s.cache_cache is not None else None
+    if s.cache_cache is not None and desc is None:
+        return None
+    obj_size = size
     obj_offset = 0
     if flags & SLAB_RED_ZONE:
-        obj_offset += REDZONE_ALIGN
-        size += 2 * REDZONE_ALIGN
+        # redzoning only works with word aligned caches
+        align = word
+        obj_offset += word
+        size += 2 * word
     if flags & SLAB_STORE_USER:
-        size += REDZONE_ALIGN if flags & SLAB_RED_ZONE else word
-    if size >= (s.page_size >> 3):
+        align = word
+        size += word
+    if size >= (s.page_size >> 3) and not s.slab_early_init:
         flags |= CFLGS_OFF_SLAB
     size = _align(size, align)
     gfporder, num, left_over = calculate_slab_order(s, size, align, flags)
     if not num:
-        s.log.printk(KERN_ERR, f"kmem_cache_create: couldn't create cache {name}.")
+        s.log.printk(KERN_WARNING, f"kmem_cache_create: couldn't create cache {name}.")
+        if desc is not None:
+            assert s.cache_cache is not None
+            kmem_cache_free(s, s.cache_cache, desc)
         return None
     slab_size = _align(num * s.sizeof_bufctl + SIZEOF_STRUCT_SLAB, align)
     if flags & CFLGS_OFF_SLAB and left_over >= slab_size:
@@ -408,18 +736,47 @@ def __kmem_cache_create(s: SlabAllocator, name: str, size: int, align: int, flag
                        slab_size=slab_size,
                        gfpflags=GFP_DMA if flags & SLAB_CACHE_DMA else 0,
                        page_shift=s.page_shift, obj_offset=obj_offset, ctor=ctor, dtor=dtor)
+    cachep.desc = desc
     if flags & CFLGS_OFF_SLAB:
         cachep.slabp_cache = kmem_find_general_cachep(s, slab_size, 0)
+    cachep.array = [ArrayCache(0, 0) for _ in range(s.sched.nr_cpus)]
     cachep.nodelists = [KmemList3() for _ in range(s.nr_nodes)]
-    enable_cpucache(s, cachep)
+    if not setup_cpu_cache(s, cachep):
+        _release_cache(s, cachep)
+        return None
     s.cache_chain.insert(0, cachep)
     return cachep
 
 
-def enable_cpucache(s: SlabAllocator, cachep: KmemCache) -> None:
-    """Default tunables by object size (mm/slab.c enable_cpucache)."""
+def setup_cpu_cache(s: SlabAllocator, cachep: KmemCache) -> bool:
+    """mm/slab.c setup_cpu_cache: the boot stages use one-entry arrays."""
+    if s.g_cpucache_up == FULL:
+        return enable_cpucache(s, cachep)
+    ac = cachep.array[0]
+    ac.limit, ac.batchcount = BOOT_CPUCACHE_ENTRIES, 1
+    if s.g_cpucache_up == NONE:
+        # initarray_generic and initkmem_list3: static
+        s.g_cpucache_up = PARTIAL_L3 if SIZE_INDEX[SIZEOF_ARRAYCACHE_INIT] == SIZE_INDEX[SIZEOF_KMEM_LIST3] \
+            else PARTIAL_AC
+    else:
+        ac.addr = kmalloc(s, SIZEOF_ARRAYCACHE_INIT, GFP_KERNEL)
+        if s.g_cpucache_up == PARTIAL_AC:
+            s.g_cpucache_up = PARTIAL_L3
+        else:
+            for node in range(s.nr_nodes):
+                cachep.nodelists[node].addr = kmalloc_node(s, SIZEOF_KMEM_LIST3, GFP_KERNEL, node)
+    for l3 in cachep.nodelists:     # set_up_list3s (static) or the kmalloc'd ones
+        l3.up = True
+    cachep.batchcount = 1
+    cachep.limit = BOOT_CPUCACHE_ENTRIES
+    return True
+
+
+def enable_cpucache(s: SlabAllocator, cachep: KmemCache) -> bool:
+    """Default tunables by object size (mm/slab.c enable_cpucache). On an SMP
+    kernel the shared array is 8 batches whatever the number of CPUs."""
     size = cachep.buffer_size
-    if size > KMALLOC_MAX_SIZE:
+    if size > 131072:
         limit = 1
     elif size > s.page_size:
         limit = 8
@@ -429,43 +786,131 @@ def enable_cpucache(s: SlabAllocator, cachep: KmemCache) -> None:
         limit = 54
     else:
         limit = 120
-    shared = 8 if size <= s.page_size and s.sched.nr_cpus > 1 else 0
+    shared = 8 if size <= s.page_size else 0     # CONFIG_SMP
     if s.debug is not None and limit > 32:
         limit = 32
-    do_tune_cpucache(s, cachep, limit, (limit + 1) // 2, shared)
-
-
-def do_tune_cpucache(s: SlabAllocator, cachep: KmemCache, limit: int, batchcount: int, shared: int) -> None:
-    """Replace the per-CPU and shared arrays; objects in the old ones go back
-    to their slabs."""
-    old = cachep.array
-    cachep.array = [ArrayCache(limit, batchcount) for _ in range(s.sched.nr_cpus)]
-    for ac in old:
-        if ac.entry:
-            free_block(s, cachep, ac.entry)
-            ac.entry = []
-    cachep.limit, cachep.batchcount, cachep.shared = limit, batchcount, shared
-    nodes = s.page_alloc.nodes
-    for nid, l3 in enumerate(cachep.nodelists):
-        if l3.shared and l3.shared.entry:
-            free_block(s, cachep, l3.shared.entry)
-        l3.shared = ArrayCache(shared * batchcount, BAD_ALIEN_MAGIC) if shared else None
-        l3.free_limit = (1 + len(nodes[nid].cpus)) * batchcount + cachep.num
-
-
-def kmem_cache_destroy(s: SlabAllocator, cachep: KmemCache) -> bool:
-    """Destroy an empty cache. With objects still allocated it logs
-    "Can't free all objects", keeps the cache and returns False."""
-    if cachep not in s.cache_chain:
-        slab_bug(s, f"kmem_cache_destroy: no such cache {cachep.name}")
-        return False
-    s.cache_chain.remove(cachep)
-    if __cache_shrink(s, cachep):
-        s.log.printk(KERN_ERR, f"slab error in kmem_cache_destroy(): cache `{cachep.name}':"
-                               f" Can't free all objects")
-        s.cache_chain.insert(0, cachep)
+    err = do_tune_cpucache(s, cachep, limit, (limit + 1) // 2, shared)
+    if err:
+        s.log.printk(KERN_ERR, f"enable_cpucache failed for {cachep.name}, error {err}.")
         return False
     return True
+
+
+def do_tune_cpucache(s: SlabAllocator, cachep: KmemCache, limit: int, batchcount: int, shared: int) -> int:
+    """Replace the per-CPU arrays (objects in the old ones go back to their
+    slabs), then alloc_kmemlist. Returns 0 or ENOMEM (an array too large to
+    kmalloc). A failed alloc_kmemlist is 2.6.18's printk and BUG()."""
+    cpus = online_cpus(s)
+    new: dict[int, ArrayCache] = {}
+    for i in cpus:
+        ac = alloc_arraycache(s, s.cpu_node[i], limit, batchcount)
+        if ac is None:
+            for old_new in new.values():
+                kfree(s, old_new.addr)
+            return errno.ENOMEM
+        new[i] = ac
+    olds = {i: cachep.array[i] for i in cpus}
+    for i in cpus:
+        cachep.array[i] = new[i]
+    cachep.batchcount, cachep.limit, cachep.shared = batchcount, limit, shared
+    for i in cpus:
+        ccold = olds[i]
+        if ccold.entry:
+            free_block(s, cachep, ccold.entry, s.cpu_node[i])
+            ccold.entry = []
+        if ccold.addr is not None:
+            kfree(s, ccold.addr)
+    err = alloc_kmemlist(s, cachep)
+    if err:
+        s.log.printk(KERN_ERR, f"alloc_kmemlist failed for {cachep.name}, error {err}.")
+        BUG(s, BUG_TUNE_KMEMLIST)
+        return err
+    return 0
+
+
+def alloc_kmemlist(s: SlabAllocator, cachep: KmemCache) -> int:
+    """mm/slab.c alloc_kmemlist: each node's shared array (`shared` batches;
+    an array of 0 entries when shared is 0), alien arrays, and kmem_list3."""
+    for node in range(s.nr_nodes):
+        new_alien = alloc_alien_cache(s, node, cachep.limit)
+        if new_alien is None:
+            return errno.ENOMEM
+        new_shared = alloc_arraycache(s, node, cachep.shared * cachep.batchcount, BAD_ALIEN_MAGIC)
+        if new_shared is None:
+            free_alien_cache(s, new_alien)
+            return errno.ENOMEM
+        l3 = cachep.nodelists[node]
+        if l3.up:
+            shared = l3.shared
+            if shared is not None and shared.entry:
+                free_block(s, cachep, shared.entry, node)
+                shared.entry = []
+            l3.shared = new_shared
+            if s.numa and l3.alien is None:
+                l3.alien, l3.alien_addr = new_alien
+                new_alien = None
+            l3.free_limit = (1 + nr_cpus_node(s, node)) * cachep.batchcount + cachep.num
+            if shared is not None:
+                kfree(s, shared.addr)
+            free_alien_cache(s, new_alien)
+            continue
+        addr = kmalloc_node(s, SIZEOF_KMEM_LIST3, GFP_KERNEL, node)
+        if addr is None:
+            free_alien_cache(s, new_alien)
+            kfree(s, new_shared.addr)
+            return errno.ENOMEM
+        l3.addr = addr
+        l3.up = True
+        l3.next_reap = s.log.uptime() + REAPTIMEOUT_LIST3
+        l3.shared = new_shared
+        if s.numa:
+            l3.alien, l3.alien_addr = new_alien
+        l3.free_limit = (1 + nr_cpus_node(s, node)) * cachep.batchcount + cachep.num
+    return 0
+
+
+def _release_cache(s: SlabAllocator, cachep: KmemCache) -> None:
+    """What kmem_cache_destroy frees besides the slabs: the arrays, each
+    node's shared and alien arrays and kmem_list3, the descriptor."""
+    for ac in cachep.array:
+        if ac.addr is not None:
+            kfree(s, ac.addr)
+            ac.addr = None
+    for l3 in cachep.nodelists:
+        if l3.shared is not None and l3.shared.addr is not None:
+            kfree(s, l3.shared.addr)
+        l3.shared = None
+        if l3.alien is not None and l3.alien_addr is not None:
+            free_alien_cache(s, (l3.alien, l3.alien_addr))
+        l3.alien = None
+        if l3.addr is not None:
+            kfree(s, l3.addr)
+            l3.addr = None
+        l3.up = False
+    if cachep.desc is not None and s.cache_cache is not None:
+        kmem_cache_free(s, s.cache_cache, cachep.desc)
+        cachep.desc = None
+
+
+def kmem_cache_destroy(s: SlabAllocator, cachep: KmemCache | None) -> int:
+    """mm/slab.c kmem_cache_destroy: 0 on success. With objects still
+    allocated: slab_error "Can't free all objects", the cache stays (back at
+    the head of the chain), 1."""
+    if cachep is None:
+        BUG(s, BUG_DESTROY_NULL)
+        return 1
+    if cachep not in s.cache_chain:
+        # list_del of an unlinked entry writes through LIST_POISON1
+        s.log.printk(KERN_ALERT, "BUG: unable to handle kernel paging request at virtual address"
+                                 f" {LIST_POISON1 + 4:08x}")
+        return 1
+    s.cache_chain.remove(cachep)
+    if __cache_shrink(s, cachep):
+        D.slab_error(s, "kmem_cache_destroy", cachep, "Can't free all objects")
+        s.cache_chain.insert(0, cachep)
+        return 1
+    _release_cache(s, cachep)
+    return 0
 
 
 def find_cache(s: SlabAllocator, name: str) -> KmemCache | None:
@@ -479,9 +924,9 @@ def find_cache(s: SlabAllocator, name: str) -> KmemCache | None:
 
 
 def kmem_cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | None:
-    """Return an object's physical address, or None. Not zeroed unless
-    __GFP_ZERO. May sleep only as flags allow (see alloc_pages)."""
-    if flags & _SLOW_GFP or s.slow:
+    """Return an object's physical address, or None. The flags matter only
+    when the cache must grow (cache_grow checks them); the contents are stale."""
+    if s.slow:
         return __cache_alloc(s, cachep, flags)
     cpu = s.current.cpu
     ac = cachep.array[cpu]
@@ -498,15 +943,25 @@ def kmem_cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | N
     return objp
 
 
+def kmem_cache_zalloc(s: SlabAllocator, cachep: KmemCache | None, flags: int) -> int | None:
+    """mm/slab.c kmem_cache_zalloc: kmem_cache_alloc, then obj_size bytes zeroed."""
+    assert cachep is not None
+    objp = kmem_cache_alloc(s, cachep, flags)
+    if objp is not None:
+        s.mem.zero(objp, obj_size(s, cachep))
+    return objp
+
+
+def obj_size(s: SlabAllocator, cachep: KmemCache) -> int:
+    """mm/slab.c obj_size(): cachep->obj_size with DEBUG, else buffer_size."""
+    return cachep.obj_size if s.debug is not None else cachep.buffer_size
+
+
 def __cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | None:
-    """kmem_cache_alloc with __GFP_HIGHMEM, __GFP_ZERO, debugging, failslab or tracing."""
+    """kmem_cache_alloc with debugging, failslab or tracing."""
     cpu = s.current.cpu
     debug = s.debug
-    if debug is not None:
-        D.cache_alloc_debugcheck_before(cachep, cpu)
-    if flags & __GFP_HIGHMEM:
-        slab_bug(s, f"cache_grow: cache `{cachep.name}': __GFP_HIGHMEM allocations cannot"
-                    f" come from the slab (no kernel mapping)")
+    if debug is not None and not kmem_flagcheck(s, cachep, flags):
         return None
     if s.faults.failslab_armed and should_failslab(s.faults, cachep.obj_size, cachep.failslab, flags):
         return None
@@ -519,8 +974,6 @@ def __cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | None
         hook("kmem_cache_alloc", cachep, objp, flags, None)
     if debug is not None:
         return D.cache_alloc_debugcheck_after(s, cachep, objp, flags)
-    if flags & __GFP_ZERO:
-        s.mem.zero(objp, cachep.obj_size)
     return objp
 
 
@@ -528,52 +981,67 @@ def ____cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int) -
     """An object from the CPU's array, refilled if it is empty."""
     ac = cachep.array[cpu]
     if ac.entry:
+        cachep.stats["allochit"] += 1
         ac.touched = True
         return ac.entry.pop()
+    cachep.stats["allocmiss"] += 1
     return cache_alloc_refill(s, cachep, flags, cpu)
 
 
+def transfer_objects(to: ArrayCache, frm: ArrayCache, max_nr: int) -> int:
+    """mm/slab.c transfer_objects: the top `nr` entries of `frm`, in order,
+    onto `to`; the receiving array is marked touched."""
+    nr = min(len(frm.entry), max_nr, to.limit - len(to.entry))
+    if nr <= 0:
+        return 0
+    to.entry.extend(frm.entry[-nr:])
+    del frm.entry[-nr:]
+    to.touched = True
+    return nr
+
+
 def cache_alloc_refill(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int) -> int | None:
+    """mm/slab.c cache_alloc_refill: from the shared array, else from the head
+    of slabs_partial (then slabs_free); the slab goes back to the head of
+    slabs_full or slabs_partial. Grows the cache when nothing is found."""
     node = s.cpu_node[cpu]
     while True:
         ac = cachep.array[cpu]
-        l3 = cachep.nodelists[node]
         batchcount = ac.batchcount
         if not ac.touched and batchcount > BATCHREFILL_LIMIT:
             batchcount = BATCHREFILL_LIMIT
+        l3 = cachep.nodelists[node]
         shared = l3.shared
-        if shared and shared.entry:
-            n = min(batchcount, len(shared.entry))
-            ac.entry.extend(shared.entry[-n:])
-            del shared.entry[-n:]
-            shared.touched = True
-        else:
-            full, partial, free = l3.lists
+        if not (shared is not None and transfer_objects(ac, shared, batchcount)):
+            partial, full, free = l3.slabs_partial, l3.slabs_full, l3.slabs_free
             num = cachep.num
             entry = ac.entry
+            taken = 0
             while batchcount > 0:
-                if partial:
-                    slabp = next(iter(partial))
-                    del partial[slabp]
+                if partial.next is not partial:
+                    slabp = partial.first()
                 else:
                     l3.free_touched = True
-                    if not free:
+                    if free.next is free:
                         break
-                    slabp = next(iter(free))
-                    del free[slabp]
+                    slabp = free.first()
                 take = min(batchcount, num - slabp.inuse)
                 objs = slabp.free
-                entry.extend(reversed(objs[-take:]))
+                entry.extend(reversed(objs[-take:]))   # slab_get_obj, one by one
                 del objs[-take:]
                 slabp.inuse += take
                 batchcount -= take
+                taken += take
+                list_del(slabp)
                 if slabp.inuse == num:
-                    slabp.list = LIST_FULL
-                    slabp.free = []  # a full slab keeps no list (memory per quantum)
-                    full[slabp] = None
+                    list_add(slabp, full)
                 else:
-                    slabp.list = LIST_PARTIAL
-                    partial[slabp] = None
+                    list_add(slabp, partial)
+            if taken:
+                st = cachep.stats
+                st["allocs"] += taken
+                st["active"] += taken
+                st["high"] = max(st["high"], st["active"])
             l3.free_objects -= len(ac.entry)
         if not ac.entry:
             grown = cache_grow(s, cachep, flags, node)
@@ -586,24 +1054,91 @@ def cache_alloc_refill(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int
         return ac.entry.pop()
 
 
+def kmem_cache_alloc_node(s: SlabAllocator, cachep: KmemCache, flags: int, nodeid: int) -> int | None:
+    """mm/slab.c kmem_cache_alloc_node: another node's object straight from
+    its slabs (__cache_alloc_node), the local node's through the array."""
+    if not s.numa or nodeid == -1 or nodeid == s.cpu_node[s.current.cpu]:
+        return kmem_cache_alloc(s, cachep, flags)
+    if s.debug is not None and not kmem_flagcheck(s, cachep, flags):
+        return None
+    objp = __cache_alloc_node(s, cachep, flags, nodeid)
+    if objp is None:
+        return None
+    cachep.live.add(objp)
+    if s.debug is not None:
+        return D.cache_alloc_debugcheck_after(s, cachep, objp, flags)
+    return objp
+
+
+def __cache_alloc_node(s: SlabAllocator, cachep: KmemCache, flags: int, nodeid: int) -> int | None:
+    l3 = cachep.nodelists[nodeid]
+    while True:
+        partial, free = l3.slabs_partial, l3.slabs_free
+        if partial:
+            slabp = partial.first()
+        else:
+            l3.free_touched = True
+            if not free:
+                if not cache_grow(s, cachep, flags, nodeid):
+                    return None
+                continue
+            slabp = free.first()
+        st = cachep.stats
+        st["node_allocs"] += 1
+        st["active"] += 1
+        st["high"] = max(st["high"], st["active"])
+        obj = slabp.free.pop()
+        slabp.inuse += 1
+        l3.free_objects -= 1
+        list_del(slabp)
+        list_add(slabp, l3.slabs_full if slabp.inuse == cachep.num else partial)
+        return obj
+
+
+def kmem_flagcheck(s: SlabAllocator, cachep: KmemCache, flags: int) -> bool:
+    """mm/slab.c kmem_flagcheck: GFP_DMA exactly for the DMA caches."""
+    if flags & GFP_DMA:
+        if not cachep.gfpflags & GFP_DMA:
+            BUG(s, BUG_FLAGCHECK_DMA)
+            return False
+    elif cachep.gfpflags & GFP_DMA:
+        BUG(s, BUG_FLAGCHECK_NODMA)
+        return False
+    return True
+
+
 def cache_grow(s: SlabAllocator, cachep: KmemCache, flags: int, nodeid: int) -> bool:
-    """Add one slab to the node's free list. Returns False if no pages."""
+    """mm/slab.c cache_grow: one slab at the tail of slabs_free. Flags outside
+    GFP_DMA | GFP_LEVEL_MASK | __GFP_NO_GROW (__GFP_HIGHMEM, __GFP_ZERO) are a
+    BUG; __GFP_NO_GROW returns 0; so does a failed page allocation."""
+    if flags & ~(GFP_DMA | GFP_LEVEL_MASK | __GFP_NO_GROW):
+        BUG(s, BUG_CACHE_GROW)
+        return False
+    if flags & __GFP_NO_GROW:
+        return False
+    ctor_flags = SLAB_CTOR_CONSTRUCTOR
+    local_flags = flags & GFP_LEVEL_MASK
+    if not local_flags & __GFP_WAIT:
+        ctor_flags |= SLAB_CTOR_ATOMIC
     l3 = cachep.nodelists[nodeid]
     offset = l3.colour_next
     l3.colour_next += 1
     if l3.colour_next >= cachep.colour:
         l3.colour_next = 0
     offset *= cachep.colour_off
-    local_flags = flags & ~(__GFP_ZERO | __GFP_DMA | __GFP_HIGHMEM)
+    if not kmem_flagcheck(s, cachep, flags):
+        return False
     slabp = Slab(cachep, nodeid)
-    pfn = alloc_pages(s.page_alloc, local_flags | cachep.gfpflags, cachep.gfporder, nodeid, slabp)
+    pfn = alloc_pages(s.page_alloc, flags | cachep.gfpflags, cachep.gfporder, nodeid, slabp)
     if pfn is None:
         return False
     slabp.pfn = pfn
     addr = pfn << s.page_shift
     if cachep.flags & CFLGS_OFF_SLAB:
         assert cachep.slabp_cache is not None
-        mgmt = kmem_cache_alloc(s, cachep.slabp_cache, local_flags)
+        # alloc_slabmgmt: kmem_cache_alloc_node (without CONFIG_NUMA, kmem_cache_alloc)
+        mgmt = (kmem_cache_alloc_node(s, cachep.slabp_cache, local_flags, nodeid) if s.numa
+                else kmem_cache_alloc(s, cachep.slabp_cache, local_flags))
         if mgmt is None:
             __free_pages(s.page_alloc, pfn, cachep.gfporder, slab_pages=True)
             return False
@@ -614,18 +1149,17 @@ def cache_grow(s: SlabAllocator, cachep: KmemCache, flags: int, nodeid: int) -> 
     slabp.s_mem = addr + slabp.colouroff
     size = cachep.buffer_size
     s_mem = slabp.s_mem
-    # the bufctl free list, last object first: slab_get_obj takes index 0 first
+    # cache_init_objs: bufctl[i] = i + 1, free = 0 (the list's end is index 0)
     objs = list(range(s_mem + (cachep.num - 1) * size, s_mem - 1, -size))
-    if cachep.ctor:
-        ctor_flags = SLAB_CTOR_CONSTRUCTOR | (0 if flags & __GFP_WAIT else SLAB_CTOR_ATOMIC)
-        for objp in reversed(objs):
-            cachep.ctor(s, objp + cachep.obj_offset, cachep, ctor_flags)
     if cachep.flags & SLAB_DEBUG_FLAGS:
-        D.cache_init_objs_debug(s, cachep, objs[::-1])
+        D.cache_init_objs_debug(s, cachep, objs[::-1], ctor_flags)
+    elif cachep.ctor:
+        for objp in reversed(objs):
+            cachep.ctor(s, objp, cachep, ctor_flags)
     slabp.free = objs
-    l3.lists[LIST_FREE][slabp] = None
-    l3.free_objects += cachep.num
+    list_add_tail(slabp, l3.slabs_free)
     cachep.grown += 1
+    l3.free_objects += cachep.num
     if cachep.flags & SLAB_RECLAIM_ACCOUNT:
         s.vmstat.nr_slab_reclaimable += 1 << cachep.gfporder
     else:
@@ -634,10 +1168,11 @@ def cache_grow(s: SlabAllocator, cachep: KmemCache, flags: int, nodeid: int) -> 
 
 
 def slab_destroy(s: SlabAllocator, cachep: KmemCache, slabp: Slab) -> None:
-    """Run the destructor over every object and give the pages back."""
-    if cachep.flags & (SLAB_POISON | SLAB_RED_ZONE):
+    """slab_destroy_objs (the destructor; with DEBUG the poison and red zone
+    checks, the destructor only without POISON) and the pages back."""
+    if s.debug is not None and cachep.flags & (SLAB_POISON | SLAB_RED_ZONE):
         D.slab_destroy_objs_debug(s, cachep, slabp)
-    if cachep.dtor:
+    elif cachep.dtor:
         for i in range(cachep.num):
             cachep.dtor(s, slabp.s_mem + i * cachep.buffer_size + cachep.obj_offset, cachep, 0)
     if cachep.flags & SLAB_RECLAIM_ACCOUNT:
@@ -655,7 +1190,8 @@ def slab_destroy(s: SlabAllocator, cachep: KmemCache, slabp: Slab) -> None:
 
 def kmem_cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
     """Give an object back to its cache. An object that is not allocated from
-    this cache is a logged BUG and nothing changes."""
+    this cache is a logged BUG (or the simulator's double-free report) and
+    nothing changes."""
     if s.slow:
         return __cache_free(s, cachep, objp)
     try:
@@ -663,12 +1199,8 @@ def kmem_cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
     except KeyError:
         return bad_free(s, cachep, objp)
     cpu = s.current.cpu
-    if s.numa:
-        owner = s.mem_map[objp >> s.page_shift]
-        if isinstance(owner, Slab) and owner.node != s.cpu_node[cpu]:
-            cachep.node_frees += 1
-            free_block(s, cachep, [objp])
-            return
+    if s.numa and cache_free_alien(s, cachep, objp, cpu):
+        return
     ac = cachep.array[cpu]
     entry = ac.entry
     if len(entry) >= ac.limit:
@@ -697,17 +1229,16 @@ def __cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
 
 
 def ____cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
-    """Push a freed object onto the CPU's array (a remote node's object goes
-    straight back to its slab)."""
+    """mm/slab.c __cache_free: a remote node's object to the alien cache, else
+    onto the CPU's array (flushing a batch when it is full)."""
     cpu = s.current.cpu
-    if s.numa:
-        owner = s.mem_map[objp >> s.page_shift]
-        if isinstance(owner, Slab) and owner.node != s.cpu_node[cpu]:
-            cachep.node_frees += 1
-            free_block(s, cachep, [objp])
-            return
+    if s.numa and cache_free_alien(s, cachep, objp, cpu):
+        return
     ac = cachep.array[cpu]
-    if len(ac.entry) >= ac.limit:
+    if len(ac.entry) < ac.limit:
+        cachep.stats["freehit"] += 1
+    else:
+        cachep.stats["freemiss"] += 1
         cache_flusharray(s, cachep, ac, s.cpu_node[cpu])
     ac.entry.append(objp)
     waiters = s.free_waiters
@@ -715,53 +1246,117 @@ def ____cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
         waiters()
 
 
-def bad_free(s: SlabAllocator, cachep: KmemCache | None, objp: int) -> None:
-    owner = s.mem_map[objp >> s.page_shift] if 0 <= objp < s.mem_size else None
-    name = cachep.name if cachep else "?"
-    if cachep:
-        cachep.errors += 1
-    if isinstance(owner, Slab):
-        if owner.cache is not cachep and cachep is not None:
-            s.log.printk(KERN_ERR, f"mismatch in kmem_cache_free: expected cache {name},"
-                                   f" got {owner.cache.name} (object {objp:#x})")
-        elif (objp - owner.s_mem) % owner.cache.buffer_size or objp < owner.s_mem:
-            slab_bug(s, f"kfree({objp:#x}): not the start of an object of cache `{owner.cache.name}'")
-        else:
-            s.log.printk(KERN_ERR, f"slab error in cache_free_debugcheck(): cache `{owner.cache.name}':"
-                                   f" double free of object {objp:#x}")
+def cache_free_alien(s: SlabAllocator, cachep: KmemCache, objp: int, cpu: int) -> bool:
+    """mm/slab.c cache_free_alien: an object of another node's slab goes to
+    this node's alien array for that node (drained when full), or straight
+    to its slab when there is no alien array."""
+    slabp = s.mem_map[objp >> s.page_shift]
+    assert isinstance(slabp, Slab)
+    nodeid = slabp.node
+    here = s.cpu_node[cpu]
+    if nodeid == here:
+        return False
+    l3 = cachep.nodelists[here]
+    cachep.node_frees += 1
+    alien = l3.alien[nodeid] if l3.alien else None
+    if alien is not None:
+        if len(alien.entry) >= alien.limit:
+            cachep.stats["overflows"] += 1
+            __drain_alien_cache(s, cachep, alien, nodeid)
+        alien.entry.append(objp)
     else:
-        slab_bug(s, f"kmem_cache_free({name}, {objp:#x}): pointer is not a slab object")
+        free_block(s, cachep, [objp], nodeid)
+    waiters = s.free_waiters
+    if waiters is not None:
+        waiters()
+    return True
+
+
+def __drain_alien_cache(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache, node: int) -> None:
+    """Into the remote node's shared array first, the rest to its slabs."""
+    if ac.entry:
+        rl3 = cachep.nodelists[node]
+        if rl3.shared is not None:
+            transfer_objects(rl3.shared, ac, ac.limit)
+        free_block(s, cachep, ac.entry, node)
+        ac.entry = []
+
+
+def drain_alien_cache(s: SlabAllocator, cachep: KmemCache, alien: list[ArrayCache | None]) -> None:
+    for i, ac in enumerate(alien):
+        if ac is not None:
+            __drain_alien_cache(s, cachep, ac, i)
+
+
+def reap_alien(s: SlabAllocator, cachep: KmemCache, l3: KmemList3, cpu: int) -> None:
+    """cache_reap's round robin over the alien arrays (one node per pass)."""
+    if l3.alien:
+        node = s.reap_node[cpu]
+        ac = l3.alien[node] if node < len(l3.alien) else None
+        if ac is not None and ac.entry:
+            __drain_alien_cache(s, cachep, ac, node)
+
+
+def init_reap_node(s: SlabAllocator, cpu: int) -> None:
+    s.reap_node[cpu] = (s.cpu_node[cpu] + 1) % s.nr_nodes
+
+
+def next_reap_node(s: SlabAllocator, cpu: int) -> None:
+    s.reap_node[cpu] = (s.reap_node[cpu] + 1) % s.nr_nodes
+
+
+def bad_free(s: SlabAllocator, cachep: KmemCache | None, objp: int) -> None:
+    """A free 2.6.18 would BUG on (a pointer outside any slab, another cache's
+    object: BUG_ON(virt_to_cache(objp) != cachep)), or one it would not notice
+    without DEBUG (a double free, the middle of an object): the simulator
+    reports it and changes nothing (docs/deviations.md)."""
+    owner = s.mem_map[objp >> s.page_shift] if 0 <= objp < s.mem_size else None
+    if not isinstance(owner, Slab):
+        BUG(s, BUG_PAGE_GET_CACHE)
+    elif cachep is not None and owner.cache is not cachep:
+        BUG(s, BUG_CACHE_FREE)
+    elif (objp - owner.s_mem) % owner.cache.buffer_size or objp < owner.s_mem:
+        slab_bug(s, f"kfree({objp:#x}): not the start of an object of cache `{owner.cache.name}'")
+    else:
+        slab_bug(s, f"double free of object {objp:#x} of cache `{owner.cache.name}'")
 
 
 def cache_flusharray(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache, node: int) -> None:
+    """mm/slab.c cache_flusharray: the oldest batchcount entries to the
+    shared array if it has room (as many as fit), else to their slabs."""
     batchcount = ac.batchcount
-    shared = cachep.nodelists[node].shared
-    if shared:
+    l3 = cachep.nodelists[node]
+    shared = l3.shared
+    if shared is not None:
         room = shared.limit - len(shared.entry)
-        if room:
+        if room > 0:
             batchcount = min(batchcount, room)
             shared.entry.extend(ac.entry[:batchcount])
             del ac.entry[:batchcount]
             return
-    free_block(s, cachep, ac.entry[:batchcount])
+    free_block(s, cachep, ac.entry[:batchcount], node)
+    if s.debug is not None:
+        freeable = l3.slabs_free.count
+        cachep.stats["max_freeable"] = max(cachep.stats["max_freeable"], freeable)
     del ac.entry[:batchcount]
 
 
-def free_block(s: SlabAllocator, cachep: KmemCache, objs: list[int]) -> None:
-    """Return objects to their slabs; an empty slab above free_limit is destroyed."""
+def free_block(s: SlabAllocator, cachep: KmemCache, objs: list[int], node: int) -> None:
+    """mm/slab.c free_block: each object back to its slab (slab_put_obj); an
+    emptied slab to the head of slabs_free, or destroyed above free_limit; a
+    partial one to the tail of slabs_partial."""
     mem_map = s.mem_map
     shift = s.page_shift
     num = cachep.num
+    l3 = cachep.nodelists[node]
+    free = l3.slabs_free
+    partial = l3.slabs_partial
+    cachep.stats["active"] -= len(objs)
     for objp in objs:
         slabp = mem_map[objp >> shift]
         assert isinstance(slabp, Slab)
-        l3 = cachep.nodelists[slabp.node]
-        _full, partial, free = l3.lists
-        del l3.lists[slabp.list][slabp]
-        if slabp.list == LIST_FULL:
-            slabp.free = [objp]
-        else:
-            slabp.free.append(objp)
+        list_del(slabp)
+        slabp.free.append(objp)
         slabp.inuse -= 1
         l3.free_objects += 1
         if slabp.inuse == 0:
@@ -769,33 +1364,34 @@ def free_block(s: SlabAllocator, cachep: KmemCache, objs: list[int]) -> None:
                 l3.free_objects -= num
                 slab_destroy(s, cachep, slabp)
             else:
-                slabp.list = LIST_FREE
-                free[slabp] = None
+                list_add(slabp, free)
         else:
-            slabp.list = LIST_PARTIAL
-            partial[slabp] = None
+            list_add_tail(slabp, partial)
 
 
 # -- shrinking and reaping --------------------------------------------------
 
 
 def drain_cpu_caches(s: SlabAllocator, cachep: KmemCache) -> None:
-    for ac in cachep.array:
+    """do_drain on every CPU, the alien arrays, then each shared array."""
+    for cpu, ac in enumerate(cachep.array):
         if ac.entry:
-            free_block(s, cachep, ac.entry)
+            free_block(s, cachep, ac.entry, s.cpu_node[cpu])
             ac.entry = []
     for l3 in cachep.nodelists:
-        if l3.shared and l3.shared.entry:
-            free_block(s, cachep, l3.shared.entry)
-            l3.shared.entry = []
+        if l3.alien:
+            drain_alien_cache(s, cachep, l3.alien)
+    for node, l3 in enumerate(cachep.nodelists):
+        drain_array(s, cachep, l3.shared, True, node)
 
 
 def drain_freelist(s: SlabAllocator, cachep: KmemCache, l3: KmemList3, tofree: int) -> int:
-    free = l3.lists[LIST_FREE]
+    """Destroy up to `tofree` free slabs, from the tail (slabs_free.prev)."""
+    free = l3.slabs_free
     n = 0
-    while free and n < tofree:
-        slabp = next(reversed(free))  # the list's tail
-        del free[slabp]
+    while n < tofree and free:
+        slabp = free.last()
+        list_del(slabp)
         l3.free_objects -= cachep.num
         slab_destroy(s, cachep, slabp)
         n += 1
@@ -807,8 +1403,8 @@ def __cache_shrink(s: SlabAllocator, cachep: KmemCache) -> bool:
     drain_cpu_caches(s, cachep)
     busy = False
     for l3 in cachep.nodelists:
-        drain_freelist(s, cachep, l3, len(l3.lists[LIST_FREE]))
-        busy = busy or bool(l3.lists[LIST_FULL] or l3.lists[LIST_PARTIAL])
+        drain_freelist(s, cachep, l3, l3.free_objects)
+        busy = busy or bool(l3.slabs_full or l3.slabs_partial)
     return busy
 
 
@@ -817,18 +1413,9 @@ def kmem_cache_shrink(s: SlabAllocator, cachep: KmemCache) -> int:
     return int(__cache_shrink(s, cachep))
 
 
-def shrink_free_slabs(s: SlabAllocator, drop: bool) -> int:
-    """SLAB's shrinker: shrink every cache that no other shrinker owns
-    (SLAB_NO_REAP caches only for drop_caches). Returns slab pages freed."""
-    before = nr_slab_pages(s.vmstat)
-    for cachep in list(s.cache_chain):
-        if cachep.has_shrinker or (cachep.flags & SLAB_NO_REAP and not drop):
-            continue
-        __cache_shrink(s, cachep)
-    return before - nr_slab_pages(s.vmstat)
-
-
-def drain_array(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache | None, force: bool) -> None:
+def drain_array(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache | None, force: bool, node: int) -> None:
+    """mm/slab.c drain_array: a touched array is only untouched; otherwise a
+    fifth of its limit (all with force) goes back to the slabs, oldest first."""
     if not ac or not ac.entry:
         return
     if ac.touched and not force:
@@ -837,30 +1424,33 @@ def drain_array(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache | None, forc
     tofree = len(ac.entry) if force else (ac.limit + 4) // 5
     if tofree > len(ac.entry):
         tofree = (len(ac.entry) + 1) // 2
-    free_block(s, cachep, ac.entry[:tofree])
+    free_block(s, cachep, ac.entry[:tofree], node)
     del ac.entry[:tofree]
 
 
 def cache_reap(s: SlabAllocator) -> None:
-    """The periodic reaper (every REAPTIMEOUT_CPUC): trim per-CPU arrays that
-    were not touched since the last pass, and free some free slabs."""
+    """The periodic reaper (every REAPTIMEOUT_CPUC): each CPU's pass of
+    mm/slab.c cache_reap in turn. SLAB_NO_REAP caches are skipped (LDD3's
+    2.6.10 meaning, docs/deviations.md)."""
     now = s.log.uptime()
-    for cachep in list(s.cache_chain):
-        if cachep.flags & SLAB_NO_REAP:
-            continue
-        for ac in cachep.array:
-            drain_array(s, cachep, ac, False)
-        for l3 in cachep.nodelists:
+    for cpu in online_cpus(s):
+        node = s.cpu_node[cpu]
+        for cachep in list(s.cache_chain):
+            if cachep.flags & SLAB_NO_REAP:
+                continue
+            l3 = cachep.nodelists[node]
+            reap_alien(s, cachep, l3, cpu)
+            drain_array(s, cachep, cachep.array[cpu], False, node)
             if l3.next_reap > now:
                 continue
             l3.next_reap = now + REAPTIMEOUT_LIST3
-            if l3.shared:
-                drain_array(s, cachep, l3.shared, False)
+            drain_array(s, cachep, l3.shared, False, node)
             if l3.free_touched:
                 l3.free_touched = False
-                continue
-            n = drain_freelist(s, cachep, l3, (l3.free_limit + 5 * cachep.num - 1) // (5 * cachep.num))
-            cachep.reaped += n
+            else:
+                n = drain_freelist(s, cachep, l3, (l3.free_limit + 5 * cachep.num - 1) // (5 * cachep.num))
+                cachep.reaped += n
+        next_reap_node(s, cpu)
 
 
 # -- the slabinfo write interface -------------------------------------------
@@ -868,7 +1458,9 @@ def cache_reap(s: SlabAllocator) -> None:
 
 def slabinfo_write(s: SlabAllocator, data: bytes) -> int:
     """mm/slab.c slabinfo_write: `name limit batchcount shared`. Returns 0 or
-    an errno (EINVAL, ENOMEM). Out-of-range values for a known cache are ignored."""
+    an errno (EINVAL; ENOMEM when a per-CPU array cannot be kmalloc'd). A
+    shared array too large to kmalloc is alloc_kmemlist's failure: printk and
+    BUG (the writer gets ENOMEM). Out-of-range values for a known cache are ignored."""
     if len(data) > SLABINFO_WRITE_MAX:
         return errno.EINVAL
     text = data.decode("latin-1")
@@ -887,12 +1479,7 @@ def slabinfo_write(s: SlabAllocator, data: bytes) -> int:
         return errno.EINVAL
     if limit < 1 or batchcount < 1 or batchcount > limit or shared < 0:
         return 0
-    # do_tune_cpucache kmallocs the new arrays (struct array_cache plus a
-    # pointer per entry): past the largest general cache, ENOMEM
-    if SIZEOF_ARRAY_CACHE + s.bytes_per_word * max(limit, shared * batchcount) > KMALLOC_MAX_SIZE:
-        return errno.ENOMEM
-    do_tune_cpucache(s, cachep, limit, batchcount, shared)
-    return 0
+    return do_tune_cpucache(s, cachep, limit, batchcount, shared)
 
 
 # -- queries ----------------------------------------------------------------
@@ -910,43 +1497,43 @@ def slab_object_is_live(cachep: KmemCache, objp: int) -> bool:
 
 
 def cache_partial_slabs(cachep: KmemCache) -> int:
-    return sum(len(l3.lists[LIST_PARTIAL]) for l3 in cachep.nodelists)
+    return sum(len(l3.slabs_partial) for l3 in cachep.nodelists)
 
 
 def cache_cpu_objects(cachep: KmemCache) -> int:
-    """Objects parked in the per-CPU and shared arrays."""
-    return sum(len(a.entry) for a in cachep.array) + cachep.shared_avail()
+    """Objects parked in the per-CPU, shared and alien arrays."""
+    alien = sum(len(a.entry) for l3 in cachep.nodelists if l3.alien for a in l3.alien if a is not None)
+    return sum(len(a.entry) for a in cachep.array) + cachep.shared_avail() + alien
 
 
 # -- kmalloc ----------------------------------------------------------------
 
 
 def kmem_find_general_cachep(s: SlabAllocator, size: int, flags: int) -> KmemCache | None:
-    """__find_general_cachep: the cache kmalloc(size, flags) uses, or None.
-    (During kmem_cache_init off-slab caches may ask before all exist.)"""
+    """__find_general_cachep: the cache kmalloc(size, flags) uses (the DMA
+    one for GFP_DMA), or None above 128 KiB."""
     if size > KMALLOC_MAX_SIZE:
         return None
     i = SIZE_INDEX[max(size, 0)]
-    table = s.malloc_sizes_dma if flags & __GFP_DMA else s.malloc_sizes
+    table = s.malloc_sizes_dma if flags & GFP_DMA else s.malloc_sizes
     if i >= len(table):
         return None
     return table[i]
 
 
 def kmalloc(s: SlabAllocator, size: int, flags: int) -> int | None:
-    """Return the physical address of at least `size` physically contiguous
-    bytes, or None. Contents are stale unless __GFP_ZERO. __GFP_HIGHMEM and
-    sizes above 128 KiB are refused with a log line."""
-    # kmalloc(0) is a size-32 object in 2.6.18 (ZERO_SIZE_PTR came in 2.6.22)
-    try:
-        i: int | None = SIZE_INDEX[size]
-    except (IndexError, TypeError):
-        i = None
-    if i is None or size < 0:
-        s.log.printk(KERN_WARNING, f"{s.current.comm}: kmalloc({size}) is larger than"
-                                   f" the largest general cache (size-{KMALLOC_MAX_SIZE})")
+    """__do_kmalloc: the physical address of at least `size` physically
+    contiguous bytes, or None (no message above 128 KiB, as 2.6.18). The
+    contents are stale; the flags are checked when the cache must grow."""
+    # kmalloc(0) is a size-32 object in 2.6.18 (ZERO_SIZE_PTR came in 2.6.22);
+    # a negative size is a huge size_t
+    if not isinstance(size, int) or size < 0 or size > KMALLOC_MAX_SIZE:
         return None
-    cachep = (s.malloc_sizes_dma if flags & __GFP_DMA else s.malloc_sizes)[i]
+    i = SIZE_INDEX[size]
+    table = s.malloc_sizes_dma if flags & __GFP_DMA else s.malloc_sizes
+    if i >= len(table):
+        return None
+    cachep = table[i]
     objp = kmem_cache_alloc(s, cachep, flags)
     if objp is not None and s.slow:
         hook = s.trace.hook
@@ -956,7 +1543,11 @@ def kmalloc(s: SlabAllocator, size: int, flags: int) -> int | None:
 
 
 def kzalloc(s: SlabAllocator, size: int, flags: int) -> int | None:
-    return kmalloc(s, size, flags | __GFP_ZERO)
+    """mm/util.c __kzalloc: kmalloc, then `size` bytes zeroed."""
+    objp = kmalloc(s, size, flags)
+    if objp is not None:
+        s.mem.zero(objp, size)
+    return objp
 
 
 def kcalloc(s: SlabAllocator, n: int, size: int, flags: int) -> int | None:
@@ -968,24 +1559,27 @@ def kcalloc(s: SlabAllocator, n: int, size: int, flags: int) -> int | None:
 
 
 def ksize(s: SlabAllocator, objp: int | None) -> int:
-    """The usable size of a kmalloc'd object (its cache's object size)."""
+    """mm/slab.c ksize: obj_size(virt_to_cache(objp)) (buffer_size without DEBUG)."""
     if not objp:
         return 0
     slabp = slab_of(s, objp)
     if slabp is None:
-        slab_bug(s, f"ksize({objp:#x}): not a slab object")
+        BUG(s, BUG_PAGE_GET_CACHE)
         return 0
-    return slabp.cache.obj_size
+    return obj_size(s, slabp.cache)
 
 
 def kfree(s: SlabAllocator, objp: int | None) -> None:
-    """Free kmalloc'd memory; kfree(None) does nothing. A pointer that is not
-    a live slab object is a logged BUG, never a crash."""
+    """Free kmalloc'd memory; kfree(None) does nothing. A pointer outside the
+    slabs is page_get_cache's BUG, never a crash."""
     if not objp:
         return
     owner = s.mem_map[objp >> s.page_shift] if 0 < objp < s.mem_size else None
     if not isinstance(owner, Slab):
-        slab_bug(s, f"kfree({objp:#x}): pointer is not from kmalloc")
+        if s.debug is not None:
+            D.kfree_debugcheck_report(s, objp, 0 < objp < s.mem_size)
+        else:
+            BUG(s, BUG_PAGE_GET_CACHE)
         return
     cachep = owner.cache
     if s.slow and s.trace.hook is not None and objp in cachep.live:

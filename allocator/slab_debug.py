@@ -1,17 +1,20 @@
-"""CONFIG_DEBUG_SLAB: red zones, poisoning, last-user tracking, statistics.
+"""CONFIG_DEBUG_SLAB as 2.6.18 mm/slab.c has it: red zones, poisoning,
+last-user tracking (STATS are counted in slab.py).
 
 With `Kernel(slab_debug=True)` every cache gets SLAB_RED_ZONE|SLAB_STORE_USER
-(when that does not push it past a power of two) and SLAB_POISON, and SLAB's
-slow paths (which a debugging SLAB always takes) call the checks below, as
-mm/slab.c's cache_alloc_debugcheck_after / cache_free_debugcheck:
+(FORCED_DEBUG: unless that pushes a large object past a power of two) and
+SLAB_POISON, and SLAB's slow paths (which a debugging SLAB always takes) call
+the checks below. A red zone is one word (BYTES_PER_WORD, 4 on i386):
 
-  slot: [red zone 1: 8][object: obj_size ...][red zone 2: 8][last user: 8]
+  slot: [red zone 1: 4][object: obj_size ...][red zone 2: 4][last user: 4]
 
 A free object is filled with POISON_FREE (0x6b, last byte POISON_END); an
 allocated one with POISON_INUSE (0x5a). Red zones hold RED_INACTIVE while the
-object is free and RED_ACTIVE while allocated. An overrun shows in red zone 2,
-a write after free in the poison, a double free as an inactive red zone at
-free time. Reports go to the log in 2.6's words; nothing raises.
+object is free and RED_ACTIVE while allocated (include/linux/poison.h). The
+constructor of a POISON cache runs at each allocation
+(cache_alloc_debugcheck_after), its destructor at each free. Reports go to
+the log in 2.6.18's words (check_poison_obj, print_objinfo, slab_error);
+nothing raises.
 
 The "last user" is the caller's function, named as trace.py names call sites
 (the caller registers its driver classes and inline helpers there).
@@ -21,11 +24,14 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from .gfp import __GFP_ZERO
+from .gfp import __GFP_WAIT
 from .physmem import PAGE_OFFSET
 from .printk import KERN_ERR
 from .slab_flags import (
+    SLAB_CTOR_ATOMIC,
     SLAB_CTOR_CONSTRUCTOR,
+    SLAB_CTOR_VERIFY,
+    SLAB_DEBUG_INITIAL,
     SLAB_DESTROY_BY_RCU,
     SLAB_POISON,
     SLAB_RED_ZONE,
@@ -39,16 +45,14 @@ if TYPE_CHECKING:
 POISON_INUSE = 0x5A
 POISON_FREE = 0x6B
 POISON_END = 0xA5
-RED_INACTIVE = 0x09F911029D74E35B
-RED_ACTIVE = 0xD84156C5635688C0
-REDZONE_ALIGN = 8          # a red zone is one unsigned long long
-REDZONE_WORD = 8           # the last-user word's slot at the end of the object
+RED_INACTIVE = 0x5A2CF071
+RED_ACTIVE = 0x170FC2A5
+BYTES_PER_WORD = 4         # a red zone and the last-user word: one unsigned long
 FORCED_DEBUG_SIZE = 4096   # below this, red zones are always added
-POISON_LINE = 16           # check_poison_obj reports in lines of 16 bytes
-POISON_LINES_SHOWN = 5
+POISON_LINE = 16           # dump_line: 16 bytes a line
+POISON_LINES_MAX = 5       # check_poison_obj: `if (lines > 5) break;` after a line
 CALL_SITE_BASE = 0xC0100000  # call sites are shown as kernel text addresses
 CALL_SITE_STRIDE = 16
-_u64 = struct.Struct("<Q")
 _u32 = struct.Struct("<I")
 
 
@@ -75,17 +79,19 @@ def forced_debug_flags(size: int, flags: int, word: int) -> int:
 
 
 def redzone1(cachep: KmemCache, slot: int) -> int:
-    return slot + cachep.obj_offset - REDZONE_ALIGN
+    """dbg_redzone1: the word before the object."""
+    return slot + cachep.obj_offset - BYTES_PER_WORD
 
 
 def redzone2(cachep: KmemCache, slot: int) -> int:
+    """dbg_redzone2: the word after it (before the last-user word)."""
     if cachep.flags & SLAB_STORE_USER:
-        return slot + cachep.buffer_size - REDZONE_WORD - REDZONE_ALIGN
-    return slot + cachep.buffer_size - REDZONE_WORD
+        return slot + cachep.buffer_size - 2 * BYTES_PER_WORD
+    return slot + cachep.buffer_size - BYTES_PER_WORD
 
 
 def userword(s: SlabAllocator, cachep: KmemCache, slot: int) -> int:
-    return slot + cachep.buffer_size - s.bytes_per_word
+    return slot + cachep.buffer_size - BYTES_PER_WORD
 
 
 def call_site_address(s: SlabAllocator) -> int:
@@ -116,12 +122,12 @@ def poison_obj(s: SlabAllocator, cachep: KmemCache, slot: int, value: int) -> No
 
 
 def get_rz(s: SlabAllocator, addr: int) -> int:
-    value: int = _u64.unpack_from(s.mem.view, addr)[0]
+    value: int = _u32.unpack_from(s.mem.view, addr)[0]
     return value
 
 
 def set_rz(s: SlabAllocator, addr: int, value: int) -> None:
-    _u64.pack_into(s.mem.view, addr, value)
+    _u32.pack_into(s.mem.view, addr, value)
 
 
 def set_user(s: SlabAllocator, cachep: KmemCache, slot: int, site: int) -> None:
@@ -136,21 +142,38 @@ def redzones_active(s: SlabAllocator, cachep: KmemCache, slot: int) -> bool:
 # -- reports ----------------------------------------------------------------
 
 
+def virt(addr: int) -> str:
+    """%p of a lowmem address: eight hex digits, no 0x."""
+    return f"{PAGE_OFFSET + addr:08x}"
+
+
 def slab_error(s: SlabAllocator, function: str, cachep: KmemCache, msg: str) -> None:
-    cachep.errors += 1
+    """__slab_error (then dump_stack, not printed here)."""
     s.log.printk(KERN_ERR, f"slab error in {function}(): cache `{cachep.name}': {msg}")
 
 
-def print_objinfo(s: SlabAllocator, cachep: KmemCache, slot: int) -> None:
-    lines = []
+def dump_line(s: SlabAllocator, addr: int, offset: int, limit: int) -> None:
+    data = bytes(s.mem.view[addr + offset:addr + offset + limit])
+    s.log.printk(KERN_ERR, f"{offset:03x}:" + "".join(f" {b:02x}" for b in data))
+
+
+def print_objinfo(s: SlabAllocator, cachep: KmemCache, slot: int, lines: int) -> None:
+    """mm/slab.c print_objinfo: red zones, last user, `lines` lines of the object."""
     if cachep.flags & SLAB_RED_ZONE:
-        lines.append(f"Redzone: 0x{get_rz(s, redzone1(cachep, slot)):x}"
-                     f"/0x{get_rz(s, redzone2(cachep, slot)):x}.")
+        s.log.printk(KERN_ERR, f"Redzone: 0x{get_rz(s, redzone1(cachep, slot)):x}"
+                               f"/0x{get_rz(s, redzone2(cachep, slot)):x}.")
     if cachep.flags & SLAB_STORE_USER:
         site: int = _u32.unpack_from(s.mem.view, userword(s, cachep, slot))[0]
-        lines.append(f"Last user: [<{site:08x}>]({call_site_name(s, site)}+0x0/0x0)")
-    if lines:
-        s.log.printk(KERN_ERR, "\n".join(lines))
+        name = call_site_name(s, site)
+        symbol = f"{name}+0x0/0x10" if name != "?" else f"0x{site:x}"
+        s.log.printk(KERN_ERR, f"Last user: [<{site:08x}>]({symbol})")
+    realobj = slot + cachep.obj_offset
+    size = cachep.obj_size
+    i = 0
+    while i < size and lines:
+        dump_line(s, realobj, i, min(POISON_LINE, size - i))
+        i += POISON_LINE
+        lines -= 1
 
 
 def poison_pattern(cachep: KmemCache) -> bytes:
@@ -158,45 +181,81 @@ def poison_pattern(cachep: KmemCache) -> bytes:
 
 
 def check_poison_obj(s: SlabAllocator, cachep: KmemCache, slot: int) -> bool:
-    """Report every 16-byte line where the free poison was overwritten.
-    Returns True if the poison was intact."""
-    addr = slot + cachep.obj_offset
-    n = cachep.obj_size
-    data = bytes(s.mem.view[addr:addr + n])
+    """mm/slab.c check_poison_obj: the header and object info at the first
+    overwritten byte, each overwritten 16-byte line (six at most), then the
+    neighbouring objects. Returns True if the poison was intact."""
+    realobj = slot + cachep.obj_offset
+    size = cachep.obj_size
+    data = bytes(s.mem.view[realobj:realobj + size])
     expect = poison_pattern(cachep)
     if data == expect:
         return True
-    s.log.printk(KERN_ERR, f"Slab corruption: {cachep.name} start={PAGE_OFFSET + addr:08x}, len={n}")
-    print_objinfo(s, cachep, slot)
-    shown = 0
-    for line in range(0, n, POISON_LINE):
-        if data[line:line + POISON_LINE] != expect[line:line + POISON_LINE]:
-            hexdump = " ".join(f"{b:02x}" for b in data[line:line + POISON_LINE])
-            s.log.printk(KERN_ERR, f"{line:03x}: {hexdump}")
-            shown += 1
-            if shown >= POISON_LINES_SHOWN:
+    lines = 0
+    i = 0
+    while i < size:
+        if data[i] != expect[i]:
+            if lines == 0:
+                s.log.printk(KERN_ERR, f"Slab corruption: start={virt(realobj)}, len={size}")
+                print_objinfo(s, cachep, slot, 0)
+            i = (i // POISON_LINE) * POISON_LINE
+            dump_line(s, realobj, i, min(POISON_LINE, size - i))
+            i += POISON_LINE
+            lines += 1
+            if lines > POISON_LINES_MAX:
                 break
+        i += 1      # the for loop's i++, also after a dumped line
+    from .slab import slab_of
+    slabp = slab_of(s, slot)
+    if slabp is not None:
+        objnr = (slot - slabp.s_mem) // cachep.buffer_size
+        if objnr:
+            prev = slot - cachep.buffer_size
+            s.log.printk(KERN_ERR, f"Prev obj: start={virt(prev + cachep.obj_offset)}, len={size}")
+            print_objinfo(s, cachep, prev, 2)
+        if objnr + 1 < cachep.num:
+            nxt = slot + cachep.buffer_size
+            s.log.printk(KERN_ERR, f"Next obj: start={virt(nxt + cachep.obj_offset)}, len={size}")
+            print_objinfo(s, cachep, nxt, 2)
     return False
+
+
+def kfree_debugcheck_report(s: SlabAllocator, objp: int, in_range: bool) -> None:
+    """kfree_debugcheck: a pointer outside the direct mapping or not in a slab page."""
+    from .slab import BUG, BUG_KFREE_BADPTR, BUG_KFREE_RANGE
+    if not in_range:
+        s.log.printk(KERN_ERR, f"kfree_debugcheck: out of range ptr {PAGE_OFFSET + objp:x}h.")
+        BUG(s, BUG_KFREE_RANGE)
+    else:
+        s.log.printk(KERN_ERR, f"kfree_debugcheck: bad ptr {PAGE_OFFSET + objp:x}h.")
+        BUG(s, BUG_KFREE_BADPTR)
 
 
 # -- called by slab.py ------------------------------------------------------
 
 
-def cache_init_objs_debug(s: SlabAllocator, cachep: KmemCache, slots: list[int]) -> None:
-    """cache_init_objs with DEBUG: poison and deactivate every new object."""
+def cache_init_objs_debug(s: SlabAllocator, cachep: KmemCache, slots: list[int], ctor_flags: int) -> None:
+    """cache_init_objs with DEBUG: poison, last user NULL, red zones inactive;
+    the constructor only for caches without POISON (they construct at alloc)."""
     for slot in slots:
         if cachep.flags & SLAB_POISON:
             poison_obj(s, cachep, slot, POISON_FREE)
+        if cachep.flags & SLAB_STORE_USER:
+            set_user(s, cachep, slot, 0)
         if cachep.flags & SLAB_RED_ZONE:
             set_rz(s, redzone1(cachep, slot), RED_INACTIVE)
             set_rz(s, redzone2(cachep, slot), RED_INACTIVE)
-        if cachep.flags & SLAB_STORE_USER:
-            set_user(s, cachep, slot, 0)
+        if cachep.ctor and not cachep.flags & SLAB_POISON:
+            cachep.ctor(s, slot + cachep.obj_offset, cachep, ctor_flags)
+        if cachep.flags & SLAB_RED_ZONE:
+            if get_rz(s, redzone2(cachep, slot)) != RED_INACTIVE:
+                slab_error(s, "cache_init_objs", cachep, "constructor overwrote the end of an object")
+            if get_rz(s, redzone1(cachep, slot)) != RED_INACTIVE:
+                slab_error(s, "cache_init_objs", cachep, "constructor overwrote the start of an object")
 
 
 def slab_destroy_objs_debug(s: SlabAllocator, cachep: KmemCache, slabp: Slab) -> None:
     """slab_destroy_objs with DEBUG: every object of a slab being freed must
-    still be poisoned and inactive."""
+    still be poisoned and inactive; the destructor runs here only without POISON."""
     for i in range(cachep.num):
         slot = slabp.s_mem + i * cachep.buffer_size
         if cachep.flags & SLAB_POISON:
@@ -206,19 +265,14 @@ def slab_destroy_objs_debug(s: SlabAllocator, cachep: KmemCache, slabp: Slab) ->
                 slab_error(s, "slab_destroy_objs", cachep, "start of a freed object was overwritten")
             if get_rz(s, redzone2(cachep, slot)) != RED_INACTIVE:
                 slab_error(s, "slab_destroy_objs", cachep, "end of a freed object was overwritten")
-
-
-def cache_alloc_debugcheck_before(cachep: KmemCache, cpu: int) -> None:
-    """STATS: an allocation served by the CPU's array, or not."""
-    cachep.stats["allochit" if cachep.array[cpu].entry else "allocmiss"] += 1
+        if cachep.dtor and not cachep.flags & SLAB_POISON:
+            cachep.dtor(s, slot + cachep.obj_offset, cachep, 0)
 
 
 def cache_alloc_debugcheck_after(s: SlabAllocator, cachep: KmemCache, slot: int, flags: int) -> int:
     """Check and arm a slot just taken (live already): the free poison must be
-    intact and the red zones inactive. Returns the object's address."""
-    st = cachep.stats
-    st["allocs"] += 1
-    st["high"] = max(st["high"], len(cachep.live))
+    intact and the red zones inactive; a POISON cache's constructor runs now
+    (SLAB_CTOR_ATOMIC without __GFP_WAIT). Returns the object's address."""
     if cachep.flags & SLAB_POISON:
         check_poison_obj(s, cachep, slot)
         poison_obj(s, cachep, slot, POISON_INUSE)
@@ -229,40 +283,47 @@ def cache_alloc_debugcheck_after(s: SlabAllocator, cachep: KmemCache, slot: int,
         if get_rz(s, r1) != RED_INACTIVE or get_rz(s, r2) != RED_INACTIVE:
             slab_error(s, "cache_alloc_debugcheck_after", cachep,
                        "double free, or memory outside object was overwritten")
-            s.log.printk(KERN_ERR, f"{PAGE_OFFSET + slot:08x}: redzone 1:0x{get_rz(s, r1):x},"
+            s.log.printk(KERN_ERR, f"{virt(slot)}: redzone 1:0x{get_rz(s, r1):x},"
                                    f" redzone 2:0x{get_rz(s, r2):x}")
         set_rz(s, r1, RED_ACTIVE)
         set_rz(s, r2, RED_ACTIVE)
     objp = slot + cachep.obj_offset
     if cachep.ctor and cachep.flags & SLAB_POISON:
-        cachep.ctor(s, objp, cachep, SLAB_CTOR_CONSTRUCTOR)
-    if flags & __GFP_ZERO:
-        s.mem.zero(objp, cachep.obj_size)
+        ctor_flags = SLAB_CTOR_CONSTRUCTOR
+        if not flags & __GFP_WAIT:
+            ctor_flags |= SLAB_CTOR_ATOMIC
+        cachep.ctor(s, objp, cachep, ctor_flags)
     return objp
 
 
 def cache_free_debugcheck(s: SlabAllocator, cachep: KmemCache, objp: int) -> int | None:
-    """Check an object being freed and disarm it. Returns its slot for the
-    free to go on, or None when the free was refused (a double free or a
-    foreign pointer, reported)."""
-    from .slab import bad_free, slab_of
+    """mm/slab.c cache_free_debugcheck: check an object being freed and disarm
+    it (red zones inactive, last user, DEBUG_INITIAL's verify call, a POISON
+    cache's destructor, the poison). Returns its slot for the free to go on,
+    or None when the free was refused (a BUG, or a double free: reported)."""
+    from .slab import BUG, BUG_FREE_NOTOBJ, bad_free, slab_of
     slot = objp - cachep.obj_offset
     if slot not in cachep.live:
         owner = slab_of(s, slot)
-        if cachep.flags & SLAB_RED_ZONE and owner is not None and owner.cache is cachep \
-                and (slot - owner.s_mem) % cachep.buffer_size == 0:
-            verify_redzone_free(s, cachep, slot)
-            return None
+        if owner is not None and owner.cache is cachep:
+            if (slot - owner.s_mem) % cachep.buffer_size or slot < owner.s_mem:
+                BUG(s, BUG_FREE_NOTOBJ)
+                return None
+            if cachep.flags & SLAB_RED_ZONE:
+                verify_redzone_free(s, cachep, slot)
+                return None
         bad_free(s, cachep, slot)
         return None
-    ac = cachep.array[s.current.cpu]
-    cachep.stats["freehit" if len(ac.entry) < ac.limit else "freemiss"] += 1
     if cachep.flags & SLAB_RED_ZONE:
         verify_redzone_free(s, cachep, slot)
         set_rz(s, redzone1(cachep, slot), RED_INACTIVE)
         set_rz(s, redzone2(cachep, slot), RED_INACTIVE)
     if cachep.flags & SLAB_STORE_USER:
         set_user(s, cachep, slot, call_site_address(s))
+    if cachep.flags & SLAB_DEBUG_INITIAL and cachep.ctor:
+        cachep.ctor(s, objp, cachep, SLAB_CTOR_CONSTRUCTOR | SLAB_CTOR_VERIFY)
+    if cachep.flags & SLAB_POISON and cachep.dtor:
+        cachep.dtor(s, objp, cachep, 0)
     if cachep.flags & SLAB_POISON:
         poison_obj(s, cachep, slot, POISON_FREE)
     return slot
@@ -276,5 +337,4 @@ def verify_redzone_free(s: SlabAllocator, cachep: KmemCache, slot: int) -> None:
         slab_error(s, "verify_redzone_free", cachep, "double free detected")
     else:
         slab_error(s, "verify_redzone_free", cachep, "memory outside object was overwritten")
-    s.log.printk(KERN_ERR, f"{PAGE_OFFSET + slot:08x}: redzone 1:0x{r1:x}, redzone 2:0x{r2:x}.")
-    print_objinfo(s, cachep, slot)
+    s.log.printk(KERN_ERR, f"{virt(slot)}: redzone 1:0x{r1:x}, redzone 2:0x{r2:x}.")

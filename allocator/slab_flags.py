@@ -1,5 +1,9 @@
-"""The SLAB_* cache flags and constructor flags of 2.6 include/linux/slab.h
-(SLAB_NO_REAP as in 2.6.11), and their text form."""
+"""The SLAB_* cache flags and constructor flags of 2.6.18 include/linux/slab.h,
+mm/slab.c's CREATE_MASK, and their text form.
+
+SLAB_NO_REAP (0x1000) left the kernel in 2.6.17; it is kept with LDD3's 2.6.10
+meaning (cache_reap skips the cache) and accepted by kmem_cache_create: a
+deliberate deviation (docs/deviations.md, SLAB)."""
 from __future__ import annotations
 
 SLAB_DEBUG_FREE = 0x00000100
@@ -16,10 +20,14 @@ SLAB_PANIC = 0x00040000
 SLAB_DESTROY_BY_RCU = 0x00080000
 SLAB_MEM_SPREAD = 0x00100000
 CFLGS_OFF_SLAB = 0x80000000    # mm/slab.c: management off the slab
-CREATE_MASK = (SLAB_DEBUG_FREE | SLAB_DEBUG_INITIAL | SLAB_RED_ZONE | SLAB_POISON
-               | SLAB_NO_REAP | SLAB_HWCACHE_ALIGN | SLAB_CACHE_DMA | SLAB_MUST_HWCACHE_ALIGN
-               | SLAB_STORE_USER | SLAB_RECLAIM_ACCOUNT | SLAB_PANIC | SLAB_DESTROY_BY_RCU
-               | SLAB_MEM_SPREAD)
+# mm/slab.c CREATE_MASK (2.6.18): without DEBUG the debugging flags are not
+# legal ("a caller might be expecting debug support which isn't available");
+# SLAB_DEBUG_FREE is in neither. SLAB_NO_REAP is the simulator's addition.
+CREATE_MASK = (SLAB_HWCACHE_ALIGN | SLAB_CACHE_DMA | SLAB_MUST_HWCACHE_ALIGN
+               | SLAB_RECLAIM_ACCOUNT | SLAB_PANIC | SLAB_DESTROY_BY_RCU | SLAB_MEM_SPREAD
+               | SLAB_NO_REAP)
+CREATE_MASK_DEBUG = (CREATE_MASK | SLAB_DEBUG_INITIAL | SLAB_RED_ZONE | SLAB_POISON
+                     | SLAB_STORE_USER)
 SLAB_FLAG_NAMES = {
     "SLAB_DEBUG_FREE": SLAB_DEBUG_FREE, "SLAB_DEBUG_INITIAL": SLAB_DEBUG_INITIAL,
     "SLAB_RED_ZONE": SLAB_RED_ZONE, "SLAB_POISON": SLAB_POISON, "SLAB_NO_REAP": SLAB_NO_REAP,

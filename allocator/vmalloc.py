@@ -1,4 +1,4 @@
-"""vmalloc after 2.6 mm/vmalloc.c, on i386.
+"""vmalloc after 2.6.18 mm/vmalloc.c, on i386.
 
 A vmalloc'd buffer is contiguous only in kernel virtual addresses: get_vm_area
 finds a gap in the vmalloc area (first fit, each area followed by one unmapped
@@ -6,11 +6,15 @@ guard page), the pages are allocated one by one (GFP_KERNEL|__GFP_HIGHMEM:
 HighMem first) and mapped by page-table entries. Reading or writing through a
 vmalloc address goes through that page table, one frame at a time.
 
-The area starts 8 MiB above the end of lowmem (arch/i386 pgtable.h:
-VMALLOC_START = (high_memory + 2*VMALLOC_OFFSET-1) & ~(VMALLOC_OFFSET-1)) and is
-__VMALLOC_RESERVE = 128 MiB long, ending no later than i386's VMALLOC_END
-(PKMAP_BASE - 2 pages), so a machine with 896 MiB or more of lowmem shows the
-real box's `VmallocTotal: 114680 kB`.
+The area (include/asm-i386/pgtable.h, 2.6.18) runs from
+VMALLOC_START = (high_memory + vmalloc_earlyreserve + 2*VMALLOC_OFFSET-1) &
+~(VMALLOC_OFFSET-1), 8 MiB above the end of lowmem (vmalloc_earlyreserve is 0
+without NUMA), to VMALLOC_END = PKMAP_BASE - 2*PAGE_SIZE (CONFIG_HIGHMEM). With
+PKMAP_BASE = (FIXADDR_BOOT_START - PAGE_SIZE*(LAST_PKMAP + 1)) & PMD_MASK and
+the fixmap of an SMP HIGHMEM4G build of the i386 defconfig (fixmap.h: 193
+slots, so FIXADDR_BOOT_START 0xfff3e000; LAST_PKMAP 1024; 4 MiB PMDs),
+PKMAP_BASE is 0xff800000 and VMALLOC_END 0xff7fe000 (arch/i386.py). Hence
+`VmallocTotal: 966648 kB` on a 64 MiB box and 114680 kB at >= 896 MiB.
 
 The part is `Vmalloc` (state only), given the page allocator for the pages and
 SLAB for the bookkeeping (vm_struct, the page pointer array).
@@ -19,14 +23,15 @@ from __future__ import annotations
 
 import bisect
 import struct
+import sys
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from . import page_alloc as PA
 from . import slab as SL
 from .arch import Arch
 from .gfp import (
-    __GFP_DMA,
     __GFP_HIGHMEM,
     __GFP_REPEAT,
     __GFP_ZERO,
@@ -41,7 +46,6 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 VMALLOC_OFFSET = 8 << 20
-VMALLOC_RESERVE = 128 << 20
 PMD_SHIFT = 22                 # i386 without PAE: one page table maps 4 MiB
 PTRS_PER_PTE = 1024
 PTE_SIZE = 4
@@ -53,9 +57,13 @@ PAGE_KERNEL = 0x163
 VM_IOREMAP, VM_ALLOC, VM_MAP, VM_USERMAP, VM_VPAGES = 0x1, 0x2, 0x4, 0x8, 0x10
 SIZEOF_VM_STRUCT = 28          # i386: next, addr, size, flags, pages, nr_pages, phys_addr
 SIZEOF_PAGE_POINTER = 4
-# __GFP_DMA and __GFP_HIGHMEM are not for the bookkeeping (GFP_LEVEL_MASK)
-GFP_LEVEL_MASK = ~(__GFP_DMA | __GFP_HIGHMEM)
 GFP_VMALLOC = GFP_KERNEL | __GFP_HIGHMEM
+# arch/i386/mm/pgtable.c pte_alloc_one_kernel (2.6.18)
+GFP_PTE = GFP_KERNEL | __GFP_REPEAT | __GFP_ZERO
+# The lines of 2.6.18 mm/vmalloc.c's WARN_ON(1) calls in __vunmap.
+WARN_LINE_BAD_ADDRESS = 321
+WARN_LINE_NONEXISTENT = 329
+STACK_DEPTH = 8   # frames dump_stack shows here
 
 VMALLOC = PageOwner("vmalloc")    # a frame mapped into the vmalloc area
 PGTABLE = PageOwner("pgtable")    # a kernel page table for the vmalloc area
@@ -96,7 +104,7 @@ class Vmalloc:
         lowmem = min(page_alloc.nr_pages << arch.page_shift, arch.zones[ZONE_HIGHMEM].lo)
         high_memory = arch.page_offset + lowmem
         self.vmalloc_start = (high_memory + 2 * VMALLOC_OFFSET - 1) & ~(VMALLOC_OFFSET - 1)
-        self.vmalloc_end = min(self.vmalloc_start + VMALLOC_RESERVE, arch.vmalloc_end)
+        self.vmalloc_end = arch.vmalloc_end
         self.vmlist: list[VmStruct] = []     # sorted by address, as 2.6's vmlist
         self.vm_addrs: list[int] = []        # the same addresses, for bisect
         self.vm_hint = 0                     # vmlist[:hint] has no gap between areas
@@ -108,16 +116,20 @@ class Vmalloc:
 
 def get_vm_area(v: Vmalloc, size: int, flags: int = VM_ALLOC, caller: str | None = None,
                 gfp_mask: int = GFP_KERNEL) -> VmStruct | None:
-    """Reserve size bytes (rounded up to pages) plus a guard page of the
-    vmalloc area, first fit. Returns the area (nothing mapped) or None."""
+    """mm/vmalloc.c __get_vm_area_node (2.6.18): reserve size bytes (rounded
+    up to pages) plus a guard page of the vmalloc area, first fit. The
+    vm_struct is kmalloc'd with GFP_KERNEL whatever the caller's mask (as
+    2.6.18 does; `gfp_mask` is not used). Returns the area (nothing mapped) or
+    None, with the rate-limited "out of vmalloc space" warning when no gap fits."""
     page_size = v.page_size
-    size = (size + page_size - 1) & ~(page_size - 1)
-    if size <= 0:
-        return None
-    size += page_size  # the guard page
-    struct_addr = SL.kmalloc(v.slab, SIZEOF_VM_STRUCT, gfp_mask & GFP_LEVEL_MASK)
+    struct_addr = SL.kmalloc(v.slab, SIZEOF_VM_STRUCT, GFP_KERNEL)
     if struct_addr is None:
         return None
+    size = (size + page_size - 1) & ~(page_size - 1)
+    if size <= 0:
+        SL.kfree(v.slab, struct_addr)
+        return None
+    size += page_size  # the guard page
     vmlist = v.vmlist
     i = v.vm_hint
     addr = vmlist[i - 1].addr + vmlist[i - 1].size if i else v.vmalloc_start
@@ -133,10 +145,13 @@ def get_vm_area(v: Vmalloc, size: int, flags: int = VM_ALLOC, caller: str | None
             v.vm_hint = i + 1
         addr = tmp.addr + tmp.size
         i += 1
+    # 2.6.18 tests `addr > end - size` after each area it passes, so an empty
+    # vmlist would take any size; the end is checked always here (deviations.md).
     if addr + size > end:
         SL.kfree(v.slab, struct_addr)
-        v.log.printk(KERN_WARNING, f"vmap allocation for size {size} failed:"
-                                   f" use vmalloc=<size> to increase size.")
+        if v.log.ratelimit():
+            v.log.printk(KERN_WARNING, "allocation failed: out of vmalloc space"
+                                       " - use vmalloc=<size> to increase size.")
         return None
     area = VmStruct(addr, size, flags, caller, struct_addr=struct_addr)
     vmlist.insert(i, area)
@@ -169,13 +184,13 @@ def remove_vm_area(v: Vmalloc, addr: int) -> VmStruct | None:
 
 def pte_alloc_kernel(v: Vmalloc, vaddr: int, gfp_mask: int) -> int | None:
     """The page table covering vaddr, allocated on first use with
-    GFP_KERNEL|__GFP_REPEAT|__GFP_ZERO; kernel page tables of the vmalloc area
-    are never freed (2.6 vunmap leaves them)."""
+    GFP_KERNEL|__GFP_REPEAT|__GFP_ZERO (pte_alloc_one_kernel, whatever the
+    caller's mask); kernel page tables of the vmalloc area are never freed
+    (2.6 vunmap leaves them)."""
     index = vaddr >> PMD_SHIFT
     pfn = v.vm_pte_pages.get(index)
     if pfn is None:
-        pfn = PA.alloc_pages(v.page_alloc, (gfp_mask & ~__GFP_HIGHMEM) | __GFP_REPEAT | __GFP_ZERO, 0,
-                             owner=PGTABLE)
+        pfn = PA.alloc_pages(v.page_alloc, GFP_PTE, 0, owner=PGTABLE)
         if pfn is not None:
             v.vm_pte_pages[index] = pfn
     return pfn
@@ -226,11 +241,12 @@ def vmalloc_32(v: Vmalloc, size: int, caller: str | None = None) -> int | None:
 
 
 def __vmalloc(v: Vmalloc, size: int, gfp_mask: int, caller: str | None = None) -> int | None:
-    """__vmalloc(size, gfp_mask, PAGE_KERNEL): the address, or None on any
-    failure, with everything allocated so far given back."""
+    """__vmalloc(size, gfp_mask, PAGE_KERNEL): mm/vmalloc.c __vmalloc_node and
+    __vmalloc_area_node (2.6.18). The address, or None on any failure, with
+    everything allocated so far given back."""
     page_size, shift = v.page_size, v.page_shift
     size = (size + page_size - 1) & ~(page_size - 1)
-    if size <= 0 or (size >> shift) > v.page_alloc.totalram_pages:
+    if size <= 0 or (size >> shift) > v.page_alloc.nr_pages:  # num_physpages
         return None
     area = get_vm_area(v, size, VM_ALLOC, caller, gfp_mask)
     if area is None:
@@ -238,15 +254,21 @@ def __vmalloc(v: Vmalloc, size: int, gfp_mask: int, caller: str | None = None) -
     nr_pages = (area.size - page_size) >> shift
     array_size = nr_pages * SIZEOF_PAGE_POINTER
     if array_size > page_size:
+        pages_addr = __vmalloc(v, array_size, gfp_mask, caller)
         area.flags |= VM_VPAGES
-        pages_addr = __vmalloc(v, array_size, gfp_mask | __GFP_ZERO, caller)
     else:
-        pages_addr = SL.kmalloc(v.slab, array_size, (gfp_mask & GFP_LEVEL_MASK) | __GFP_ZERO)
+        # kmalloc_node(array_size, gfp_mask & ~__GFP_HIGHMEM): no __GFP_ZERO
+        # (not a slab flag in 2.6.18), the memset below clears the array
+        pages_addr = SL.kmalloc(v.slab, array_size, gfp_mask & ~__GFP_HIGHMEM)
     if pages_addr is None:
         remove_vm_area(v, area.addr)
         SL.kfree(v.slab, area.struct_addr)
         return None
     area.pages_addr = pages_addr
+    if area.flags & VM_VPAGES:
+        vmalloc_zero(v, pages_addr, array_size)
+    else:
+        v.mem.zero(pages_addr, array_size)
     pages = area.pages
     for _ in range(nr_pages):
         pfn = PA.alloc_pages(v.page_alloc, gfp_mask, 0, owner=VMALLOC)
@@ -267,12 +289,12 @@ def vfree(v: Vmalloc, addr: int | None) -> None:
         return
     if addr & (v.page_size - 1):
         v.log.printk(KERN_ERR, f"Trying to vfree() bad address ({addr & ADDRESS_MASK:08x})")
-        vunmap_warning(v)
+        warn_on(v, "mm/vmalloc.c", WARN_LINE_BAD_ADDRESS, "__vunmap")
         return
     area = remove_vm_area(v, addr)
     if area is None:
         v.log.printk(KERN_ERR, f"Trying to vfree() nonexistent vm area ({addr & ADDRESS_MASK:08x})")
-        vunmap_warning(v)
+        warn_on(v, "mm/vmalloc.c", WARN_LINE_NONEXISTENT, "__vunmap")
         return
     for pfn in area.pages:
         PA.__free_pages(v.page_alloc, pfn, 0)
@@ -284,9 +306,26 @@ def vfree(v: Vmalloc, addr: int | None) -> None:
     SL.kfree(v.slab, area.struct_addr)
 
 
-def vunmap_warning(v: Vmalloc) -> None:
-    # WARN_ON(1) in __vunmap (2.6.18 prints "BUG: warning at file:line/func()")
-    v.log.printk(KERN_ERR, "BUG: warning at mm/vmalloc.c/__vunmap()")
+def warn_on(v: Vmalloc, file: str, line: int, function: str) -> None:
+    """WARN_ON(1) as include/asm-generic/bug.h (2.6.18) expands it:
+    printk("BUG: warning at %s:%d/%s()\n", __FILE__, __LINE__, __FUNCTION__)
+    without a level (default_message_loglevel, 4), then dump_stack()."""
+    v.log.printk(KERN_WARNING, f"BUG: warning at {file}:{line}/{function}()")
+    dump_stack(v, function)
+
+
+def dump_stack(v: Vmalloc, function: str) -> None:
+    """arch/i386/kernel/traps.c dump_stack -> show_trace: one
+    ` [<%08lx>] %s` line per frame (print_addr_and_symbol). There is no kernel
+    text, so the address is 0; the symbols are the function that warned and
+    then the simulated callers (`name+0xoffset/0xsize`)."""
+    lines = [f" [<00000000>] {function}+0x0/0x0"]
+    frame: FrameType | None = sys._getframe(2)  # vfree, the caller of warn_on
+    while frame is not None and len(lines) < STACK_DEPTH:
+        code = frame.f_code
+        lines.append(f" [<00000000>] {code.co_name}+0x{frame.f_lasti:x}/0x{len(code.co_code):x}")
+        frame = frame.f_back
+    v.log.printk(KERN_WARNING, "\n".join(lines))
 
 
 # -- access through the page table ------------------------------------------

@@ -6,7 +6,12 @@ that count are given this object; renderers read it.
 """
 from __future__ import annotations
 
-VM_EVENTS = ("pgfree", "allocstall", "slabs_scanned", "pgalloc_fail", "drop_slab")
+# pageoutrun, kswapd_steal, kswapd_inodesteal, pginodesteal: mm/vmscan.c, fs/inode.c
+# (2.6.18). kswapd_steal counts LRU pages shrink_page_list freed in kswapd and the
+# inodesteal counters page cache pages freed with pruned inodes: with no LRU and no
+# page cache here both stay 0, as 2.6.18 would count them.
+VM_EVENTS = ("pgfree", "allocstall", "slabs_scanned", "pgalloc_fail", "drop_slab",
+             "pageoutrun", "kswapd_steal", "kswapd_inodesteal", "pginodesteal")
 
 
 class VmStat:

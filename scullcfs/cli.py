@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from allocator import Kernel, parse_size
 from allocator.printk import KERN_ERR, KERN_WARNING
+from allocator.sched import exit_task
 from allocator.slab import REAPTIMEOUT_CPUC, SLAB_HWCACHE_ALIGN, slab_flags_parse
 from allocator.versions import DEFAULT_VERSION, VERSIONS
 
@@ -280,6 +281,22 @@ def unmount(mountpoint: str, timeout: float = 20, force: bool = False) -> int:
     return 0
 
 
+# kswapd's second look at a node it could not balance (2.6.18 loops at once;
+# the mount's background task gives the requests a turn in between)
+KSWAPD_PERIOD = 0.1
+EXIT_SWEEP_PERIOD = 1.0
+
+
+def forget_exited(kernel: Kernel) -> None:
+    """sched.exit_task for every OOM victim whose process is gone (no
+    /proc/PID on the host): its death is complete, and a new process that
+    gets the pid is not dead. Other tasks stay known after they exit (the
+    OOM killer may still choose them: docs/deviations.md)."""
+    for pid in [pid for pid, task in kernel.sched.tasks.items() if pid > 0 and task.killed]:
+        if not os.path.exists(f"/proc/{pid}"):
+            exit_task(kernel.sched, pid)
+
+
 def boot(args: argparse.Namespace) -> tuple[Kernel, list[Driver]]:
     from .drivers import load_drivers
     kernel = Kernel(version=args.kernel, mem=args.mem, nodes=args.nodes, cpus=args.cpus,
@@ -407,6 +424,36 @@ def serve(args: argparse.Namespace, kernel: Kernel, driver: list[Driver], ready_
             kernel.cache_reap()
             kernel.current = saved
 
+    kswapd_wakeup = trio.Event()
+
+    def wakeup_kswapd(node_id: int) -> None:
+        # called from inside an allocation (wakeup_kswapd), in trio's thread:
+        # only wake the background task, which runs balance_pgdat
+        kswapd_wakeup.set()
+    kernel.page_alloc.kswapd_wake = wakeup_kswapd
+
+    async def kswapd() -> None:
+        # mm/vmscan.c kswapd (2.6.18): sleeps until woken below a zone's low
+        # watermark, then balance_pgdat; Kernel.kswapd_run runs it as kswapd<N>
+        # (the node's kernel thread is current meanwhile). A node it could not
+        # balance stays woken: go again every KSWAPD_PERIOD until it is.
+        nonlocal kswapd_wakeup
+        while True:
+            await kswapd_wakeup.wait()
+            kswapd_wakeup = trio.Event()
+            while True:
+                kernel.kswapd_run()
+                if not any(node.kswapd_woken for node in kernel.nodes):
+                    break
+                await trio.sleep(KSWAPD_PERIOD)
+
+    async def exited() -> None:
+        # An OOM victim whose process has exited is forgotten (sched.exit_task):
+        # a new process that gets the pid starts afresh.
+        while True:
+            await trio.sleep(EXIT_SWEEP_PERIOD)
+            forget_exited(kernel)
+
     async def signals(cancel_scope: trio.CancelScope) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as sigs:
             async for signum in sigs:
@@ -419,6 +466,8 @@ def serve(args: argparse.Namespace, kernel: Kernel, driver: list[Driver], ready_
     async def run() -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(reaper)
+            nursery.start_soon(kswapd)
+            nursery.start_soon(exited)
             nursery.start_soon(signals, nursery.cancel_scope)
             await pyfuse3.main(min_tasks=1, max_tasks=args.max_tasks)
             nursery.cancel_scope.cancel()

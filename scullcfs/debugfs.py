@@ -20,6 +20,7 @@ from collections.abc import Callable
 import trio
 
 from allocator import pagemap as PM
+from allocator import procfs
 from allocator.trace import KMEM_EVENTS, Tracer
 
 from .errors import DeviceError
@@ -95,6 +96,8 @@ def declare_files(tree: Tree) -> None:
     files = {
         "sys/kernel/debug/scullc/daemon_pid": File(0o444, lambda: f"{os.getpid()}\n"),
         "sys/kernel/debug/scullc/pagemap": File(0o444, lambda: PM.pagemap(k)),
+        # the simulator's own counters, not in 2.6.18's proc/vmstat (docs/deviations.md)
+        "sys/kernel/debug/scullc/vmstat": File(0o444, lambda: procfs.sim_vmstat(k)),
         "sys/kernel/debug/extfrag/unusable_index": File(0o444, lambda: PM.unusable_index(k)),
         f"{TRACING}/tracing_on": File(0o644, lambda: f"{int(tracer.tracing_on)}\n",
                                       switch_writer(tracer.set_tracing_on)),

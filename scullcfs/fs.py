@@ -18,6 +18,7 @@ import trio
 from pyfuse3 import EntryAttributes, FileInfo, RequestContext, SetattrFields
 
 from allocator.kernel import Kernel
+from allocator.sched import exit_task
 
 from . import sleep
 from .drivers import Device
@@ -220,6 +221,7 @@ class ScullcOperations(pyfuse3.Operations):
         node = self._node(inode)
         if node.is_dir:
             raise pyfuse3.FUSEError(errno.EISDIR)
+        self._saw(ctx)
         accmode = flags & os.O_ACCMODE
         writing = accmode in (os.O_WRONLY, os.O_RDWR)
         dev = node.device
@@ -304,8 +306,23 @@ class ScullcOperations(pyfuse3.Operations):
 
     async def release(self, fh: int) -> None:
         h = self.handles.pop(fh, None)
-        if h is not None and h.stream is not None:
+        if h is None:
+            return
+        if h.stream is not None:
             h.stream.close()
+        pid = h.pid
+        task = self.k.sched.tasks.get(pid)
+        if (task is not None and task.killed and not os.path.exists(f"/proc/{pid}")
+                and all(o.pid != pid for o in self.handles.values())):
+            exit_task(self.k.sched, pid)  # an OOM victim's last file closed at its exit (see cli.forget_exited)
+
+    def _saw(self, ctx: RequestContext) -> None:
+        """The caller's uid for the OOM killer's badness (root's score is
+        divided by 4): the FUSE request's, kept on the task."""
+        task = self.k.sched.tasks.get(ctx.pid)
+        if task is None:
+            task = self.k.set_current(ctx.pid)
+        task.uid = getattr(ctx, "uid", None)
 
     async def flush(self, fh: int) -> None:
         pass

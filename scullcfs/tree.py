@@ -170,6 +170,36 @@ def int_writer(setter: Callable[[int], None], lo: int, hi: int) -> Callable[[byt
     return write
 
 
+def proc_dointvec(data: bytes) -> int:
+    """One integer as 2.6.18 kernel/sysctl.c do_proc_dointvec parses a write:
+    leading white space, an optional '-', simple_strtoul(p, &p, 0) (0x.. hex,
+    0.. octal), then white space only; stored in an int (out of range: EINVAL,
+    see below). Anything else is EINVAL (`write && first`). A
+    second number (proc_dointvec of a one-int table stops after the first and
+    returns a short count) is refused too, with EINVAL."""
+    text = decode(data)
+    body = text.strip(" \t\n\v\f\r")
+    neg = body.startswith("-") and len(body) > 1
+    digits = body[1:] if neg else body
+    if not digits or not digits[0].isdigit():
+        raise DeviceError(errno.EINVAL, f"{body[:40]!r} is not a number")
+    if digits[:2].lower() == "0x" and len(digits) > 2:
+        base, valid, start = 16, "0123456789abcdefABCDEF", 2
+    elif digits[0] == "0":
+        base, valid, start = 8, "01234567", 1
+    else:
+        base, valid, start = 10, "0123456789", 0
+    rest = digits[start:]
+    if any(c not in valid for c in rest):
+        raise DeviceError(errno.EINVAL, f"{body[:40]!r} is not a number")
+    value = -(int(rest, base) if rest else 0) if neg else (int(rest, base) if rest else 0)
+    if not -(1 << 31) <= value < 1 << 31:
+        # 2.6.18 parses at most 20 characters and wraps; the simulator refuses
+        # a value that does not fit an int, as later kernels do (EINVAL)
+        raise DeviceError(errno.EINVAL, f"{body[:40]!r} does not fit an int")
+    return value
+
+
 def switch_writer(setter: Callable[[bool], None]) -> Callable[[bytes], None]:
     """A writer for a 0/1 file."""
     def write(data: bytes) -> None:
@@ -335,6 +365,22 @@ def declare_files(tree: Tree) -> None:
     def set_alloc_wait(value: int) -> None:
         settings.alloc_wait_ms = value
 
+    # kernel/sysctl.c (2.6.18): panic_on_oom is 0644, proc_dointvec, any int
+    # (mm/oom_kill.c panics on any non-zero value); the kernel keeps the int
+    panic_on_oom = [int(k.panic_on_oom)]
+
+    def write_panic_on_oom(data: bytes) -> None:
+        panic_on_oom[0] = proc_dointvec(data)
+        k.panic_on_oom = panic_on_oom[0] != 0
+
+    def read_panic_on_oom() -> str:
+        if (panic_on_oom[0] != 0) != k.panic_on_oom:
+            panic_on_oom[0] = int(k.panic_on_oom)
+        return f"{panic_on_oom[0]}\n"
+
+    def set_retry_forever(on: bool) -> None:
+        k.retry_forever = on
+
     tree.declare({
         "proc/slabinfo": File(0o600, lambda: procfs.slabinfo(k), write_slabinfo),
         "proc/buddyinfo": File(0o444, lambda: procfs.buddyinfo(k)),
@@ -348,6 +394,11 @@ def declare_files(tree: Tree) -> None:
                                             int_writer(k.set_min_free_kbytes, 128, 65536 * 16)),
         "proc/sys/vm/alloc_wait_ms": File(0o644, lambda: f"{settings.alloc_wait_ms}\n",
                                           int_writer(set_alloc_wait, 0, 3_600_000)),
+        "proc/sys/vm/panic_on_oom": File(0o644, read_panic_on_oom, write_panic_on_oom),
+        # the simulator's own (docs/deviations.md): 1 is 2.6.18 exactly, a sleeping
+        # allocation that __alloc_pages retries waits for ever (no alloc_wait_ms)
+        "proc/sys/vm/scullcfs_retry_forever": File(0o644, lambda: f"{int(k.retry_forever)}\n",
+                                                   switch_writer(set_retry_forever)),
     })
     for node_id, node_cpus in k.online_nodes():
         base = f"sys/devices/system/node/node{node_id}"

@@ -48,7 +48,13 @@ class AllocatorMachine(RuleBasedStateMachine):
         self.clock = FakeClock()   # a state machine cannot take the kernel fixture
         self.k = Kernel(mem=mem, nodes=nodes, cpus=cpus, clock=self.clock)
         self.k.set_current(0, "stateful")
+        for _ in range(2):         # boot's arrays drained: the state teardown comes back to
+            for cachep in self.k.cache_chain:
+                self.k.kmem_cache_shrink(cachep)
+        self.k.drain_all_pages()
         self.boot_lists = self.free_lists()
+        self.boot_live = {c.name: set(c.live) for c in self.k.cache_chain}   # SLAB's metadata
+        self.boot_slab_pages = self.k.nr_slab_pages()
         self.created = []              # caches made by the test, still alive
         self.objs = {}                 # addr -> cache (kmem_cache_alloc)
         self.kmallocs = {}             # addr -> (size, cache)
@@ -88,7 +94,13 @@ class AllocatorMachine(RuleBasedStateMachine):
             ctor, dtor = self.make_ctor(name)
             self.ctor_calls[name] = self.dtor_calls[name] = 0
         cachep = self.k.kmem_cache_create(name, size, 0, mask, ctor, dtor)
-        assert cachep is not None
+        if cachep is None:         # its descriptor and arrays are kmalloc'd: memory ran short
+            # 2.6.18: a failure report, or the OOM killer's (a killed task's later
+            # allocations fail without a word)
+            log = self.k.log
+            assert (log.grep("page allocation failure") or log.grep("enable_cpucache failed")
+                    or log.grep("oom-killer: gfp_mask="))
+            return
         assert self.k.cache_chain[0] is cachep
         assert cachep.buffer_size >= size and cachep.num >= 1
         self.created.append(cachep)
@@ -105,7 +117,7 @@ class AllocatorMachine(RuleBasedStateMachine):
         cachep = data.draw(st.sampled_from(self.created))
         held = sum(1 for c in self.objs.values() if c is cachep)
         before = len(self.k.log.grep("Can't free all objects"))
-        ok = self.k.kmem_cache_destroy(cachep)
+        ok = self.k.kmem_cache_destroy(cachep) == 0
         assert ok == (held == 0)
         if ok:
             self.created.remove(cachep)
@@ -126,10 +138,9 @@ class AllocatorMachine(RuleBasedStateMachine):
             return
         assert objp not in self.objs
         self.objs[objp] = cachep
-        if gfp & F.ZERO:
-            assert bytes(self.k.mem.read(objp, cachep.obj_size)) == bytes(cachep.obj_size)
         # leave a mark, so overlapping objects would show up as corrupted marks
         self.k.mem.write(objp, objp.to_bytes(4, "little"))
+        # __GFP_ZERO is not in 2.6.18's GFP_LEVEL_MASK: nothing is zeroed (or cache_grow BUGs)
 
     @precondition(lambda self: self.created)
     @rule(data=st.data(), n=st.integers(2, 60))
@@ -172,7 +183,7 @@ class AllocatorMachine(RuleBasedStateMachine):
         counts = cachep.slab_counts(), len(cachep.live), [len(a.entry) for a in cachep.array]
         errors = cachep.errors
         self.k.kmem_cache_free(cachep, objp)
-        assert cachep.errors == errors + 1
+        assert cachep.errors == errors   # reported in the log; STATS_INC_ERR is never called
         assert (cachep.slab_counts(), len(cachep.live), [len(a.entry) for a in cachep.array]) == counts
 
     @rule(size=kmalloc_sizes, gfp=st.sampled_from(GFP_CHOICES), dma=st.booleans())
@@ -278,7 +289,8 @@ class AllocatorMachine(RuleBasedStateMachine):
         cachep = data.draw(st.sampled_from(self.created))
         batch = data.draw(st.integers(1, limit))
         line = f"{cachep.name} {limit} {batch} {shared}\n".encode()
-        assert self.k.slabinfo_write(line) == 0
+        if self.k.slabinfo_write(line) != 0:   # the new arrays are kmalloc'd: memory ran short
+            return
         assert (cachep.limit, cachep.batchcount, cachep.shared) == (limit, batch, shared)
 
     # -- invariants ----------------------------------------------------------------
@@ -332,6 +344,14 @@ class AllocatorMachine(RuleBasedStateMachine):
             if cachep.slabp_cache is not None:
                 for slab in self.all_slabs(cachep):
                     mgmt.setdefault(cachep.slabp_cache.name, set()).add(slab.mgmt)
+        for cachep in k.cache_chain:    # SLAB's metadata: arrays, kmem_list3s, descriptors
+            metadata = [ac.addr for ac in cachep.array] + [cachep.desc]
+            for l3 in cachep.nodelists:
+                metadata += [l3.addr, l3.shared.addr if l3.shared else None, l3.alien_addr]
+                metadata += [ac.addr for ac in l3.alien or () if ac is not None]
+            for addr in metadata:
+                if addr:
+                    mgmt.setdefault(k.cache_of(addr).name, set()).add(addr)
         mine = {}
         for objp, cachep in self.objs.items():
             mine.setdefault(cachep.name, set()).add(objp)
@@ -341,6 +361,7 @@ class AllocatorMachine(RuleBasedStateMachine):
         for cachep in k.cache_chain:
             parked = [o for ac in cachep.array for o in ac.entry]
             parked += [o for l3 in cachep.nodelists if l3.shared for o in l3.shared.entry]
+            parked += [o for l3 in cachep.nodelists for ac in l3.alien or () if ac for o in ac.entry]
             expected = mine.get(cachep.name, set()) | mgmt.get(cachep.name, set())
             assert active_by_name[cachep.name] - len(parked) == len(cachep.live)
             assert cachep.live == expected, cachep.name
@@ -406,13 +427,14 @@ class AllocatorMachine(RuleBasedStateMachine):
         self.kmallocs.clear()
         self.pages.clear()
         for cachep in list(self.created):
-            assert k.kmem_cache_destroy(cachep), cachep.name
+            assert k.kmem_cache_destroy(cachep) == 0, cachep.name
         for _ in range(2):         # off-slab descriptors go back to smaller caches
             for cachep in k.cache_chain:
                 k.kmem_cache_shrink(cachep)
         k.drain_all_pages()
-        assert all(c.slab_counts() == (0, 0, 0, 0) for c in k.cache_chain)
-        assert k.nr_slab_pages() == 0
+        assert {c.name: c.live for c in k.cache_chain} == self.boot_live
+        assert all(c.slab_counts()[3] == len(c.live) for c in k.cache_chain)
+        assert k.nr_slab_pages() == self.boot_slab_pages
         assert self.free_lists() == self.boot_lists
         assert not k.log.grep("Bad page state")
         k.close()

@@ -136,46 +136,49 @@ def test_unusable_free_index_is_the_share_of_free_pages_in_too_small_blocks():
 def test_unusable_index_file_prints_as_debugfs_extfrag(kernel):
     k = kernel(mem=4 << 20)
     text = PM.unusable_index(k)
-    # boot free lists of a 4 MiB machine: 2, 2, 2, 3, 3, 2, 2, 1, 0, 1, 0 blocks, 918
-    # pages; below order 3 lie 2 + 4 + 8 = 14 of them (0.015), below order 5 86 (0.093)
-    assert text == ("Node 0, zone      DMA 0.000 0.002 0.006 0.015 0.041 0.093 0.163 0.302"
-                    " 0.442 0.442 1.000 \n")
+    # boot free lists of a 4 MiB machine once SLAB's boot metadata took its 18 pages:
+    # 0, 0, 1, 2, 3, 2, 2, 1, 0, 1, 0 blocks, 900 pages; below order 3 lie 4 of them
+    # (0.004), below order 5 68 (0.075)
+    assert text == ("Node 0, zone      DMA 0.000 0.000 0.000 0.004 0.022 0.075 0.146 0.288"
+                    " 0.431 0.431 1.000 \n")
 
 
 def _tiny_kernel(kernel) -> Kernel:
     k = kernel(mem=4 << 20)
-    k.kmalloc(100, G.GFP_KERNEL)                 # a size-128 slab: the last order-0 page, 158
-    k.get_free_pages(G.GFP_KERNEL, 2)            # the last order-2 block, 152-155
+    k.kmalloc(100, G.GFP_KERNEL)                 # room in boot's size-128 slab (pfn 157)
+    k.get_free_pages(G.GFP_KERNEL, 2)            # the order-2 block 268-271
     demo = k.kmem_cache_create("demo", 1000, 0, 0)
-    k.kmem_cache_alloc(demo, G.GFP_KERNEL)       # the other order-0 page, 1
+    k.kmem_cache_alloc(demo, G.GFP_KERNEL)       # pfn 144, split from the order-4 block 144-159
     return k
 
 
 def test_text_map_of_a_tiny_machine_matches_the_hand_made_map(kernel):
-    # 4 MiB: pfn 0 reserved, 159..255 the 640K-1M hole, 256..263 mem_map; the rest
-    # free in maximal buddy blocks; then three allocations take pfn 158, 152-155, 1.
+    # 4 MiB: pfn 0 reserved, 159..255 the 640K-1M hole, 256..263 mem_map; SLAB's boot
+    # metadata in 1-7, 152-158 and 264-267 (kmem_cache at 158); the rest free in
+    # maximal buddy blocks; then the allocations take 268-271 and 144.
     expected = """\
-Node 0, zone DMA: pfn 0-1023, 1024 pages (4.0 MiB), unusable index (order 3) 0.008, 1 page per character
-#A112222333333334444444444444444
+Node 0, zone DMA: pfn 0-1023, 1024 pages (4.0 MiB), unusable index (order 3) 0.007, 1 page per character
+#kkkkkkk333333334444444444444444
 55555555555555555555555555555555
 66666666666666666666666666666666
 66666666666666666666666666666666
-444444444444444433333333@@@@11kx
+4444444444444444A0112222kkkkkkBx
 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
-########333333334444444444444444
+########kkkk@@@@4444444444444444
 55555555555555555555555555555555
 66666666666666666666666666666666
 66666666666666666666666666666666
 """ + ("7" * 32 + "\n") * 4 + ("9" * 32 + "\n") * 16 + """
 Legend:
-  0-9a  free, by buddy order of the block (a = 10) 912 pages
+  0-9a  free, by buddy order of the block (a = 10) 895 pages
   @     pages                                    4 pages
   #     reserved                                 9 pages
   x     hole                                     97 pages
-  k     kmalloc caches (size-N)                  1 page
+  k     kmalloc caches (size-N)                  17 pages
   A     slab:demo                                1 page
+  B     slab:kmem_cache                          1 page
 """
     assert MM.render_text(PM.pagemap_runs(_tiny_kernel(kernel)), width=32, per_char=1) == expected
 
@@ -194,10 +197,10 @@ def test_png_has_the_expected_size_and_the_colours_of_the_owners(tmp_path, kerne
     runs = PM.pagemap_runs(k)
     img = MM.render_png(runs, tmp_path / "map.png", width=256)
     # 1024 pages at 8x8 px: 32 per row, 32 rows; one band, then a one-column legend:
-    # free orders 1-7 and 9, pages, reserved, hole, slab:demo, kmalloc:size-128
+    # free orders 0-7 and 9, pages, reserved, hole, 7 kmalloc caches, slab:demo, slab:kmem_cache
     legend = MM.legend(runs)
-    assert len(legend) == 13
-    height = MM.TITLE_HEIGHT + 32 * 8 + MM.BAND_GAP + MM.LEGEND_PAD + 13 * MM.LEGEND_ROW
+    assert len(legend) == 21
+    height = MM.TITLE_HEIGHT + 32 * 8 + MM.BAND_GAP + MM.LEGEND_PAD + 21 * MM.LEGEND_ROW
     on_disk = PIL.open(tmp_path / "map.png")
     assert on_disk.size == img.size == (256, height) == MM.png_size(runs, 256)
     band = on_disk.convert("RGB").crop((0, MM.TITLE_HEIGHT, 256, MM.TITLE_HEIGHT + 256))
@@ -207,9 +210,9 @@ def test_png_has_the_expected_size_and_the_colours_of_the_owners(tmp_path, kerne
     def pixel(pfn):
         return band.getpixel(((pfn % 32) * 8 + 4, (pfn // 32) * 8 + 4))
     assert pixel(0) == MM.owner_colour("reserved")
-    assert pixel(1) == MM.owner_colour("slab:demo")
-    assert pixel(152) == MM.owner_colour("pages")
-    assert pixel(158) == MM.owner_colour("kmalloc:size-128")
+    assert pixel(144) == MM.owner_colour("slab:demo")
+    assert pixel(268) == MM.owner_colour("pages")
+    assert pixel(157) == MM.owner_colour("kmalloc:size-128")
     assert pixel(200) == MM.owner_colour("hole") == (0, 0, 0)
     assert pixel(600) == MM.owner_colour("free", 9)
 

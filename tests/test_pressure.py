@@ -118,6 +118,13 @@ def vmstat(m) -> dict[str, int]:
     return {k: int(v) for k, v in (line.split() for line in cat(m.path / "proc/vmstat").decode().splitlines())}
 
 
+def simstat(m) -> dict[str, int]:
+    """The simulator's own counters, which 2.6.18's proc/vmstat does not have
+    (allocator/procfs.py sim_vmstat, docs/deviations.md)."""
+    return {k: int(v) for k, v in (line.split() for line in
+                                   cat(m.path / "sys/kernel/debug/scullc/vmstat").decode().splitlines())}
+
+
 def zoneinfo(m) -> dict[tuple[int, str], dict[str, int]]:
     """{(node, zone): {"free", "min", "low", "high", "spanned", "present"}}"""
     zones: dict = {}
@@ -304,6 +311,8 @@ def test_a_write_that_runs_while_another_waits_for_the_device_lock_does_not_cut_
     from scullcfs.tree import Tree
 
     kernel, driver = cli.boot(cli.build_parser().parse_args(["MNT", "--mem", "32M", "--background", "0"]))
+    for pid in (100, 101):  # /proc/PID/oom_adj -17: the OOM killer spares them, both sleep
+        kernel.set_current(pid).oomkilladj = -17
     settings = cli.Settings()
     settings.alloc_wait_ms = 300
     ops = ScullcOperations(kernel, Tree(kernel, driver, settings))
@@ -365,10 +374,10 @@ def test_gfp_nowarn_fails_without_a_warning(mount_scullcfs, src):
     m = small(mount_scullcfs)
     stored = fill_until_enomem(m, 0, src)
     set_gfp(m, 1, "GFP_KERNEL|__GFP_NORETRY|__GFP_NOWARN")
-    before, fails = len(kmsg(m)), vmstat(m)["pgalloc_fail"]
+    before, fails = len(kmsg(m)), simstat(m)["pgalloc_fail"]
     r = append(m, 1, src, 256 << 10)
     assert r.returncode != 0 and "Cannot allocate memory" in r.stderr
-    assert vmstat(m)["pgalloc_fail"] > fails
+    assert simstat(m)["pgalloc_fail"] > fails
     assert warnings(kmsg(m)[before:]) == []
     # the same failure without __GFP_NOWARN is logged
     set_gfp(m, 1, "GFP_KERNEL|__GFP_NORETRY")
@@ -384,6 +393,7 @@ def test_gfp_nowarn_fails_without_a_warning(mount_scullcfs, src):
 def test_a_slab_cache_dma_cache_fails_at_the_dma_zone_size(mount_scullcfs, src):
     m = small(mount_scullcfs, cache_flags="SLAB_HWCACHE_ALIGN|SLAB_CACHE_DMA")
     assert (m.path / "sys/kernel/slab/scullc/cache_dma").read_text() == "1\n"
+    set_gfp(m, 0, "GFP_KERNEL|__GFP_DMA")     # a DMA cache takes GFP_DMA (2.6.18 kmem_flagcheck)
     before = len(kmsg(m))
     stored = fill_until_enomem(m, 0, src)
     assert 12 * MiB < stored < 16 * MiB
@@ -391,49 +401,55 @@ def test_a_slab_cache_dma_cache_fails_at_the_dma_zone_size(mount_scullcfs, src):
     dma, normal = zones[(0, "DMA")], zones[(0, "Normal")]
     assert dma["free"] <= dma["min"]
     assert normal["free"] > normal["present"] // 2
-    assert any("page allocation failure. order:0, mode:0xd1" in line for line in kmsg(m)[before:])
+    # 2.6.18 __alloc_pages: GFP_KERNEL|__GFP_DMA without reclaim progress calls the OOM killer
+    assert any("oom-killer: gfp_mask=0xd1, order=0" in line for line in kmsg(m)[before:])
     stat = vmstat(m)
     assert stat["pgalloc_dma"] > stored // 4096 > stat["pgalloc_normal"]
 
 
-def test_gfp_nofs_and_gfp_noio_cannot_reclaim_fs_and_io_backed_caches(mount_scullcfs, src):
-    stored, slabs = {}, {}
+def test_kswapd_reclaims_fs_and_io_backed_caches_whatever_the_writers_mask(mount_scullcfs, src):
+    """2.6.18: a GFP_NOIO or GFP_NOFS writer's direct reclaim cannot run the
+    dcache/icache shrinkers (no __GFP_FS) or free buffer heads (no __GFP_IO),
+    but the allocation that fails its low watermark wakes kswapd, whose
+    balance_pgdat runs shrink_slab with GFP_KERNEL: every background cache is
+    reclaimed whatever the writer's mask, and the three writers store the same
+    (within a qset array's page or so; direct reclaim's gating is tested without
+    kswapd in test_parts.py: shrink_slab with GFP_NOIO and GFP_NOFS)."""
+    stored, slabs, runs = {}, {}, {}
     for mode in ("GFP_NOIO", "GFP_NOFS", "GFP_KERNEL"):
         m = small(mount_scullcfs, background=40, devs=1)
         boot = slabinfo(m)
+        before = vmstat(m)["pageoutrun"]
         set_gfp(m, 0, mode)
         stored[mode] = fill_until_enomem(m, 0, src)
         after = slabinfo(m)
+        runs[mode] = vmstat(m)["pageoutrun"] - before
         slabs[mode] = {c: (boot[c]["num_slabs"], after[c]["num_slabs"]) for c in BACKGROUND}
         assert m.unmount() == 0
-    assert stored["GFP_NOIO"] < stored["GFP_NOFS"] < stored["GFP_KERNEL"], stored
-    # GFP_NOIO touches none of them
-    assert all(b == a > 0 for b, a in slabs["GFP_NOIO"].values()), slabs
-    # GFP_NOFS may do I/O: buffer heads go, dentries and inodes stay
-    b, a = slabs["GFP_NOFS"]["buffer_head"]
-    assert a < b
-    assert all(slabs["GFP_NOFS"][c][0] == slabs["GFP_NOFS"][c][1] for c in ("dentry_cache", "inode_cache"))
-    # GFP_KERNEL reclaims the filesystem's caches too
-    assert all(a < b for b, a in slabs["GFP_KERNEL"].values()), slabs
+    assert all(n > 0 for n in runs.values()), runs
+    for mode in stored:
+        assert all(a < b for b, a in slabs[mode].values()), (mode, slabs)
+    assert max(stored.values()) - min(stored.values()) <= 4 * 4000, stored
 
 
-def test_drop_caches_empties_free_slabs_and_the_background_caches(mount_scullcfs, src):
+def test_drop_caches_runs_the_shrinkers_only(mount_scullcfs, src):
     m = small(mount_scullcfs, background=20)
     assert append(m, 0, src, 4 * MiB).returncode == 0
     trim(m, 0)
     before = slabinfo(m)
     assert before["scullc"]["num_slabs"] > 0
     assert all(before[c]["num_slabs"] > 0 for c in BACKGROUND)
-    free_before = vmstat(m)["nr_free_pages"]
+    free_before = simstat(m)["nr_free_pages"]
     (m.path / "proc/sys/vm/drop_caches").write_text("3\n")
     after = slabinfo(m)
-    free = {name: s for name, s in after.items() if s["active_slabs"] != s["num_slabs"]}
-    assert free == {}, f"caches still holding free slabs: {free}"
-    assert after["scullc"]["num_slabs"] == 0
-    assert [after[c]["num_slabs"] for c in BACKGROUND] == [0, 0, 0]
-    stat = vmstat(m)
+    # 2.6.18 fs/drop_caches.c drop_slab: shrink_slab only. The background caches'
+    # objects go (their slabs beyond the free limit at once, the rest with
+    # cache_reap); scullc has no shrinker: its free slabs wait for cache_reap,
+    # which gives back a few every REAPTIMEOUT_CPUC
+    assert after["scullc"]["num_slabs"] > 0
+    assert all(after[c]["num_slabs"] < before[c]["num_slabs"] for c in BACKGROUND), (before, after)
+    stat = simstat(m)
     assert stat["nr_free_pages"] > free_before
-    assert stat["nr_slab_reclaimable"] == 0
     assert stat["drop_slab"] == 1
 
 
@@ -461,9 +477,9 @@ def test_min_free_kbytes_moves_the_watermarks_in_zoneinfo(mount_scullcfs):
 def test_gfp_cold_allocations_are_counted_in_pgalloc_cold(mount_scullcfs, src):
     m = small(mount_scullcfs)
     set_gfp(m, 0, "GFP_KERNEL|__GFP_COLD")
-    before = vmstat(m)
+    before = simstat(m)
     assert append(m, 0, src, MiB).returncode == 0
-    after = vmstat(m)
+    after = simstat(m)
     quanta = int((m.path / "sys/class/scullc/scullc0/quanta").read_text())
     # each 4000-byte quantum is a one-page slab of the scullc cache, taken cold
     assert quanta == 263  # 1 MiB / 4000, rounded up

@@ -35,7 +35,7 @@ def test_slabinfo_lists_the_newest_cache_first(k):
     lines = procfs.slabinfo(k).splitlines()
     assert lines[2].split()[0] == "newest_cache"
     assert lines[3].split()[0] == "older_cache"
-    assert lines[-1].split()[0] == "size-32"   # the first general cache is the oldest
+    assert lines[-1].split()[0] == "kmem_cache"   # cache_cache is the oldest
 
 
 def test_slabinfo_has_no_blank_line_anywhere(k):
@@ -73,15 +73,15 @@ def test_slabinfo_columns_have_the_kernel_widths(k):
 
 
 def test_slabinfo_counts_follow_allocations(k):
-    objs = [k.kmalloc(32, G.GFP_KERNEL) for _ in range(200)]
-    line = next(line for line in procfs.slabinfo(k).splitlines() if line.startswith("size-32 "))
+    objs = [k.kmalloc(150, G.GFP_KERNEL) for _ in range(200)]   # size-192 holds no slab metadata
+    line = next(line for line in procfs.slabinfo(k).splitlines() if line.startswith("size-192 "))
     fields = PROCPS_LINE.match(line).groups()
     active, total = int(fields[1]), int(fields[2])
-    assert total % 113 == 0 and active >= 200 and total >= active
+    assert total % 20 == 0 and active >= 200 and total >= active
     for o in objs:
         k.kfree(o)
-    k.kmem_cache_shrink(k.find_cache("size-32"))
-    line = next(line for line in procfs.slabinfo(k).splitlines() if line.startswith("size-32 "))
+    k.kmem_cache_shrink(k.find_cache("size-192"))
+    line = next(line for line in procfs.slabinfo(k).splitlines() if line.startswith("size-192 "))
     assert PROCPS_LINE.match(line).groups()[1:3] == ("0", "0")
 
 
@@ -107,11 +107,11 @@ def test_buddyinfo_shows_only_populated_zones(kernel):
     assert procfs.buddyinfo(k).count("\n") == 1
 
 
-def test_meminfo_lines_are_labels_padded_to_16_and_8_digit_kb(k):
+def test_meminfo_lines_are_labels_padded_to_14_and_8_digit_kb(k):
     text = procfs.meminfo(k)
     assert text.endswith(" kB\n")
     for line in text.splitlines():
-        label, value = line[:16], line[16:]
+        label, value = line[:14], line[14:]  # 2.6.18 proc_misc.c: "MemTotal:     %8lu kB\n"
         assert re.fullmatch(r"[A-Za-z0-9_()]+: *", label), line
         assert re.fullmatch(r" *\d+ kB", value) and len(value) == 8 + 3, line
 
@@ -123,7 +123,7 @@ def test_meminfo_totals_match_the_allocator(k):
     assert list(rows)[:2] == ["MemTotal", "MemFree"]
     assert rows["MemTotal"] == sum(z.managed for z in k.zones) * 4
     assert rows["MemFree"] == k.nr_free_pages() * 4
-    assert rows["Slab"] == rows["SReclaimable"] + rows["SUnreclaim"] == k.nr_slab_pages() * 4 > 0
+    assert rows["Slab"] == k.nr_slab_pages() * 4 > 0  # 2.6.18: NR_SLAB, no SReclaimable/SUnreclaim
     assert rows["LowTotal"] == rows["MemTotal"] and rows["HighTotal"] == 0
 
 
@@ -138,9 +138,9 @@ def test_meminfo_on_a_highmem_machine_splits_low_and_high(kernel):
 def test_vmstat_is_name_space_value_lines(k):
     k.alloc_pages(G.GFP_KERNEL, 0)
     for line in procfs.vmstat(k).splitlines():
-        assert re.fullmatch(r"[a-z_]+ \d+", line), line
+        assert re.fullmatch(r"[a-z_0-9]+ \d+", line), line  # pgalloc_dma32
     rows = dict(line.split() for line in procfs.vmstat(k).splitlines())
-    assert int(rows["nr_free_pages"]) == k.nr_free_pages()
+    assert int(rows["nr_slab"]) == k.nr_slab_pages()  # 2.6.18 has no nr_free_pages
     assert int(rows["pgalloc_normal"]) >= 1
 
 

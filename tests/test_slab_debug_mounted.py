@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import subprocess
 import sys
 
@@ -73,7 +74,7 @@ def test_overrun_is_reported_when_the_quantum_is_freed(mount_scullcfs):
     os.close(os.open(m.path / "dev/scullc2", os.O_WRONLY))  # trim: kmem_cache_free
     log = kmsg(m)
     assert "slab error in verify_redzone_free(): cache `scullc': memory outside object was overwritten" in log
-    assert "Last user: [<" in log
+    assert re.search(r"[0-9a-f]{8}: redzone 1:0x170fc2a5, redzone 2:0x[0-9a-f]+\.\n", log)  # 2.6.18: no objinfo
     only_report(m, "overrun")
     assert check_errno(m) == 0  # the free reset the red zones: consistent again
     assert "MemTotal" in (m.path / "proc/meminfo").read_text()
@@ -93,7 +94,7 @@ def test_use_after_free_is_reported_by_the_check_and_at_the_next_allocation(moun
         f.seek(4000)
         assert f.write(b"y" * 4000) == 4000
     log = kmsg(m)
-    assert "Slab corruption: scullc start=" in log
+    assert "Slab corruption: start=" in log     # 2.6.18 names no cache
     only_report(m, "use-after-free")
     assert check_errno(m) == 0  # re-poisoned when handed out again: consistent now
     assert (m.path / "dev/scullc1").read_bytes() == data[:4000] + b"y" * 4000

@@ -3,13 +3,14 @@
 No FUSE. Every expected number below is a literal, computed in the comments from
 the zone sizes of the simulated PC (i386, 4 KiB pages):
 
-    DMA     [0, 16 MiB)      spanned 4096, present 3999 (the e820 hole 0x9f..0xff is absent)
+    DMA     [0, 16 MiB)      spanned 4096, present 4096 (i386 zone_sizes_init passes no
+                             holes: the e820 hole 0x9f..0xff is reserved, not absent)
     Normal  [16, 896 MiB)    present = spanned
     HighMem [896 MiB, end)   present = spanned
 
-    64M: DMA 3999, Normal 12288                 lowmem_pages = 16287
-    1G:  DMA 3999, Normal 225280, HighMem 32768   lowmem_pages = 229279
-    4G:  DMA 3999, Normal 225280, HighMem 819200  lowmem_pages = 229279
+    64M: DMA 4096, Normal 12288                 lowmem_pages = 16384
+    1G:  DMA 4096, Normal 225280, HighMem 32768   lowmem_pages = 229376
+    4G:  DMA 4096, Normal 225280, HighMem 819200  lowmem_pages = 229376
 
 2.6.18 formulas (init_per_zone_pages_min, setup_per_zone_pages_min,
 setup_per_zone_lowmem_reserve, zone_watermark_ok):
@@ -59,9 +60,9 @@ def marks(k) -> dict[str, tuple[int, int, int]]:
 
 
 @pytest.mark.parametrize("mem, present", [
-    (64 * MiB, {"DMA": 3999, "Normal": 12288}),                      # 16384 - 4096
-    (1 * GiB, {"DMA": 3999, "Normal": 225280, "HighMem": 32768}),    # 229376 - 4096; 262144 - 229376
-    (4 * GiB, {"DMA": 3999, "Normal": 225280, "HighMem": 819200}),   # 1048576 - 229376
+    (64 * MiB, {"DMA": 4096, "Normal": 12288}),                      # 16384 - 4096
+    (1 * GiB, {"DMA": 4096, "Normal": 225280, "HighMem": 32768}),    # 229376 - 4096; 262144 - 229376
+    (4 * GiB, {"DMA": 4096, "Normal": 225280, "HighMem": 819200}),   # 1048576 - 229376
 ])
 def test_zone_sizes_the_watermarks_are_computed_from(mem, present, boot):
     k = boot(mem)
@@ -72,12 +73,12 @@ def test_zone_sizes_the_watermarks_are_computed_from(mem, present, boot):
 
 
 @pytest.mark.parametrize("mem, expected", [
-    # 64M: 16287 pages * 4 = 65148 kB; 65148 * 16 = 1042368; 1020^2 = 1040400 <= it < 1021^2 = 1042441
-    (64 * MiB, 1020),
-    # 1G: 229279 pages * 4 = 917116 kB; * 16 = 14673856; 3830^2 = 14668900 <= it < 3831^2 = 14676561
-    (1 * GiB, 3830),
-    # 4G: the same lowmem (HighMem does not count): 3830
-    (4 * GiB, 3830),
+    # 64M: 16384 pages * 4 = 65536 kB; 65536 * 16 = 1048576 = 1024^2
+    (64 * MiB, 1024),
+    # 1G: 229376 pages * 4 = 917504 kB; * 16 = 14680064; 3831^2 = 14676561 <= it < 3832^2 = 14684224
+    (1 * GiB, 3831),
+    # 4G: the same lowmem (HighMem does not count): 3831
+    (4 * GiB, 3831),
 ])
 def test_default_min_free_kbytes_is_int_sqrt_of_16_times_lowmem_kbytes(mem, expected, boot):
     k = boot(mem)
@@ -88,38 +89,38 @@ def test_default_min_free_kbytes_is_int_sqrt_of_16_times_lowmem_kbytes(mem, expe
 
 
 def test_watermarks_of_64m(k64):
-    k64.set_min_free_kbytes(1020)   # the 2.6 default for 64M (see above)
-    # pages_min = 1020 >> 2 = 255; lowmem_pages = 3999 + 12288 = 16287
-    # DMA:    tmp = 255 * 3999 / 16287 = 1019745 / 16287 = 62   -> 62, 62 + 15, 62 + 31
-    # Normal: tmp = 255 * 12288 / 16287 = 3133440 / 16287 = 192 -> 192, 192 + 48, 192 + 96
-    assert marks(k64) == {"DMA": (62, 77, 93), "Normal": (192, 240, 288)}
+    k64.set_min_free_kbytes(1024)   # the 2.6 default for 64M (see above)
+    # pages_min = 1024 >> 2 = 256; lowmem_pages = 4096 + 12288 = 16384
+    # DMA:    tmp = 256 * 4096 / 16384 = 64    -> 64, 64 + 16, 64 + 32
+    # Normal: tmp = 256 * 12288 / 16384 = 192  -> 192, 192 + 48, 192 + 96
+    assert marks(k64) == {"DMA": (64, 80, 96), "Normal": (192, 240, 288)}
 
 
 @pytest.mark.parametrize("mem, highmem", [
-    # HighMem 32768 pages: tmp = 957 * 32768 / 229279 = 31358976 / 229279 = 136;
+    # HighMem 32768 pages: tmp = 957 * 32768 / 229376 = 31358976 / 229376 = 136;
     # min = clamp(32768 / 1024 = 32, 32, 128) = 32 -> 32, 32 + 34, 32 + 68
     (1 * GiB, (32, 66, 100)),
-    # HighMem 819200 pages: tmp = 957 * 819200 / 229279 = 783974400 / 229279 = 3419;
-    # min = clamp(819200 / 1024 = 800, 32, 128) = 128 -> 128, 128 + 854, 128 + 1709
-    (4 * GiB, (128, 982, 1837)),
+    # HighMem 819200 pages: tmp = 957 * 819200 / 229376 = 783974400 / 229376 = 3417;
+    # min = clamp(819200 / 1024 = 800, 32, 128) = 128 -> 128, 128 + 854, 128 + 1708
+    (4 * GiB, (128, 982, 1836)),
 ])
 def test_watermarks_of_1g_and_4g(mem, highmem, boot):
     k = boot(mem)
-    k.set_min_free_kbytes(3830)     # the 2.6 default for both (see above)
-    # pages_min = 3830 >> 2 = 957; lowmem_pages = 3999 + 225280 = 229279
-    # DMA:    tmp = 957 * 3999 / 229279 = 3827043 / 229279 = 16       -> 16, 16 + 4, 16 + 8
-    # Normal: tmp = 957 * 225280 / 229279 = 215592960 / 229279 = 940  -> 940, 940 + 235, 940 + 470
-    assert marks(k) == {"DMA": (16, 20, 24), "Normal": (940, 1175, 1410), "HighMem": highmem}
+    k.set_min_free_kbytes(3831)     # the 2.6 default for both (see above)
+    # pages_min = 3831 >> 2 = 957; lowmem_pages = 4096 + 225280 = 229376
+    # DMA:    tmp = 957 * 4096 / 229376 = 3919872 / 229376 = 17       -> 17, 17 + 4, 17 + 8
+    # Normal: tmp = 957 * 225280 / 229376 = 215592960 / 229376 = 939  -> 939, 939 + 234, 939 + 469
+    assert marks(k) == {"DMA": (17, 21, 25), "Normal": (939, 1173, 1408), "HighMem": highmem}
 
 
 def test_writing_min_free_kbytes_recomputes_the_watermarks(k64):
     k64.set_min_free_kbytes(4096)
-    # pages_min = 1024; DMA tmp = 1024 * 3999 / 16287 = 4094976 / 16287 = 251;
-    # Normal tmp = 1024 * 12288 / 16287 = 12582912 / 16287 = 772
-    assert marks(k64) == {"DMA": (251, 251 + 62, 251 + 125), "Normal": (772, 772 + 193, 772 + 386)}
+    # pages_min = 1024; DMA tmp = 1024 * 4096 / 16384 = 256;
+    # Normal tmp = 1024 * 12288 / 16384 = 768
+    assert marks(k64) == {"DMA": (256, 256 + 64, 256 + 128), "Normal": (768, 768 + 192, 768 + 384)}
     k64.set_min_free_kbytes(128)    # the floor of the default
-    # pages_min = 32; DMA tmp = 32 * 3999 / 16287 = 7; Normal tmp = 32 * 12288 / 16287 = 24
-    assert marks(k64) == {"DMA": (7, 8, 10), "Normal": (24, 30, 36)}
+    # pages_min = 32; DMA tmp = 32 * 4096 / 16384 = 8; Normal tmp = 32 * 12288 / 16384 = 24
+    assert marks(k64) == {"DMA": (8, 10, 12), "Normal": (24, 30, 36)}
     # lowmem_reserve does not depend on min_free_kbytes
     assert [z.lowmem_reserve for z in k64.zones] == [[0, 48, 48], [0, 0, 0]]
 
@@ -307,26 +308,26 @@ def exhaust(k, gfp: int) -> int:
 def test_each_mask_stops_at_its_own_floor_in_zone_dma(k64):
     # ZONE_DMA of 64M has per-CPU batch 1 and high 0, so order-0 allocations move
     # the zone's free count one page at a time and the floors are exact.
-    k64.set_min_free_kbytes(1020)
+    k64.set_min_free_kbytes(1024)
     dma = k64.zones[0]
-    assert dma.pages_min == 62
+    assert dma.pages_min == 64
     assert exhaust(k64, G.GFP_KERNEL | G.__GFP_DMA) > 0
-    assert dma.free_pages == 62                                  # ALLOC_WMARK_MIN
-    assert exhaust(k64, G.GFP_NOWAIT | G.__GFP_DMA) == 62 - 47
-    assert dma.free_pages == 47                                  # ALLOC_HARDER: 62 - 15
-    assert exhaust(k64, G.__GFP_WAIT | G.__GFP_HIGH | G.__GFP_DMA) == 47 - 31
-    assert dma.free_pages == 31                                  # ALLOC_HIGH: 62 - 31
-    assert exhaust(k64, G.GFP_ATOMIC | G.__GFP_DMA) == 31 - 24
-    assert dma.free_pages == 24                                  # both: 31 - 7
+    assert dma.free_pages == 64                                  # ALLOC_WMARK_MIN
+    assert exhaust(k64, G.GFP_NOWAIT | G.__GFP_DMA) == 64 - 48
+    assert dma.free_pages == 48                                  # ALLOC_HARDER: 64 - 16
+    assert exhaust(k64, G.__GFP_WAIT | G.__GFP_HIGH | G.__GFP_DMA) == 48 - 32
+    assert dma.free_pages == 32                                  # ALLOC_HIGH: 64 - 32
+    assert exhaust(k64, G.GFP_ATOMIC | G.__GFP_DMA) == 32 - 24
+    assert dma.free_pages == 24                                  # both: 32 - 8
     assert exhaust(k64, G.GFP_ATOMIC | G.__GFP_DMA) == 0
 
 
 @pytest.mark.parametrize("gfp, normal_floor, dma_floor", [
-    (G.GFP_KERNEL, 192, 62 + 48),
+    (G.GFP_KERNEL, 192, 64 + 48),
     (G.GFP_ATOMIC, 72, 24 + 48),
 ])
 def test_normal_requests_leave_the_lowmem_reserve_in_zone_dma(k64, gfp, normal_floor, dma_floor):
-    k64.set_min_free_kbytes(1020)
+    k64.set_min_free_kbytes(1024)
     dma, normal = k64.zones
     exhaust(k64, gfp)
     assert dma.free_pages == dma_floor

@@ -164,9 +164,12 @@ class Device:
         """<driver>_follow: the n-th item, creating missing ones (zeroed)."""
         items = self.items
         while len(items) <= n:
-            addr = self.k.kmalloc(self.driver.sizeof_item, gfp | G.F.ZERO)
+            # the driver's kmalloc + memset (a __GFP_ZERO slab allocation is a
+            # BUG in 2.6.18: not in GFP_LEVEL_MASK)
+            addr = self.k.kmalloc(self.driver.sizeof_item, gfp)
             if addr is None:
                 return None
+            self.k.mem.zero(addr, self.driver.sizeof_item)
             _pack_ptr(self.k.mem.view, self._link_address(), PAGE_OFFSET + addr)
             items.append(Qset(addr))
         return items[n]

@@ -77,7 +77,7 @@ class ScullcDriver(Driver):
         self.cache = cache
 
     def _unload(self) -> bool:
-        return self.k.kmem_cache_destroy(self.cache)
+        return self.k.kmem_cache_destroy(self.cache) == 0   # 2.6.18: 0 on success, 1 on failure
 
     def scullc_devices(self) -> list[ScullcDevice]:
         """The devices, as the scullc devices they are."""

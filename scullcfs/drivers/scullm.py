@@ -51,7 +51,7 @@ class ScullmDriver(Driver):
 
     def _unload(self) -> bool:
         pool_ok = self.k.mempool_destroy(self.pool)
-        return self.k.kmem_cache_destroy(self.cache) and pool_ok
+        return self.k.kmem_cache_destroy(self.cache) == 0 and pool_ok
 
     def param_refused(self, pname: str, value: int) -> str | None:
         why = super().param_refused(pname, value)
