@@ -130,6 +130,18 @@ KCALLOC_LARGEST = [
 ]
 
 
+def _watch_kzalloc(monkeypatch) -> list[int]:
+    """The sizes kcalloc asks kzalloc for (slab.py's module-level kzalloc)."""
+    asked: list[int] = []
+    real_kzalloc = SL.kzalloc
+
+    def kzalloc(s, size, flags):
+        asked.append(size)
+        return real_kzalloc(s, size, flags)
+    monkeypatch.setattr(SL, "kzalloc", kzalloc)
+    return asked
+
+
 def _slab_state(k):
     return [(c.name, c.slab_counts()) for c in k.cache_chain], k.nr_free_pages()
 
@@ -141,13 +153,7 @@ def test_kcalloc_of_ulong_max_over_n_passes_the_overflow_check_and_kmalloc_refus
     so kzalloc(n * size) runs; __kmalloc then returns NULL, as the ULONG_MAX sentinel
     of malloc_sizes[] that __find_general_cachep stops at above size-131072 has no
     cache (silently: 2.6.18 prints nothing there). kzalloc is watched to see it asked."""
-    asked = []
-    real_kzalloc = SL.kzalloc
-
-    def kzalloc(s, size, flags):
-        asked.append(size)
-        return real_kzalloc(s, size, flags)
-    monkeypatch.setattr(SL, "kzalloc", kzalloc)
+    asked = _watch_kzalloc(monkeypatch)
     before, records = _slab_state(k), len(k.log.records)
     assert k.kcalloc(n, largest, G.GFP_KERNEL) is None
     assert asked == [total]
@@ -160,13 +166,7 @@ def test_kcalloc_of_one_byte_more_than_ulong_max_over_n_is_refused_before_kmallo
         k, n, largest, total, monkeypatch):
     """kcalloc (include/linux/slab.h, 2.6.18): size > ULONG_MAX / n returns NULL before
     kzalloc: nothing is allocated and kmalloc is never asked (no log line)."""
-    asked = []
-    real_kzalloc = SL.kzalloc
-
-    def kzalloc(s, size, flags):
-        asked.append(size)
-        return real_kzalloc(s, size, flags)
-    monkeypatch.setattr(SL, "kzalloc", kzalloc)
+    asked = _watch_kzalloc(monkeypatch)
     before, records = _slab_state(k), len(k.log.records)
     assert k.kcalloc(n, largest + 1, G.GFP_KERNEL) is None
     assert asked == []
