@@ -208,26 +208,26 @@ class SlabList:
         return p
 
 
-def list_add(new: Slab, head: SlabList) -> None:
-    nxt = head.next
+def __list_add(new: Slab, prev: ListHead, nxt: ListHead, head: SlabList) -> None:
+    """include/linux/list.h __list_add: link `new` between two known entries
+    (and note which of the cache's lists it is now on)."""
     nxt.prev = new
     new.next = nxt
-    new.prev = head
-    head.next = new
-    new.on = head
-    new.list = head.kind
-    head.count += 1
-
-
-def list_add_tail(new: Slab, head: SlabList) -> None:
-    prev = head.prev
-    head.prev = new
-    new.next = head
     new.prev = prev
     prev.next = new
     new.on = head
     new.list = head.kind
     head.count += 1
+
+
+def list_add(new: Slab, head: SlabList) -> None:
+    """list_add: at the head (the next one taken)."""
+    __list_add(new, head, head.next, head)
+
+
+def list_add_tail(new: Slab, head: SlabList) -> None:
+    """list_add_tail: at the tail."""
+    __list_add(new, head.prev, head, head)
 
 
 def list_del(entry: Slab) -> None:
