@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import struct
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -342,49 +343,41 @@ def vm_fault(v: Vmalloc, addr: int) -> None:
                              f" address {addr & ADDRESS_MASK:08x}")
 
 
-def vmalloc_write(v: Vmalloc, addr: int, data: bytes | bytearray | memoryview) -> int:
-    """Copy data to a vmalloc address, page by page. Returns the bytes
-    copied; an unmapped page stops the copy with a logged paging oops."""
+def vmalloc_spans(v: Vmalloc, addr: int, n: int) -> Iterator[tuple[int, int]]:
+    """(physical address, length) of each page's part of [addr, addr + n),
+    through the page table; an unmapped page ends the walk with a logged
+    paging oops."""
     ptes = v.vm_ptes
-    view = v.mem.view
     shift, page_size = v.page_shift, v.page_size
-    src = memoryview(data)
-    total = len(src)
-    done = 0
-    while done < total:
+    while n > 0:
         pfn = ptes.get(addr >> shift)
         if pfn is None:
             vm_fault(v, addr)
-            return done
+            return
         off = addr & (page_size - 1)
-        n = page_size - off
-        n = min(n, total - done)
-        phys = (pfn << shift) + off
-        view[phys:phys + n] = src[done:done + n]
-        done += n
-        addr += n
+        k = min(page_size - off, n)
+        yield (pfn << shift) + off, k
+        addr += k
+        n -= k
+
+
+def vmalloc_write(v: Vmalloc, addr: int, data: bytes | bytearray | memoryview) -> int:
+    """Copy data to a vmalloc address, page by page. Returns the bytes
+    copied; an unmapped page stops the copy with a logged paging oops."""
+    view = v.mem.view
+    src = memoryview(data)
+    done = 0
+    for phys, k in vmalloc_spans(v, addr, len(src)):
+        view[phys:phys + k] = src[done:done + k]
+        done += k
     return done
 
 
 def vmalloc_read(v: Vmalloc, addr: int, n: int) -> bytes | memoryview:
     """n bytes at a vmalloc address, gathered from its frames (a memoryview
     when they lie in one page). Short, with a logged oops, at an unmapped page."""
-    ptes = v.vm_ptes
     view = v.mem.view
-    shift, page_size = v.page_shift, v.page_size
-    parts = []
-    while n > 0:
-        pfn = ptes.get(addr >> shift)
-        if pfn is None:
-            vm_fault(v, addr)
-            break
-        off = addr & (page_size - 1)
-        k = page_size - off
-        k = min(k, n)
-        phys = (pfn << shift) + off
-        parts.append(view[phys:phys + k])
-        addr += k
-        n -= k
+    parts = [view[phys:phys + k] for phys, k in vmalloc_spans(v, addr, n)]
     if len(parts) == 1:
         return parts[0]
     return b"".join(parts)
@@ -392,20 +385,10 @@ def vmalloc_read(v: Vmalloc, addr: int, n: int) -> bytes | memoryview:
 
 def vmalloc_zero(v: Vmalloc, addr: int, n: int) -> int:
     """memset(addr, 0, n) through the page table; returns the bytes zeroed."""
-    ptes = v.vm_ptes
-    mem = v.mem
-    shift, page_size = v.page_shift, v.page_size
     done = 0
-    while done < n:
-        pfn = ptes.get(addr >> shift)
-        if pfn is None:
-            vm_fault(v, addr)
-            return done
-        off = addr & (page_size - 1)
-        k = min(page_size - off, n - done)
-        mem.zero((pfn << shift) + off, k)
+    for phys, k in vmalloc_spans(v, addr, n):
+        v.mem.zero(phys, k)
         done += k
-        addr += k
     return done
 
 
