@@ -11,7 +11,8 @@ __GFP_REPEAT or __GFP_NOFAIL), "oom" (out_of_memory ran, then restart), "nofail"
 (an OOM victim's __GFP_NOFAIL allocation found no page even below the
 watermarks: wait and go again). 2.6.18 does each for ever; the mount bounds the
 wait (proc/sys/vm/alloc_wait_ms) unless `retry_forever` is set or the mask has
-__GFP_NOFAIL (sleep_deadline), see docs/deviations.md.
+__GFP_NOFAIL (sleep_deadline), see docs/deviations.md. A mempool's sleep
+(mempool_alloc) is never bounded, as in 2.6.18.
 
 The tasks the simulator knows (`tasks`, FUSE clients by pid) are what the OOM
 killer chooses from (oom_kill.py). A task's `total_vm` stands in for
@@ -141,10 +142,11 @@ def exit_task(s: Sched, pid: int) -> None:
         switch_to(s, swapper)
 
 
-def sleep_deadline(s: Sched, gfp_mask: int, now: float, wait_s: float) -> float:
-    """When a sleeping allocation's wait ends (for the FUSE side): never for
-    __GFP_NOFAIL or with retry_forever (2.6.18 retries for ever), else after
-    the mount's bounded wait."""
-    if gfp_mask & __GFP_NOFAIL or s.retry_forever:
+def sleep_deadline(s: Sched, gfp_mask: int, now: float, wait_s: float, mempool: bool = False) -> float:
+    """When a sleeping allocation's wait ends (for the FUSE side): never for a
+    mempool's sleep (2.6.18 mempool_alloc: io_schedule_timeout(5*HZ), then
+    repeat_alloc, for ever), for __GFP_NOFAIL or with retry_forever (2.6.18's
+    __alloc_pages retries for ever), else after the mount's bounded wait."""
+    if mempool or gfp_mask & __GFP_NOFAIL or s.retry_forever:
         return math.inf
     return now + wait_s
