@@ -15,7 +15,8 @@ __GFP_NOFAIL (sleep_deadline), see docs/deviations.md. A mempool's sleep
 (mempool_alloc) is never bounded, as in 2.6.18.
 
 The tasks the simulator knows (`tasks`, FUSE clients by pid) are what the OOM
-killer chooses from (oom_kill.py). A task's `total_vm` stands in for
+killer chooses from (oom_kill.py); the mount forgets a task when its process
+exits (exit_task), so that, as 2.6.18's do_each_thread, only live tasks are seen. A task's `total_vm` stands in for
 mm->total_vm: the pages the page allocator handed out while it was current,
 less the pages freed while it was current (never below 0).
 

@@ -288,11 +288,11 @@ EXIT_SWEEP_PERIOD = 1.0
 
 
 def forget_exited(kernel: Kernel) -> None:
-    """sched.exit_task for every OOM victim whose process is gone (no
-    /proc/PID on the host): its death is complete, and a new process that
-    gets the pid is not dead. Other tasks stay known after they exit (the
-    OOM killer may still choose them: docs/deviations.md)."""
-    for pid in [pid for pid, task in kernel.sched.tasks.items() if pid > 0 and task.killed]:
+    """sched.exit_task for every task whose process is gone (no /proc/PID on
+    the host): the OOM killer no longer sees it (2.6.18 select_bad_process
+    walks only live tasks, do_each_thread), and a new process that gets the
+    pid starts afresh (an OOM victim's death is complete)."""
+    for pid in [pid for pid in kernel.sched.tasks if pid > 0]:
         if not os.path.exists(f"/proc/{pid}"):
             exit_task(kernel.sched, pid)
 
@@ -449,8 +449,8 @@ def serve(args: argparse.Namespace, kernel: Kernel, driver: list[Driver], ready_
                 await trio.sleep(KSWAPD_PERIOD)
 
     async def exited() -> None:
-        # An OOM victim whose process has exited is forgotten (sched.exit_task):
-        # a new process that gets the pid starts afresh.
+        # A task whose process has exited is forgotten (sched.exit_task): the OOM
+        # killer no longer sees it, and a new process that gets the pid starts afresh.
         while True:
             await trio.sleep(EXIT_SWEEP_PERIOD)
             forget_exited(kernel)

@@ -312,9 +312,9 @@ class ScullcOperations(pyfuse3.Operations):
             h.stream.close()
         pid = h.pid
         task = self.k.sched.tasks.get(pid)
-        if (task is not None and task.killed and not os.path.exists(f"/proc/{pid}")
+        if (task is not None and not os.path.exists(f"/proc/{pid}")
                 and all(o.pid != pid for o in self.handles.values())):
-            exit_task(self.k.sched, pid)  # an OOM victim's last file closed at its exit (see cli.forget_exited)
+            exit_task(self.k.sched, pid)  # its last file closed at its exit (see cli.forget_exited)
 
     def _saw(self, ctx: RequestContext) -> None:
         """The caller's uid for the OOM killer's badness (root's score is

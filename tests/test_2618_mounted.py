@@ -251,3 +251,27 @@ def test_without_the_knob_gfp_nofs_gives_up_after_alloc_wait_ms(mount_scullcfs, 
     text = "\n".join(kmsg(m)[mark:])
     assert "dd: no memory freed within 300 ms (vm.alloc_wait_ms); 2.6.18 would retry" in text
     assert "dd: page allocation failure. order:0, mode:0x50" in text       # GFP_NOFS = 0x10 | 0x40
+
+
+# ------------------------------------------------------------------------ exited tasks
+
+
+def test_the_oom_killer_does_not_choose_a_process_that_has_exited(mount_scullcfs, src):
+    """2.6.18 select_bad_process walks only live tasks (do_each_thread): a dd
+    that took 16 MiB and exited is not chosen; the one filling memory now is,
+    though it holds less."""
+    m = mount_scullcfs(mem="32M", background=0)
+    (m.path / "proc/sys/vm/alloc_wait_ms").write_text("200\n")
+    big = subprocess.Popen(["dd", f"if={src}", f"of={m.path}/dev/scullc1", "bs=1M", "count=16", "status=none"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, err = big.communicate(timeout=HANG)
+    assert big.returncode == 0, err
+    time.sleep(2.5)                        # the mount's sweep of exited tasks runs every second
+    mark = len(kmsg(m))
+    p = dd_fill(m, 0, src)
+    p.communicate(timeout=HANG)
+    assert p.returncode == 1
+    text = [line.split("] ", 1)[1] for line in kmsg(m)[mark:] if "] " in line]
+    kills = [t for t in text if t.startswith("Out of Memory: Kill process ")]
+    assert kills and kills[0].startswith(f"Out of Memory: Kill process {p.pid} (dd) score "), kills
+    assert not any(f"process {big.pid} " in t for t in text)

@@ -245,3 +245,31 @@ def test_the_report_after_the_mounts_wait_shows_the_stack_of_the_sleeping_alloca
     #   -> kmem_getpages -> alloc_pages (inline) -> __alloc_pages
     assert syms == ["show_trace", "dump_stack", "__alloc_pages", "kmem_getpages", "cache_grow",
                     "cache_alloc_refill", "__kmalloc"]
+
+
+def test_a_task_whose_process_exited_is_invisible_to_the_oom_killer(k):
+    """2.6.18 select_bad_process walks do_each_thread: an exited process is not
+    among the tasks. The mount's sweep (cli.forget_exited) forgets every task
+    whose process has left /proc, not only OOM victims: 'big' (40 pages) is then
+    not chosen, and the OOM killer takes 'small' (10 pages) instead."""
+    import subprocess
+
+    from scullcfs.cli import forget_exited
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()                          # its /proc/PID is gone (reaped)
+    live = subprocess.Popen(["sleep", "30"])
+    try:
+        for pid, task in ((gone.pid, k.sched.tasks.pop(100)), (live.pid, k.sched.tasks.pop(200))):
+            task.pid = pid
+            k.sched.tasks[pid] = task
+        forget_exited(k)
+        assert gone.pid not in k.sched.tasks and live.pid in k.sched.tasks
+        n = len(k.log.records)
+        sleeping(k, KERNEL)
+        out = texts(k, n)
+        assert f"Out of Memory: Kill process {live.pid} (small) score 10 and children." in out
+        assert not any(f"process {gone.pid} " in t for t in out)
+    finally:
+        live.kill()
+        live.wait()
