@@ -275,3 +275,44 @@ def test_the_oom_killer_does_not_choose_a_process_that_has_exited(mount_scullcfs
     kills = [t for t in text if t.startswith("Out of Memory: Kill process ")]
     assert kills and kills[0].startswith(f"Out of Memory: Kill process {p.pid} (dd) score "), kills
     assert not any(f"process {big.pid} " in t for t in text)
+
+
+# ------------------------------------------------------------------------ gfp __GFP_DMA
+
+
+# 2.6.18 mm/slab.c line 2519, in kmem_flagcheck: `BUG_ON(!(cachep->gfpflags & GFP_DMA));`
+FLAGCHECK_DMA_LINE = 2519
+
+
+@pytest.mark.parametrize("family, dev, rc", [("scullc", "scullc0", 1), ("scullc,scullm", "scullm0", 0)])
+def test_a_dma_gfp_for_a_non_dma_cache_warns_at_the_write_of_the_gfp_file(mount_scullcfs, src, family, dev, rc):
+    """The device's slab cache was created without SLAB_CACHE_DMA: writing a
+    __GFP_DMA mask to its gfp file logs, at KERN_WARNING, that its allocations
+    will hit kmem_flagcheck's BUG; the next write that grows the cache does
+    (one 4000-byte object per slab: every allocation grows it). scullc's write
+    fails; scullm's 8 quanta come from the mempool's reserve of 16."""
+    m = mount_scullcfs(mem="32M", background=0, family=family)
+    drv = dev[:-1]
+    mark = len(kmsg(m))
+    (m.path / f"sys/class/{drv}/{dev}/gfp").write_text("GFP_KERNEL|__GFP_DMA\n")
+    new = kmsg(m)[mark:]
+    warn = [line for line in new if "kmem_flagcheck" in line]
+    assert len(warn) == 1, new
+    assert warn[0].startswith("<4>"), warn                           # KERN_WARNING
+    assert f"{drv}: {dev}: gfp GFP_KERNEL|__GFP_DMA: the {drv} cache is not a DMA cache" in warn[0]
+    assert f"kernel BUG at mm/slab.c:{FLAGCHECK_DMA_LINE}" in warn[0]
+    r = subprocess.run(["dd", f"if={src}", f"of={m.path}/dev/{dev}", "bs=4000", "count=8", "status=none"],
+                       capture_output=True, text=True, timeout=HANG)
+    assert r.returncode == rc, r.stderr
+    assert any(f"kernel BUG at mm/slab.c:{FLAGCHECK_DMA_LINE}!" in line for line in kmsg(m)[mark:])
+
+
+def test_a_dma_gfp_for_a_dma_cache_does_not_warn(mount_scullcfs, src):
+    m = mount_scullcfs(mem="32M", background=0, cache_flags="SLAB_HWCACHE_ALIGN|SLAB_CACHE_DMA")
+    mark = len(kmsg(m))
+    (m.path / "sys/class/scullc/scullc0/gfp").write_text("GFP_KERNEL|__GFP_DMA\n")
+    assert not any("kmem_flagcheck" in line for line in kmsg(m)[mark:])
+    r = subprocess.run(["dd", f"if={src}", f"of={m.path}/dev/scullc0", "bs=1M", "count=1", "status=none"],
+                       capture_output=True, text=True, timeout=HANG)
+    assert r.returncode == 0, r.stderr
+    assert not any("kernel BUG" in line for line in kmsg(m)[mark:])

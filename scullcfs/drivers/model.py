@@ -27,6 +27,7 @@ from allocator.kmalloc_sizes import KMALLOC_MAX_SIZE
 from allocator.page_alloc import MAX_ORDER
 from allocator.physmem import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from allocator.printk import KERN_INFO, KERN_NOTICE, KERN_WARNING
+from allocator.slab import BUG_FLAGCHECK_DMA, KmemCache
 
 from ..errors import DeviceError
 
@@ -534,6 +535,11 @@ class Driver:
         """Why the devices cannot allocate with `mask`, or None."""
         return self.highmem_refused if mask & G.F.HIGHMEM else None
 
+    def gfp_warning(self, mask: int) -> str | None:
+        """What the devices' allocations with `mask` will run into (logged at
+        KERN_WARNING when the gfp file is written), or None."""
+        return None
+
     def set_gfp(self, dev: Device, text: str) -> None:
         """sys/class/<driver>/<dev>/gfp: names or hex; nonsense, or a mask this
         allocator cannot honour, is EINVAL with a log line."""
@@ -549,6 +555,9 @@ class Driver:
             raise DeviceError(errno.EINVAL, why)
         dev.gfp = mask
         log.printk(KERN_NOTICE, f"{self.name}: {dev.name}: allocating with {G.gfp_format(mask)}")
+        warning = self.gfp_warning(mask)
+        if warning:
+            log.printk(KERN_WARNING, f"{self.name}: {dev.name}: gfp {G.gfp_format(mask)}: {warning}")
 
     def module_attrs(self) -> dict[str, Callable[[], str]]:
         """Read-only files under sys/module/<driver>/ besides the parameters."""
@@ -621,3 +630,16 @@ class Driver:
                 if per_line and length > PROCMEM_LIMIT:
                     return "".join(out)
         return "".join(out)
+
+
+def flagcheck_warning(cache: KmemCache, mask: int) -> str | None:
+    """2.6.18 mm/slab.c kmem_flagcheck: `if (flags & SLAB_DMA)
+    BUG_ON(!(cachep->gfpflags & GFP_DMA))`, called by cache_grow (and, with slab
+    debugging, by cache_alloc_debugcheck_before on every allocation). What a
+    __GFP_DMA mask for a cache created without SLAB_CACHE_DMA will run into."""
+    if not mask & G.GFP_DMA or cache.gfpflags & G.GFP_DMA:
+        return None
+    return (f"the {cache.name} cache is not a DMA cache (created without SLAB_CACHE_DMA):"
+            f" an allocation from it with __GFP_DMA hits kmem_flagcheck's BUG"
+            f" (kernel BUG at mm/slab.c:{BUG_FLAGCHECK_DMA}) when it has to grow the cache"
+            f" (with slab debugging: every allocation), and fails")

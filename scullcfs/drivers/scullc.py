@@ -14,7 +14,7 @@ from allocator.kernel import Kernel
 from allocator.slab import SLAB_HWCACHE_ALIGN, KmemCache
 
 from ..errors import DeviceError
-from .model import Device, Driver, Qset, module_params
+from .model import Device, Driver, Qset, flagcheck_warning, module_params
 
 
 class ScullcDevice(Device):
@@ -90,6 +90,9 @@ class ScullcDriver(Driver):
                    else f"the scullc cache's objects are {size} bytes and the driver would overflow them")
             return f"must be 1..{size} ({why})"
         return super().param_refused(pname, value)
+
+    def gfp_warning(self, mask: int) -> str | None:
+        return flagcheck_warning(self.cache, mask)
 
     def quantum_problem(self, q: int) -> str | None:
         return None if self.k.object_is_live(self.cache, q) else "not a live scullc object"

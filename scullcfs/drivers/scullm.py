@@ -11,7 +11,7 @@ from allocator.mempool import Mempool
 from allocator.slab import SLAB_HWCACHE_ALIGN, KmemCache
 
 from ..errors import DeviceError
-from .model import Device, Driver, Param, module_params
+from .model import Device, Driver, Param, flagcheck_warning, module_params
 
 
 class ScullmDevice(Device):
@@ -64,6 +64,11 @@ class ScullmDriver(Driver):
         if pname == "scullm_min_nr" and self.k.mempool_resize(self.pool, value, G.GFP_KERNEL):
             raise DeviceError(errno.ENOMEM, "mempool_resize: no memory for the element array")
         super()._apply_param(pname, value)
+
+    def gfp_warning(self, mask: int) -> str | None:
+        why = flagcheck_warning(self.cache, mask)
+        return why and (why + "; mempool_alloc then takes the reserve, and with the reserve"
+                              " empty the writer sleeps until an element comes back")
 
     def quantum_problem(self, q: int) -> str | None:
         if not self.k.object_is_live(self.cache, q):
