@@ -38,7 +38,7 @@ from .gfp import __GFP_DMA, __GFP_NO_GROW, __GFP_WAIT, GFP_DMA, GFP_KERNEL
 from .kmalloc_sizes import KMALLOC_MAX_SIZE, KMALLOC_SIZES, SIZE_INDEX
 from .page_alloc import BUG as page_alloc_BUG
 from .page_alloc import PageAllocator, PageOwner, __free_pages, alloc_pages
-from .printk import KERN_ALERT, KERN_EMERG, KERN_ERR, KERN_WARNING, KernelLog
+from .printk import HZ, KERN_ALERT, KERN_EMERG, KERN_ERR, KERN_WARNING, KernelLog
 from .sched import Sched, attach_cpu_view
 from .slab_flags import (
     CFLGS_OFF_SLAB,
@@ -113,6 +113,10 @@ MAX_ORDER = 11
 BATCHREFILL_LIMIT = 16
 REAPTIMEOUT_CPUC = 2.0      # seconds: the reaper's period
 REAPTIMEOUT_LIST3 = 4.0     # seconds: how often one node's lists are reaped
+# include/linux/jiffies.h INITIAL_JIFFIES ((unsigned long)(unsigned int)(-300*HZ)):
+# jiffies wraps 300 s after boot. l3->next_reap is in jiffies (unsigned long, 32 bits).
+INITIAL_JIFFIES = (-300 * HZ) & 0xFFFFFFFF
+REAPTIMEOUT_LIST3_JIFFIES = 4 * HZ
 SLAB_LIMIT = 0xFFFFFFFF - 3
 BAD_ALIEN_MAGIC = 0xBAADF00D  # the shared and alien arrays' batchcount (never used to refill)
 SLABINFO_WRITE_MAX = 128    # MAX_SLABINFO_WRITE
@@ -299,7 +303,7 @@ class KmemList3:
         self.alien_addr: int | None = None
         self.colour_next = 0
         self.free_touched = False
-        self.next_reap = 0.0
+        self.next_reap = 0      # jiffies; 0 as the static (zeroed) initkmem_list3
         self.addr: int | None = None
         self.up = False     # set in cachep->nodelists[] (static at boot, or kmalloc'd)
 
@@ -413,6 +417,27 @@ class SlabAllocator:
 NONE, PARTIAL_AC, PARTIAL_L3, FULL = 0, 1, 2, 3
 
 
+def jiffies(s: SlabAllocator) -> int:
+    """The jiffies counter: INITIAL_JIFFIES at boot, HZ a second (32 bits)."""
+    return (INITIAL_JIFFIES + int(s.log.uptime() * HZ)) & 0xFFFFFFFF
+
+
+def time_after(a: int, b: int) -> bool:
+    """include/linux/jiffies.h time_after(a, b): ((long)(b) - (long)(a) < 0), 32-bit."""
+    return (b - a) & 0xFFFFFFFF >= 0x80000000
+
+
+def l3_next_reap(s: SlabAllocator, cachep: KmemCache) -> int:
+    """mm/slab.c (2.6.18), wherever a kmem_list3 is set up (set_up_list3s,
+    setup_cpu_cache, alloc_kmemlist, cpuup_callback): `jiffies +
+    REAPTIMEOUT_LIST3 + ((unsigned long)cachep) % REAPTIMEOUT_LIST3`, so that
+    the caches' first reaps are spread over 4 s. cachep is the cache's struct
+    kmem_cache (an object of cache_cache, at PAGE_OFFSET + its address);
+    cache_cache itself is static, in the kernel image the simulator lacks: 0."""
+    addr = s.arch.page_offset + cachep.desc if cachep.desc is not None else 0
+    return (jiffies(s) + REAPTIMEOUT_LIST3_JIFFIES + addr % REAPTIMEOUT_LIST3_JIFFIES) & 0xFFFFFFFF
+
+
 def BUG(s: SlabAllocator, line: int) -> None:
     """BUG() in mm/slab.c: page_alloc.BUG's report (i386 handle_BUG and die)."""
     page_alloc_BUG(s.log, s.current, line, "mm/slab.c")
@@ -522,7 +547,7 @@ def cpuup_prepare(s: SlabAllocator, cpu: int) -> bool:
         if not l3.up:
             l3.addr = kmalloc_node(s, SIZEOF_KMEM_LIST3, GFP_KERNEL, node)
             l3.up = True
-            l3.next_reap = s.log.uptime() + REAPTIMEOUT_LIST3
+            l3.next_reap = l3_next_reap(s, cachep)
         l3.free_limit = (1 + nr_cpus_node(s, node)) * cachep.batchcount + cachep.num
     for cachep in s.cache_chain:
         nc = alloc_arraycache(s, node, cachep.limit, cachep.batchcount)
@@ -754,6 +779,7 @@ def setup_cpu_cache(s: SlabAllocator, cachep: KmemCache) -> bool:
         return enable_cpucache(s, cachep)
     ac = cachep.array[0]
     ac.limit, ac.batchcount = BOOT_CPUCACHE_ENTRIES, 1
+    static_lists = True             # set_up_list3s: next_reap on every online node
     if s.g_cpucache_up == NONE:
         # initarray_generic and initkmem_list3: static
         s.g_cpucache_up = PARTIAL_L3 if SIZE_INDEX[SIZEOF_ARRAYCACHE_INIT] == SIZE_INDEX[SIZEOF_KMEM_LIST3] \
@@ -763,10 +789,15 @@ def setup_cpu_cache(s: SlabAllocator, cachep: KmemCache) -> bool:
         if s.g_cpucache_up == PARTIAL_AC:
             s.g_cpucache_up = PARTIAL_L3
         else:
+            static_lists = False
             for node in range(s.nr_nodes):
                 cachep.nodelists[node].addr = kmalloc_node(s, SIZEOF_KMEM_LIST3, GFP_KERNEL, node)
-    for l3 in cachep.nodelists:     # set_up_list3s (static) or the kmalloc'd ones
+    for node, l3 in enumerate(cachep.nodelists):  # set_up_list3s (static) or the kmalloc'd ones
         l3.up = True
+        # then cachep->nodelists[numa_node_id()]->next_reap; a kmalloc'd list of
+        # another node keeps what kmem_list3_init leaves (taken as 0, docs/deviations.md)
+        if static_lists or node == s.cpu_node[0]:
+            l3.next_reap = l3_next_reap(s, cachep)
     cachep.batchcount = 1
     cachep.limit = BOOT_CPUCACHE_ENTRIES
     return True
@@ -861,7 +892,7 @@ def alloc_kmemlist(s: SlabAllocator, cachep: KmemCache) -> int:
             return errno.ENOMEM
         l3.addr = addr
         l3.up = True
-        l3.next_reap = s.log.uptime() + REAPTIMEOUT_LIST3
+        l3.next_reap = l3_next_reap(s, cachep)
         l3.shared = new_shared
         if s.numa:
             l3.alien, l3.alien_addr = new_alien
@@ -1432,7 +1463,7 @@ def cache_reap(s: SlabAllocator) -> None:
     """The periodic reaper (every REAPTIMEOUT_CPUC): each CPU's pass of
     mm/slab.c cache_reap in turn. SLAB_NO_REAP caches are skipped (LDD3's
     2.6.10 meaning, docs/deviations.md)."""
-    now = s.log.uptime()
+    now = jiffies(s)
     for cpu in online_cpus(s):
         node = s.cpu_node[cpu]
         for cachep in list(s.cache_chain):
@@ -1441,9 +1472,9 @@ def cache_reap(s: SlabAllocator) -> None:
             l3 = cachep.nodelists[node]
             reap_alien(s, cachep, l3, cpu)
             drain_array(s, cachep, cachep.array[cpu], False, node)
-            if l3.next_reap > now:
+            if time_after(l3.next_reap, now):
                 continue
-            l3.next_reap = now + REAPTIMEOUT_LIST3
+            l3.next_reap = (now + REAPTIMEOUT_LIST3_JIFFIES) & 0xFFFFFFFF
             drain_array(s, cachep, l3.shared, False, node)
             if l3.free_touched:
                 l3.free_touched = False

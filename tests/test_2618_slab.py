@@ -608,9 +608,9 @@ class Model:
     def reap(self, now):
         for ac in self.arrays:                               # each CPU's cache_reap in turn
             self.drain_array(ac, False)
-            if self.next_reap > now:
+            if time_after(self.next_reap, now):
                 continue
-            self.next_reap = now + 4.0
+            self.next_reap = (now + REAPTIMEOUT_LIST3) & MASK32
             self.drain_array(self.shared, False)
             if self.free_touched:
                 self.free_touched = 0
@@ -623,6 +623,32 @@ class Model:
             ac["entry"] = []
         self.drain_array(self.shared, True)
         self.drain_freelist(self.free_objects)
+
+
+# include/linux/jiffies.h: INITIAL_JIFFIES ((unsigned long)(unsigned int)(-300*HZ)),
+# time_after(a,b) ((long)(b) - (long)(a) < 0); HZ 250; mm/slab.c REAPTIMEOUT_LIST3 (4*HZ);
+# include/asm-i386/page.h PAGE_OFFSET 0xC0000000
+HZ = 250
+MASK32 = 0xFFFFFFFF
+INITIAL_JIFFIES = (-300 * HZ) & MASK32
+REAPTIMEOUT_LIST3 = 4 * HZ
+PAGE_OFFSET = 0xC0000000
+
+
+def jiffies_at(t):
+    return (INITIAL_JIFFIES + int(t * HZ)) & MASK32
+
+
+def time_after(a, b):
+    d = (b - a) & MASK32
+    return d >= 0x80000000
+
+
+def first_next_reap(c, created):
+    """mm/slab.c alloc_kmemlist (2.6.18), for a cache created at `created` s:
+    l3->next_reap = jiffies + REAPTIMEOUT_LIST3 + ((unsigned long)cachep) % REAPTIMEOUT_LIST3,
+    cachep being the struct kmem_cache (an object of cache_cache: c.desc, physical)."""
+    return (jiffies_at(created) + REAPTIMEOUT_LIST3 + (PAGE_OFFSET + c.desc) % REAPTIMEOUT_LIST3) & MASK32
 
 
 def kernel_lists(c):
@@ -650,7 +676,7 @@ def test_lock_step_model_predicts_every_allocation(seed, tune):
         known.add(fresh[0])
         return fresh[0].s_mem
     # alloc_kmemlist: free_limit = (1 + nr_cpus_node) * batchcount + num
-    m = Model(num, size, 2, limit, batch, shared, (1 + 2) * batch + num, 4.0, new_slab)
+    m = Model(num, size, 2, limit, batch, shared, (1 + 2) * batch + num, first_next_reap(c, 0.0), new_slab)
     rng = random.Random(seed)
     held = []
     for step in range(4000):
@@ -669,7 +695,7 @@ def test_lock_step_model_predicts_every_allocation(seed, tune):
         elif op < 0.995:
             clock.now += 2.0
             k.cache_reap()
-            m.reap(clock.now)
+            m.reap(jiffies_at(clock.now))
         else:
             k.kmem_cache_shrink(c)
             m.shrink()
@@ -679,4 +705,59 @@ def test_lock_step_model_predicts_every_allocation(seed, tune):
             assert kernel_lists(c) == [[s[0] for s in lst] for lst in (m.partial, m.full, m.free)], step
             assert c.nodelists[0].free_objects == m.free_objects
             known &= {s for lst in c.nodelists[0].lists for s in lst}
+    k.close()
+
+
+# --------------------------------------------------------------------------- cache_reap's next_reap
+
+
+def test_each_caches_first_shared_drain_is_offset_by_its_address():
+    """mm/slab.c cache_reap (2.6.18) drains a node's shared array (and free slabs)
+    only once `time_after(l3->next_reap, jiffies)` is false; a new cache's
+    next_reap is jiffies + REAPTIMEOUT_LIST3 + (cachep % REAPTIMEOUT_LIST3), so
+    caches created together are first drained at different reaper passes."""
+    clock = Clock()
+    k = Kernel(mem=64 << 20, cpus=1, clock=clock)
+    caches = [k.kmem_cache_create(f"spread{i}", 1000, 0, 0) for i in range(6)]
+    for c in caches:                       # fill the shared array: 100 objects out, 100 back
+        objs = [k.kmem_cache_alloc(c, G.GFP_KERNEL) for _ in range(100)]
+        for o in objs:
+            k.kmem_cache_free(c, o)
+        assert row(k, c.name)[-1] > 0      # slabdata's sharedavail
+    first = {}
+    for tick in range(1, 7):               # the reaper every REAPTIMEOUT_CPUC (2 s)
+        clock.now = 2.0 * tick
+        before = {c.name: row(k, c.name)[-1] for c in caches}
+        k.cache_reap()
+        for c in caches:
+            if c.name not in first and row(k, c.name)[-1] < before[c.name]:
+                first[c.name] = clock.now
+    want = {}
+    for c in caches:
+        nr = first_next_reap(c, 0.0)
+        want[c.name] = next(2.0 * t for t in range(1, 7) if not time_after(nr, jiffies_at(2.0 * t)))
+    assert first == want
+    assert len(set(want.values())) > 1, want   # spread: not all at creation + 4 s
+    k.close()
+
+
+def test_cache_caches_static_list_is_first_reaped_when_jiffies_wraps():
+    """cache_cache's kmem_list3 is the static initkmem_list3[CACHE_CACHE]: zeroed,
+    its next_reap is never set (kmem_cache_init; alloc_kmemlist keeps an existing
+    list's). time_after(0, jiffies) holds from INITIAL_JIFFIES until jiffies wraps,
+    300 s after boot: only then is its shared array drained."""
+    clock = Clock()
+    k = Kernel(mem=64 << 20, cpus=1, clock=clock)
+    made = [k.kmem_cache_create(f"desc{i}", 64, 0, 0) for i in range(300)]
+    for c in made:
+        assert k.kmem_cache_destroy(c) == 0
+    shared = row(k, "kmem_cache")[-1]
+    assert shared > 0
+    for t in (2.0, 100.0, 298.0):
+        clock.now = t
+        k.cache_reap()
+        assert row(k, "kmem_cache")[-1] == shared, t
+    clock.now = 300.0                      # jiffies = INITIAL_JIFFIES + 300 * HZ = 0
+    k.cache_reap()
+    assert row(k, "kmem_cache")[-1] < shared
     k.close()
