@@ -34,7 +34,6 @@ another holds it (`call_locked`).
 from __future__ import annotations
 
 import errno
-import os
 from collections.abc import Callable
 from typing import TypeVar
 
