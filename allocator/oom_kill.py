@@ -2,7 +2,8 @@
 oom_kill_process, out_of_memory.
 
 It chooses among the tasks the simulator knows (sched.tasks: the FUSE clients
-seen so far). mm->total_vm is Task.total_vm (pages allocated on the task's
+seen so far) that are still alive (sched.task_alive, the mount's look at the
+host's /proc: 2.6.18's do_each_thread walks only live threads). mm->total_vm is Task.total_vm (pages allocated on the task's
 behalf, see sched.py); CPU time is unknown (0), run time counts from when the
 simulator first saw the task; children are unknown (none).
 
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from math import isqrt  # lib/int_sqrt.c
 
 from .printk import KERN_EMERG, KERN_ERR, KERN_WARNING, KernelLog
-from .sched import Sched, Task
+from .sched import Sched, Task, exit_task
 
 OOM_DISABLE = -17
 
@@ -54,7 +55,11 @@ def select_bad_process(s: Sched, uptime: float) -> tuple[Task | None, int, bool]
     releasing: a task already has TIF_MEMDIE, so wait for it (ERR_PTR(-1))."""
     chosen: Task | None = None
     chosen_points = 0
-    for p in s.tasks.values():                    # do_each_thread, oldest first
+    alive = s.task_alive
+    for p in list(s.tasks.values()):              # do_each_thread, oldest first
+        if alive is not None and p.pid > 0 and p is not s.current and not alive(p.pid):
+            exit_task(s, p.pid)                   # exited: no longer a thread to walk
+            continue
         if p.pid == 1 or (p.killed and not p.memdie):   # init; the dead (PF_DEAD)
             continue
         if p.oomkilladj == OOM_DISABLE:

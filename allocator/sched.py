@@ -98,6 +98,9 @@ class Sched:
         # (a future /proc/sys/vm knob); default False: the mount's bounded wait
         self.retry_forever = False
         self.panic_on_oom = False              # /proc/sys/vm/panic_on_oom
+        # the mount's test for a task's process (pid -> still running?): the OOM
+        # killer forgets a task whose process is gone (None: every task is live)
+        self.task_alive: Callable[[int], bool] | None = None
         self.free_waiters: Callable[[], None] | None = None
         self.views: list[CpuView] = []
 

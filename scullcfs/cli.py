@@ -394,6 +394,7 @@ def serve(args: argparse.Namespace, kernel: Kernel, driver: list[Driver], ready_
         raise RuntimeError("the mount's tree has no debugfs tracing (debugfs.declare_files did not run)")
     ops = ScullcOperations(kernel, tree)
     ops.waitq.mountpoint = os.path.realpath(args.mountpoint)  # a sleeper that finds it detached (-uz) gives up
+    kernel.sched.task_alive = lambda pid: os.path.exists(f"/proc/{pid}")  # the OOM killer sees live tasks only
     options = set(pyfuse3.default_options)
     options |= {"fsname=scullcfs", "subtype=scullcfs", "default_permissions"}
     if args.allow_other:

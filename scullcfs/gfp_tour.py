@@ -379,7 +379,9 @@ class Tour:
 
         self.section("5. __GFP_NOFAIL: sleeps until memory comes back, however long")
         self.set_wait(500)
-        self.set_gfp(3, "GFP_KERNEL|__GFP_NOFAIL")
+        # GFP_NOFS: without __GFP_FS __alloc_pages never calls out_of_memory; with
+        # GFP_KERNEL the OOM killer would choose this writer, the only live task left
+        self.set_gfp(3, "GFP_NOFS|__GFP_NOFAIL")
         mark = self.kmsg_mark()
         stalls = self.vmstat("allocstall")
         nofail = subprocess.Popen(["dd", f"if={self.src_path}", f"of={self.dev(3)}", "bs=64K", "count=16",
@@ -391,9 +393,10 @@ class Tour:
             time.sleep(0.05)
         time.sleep(1.5)  # three times alloc_wait_ms
         sleeping = "yes" if nofail.poll() is None else "no"
-        self.say("did:", "scullc3 gfp = GFP_KERNEL|__GFP_NOFAIL; dd 1 MiB into it in the background"
+        self.say("did:", "scullc3 gfp = GFP_NOFS|__GFP_NOFAIL; dd 1 MiB into it in the background"
                          " (alloc_wait_ms=500)")
-        self.say("expected:", "dd sleeps past alloc_wait_ms; the rest of the tree still answers")
+        self.say("expected:", "dd sleeps past alloc_wait_ms (no __GFP_FS: no OOM killer, which would choose"
+                              " the writer); the rest of the tree still answers")
         self.say("got:", f"after 1.5 s dd is still writing: {sleeping}; scullc3 size {self.size(3)}")
         self.check("the __GFP_NOFAIL writer is still asleep after 3x alloc_wait_ms", sleeping == "yes")
         self.check("meanwhile cat proc/meminfo answers",

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pyfuse3
 import trio
@@ -247,16 +247,28 @@ def attempt_write(k: Kernel, dev: Device, off: int, data: Buffer, queue: MemoryW
             queue._wake()
 
 
+def give_up(k: Kernel, settings: Settings, req: tuple[Any, ...], nxt: str | None) -> None:
+    """A bounded wait ran out: say so, with what 2.6.18 would do next, and
+    2.6.18's page allocation failure report for (gfp, order)."""
+    k.log.printk(KERN_WARNING, f"{k.current.comm}: no memory freed within"
+                               f" {settings.alloc_wait_ms} ms (vm.alloc_wait_ms)"
+                               + (f"; 2.6.18 would {NEXT_TEXT.get(nxt, nxt)}" if nxt else ""))
+    k.warn_alloc_failure(*req[:2])
+
+
 async def write_sleeping(k: Kernel, queue: MemoryWaitQueue, settings: Settings, dev: Device, off: int,
                          data: Buffer, done: int, pid: int) -> int:
     """Finish a write whose allocation must sleep; `done` bytes are stored.
     Returns the bytes stored in all, or raises DeviceError: ENOMEM if none
     (a bounded wait ran out, or the mount is going away), EINTR if a signal
-    came first."""
+    came first. A bounded wait that runs out with nothing freed (every free
+    wakes the queue) ends without another try: it would only run the OOM
+    killer again."""
     view = memoryview(data)
     total = len(view)
     deadline = None
     pool_wait = False
+    nxt = k.sched.alloc_next  # what 2.6.18 would do next, from the last try
     while done < total:
         req = k.sleep_request
         if req is None:
@@ -267,11 +279,7 @@ async def write_sleeping(k: Kernel, queue: MemoryWaitQueue, settings: Settings, 
             pool_wait = len(req) > 2
             deadline = sleep_deadline(k.sched, req[0], now, settings.alloc_wait_ms / 1000, mempool=pool_wait)
         elif now >= deadline:
-            nxt = k.sched.alloc_next
-            k.log.printk(KERN_WARNING, f"{k.current.comm}: no memory freed within"
-                                       f" {settings.alloc_wait_ms} ms (vm.alloc_wait_ms)"
-                                       + (f"; 2.6.18 would {NEXT_TEXT.get(nxt, nxt)}" if nxt else ""))
-            k.warn_alloc_failure(*req[:2])  # (gfp, order), and a mempool's sleep adds the pool
+            give_up(k, settings, req, nxt)
             break
         if pool_wait:
             why = await queue.wait_pool(req[2], deadline, pid)  # a mempool sleep: its pool's wait queue
@@ -284,16 +292,19 @@ async def write_sleeping(k: Kernel, queue: MemoryWaitQueue, settings: Settings, 
         if why == CLOSING:
             break  # unmounting: keep what is stored, or ENOMEM
         k.set_current(pid)  # other requests ran meanwhile
+        if why == TIMEOUT and trio.current_time() >= deadline:
+            give_up(k, settings, req, nxt)
+            break
         try:
             n = attempt_write(k, dev, off + done, view[done:], queue)
         except DeviceError:
             if done:
                 break  # e.g. the OOM killer chose this task: keep what is stored
             raise
+        nxt = k.sched.alloc_next
         if n:
             done += n
             deadline = None  # the next allocation gets its own wait
     if done == 0:
         raise DeviceError(errno.ENOMEM, f"{dev.name}: out of memory")
     return done
-

@@ -273,3 +273,21 @@ def test_a_task_whose_process_exited_is_invisible_to_the_oom_killer(k):
     finally:
         live.kill()
         live.wait()
+
+
+def test_with_the_mounts_liveness_test_an_exited_task_is_never_chosen(k):
+    """The OOM killer itself asks (sched.task_alive, the mount's look at /proc):
+    a process that exited since the last sweep is not walked either."""
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    task = k.sched.tasks.pop(100)          # 'big', 40 pages
+    task.pid = gone.pid
+    k.sched.tasks[gone.pid] = task
+    k.sched.task_alive = lambda pid: pid != gone.pid
+    n = len(k.log.records)
+    sleeping(k, KERNEL)
+    out = texts(k, n)
+    assert "Out of Memory: Kill process 200 (small) score 10 and children." in out
+    assert gone.pid not in k.sched.tasks
