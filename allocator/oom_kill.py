@@ -3,9 +3,10 @@ oom_kill_process, out_of_memory.
 
 It chooses among the tasks the simulator knows (sched.tasks: the FUSE clients
 seen so far) that are still alive (sched.task_alive, the mount's look at the
-host's /proc: 2.6.18's do_each_thread walks only live threads). mm->total_vm is Task.total_vm (pages allocated on the task's
-behalf, see sched.py); CPU time is unknown (0), run time counts from when the
-simulator first saw the task; children are unknown (none).
+host's /proc: 2.6.18's do_each_thread walks only live threads). mm->total_vm
+is Task.total_vm (pages allocated on the task's behalf, see sched.py); CPU time
+is unknown (0), run time counts from when the simulator first saw the task;
+children are unknown (none).
 
 The kill. No signal reaches a real process (docs/deviations.md). The victim is
 marked TIF_MEMDIE and `killed`. When the victim is current, its allocation
