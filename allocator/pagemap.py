@@ -25,6 +25,7 @@ from __future__ import annotations
 from itertools import groupby
 from typing import TYPE_CHECKING, NamedTuple
 
+from .narrow import page_alloc_2618
 from .page_alloc import MAX_ORDER, PAGES, PageOwner, Zone
 
 if TYPE_CHECKING:
@@ -96,8 +97,8 @@ def _split_blocks(node: int, zname: str, label: str, start: int, end: int,
 def pagemap_runs(k: Kernel) -> list[PageRun]:
     """Every frame of every zone, as runs of one owner (see the module doc)."""
     out: list[PageRun] = []
-    mem_map = k.mem_map
-    for zone in k.zones:
+    mem_map = page_alloc_2618(k).mem_map
+    for zone in page_alloc_2618(k).zones:
         free_blocks = None
         pfn = zone.start_pfn
         # Consecutive slabs of one cache are distinct Slab objects: group by the
@@ -203,7 +204,7 @@ def unusable_index(k: Kernel) -> str:
     """/sys/kernel/debug/extfrag/unusable_index as unusable_show prints it:
     `Node %d, zone %8s ` then `%d.%03d ` for every order."""
     out = []
-    for z in k.zones:
+    for z in page_alloc_2618(k).zones:
         nr_free = [len(a) for a in z.free_area]
         out.append(f"Node {z.node.id}, zone {z.name:>8} "
                    + "".join(f"{i // 1000}.{i % 1000:03d} "

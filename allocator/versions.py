@@ -1,36 +1,102 @@
 """What each simulated kernel version is made of (SPEC §8).
 
 A version is one declaration: its release string, its architecture (arch/),
-and its slab allocator, a module that provides the slab API the Kernel binds
-(`SlabAllocator(arch, page_alloc, log, sched, vmstat, faults, trace, vmscan,
-debug)`, `kmem_cache_init`, `kmem_cache_create`, `kmem_cache_alloc`, ...,
-`kmalloc`, `kfree`, `ksize`; slab.py is SLAB). Adding a version adds its files
-(an arch, a slab allocator, renderers where its formats differ) and one entry in
-VERSIONS; it edits no other version's parts.
+and the modules of its parts. The Kernel builds each part from its module and
+binds the API from the same modules, by the kernel's function names:
+
+  page_alloc  `PageAllocator(arch, mem, log, sched, vmstat, faults, trace,
+              vmscan, nr_nodes)`, `alloc_pages`, `__get_free_pages`,
+              `__free_pages`, `free_pages`, `show_mem`, ... (mm/page_alloc.c)
+  slab        `SlabAllocator(arch, page_alloc, log, sched, vmstat, faults,
+              trace, vmscan, debug)`, `kmem_cache_init`, `kmem_cache_create`,
+              `kmem_cache_alloc`, ..., `kmalloc`, `kfree`, `ksize`; SLAB's
+              `cache_reap`, `slabinfo_write`, `do_tune_cpucache` only where the
+              allocator has them (SLUB has none of the three)
+  gfp         the GFP vocabulary: bit values, composites, gfp_parse/gfp_format
+  procfs      the /proc renderers (slabinfo, meminfo, zoneinfo, vmstat,
+              buddyinfo, vmallocinfo, kmsg, numastat; pagetypeinfo from 2.6.24)
+  sysfs       /sys/kernel/slab/<cache>/ as the version has it (None: 2.6.18
+              has no such directory; the mount shows SLUB-style files over SLAB)
+  mempool, vmalloc  `Mempools(slab, page_alloc, log, sched)`,
+              `Vmalloc(arch, page_alloc, slab, mem, log)` and their functions
+  trace       the kmem trace event formats (`Tracer`)
+  fault_inject  `FaultInject(log)` and the debugfs knobs it has
+
+`geometry` and `caches` read a cache's shape and the cache list in the slab
+allocator's own terms, for what is common to both (parts.CacheGeometry).
+Adding a version adds its files and one entry in VERSIONS; it edits no other
+version's parts.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
-from . import slab
+from . import fault_inject, mempool, page_alloc, procfs, slab, trace, vmalloc
+from . import gfp as gfp_2618
 from .arch import Arch
 from .arch.i386 import I386
+from .parts import CacheGeometry, CachePart
+
+
+def KERNEL_VERSION(a: int, b: int, c: int) -> int:
+    """include/linux/version.h: what drivers compare LINUX_VERSION_CODE with."""
+    return (a << 16) + (b << 8) + min(c, 255)
 
 
 @dataclass(frozen=True)
 class KernelVersion:
     release: str        # `uname -r` without the local version
     arch: Arch
-    slab: ModuleType    # the slab allocator's module
     slab_name: str      # "SLAB", "SLUB"
+    page_alloc: ModuleType
+    slab: ModuleType    # the slab allocator's module
+    gfp: ModuleType
+    procfs: ModuleType
+    sysfs: ModuleType | None
+    mempool: ModuleType
+    vmalloc: ModuleType
+    trace: ModuleType
+    fault_inject: ModuleType
+    # a cache's shape, and the caches newest first (/proc/slabinfo's order)
+    geometry: Callable[[Any], CacheGeometry]
+    caches: Callable[[Any], Sequence[CachePart]]
+
+    @property
+    def code(self) -> int:
+        """LINUX_VERSION_CODE."""
+        a, b, c = (int(x) for x in (self.release.split(".") + ["0", "0"])[:3])
+        return KERNEL_VERSION(a, b, c)
+
+    @property
+    def pointer_size(self) -> int:
+        return self.arch.pointer_size
+
+    @property
+    def page_offset(self) -> int:
+        return self.arch.page_offset
+
+
+def slab_geometry(c: slab.KmemCache) -> CacheGeometry:
+    """SLAB (mm/slab.c struct kmem_cache): obj_size, buffer_size, num, gfporder."""
+    return CacheGeometry(c.name, c.obj_size, c.buffer_size, c.align, c.num, c.gfporder,
+                         (c.limit, c.batchcount, c.shared))
+
+
+def slab_caches(sl: slab.SlabAllocator) -> Sequence[slab.KmemCache]:
+    return sl.cache_chain
 
 
 DEFAULT_VERSION = "2.6.18"
 
 VERSIONS: dict[str, KernelVersion] = {
     # rocklee104/linux-2.6.18 (import commit 4ba3a12d): i386, SLAB
-    "2.6.18": KernelVersion("2.6.18", I386, slab, "SLAB"),
+    "2.6.18": KernelVersion(
+        "2.6.18", I386, "SLAB", page_alloc=page_alloc, slab=slab, gfp=gfp_2618, procfs=procfs, sysfs=None,
+        mempool=mempool, vmalloc=vmalloc, trace=trace, fault_inject=fault_inject,
+        geometry=slab_geometry, caches=slab_caches),
 }
 
 

@@ -414,14 +414,14 @@ def serve(args: argparse.Namespace, kernel: Kernel, driver: list[Driver], ready_
         os.close(ready_w)
     log.info("mounted %s (pid %d)", args.mountpoint, os.getpid())
 
-    async def reaper() -> None:
+    async def reaper(cache_reap: Callable[[], None]) -> None:
         # cache_reap runs from the events/0 workqueue thread, not a user process
         from allocator.kernel import Task
         events = Task(0, 0, "events/0")
         while True:
             await trio.sleep(REAPTIMEOUT_CPUC)
             saved, kernel.current = kernel.current, events
-            kernel.cache_reap()
+            cache_reap()
             kernel.current = saved
 
     kswapd_wakeup = trio.Event()
@@ -465,7 +465,8 @@ def serve(args: argparse.Namespace, kernel: Kernel, driver: list[Driver], ready_
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(reaper)
+            if kernel.cache_reap is not None:   # SLAB's reaper; SLUB has none
+                nursery.start_soon(reaper, kernel.cache_reap)
             nursery.start_soon(kswapd)
             nursery.start_soon(exited)
             nursery.start_soon(signals, nursery.cancel_scope)

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from allocator import Kernel
-from allocator.slab import CFLGS_OFF_SLAB, SLAB_HWCACHE_ALIGN
+from allocator.slab import CFLGS_OFF_SLAB, SLAB_HWCACHE_ALIGN, KmemCache
 
 from .cli import _Parser
 from .mount import Daemon, MountError, scullcfs_argv
@@ -268,7 +268,7 @@ def geometry(quanta: Iterable[int]) -> tuple[str, dict[int, tuple[float, float]]
             reason = k.log.records[-1].text if k.log.records else "nothing logged"
             sys.exit(f"compare: kmem_cache_create(geom{q}, {q}, SLAB_HWCACHE_ALIGN) failed: {reason}")
         g = k.kmalloc_cache_for(q, 0)
-        assert g is not None, f"no kmalloc cache for {q} bytes"
+        assert isinstance(c, KmemCache) and isinstance(g, KmemCache), f"no SLAB cache for {q} bytes"
 
         def cost(cache: Any) -> float:
             # pages per quantum, counting an off-slab descriptor's share of its own cache

@@ -27,7 +27,8 @@ from typing import TypeVar
 import trio
 
 from allocator.kernel import Kernel
-from allocator.mempool import MEMPOOL_SLEEP_TIMEOUT, Mempool
+from allocator.mempool import MEMPOOL_SLEEP_TIMEOUT
+from allocator.parts import MempoolPart
 from allocator.printk import KERN_WARNING
 from allocator.sched import sleep_deadline
 
@@ -82,7 +83,7 @@ class MemoryWaitQueue:
             if not self.sleepers:
                 self.k.free_waiters = None
 
-    async def wait_pool(self, pool: Mempool, deadline: float) -> None:
+    async def wait_pool(self, pool: MempoolPart, deadline: float) -> None:
         """mempool_alloc's sleep (2.6.18 io_schedule_timeout(5*HZ)): until a
         mempool_free refills `pool`'s reserve (k.mempool_add_waiter), 5 s, or the deadline."""
         if self.closing:

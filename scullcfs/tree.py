@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from allocator import procfs
 from allocator.kernel import Kernel
+from allocator.parts import CachePart
 from allocator.physmem import PAGE_SIZE
 from allocator.slab import (
     SLAB_CACHE_DMA,
@@ -114,7 +115,7 @@ class Node:
     device: Device | None = None
     populate: Callable[[Node], None] | None = None  # dynamic directories
     size: int = 0                                  # st_size for virtual files
-    cache: KmemCache | None = None                 # sys/kernel/slab/<cache>: the cache shown
+    cache: CachePart | None = None                 # sys/kernel/slab/<cache>: the cache shown
     stream: Callable[[int], Stream] | None = None
     mappable: bool = False
     fs: Filesystem | None = None                   # None until registered: its parent's
@@ -306,8 +307,10 @@ class Tree:
                     self._file_node(attr, f, cdir)
 
 
-def slab_attrs(k: Kernel, c: KmemCache) -> dict[str, File]:
-    """sys/kernel/slab/<cache>/: SLUB's attribute files over a SLAB cache."""
+def slab_attrs(k: Kernel, cache: CachePart) -> dict[str, File]:
+    """sys/kernel/slab/<cache>/: SLUB's attribute files over a SLAB cache (2.6.18)."""
+    assert isinstance(cache, KmemCache), "a SLAB cache"
+    c = cache
     def flag(bit: int) -> File:
         return File(0o444, lambda: f"{1 if c.flags & bit else 0}\n")
 
@@ -351,8 +354,11 @@ def declare_files(tree: Tree) -> None:
     the vm sysctls, the NUMA nodes, sys/kernel/slab/."""
     k, settings = tree.k, tree.settings
 
+    slabinfo_write = k.slabinfo_write
+
     def write_slabinfo(data: bytes) -> None:
-        err = k.slabinfo_write(data)
+        assert slabinfo_write is not None, "SLAB's /proc/slabinfo is writable"
+        err = slabinfo_write(data)
         if err:
             raise DeviceError(err, "slabinfo: expected `name limit batchcount shared`")
 

@@ -11,7 +11,8 @@ import errno
 from collections.abc import Mapping
 
 from allocator.kernel import Kernel
-from allocator.slab import SLAB_HWCACHE_ALIGN, KmemCache
+from allocator.parts import CachePart
+from allocator.slab import SLAB_HWCACHE_ALIGN
 
 from ..errors import DeviceError
 from .model import Device, Driver, Qset, module_params
@@ -41,7 +42,8 @@ class ScullcDevice(Device):
         k, cache = self.k, self.driver.cache
         dptr, s, q = self._last_quantum()
         if bug == "overrun":
-            k.mem.view[q + cache.obj_size:q + cache.obj_size + n] = b"\xee" * n
+            end = q + k.object_size(cache)
+            k.mem.view[end:end + n] = b"\xee" * n
             return
         self._forget_quantum(dptr, s)
         k.kmem_cache_free(cache, q)
@@ -55,7 +57,7 @@ class ScullcDevice(Device):
 
 class ScullcDriver(Driver):
     """The module: parameters (scullc.h defaults), the devices, the `scullc` cache."""
-    cache: KmemCache
+    cache: CachePart
     name = "scullc"
     device_class = ScullcDevice
     PARAMS = module_params(quantum=("scullc_quantum", 4000), qset=("scullc_qset", 500),
@@ -84,7 +86,7 @@ class ScullcDriver(Driver):
         return [dev for dev in self.devices if isinstance(dev, ScullcDevice)]
 
     def param_refused(self, pname: str, value: int) -> str | None:
-        size = self.cache.obj_size
+        size = self.k.object_size(self.cache)
         if pname == "scullc_quantum" and not 1 <= value <= size:
             why = ("a quantum of 0 bytes or less would divide every offset by it" if value < 1
                    else f"the scullc cache's objects are {size} bytes and the driver would overflow them")
