@@ -24,6 +24,7 @@ from .narrow import slab_2618, vmalloc_2618
 from .parts import (
     CacheGeometry,
     CachePart,
+    GfpVocabulary,
     MemMap,
     MempoolPart,
     NodePart,
@@ -90,7 +91,7 @@ class Kernel:
 
     # the parts
     version: KernelVersion
-    gfp: ModuleType          # the version's GFP vocabulary (values, gfp_parse, gfp_format)
+    gfp: GfpVocabulary       # the version's GFP vocabulary (values, gfp_parse, gfp_format)
     log: KernelLog
     mem: PhysMem
     sched: Sched
@@ -337,6 +338,10 @@ class Kernel:
     @property
     def page_size(self) -> int:
         return self.version.arch.page_size
+
+    def sprint_pointer(self, ptr: int, width: int = -1) -> str:
+        """`%p` as this kernel's vsprintf prints it (`%8p`: width 8); 6.x hashes it."""
+        return self.version.sprint_pointer(ptr, width)
 
     def has(self, api: str) -> bool:
         """Does this version's kernel have `api` (cache_reap, slabinfo_write,

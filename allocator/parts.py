@@ -148,3 +148,16 @@ class VmallocPart(Protocol):
     def vmalloc_start(self) -> int: ...
     @property
     def vmalloc_end(self) -> int: ...
+
+
+class GfpVocabulary(Protocol):
+    """A version's gfp module (allocator/gfp.py, allocator/linux618/gfp.py):
+    its values, and how the version parses and prints a mask."""
+    GFP_KERNEL: int
+    GFP_ATOMIC: int
+    GFP_DMA: int
+    BITS: dict[str, int]
+    COMPOSITES: dict[str, int]
+
+    def gfp_parse(self, text: str) -> int: ...
+    def gfp_format(self, mask: int) -> str: ...

@@ -63,6 +63,8 @@ class KernelVersion:
     # a cache's shape, and the caches newest first (/proc/slabinfo's order)
     geometry: Callable[[Any], CacheGeometry]
     caches: Callable[[Any], Sequence[CachePart]]
+    # lib/vsprintf.c `%p` with a field width (-1: none): what a driver's dump prints
+    sprint_pointer: Callable[[int, int], str]
 
     @property
     def code(self) -> int:
@@ -89,6 +91,12 @@ def slab_caches(sl: slab.SlabAllocator) -> Sequence[slab.KmemCache]:
     return sl.cache_chain
 
 
+def sprint_pointer_2618(ptr: int, width: int = -1) -> str:
+    """2.6.18 lib/vsprintf.c vsnprintf case 'p': without a width, 2*sizeof(void *)
+    digits zero-padded (i386: 8); with one, that width, space-padded; never hashed."""
+    return f"{ptr & 0xFFFFFFFF:08x}" if width == -1 else f"{ptr & 0xFFFFFFFF:{width}x}"
+
+
 DEFAULT_VERSION = "2.6.18"
 
 VERSIONS: dict[str, KernelVersion] = {
@@ -96,7 +104,7 @@ VERSIONS: dict[str, KernelVersion] = {
     "2.6.18": KernelVersion(
         "2.6.18", I386, "SLAB", page_alloc=page_alloc, slab=slab, gfp=gfp_2618, procfs=procfs, sysfs=None,
         mempool=mempool, vmalloc=vmalloc, trace=trace, fault_inject=fault_inject,
-        geometry=slab_geometry, caches=slab_caches),
+        geometry=slab_geometry, caches=slab_caches, sprint_pointer=sprint_pointer_2618),
 }
 
 

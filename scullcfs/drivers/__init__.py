@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from allocator import gfp as G
 from allocator.kernel import Kernel
 from allocator.slab import SLAB_HWCACHE_ALIGN
 
@@ -104,7 +103,7 @@ def _param_file(drv: Driver, pname: str, p: Param) -> File:
 def _gfp_file(drv: Driver, dev: Device) -> File:
 
     def read() -> str:
-        return G.gfp_format(dev.gfp) + "\n"
+        return dev.k.gfp.gfp_format(dev.gfp) + "\n"
 
     def write(data: bytes) -> None:
         drv.set_gfp(dev, decode(data))
