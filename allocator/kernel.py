@@ -30,6 +30,7 @@ from .parts import (
     NodePart,
     PageAllocatorPart,
     SlabAllocatorPart,
+    SlabFlags,
     VmallocPart,
     VmAreaPart,
     ZonePart,
@@ -92,6 +93,7 @@ class Kernel:
     # the parts
     version: KernelVersion
     gfp: GfpVocabulary       # the version's GFP vocabulary (values, gfp_parse, gfp_format)
+    slab_flags: SlabFlags    # the version's SLAB_* cache flags
     log: KernelLog
     mem: PhysMem
     sched: Sched
@@ -177,6 +179,7 @@ class Kernel:
                  clock: Callable[[], float] = time.monotonic, version: str = DEFAULT_VERSION):
         v = self.version = kernel_version(version)
         self.gfp = v.gfp
+        self.slab_flags = v.slab_flags
         arch = v.arch
         if page_size is not None and page_size != arch.page_size:
             raise ValueError(f"only {arch.page_size}-byte pages are simulated ({arch.name})")
@@ -190,7 +193,10 @@ class Kernel:
             raise ValueError("cpus must be 1..256")
         self.slab_debug = slab_debug
         log = self.log = KernelLog(clock=clock)
-        self.mem = PhysMem(mem)
+        # the physical address space holding `mem` bytes of RAM (x86_64: RAM above
+        # 3 GiB sits above the PCI hole; the page allocator's phys_end says where)
+        phys_end = _optional(v.page_alloc, "phys_end")
+        self.mem = PhysMem(phys_end(arch, mem) if phys_end is not None else mem)
         sched = self.sched = Sched(cpus, log.uptime)
         vmstat = self.vmstat = VmStat()
         faults = self.faults = v.fault_inject.FaultInject(log)
@@ -199,7 +205,7 @@ class Kernel:
         pa = self.page_alloc = v.page_alloc.PageAllocator(arch, self.mem, log, sched, vmstat, faults, trace,
                                                           vmscan, nodes)
         sl = self.slab = v.slab.SlabAllocator(arch, pa, log, sched, vmstat, faults, trace, vmscan,
-                                              slab_debug)
+                                              v.slab_debug(slab_debug))
         self._bind_page_alloc(v.page_alloc, pa)
         self._bind_slab(v.slab, sl)
         log.printk(KERN_NOTICE, f"Linux version {v.release}-scullcfs ({arch.name} simulation)")

@@ -10,7 +10,7 @@ for them by narrowing (kernel.page_alloc_2618(k), kernel.slab_2618(k), and the
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -161,3 +161,30 @@ class GfpVocabulary(Protocol):
 
     def gfp_parse(self, text: str) -> int: ...
     def gfp_format(self, mask: int) -> str: ...
+
+
+@dataclass(frozen=True)
+class SlabFlags:
+    """A version's SLAB_* cache flags (include/linux/slab.h): 2.6.18's
+    SLAB_HWCACHE_ALIGN is 0x2000, 6.18's enum-generated one 0x10."""
+    names: Mapping[str, int]
+
+    @property
+    def SLAB_HWCACHE_ALIGN(self) -> int:
+        return self.names["SLAB_HWCACHE_ALIGN"]
+
+    def parse(self, text: str) -> int:
+        """`SLAB_HWCACHE_ALIGN|SLAB_CACHE_DMA` or a number; ValueError naming a bad token."""
+        flags = 0
+        for token in text.split("|"):
+            token = token.strip()
+            if not token:
+                continue
+            if token in self.names:
+                flags |= self.names[token]
+                continue
+            try:
+                flags |= int(token, 0)
+            except ValueError:
+                raise ValueError(f"unknown slab flag {token!r}") from None
+        return flags

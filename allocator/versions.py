@@ -38,7 +38,8 @@ from . import fault_inject, mempool, page_alloc, procfs, slab, trace, vmalloc
 from . import gfp as gfp_2618
 from .arch import Arch
 from .arch.i386 import I386
-from .parts import CacheGeometry, CachePart
+from .parts import CacheGeometry, CachePart, SlabFlags
+from .slab_flags import SLAB_FLAG_NAMES
 
 
 def KERNEL_VERSION(a: int, b: int, c: int) -> int:
@@ -65,6 +66,10 @@ class KernelVersion:
     caches: Callable[[Any], Sequence[CachePart]]
     # lib/vsprintf.c `%p` with a field width (-1: none): what a driver's dump prints
     sprint_pointer: Callable[[int, int], str]
+    slab_flags: SlabFlags
+    # the slab allocator's `debug` argument for --slab-debug on or off
+    # (SLAB: DEBUG on or off; SLUB: the slab_debug= letters)
+    slab_debug: Callable[[bool], object]
 
     @property
     def code(self) -> int:
@@ -104,7 +109,8 @@ VERSIONS: dict[str, KernelVersion] = {
     "2.6.18": KernelVersion(
         "2.6.18", I386, "SLAB", page_alloc=page_alloc, slab=slab, gfp=gfp_2618, procfs=procfs, sysfs=None,
         mempool=mempool, vmalloc=vmalloc, trace=trace, fault_inject=fault_inject,
-        geometry=slab_geometry, caches=slab_caches, sprint_pointer=sprint_pointer_2618),
+        geometry=slab_geometry, caches=slab_caches, sprint_pointer=sprint_pointer_2618,
+        slab_flags=SlabFlags(SLAB_FLAG_NAMES), slab_debug=bool),
 }
 
 

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 
 from allocator.kernel import Kernel
 from allocator.parts import CachePart
-from allocator.slab import SLAB_HWCACHE_ALIGN
 
 from ..errors import DeviceError
 from .model import Device, Driver, Qset, module_params
@@ -65,8 +64,9 @@ class ScullcDriver(Driver):
     highmem_refused = "slab memory cannot come from HighMem"
 
     def __init__(self, kernel: Kernel, params: Mapping[str, int] | None = None, ldd3_io: bool = False,
-                 cache_flags: int = SLAB_HWCACHE_ALIGN):
-        self.cache_flags = cache_flags
+                 cache_flags: int | None = None):
+        # SLAB_HWCACHE_ALIGN as the kernel's headers define it (2.6.18 0x2000, 6.18 0x10)
+        self.cache_flags = kernel.slab_flags.SLAB_HWCACHE_ALIGN if cache_flags is None else cache_flags
         super().__init__(kernel, params, ldd3_io)
 
     def _init(self) -> None:

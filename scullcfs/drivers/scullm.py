@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 from allocator import gfp as G
 from allocator.parts import CachePart, MempoolPart
-from allocator.slab import SLAB_HWCACHE_ALIGN
 from allocator.versions import KERNEL_VERSION
 
 from ..errors import DeviceError
@@ -40,7 +39,7 @@ class ScullmDriver(Driver):
 
     def _load(self) -> None:
         k = self.k
-        cache = k.kmem_cache_create("scullm", self.values["scullm_quantum"], 0, SLAB_HWCACHE_ALIGN)
+        cache = k.kmem_cache_create("scullm", self.values["scullm_quantum"], 0, k.slab_flags.SLAB_HWCACHE_ALIGN)
         if cache is None:
             raise MemoryError("scullm: kmem_cache_create failed (see the kernel log)")
         min_nr = self.values["scullm_min_nr"]
