@@ -9,8 +9,11 @@ are worked out from the allocator's state by the rules of mm/show_mem.c.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
-from allocator.linux618 import show_mem
+import pytest
+
+from allocator.linux618 import page_alloc, show_mem
 from allocator.linux618.gfp import __GFP_NOWARN, GFP_ATOMIC, GFP_DMA, GFP_KERNEL
 from allocator.linux618.page_alloc import PageAllocator, alloc_pages
 from allocator.sched import set_current
@@ -27,13 +30,27 @@ def failing_task(pa: PageAllocator, pid: int = 4242, comm: str = "insmod") -> No
     task.uid = 0
 
 
+@pytest.fixture(autouse=True)
+def hooked(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The page allocator reports its failures through show_mem (as the kernel binds it)."""
+    monkeypatch.setattr(page_alloc, "warn_alloc_hook", show_mem.warn_alloc_hook)
+    yield
+
+
+def fail(pa: PageAllocator, gfp_mask: int, order: int) -> bool:
+    """The page allocator's `nopage:` warn_alloc; True when it printed."""
+    n = len(pa.log.records)
+    page_alloc.warn_alloc_failure(pa, gfp_mask, order)
+    return len(pa.log.records) > n
+
+
 # -- warn_alloc ----------------------------------------------------------------
 
 
 def test_warn_alloc_head_line_is_the_references_example() -> None:
     pa = boot()
     failing_task(pa)
-    assert show_mem.warn_alloc_failure(pa, GFP_KERNEL, 10)
+    assert fail(pa, GFP_KERNEL, 10)
     assert logged(pa)[0] == ("insmod: page allocation failure: order:10, mode:0xcc0(GFP_KERNEL),"
                              " nodemask=(null),cpuset=/,mems_allowed=0")
 
@@ -52,7 +69,7 @@ def test_warn_alloc_report_order() -> None:
     <TASK>...</TASK>), then __show_mem starting with Mem-Info:."""
     pa = boot()
     failing_task(pa)
-    show_mem.warn_alloc_failure(pa, GFP_KERNEL, 3)
+    fail(pa, GFP_KERNEL, 3)
     lines = logged(pa)
     assert re.fullmatch(r"CPU: \d+ UID: 0 PID: 4242 Comm: insmod Not tainted 6\.18\.\S+ #1"
                         r" PREEMPT\(none\) ", lines[1])
@@ -71,14 +88,14 @@ def test_warn_alloc_is_ratelimited_10s_burst_1() -> None:
     clock = FakeClock()
     pa = boot(clock=clock)
     failing_task(pa)
-    assert show_mem.warn_alloc_failure(pa, GFP_KERNEL, 1)
+    assert fail(pa, GFP_KERNEL, 1)
     n = len(logged(pa))
     clock.advance(9.9)
-    assert not show_mem.warn_alloc_failure(pa, GFP_KERNEL, 1)
-    assert not show_mem.warn_alloc_failure(pa, GFP_KERNEL, 2)
+    assert not fail(pa, GFP_KERNEL, 1)
+    assert not fail(pa, GFP_KERNEL, 2)
     assert len(logged(pa)) == n
     clock.advance(0.2)                       # 10.1 s after the first: a new interval
-    assert show_mem.warn_alloc_failure(pa, GFP_KERNEL, 1)
+    assert fail(pa, GFP_KERNEL, 1)
     new = logged(pa, n)
     assert new[0] == "warn_alloc: 2 callbacks suppressed"
     assert new[1].startswith("insmod: page allocation failure: order:1, mode:0xcc0(GFP_KERNEL)")
@@ -87,10 +104,10 @@ def test_warn_alloc_is_ratelimited_10s_burst_1() -> None:
 def test_warn_alloc_nowarn_and_dma_without_managed_dma() -> None:
     pa = boot()
     failing_task(pa)
-    assert not show_mem.warn_alloc_failure(pa, GFP_KERNEL | __GFP_NOWARN, 0)
+    assert not fail(pa, GFP_KERNEL | __GFP_NOWARN, 0)
     assert logged(pa) == []
     pa.zones[0].managed = 0                   # has_managed_dma() false
-    assert not show_mem.warn_alloc_failure(pa, GFP_DMA, 0)
+    assert not fail(pa, GFP_DMA, 0)
     assert logged(pa) == []
 
 
@@ -245,3 +262,31 @@ def test_show_mem_max_zone_idx_limits_the_zones() -> None:
     lines = show_mem.__show_mem(pa, 0, None, 0)
     assert [x.split()[2] for x in lines if re.match(r"Node 0 \w+ free:", x)] == ["DMA"]
     assert [x.split(":")[0] for x in lines if re.match(r"Node 0 \w+: \d", x)] == ["Node 0 DMA"]
+
+
+def test_a_real_failure_reports_the_slow_path() -> None:
+    """An order-10 GFP_KERNEL request on 64 MiB once the order-10 blocks are
+    gone: __alloc_pages_slowpath gives up (a costly order) and warn_alloc
+    shows the path the allocation took, innermost first."""
+    pa = boot()
+    failing_task(pa, comm="stress")
+    while alloc_pages(pa, GFP_KERNEL | __GFP_NOWARN, 10) is not None:
+        pass
+    n = len(logged(pa))
+    assert alloc_pages(pa, GFP_KERNEL, 10) is None
+    lines = logged(pa, n)
+    assert lines[0].startswith("stress: page allocation failure: order:10, mode:0xcc0(GFP_KERNEL),")
+    body = lines[lines.index(" <TASK>") + 1:lines.index(" </TASK>")]
+    syms = [re.sub(r"\+0x[0-9a-f]+/0x[0-9a-f]+$", "", x).strip() for x in body]
+    assert syms == ["dump_stack_lvl", "warn_alloc", "__alloc_pages_slowpath.constprop.0",
+                    "__alloc_frozen_pages_noprof", "alloc_pages_mpol", "alloc_pages_noprof"]
+    assert "Mem-Info:" in lines
+
+
+def test_warn_alloc_callers_share_one_ratelimit() -> None:
+    """nopage_rs is one static state: a vmalloc failure right after a page
+    allocation failure is suppressed."""
+    pa = boot()
+    failing_task(pa)
+    assert fail(pa, GFP_KERNEL, 0)
+    assert not show_mem.warn_alloc(pa, GFP_KERNEL, None, "vmalloc error: size 8192, vm_struct allocation failed")

@@ -17,10 +17,7 @@ invented (docs/deviations.md).
 from __future__ import annotations
 
 import sys
-import weakref
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -35,6 +32,7 @@ from .gfp import (
     gfp_format,
     gfp_zone,
 )
+from .page_alloc import __ratelimit
 from .procfs import (
     HSTATE_SIZES_KB,
     MAX_RECLAIM_RETRIES,
@@ -63,65 +61,7 @@ HARDWARE_NAME = "QEMU Standard PC (i440FX + PIIX, 1996), BIOS 1.16.3-debian-1.16
 
 SHOW_MEM_FILTER_NODES = 0x0001          # include/linux/mm.h
 
-HZ = 250                                # CONFIG_HZ of the captured 6.18 config
-DEFAULT_RATELIMIT_INTERVAL = 5 * HZ     # include/linux/ratelimit_types.h
-DEFAULT_RATELIMIT_BURST = 10
-
 MIGRATE_TYPE_LETTERS = "UMEHI"          # show_migration_types: U M E H (no CMA) I
-
-
-# -- ratelimit ---------------------------------------------------------------
-
-
-@dataclass
-class RatelimitState:
-    """struct ratelimit_state and lib/ratelimit.c ___ratelimit: at most
-    `burst` messages per `interval` jiffies; when a new interval begins
-    after suppressed ones, `"%s: %d callbacks suppressed"` is printed."""
-    interval: int
-    burst: int
-    func: str
-    begin: int | None = None
-    printed: int = 0
-    missed: int = 0
-
-    def __call__(self, pa: PageAllocator) -> bool:
-        now = int(pa.log.uptime() * HZ)
-        if self.begin is None:
-            self.begin = now
-        if now > self.begin + self.interval:     # time_is_before_jiffies(begin + interval)
-            if self.missed:
-                pa.log.printk(KERN_WARNING, f"{self.func}: {self.missed} callbacks suppressed")
-                self.missed = 0
-            self.begin = now
-            self.printed = 0
-        if self.burst > self.printed:
-            self.printed += 1
-            return True
-        self.missed += 1
-        return False
-
-
-class Reports:
-    """The static ratelimit states of one simulated kernel's reports."""
-
-    def __init__(self) -> None:
-        self.nopage_rs = RatelimitState(10 * HZ, 1, "warn_alloc")   # warn_alloc's nopage_rs
-        self.oom_rs = RatelimitState(DEFAULT_RATELIMIT_INTERVAL, DEFAULT_RATELIMIT_BURST,
-                                     "oom_kill_process")
-        self.dump_header_rs = RatelimitState(DEFAULT_RATELIMIT_INTERVAL, DEFAULT_RATELIMIT_BURST,
-                                             "out_of_memory")
-
-
-_REPORTS: weakref.WeakKeyDictionary[PageAllocator, Reports] = weakref.WeakKeyDictionary()
-
-
-def reports(pa: PageAllocator) -> Reports:
-    """The ratelimit states of pa's kernel (made on first use)."""
-    r = _REPORTS.get(pa)
-    if r is None:
-        r = _REPORTS[pa] = Reports()
-    return r
 
 
 # -- dump_stack ----------------------------------------------------------------
@@ -131,8 +71,6 @@ def reports(pa: PageAllocator) -> Reports:
 # not named here is not printed (inline in C, or not kernel code). The sizes
 # are invented, of the order of the real ones.
 _TRACE_SYMBOLS: dict[str, tuple[str, ...]] = {
-    "warn_alloc": ("warn_alloc",),
-    "out_of_memory": ("out_of_memory",),
     "__alloc_pages_may_oom": (),
     "__alloc_pages_slowpath": ("__alloc_pages_slowpath.constprop.0",),
     "__alloc_pages": ("__alloc_frozen_pages_noprof", "alloc_pages_mpol"),
@@ -411,31 +349,43 @@ def has_managed_dma(pa: PageAllocator) -> bool:
     return any(z.idx == 0 and z.managed for z in pa.zones)
 
 
-def warn_alloc(pa: PageAllocator, gfp_mask: int, nodemask: object, fmt: str,
-               frame: FrameType | None = None,
-               ratelimit: Callable[[PageAllocator], bool] | None = None) -> bool:
-    """mm/page_alloc.c warn_alloc: unless __GFP_NOWARN, the 10-second
-    ratelimit (nopage_rs, burst 1) or a __GFP_DMA request on a machine with
-    no managed DMA pages stops it: `%s: %pV, mode:%#x(%pGg), nodemask=%*pbl`
-    with cpuset_print_current_mems_allowed, dump_stack() and
-    warn_alloc_show_mem. `fmt` is the message already formatted (e.g.
-    `page allocation failure: order:3`); `frame` the innermost frame of
-    the path shown (default: the caller's). True when it printed."""
+def warn_alloc(pa: PageAllocator, gfp_mask: int, nodemask: object, msg: str) -> bool:
+    """mm/page_alloc.c warn_alloc: nothing for __GFP_NOWARN, beyond the
+    ratelimit (nopage_rs: one report per 10 s, shared by every caller, the
+    page allocator's state) or for a __GFP_DMA request on a machine with no
+    managed DMA pages; else warn_alloc_report. `msg` is the message already
+    formatted (`vmalloc error: size 4096, ...`). True when it printed."""
     if gfp_mask & __GFP_NOWARN:
         return False
-    if not (ratelimit or reports(pa).nopage_rs)(pa):
+    if not __ratelimit(pa, pa.nopage_rs, "warn_alloc"):
         return False
     if gfp_mask & __GFP_DMA and not has_managed_dma(pa):
         return False
+    warn_alloc_report(pa, gfp_mask, nodemask, msg, sys._getframe(1))
+    return True
+
+
+def warn_alloc_report(pa: PageAllocator, gfp_mask: int, nodemask: object, msg: str,
+                      frame: FrameType | None) -> None:
+    """What warn_alloc prints: `%s: %pV, mode:%#x(%pGg), nodemask=%*pbl` and
+    cpuset_print_current_mems_allowed's `,cpuset=/,mems_allowed=0`,
+    dump_stack() of the path from `frame` up, warn_alloc_show_mem."""
     cur = pa.current
     nodes = "(null)" if nodemask is None else str(nodemask)
-    pa.log.printk(KERN_WARNING, f"{cur.comm}: {fmt}, mode:{gfp_mask:#x}({gfp_format(gfp_mask)}),"
+    pa.log.printk(KERN_WARNING, f"{cur.comm}: {msg}, mode:{gfp_mask:#x}({gfp_format(gfp_mask)}),"
                                 f" nodemask={nodes},cpuset=/,mems_allowed={mems_allowed(pa)}")
-    if frame is None:
-        frame = sys._getframe(1)
-    pa.log.printk(KERN_WARNING, dump_stack(pa, ("dump_stack_lvl", "warn_alloc"), frame))
+    trace = pa.pending_trace
+    if trace is None:
+        trace = dump_stack(pa, ("dump_stack_lvl", "warn_alloc"), frame)
+    pa.log.printk(KERN_WARNING, trace)
     warn_alloc_show_mem(pa, gfp_mask, nodemask)
-    return True
+
+
+def warn_alloc_hook(pa: PageAllocator, gfp_mask: int, order: int, msg: str) -> None:
+    """page_alloc.warn_alloc_hook: the report of a page allocation failure
+    once the page allocator's warn_alloc_failure has passed warn_alloc's
+    tests (__GFP_NOWARN, nopage_rs, has_managed_dma)."""
+    warn_alloc_report(pa, gfp_mask, None, msg, sys._getframe(1))
 
 
 def mems_allowed(pa: PageAllocator) -> str:
@@ -456,12 +406,3 @@ def warn_alloc_show_mem(pa: PageAllocator, gfp_mask: int, nodemask: object) -> N
     if not gfp_mask & __GFP_DIRECT_RECLAIM:
         flt &= ~SHOW_MEM_FILTER_NODES
     printk_lines(pa, __show_mem(pa, flt, nodemask, gfp_zone(gfp_mask)))
-
-
-def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int,
-                       frame: FrameType | None = None) -> bool:
-    """`nopage:` of __alloc_pages_slowpath: warn_alloc(gfp_mask, ac->nodemask,
-    "page allocation failure: order:%u", order)."""
-    if frame is None:
-        frame = sys._getframe(1)
-    return warn_alloc(pa, gfp_mask, None, f"page allocation failure: order:{order}", frame)
