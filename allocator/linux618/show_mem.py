@@ -349,19 +349,22 @@ def has_managed_dma(pa: PageAllocator) -> bool:
     return any(z.idx == 0 and z.managed for z in pa.zones)
 
 
-def warn_alloc(pa: PageAllocator, gfp_mask: int, nodemask: object, msg: str) -> bool:
+def warn_alloc(pa: PageAllocator, gfp_mask: int, nodemask: object, msg: str,
+               frame: FrameType | None = None) -> bool:
     """mm/page_alloc.c warn_alloc: nothing for __GFP_NOWARN, beyond the
     ratelimit (nopage_rs: one report per 10 s, shared by every caller, the
     page allocator's state) or for a __GFP_DMA request on a machine with no
     managed DMA pages; else warn_alloc_report. `msg` is the message already
-    formatted (`vmalloc error: size 4096, ...`). True when it printed."""
+    formatted (`vmalloc error: size 4096, ...`); `frame` the innermost
+    frame of the path dump_stack shows (default: the caller's). True when
+    it printed."""
     if gfp_mask & __GFP_NOWARN:
         return False
     if not __ratelimit(pa, pa.nopage_rs, "warn_alloc"):
         return False
     if gfp_mask & __GFP_DMA and not has_managed_dma(pa):
         return False
-    warn_alloc_report(pa, gfp_mask, nodemask, msg, sys._getframe(1))
+    warn_alloc_report(pa, gfp_mask, nodemask, msg, frame if frame is not None else sys._getframe(1))
     return True
 
 
