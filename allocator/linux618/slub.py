@@ -331,7 +331,7 @@ class Slab(PageOwner):
     that freelist (a frozen CPU slab counts the CPU freelist's objects as in
     use, as SLUB does); frozen: it is a CPU slab; next/slabs: the CPU-partial
     chain and its length; on: the node list it is on (partial or full)."""
-    __slots__ = ("addr", "freelist", "frozen", "inuse", "next", "node", "objects", "on",
+    __slots__ = ("addr", "end", "freelist", "frozen", "inuse", "next", "node", "objects", "on",
                  "on_partial", "order", "pnext", "prev", "slabs")
     cache: KmemCache
 
@@ -340,6 +340,7 @@ class Slab(PageOwner):
         self.name = cache.name
         self.pfn = 0
         self.addr = 0
+        self.end = 0                       # slab_address + (PAGE_SIZE << order)
         self.order = order
         self.objects = objects
         self.inuse = 0
@@ -1201,6 +1202,7 @@ def alloc_slab_page(sl: SlabAllocator, s: KmemCache, flags: int, node: int, orde
         return None
     slab.pfn = pfn
     slab.addr = pfn << sl.page_shift
+    slab.end = slab.addr + (sl.page_size << order)
     slab.node = slab_nid(sl, pfn)
     return slab
 
@@ -1703,7 +1705,18 @@ def virt_to_slab(sl: SlabAllocator, x: int) -> Slab | None:
 def kmem_cache_free(sl: SlabAllocator, s: KmemCache, x: int) -> None:
     """mm/slub.c kmem_cache_free: cache_from_obj (SLAB_FREELIST_HARDENED checks
     the object's cache: a wrong one is WARNed and the object goes to its own),
-    the trace event, slab_free."""
+    the trace event, slab_free. The common case first: an object of this
+    CPU's slab, handed out (do_slab_free's fast path)."""
+    if not sl.slow:
+        c = s.cpu_slab[sl.current.cpu]
+        cslab = c.slab
+        if cslab is not None and cslab.addr <= x < cslab.end and x in s.live:
+            s.live.remove(x)
+            c.freelist.append(x)
+            waiters = sl.free_waiters
+            if waiters is not None:
+                waiters()
+            return
     slab = virt_to_slab(sl, x)
     if slab is None:
         warn_once(sl, "mm/slub.c", LINE_VIRT_TO_CACHE, "kmem_cache_free",
