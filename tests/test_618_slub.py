@@ -825,10 +825,13 @@ def test_trace_events(sl: S.SlabAllocator) -> None:
     S.kfree(sl, big)
     slab_events = [(ev, name, size) for ev, name, _, _, size in events if not ev.startswith("mm_page")]
     # kmalloc emits kmalloc (not kmem_cache_alloc); kfree emits kfree first, even for NULL;
-    # a slab object freed by kfree has no kmem_cache_free; the large kmalloc has no cache
+    # a slab object freed by kfree has no kmem_cache_free; the large kmalloc has no cache and,
+    # its size not being a compile-time constant, two events (kmalloc-large-trace.txt)
     assert slab_events == [("kmalloc", "kmalloc-128", 100), ("kfree", None, None), ("kfree", None, None),
                            ("kmem_cache_alloc", "scullc", None), ("kmem_cache_free", "scullc", None),
-                           ("kmalloc", None, 10000), ("kfree", None, None)]
+                           ("kmalloc", None, 10000), ("kmalloc", None, 10000), ("kfree", None, None)]
+    live = [line for line in (DATA / "kmalloc-large-trace.txt").read_text().splitlines() if "kmalloc:" in line]
+    assert len(live) == 2 and all("bytes_req=20000 bytes_alloc=32768" in line for line in live)
     # the large kmalloc's pages: mm_page_alloc of order 2 (get_order(10000)), then mm_page_free
     page_events = [(ev, size) for ev, _, _, _, size in events if ev.startswith("mm_page")]
     assert ("mm_page_alloc", 2) in page_events and page_events[-1] == ("mm_page_free", 2)
@@ -860,3 +863,17 @@ def test_two_nodes() -> None:
     assert got == {0: pa.cpu_node[0], 1: pa.cpu_node[1]}
     o = S.kmem_cache_alloc_node(sl, s, GFP_KERNEL, 0)
     assert S.virt_to_slab(sl, o or 0).node == 0     # type: ignore[union-attr]
+
+
+def test_get_slabinfo_counts_cpu_free_objects_as_active(sl: S.SlabAllocator) -> None:
+    s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
+    assert s is not None
+    groups = fill_slabs(sl, s, 4)
+    for i in range(3):
+        S.kmem_cache_free(sl, s, groups[i][0])     # 3 slabs on the CPU partial chain
+    S.kmem_cache_free(sl, s, groups[3][0])         # onto the CPU freelist
+    # get_slabinfo: active = total - free objects on the node partial lists (none here)
+    assert S.get_slabinfo(s) == (32, 32, 4, 4, 8, 3)
+    S.flush_all(sl, s)
+    # now 4 slabs on the node list with 1 free object each
+    assert S.get_slabinfo(s) == (28, 32, 4, 4, 8, 3)
