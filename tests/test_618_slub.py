@@ -760,3 +760,120 @@ def _slabs(sl: S.SlabAllocator, s: S.KmemCache) -> list[S.Slab]:
         if isinstance(owner, S.Slab) and owner.cache is s:
             seen[owner.pfn] = owner
     return list(seen.values())
+
+
+# -- allocate_slab's page requests, fault injection, trace events ----------------------
+
+
+def record(sl: S.SlabAllocator) -> list[tuple[str, str | None, int, int, int | None]]:
+    events: list[tuple[str, str | None, int, int, int | None]] = []
+
+    def hook(event: str, cachep: object, objp: int, gfp: int, size: int | None) -> None:
+        events.append((event, getattr(cachep, "name", None), objp, gfp, size))
+    sl.trace.hook = hook
+    return events
+
+
+def test_allocate_slab_asks_for_the_order_without_reclaim_then_the_minimum(sl: S.SlabAllocator) -> None:
+    s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
+    assert s is not None
+    attr = sl.faults.fail_page_alloc
+    attr.probability, attr.times = 100, -1       # fails every request of order >= min_order (1)
+    sl.faults.fail_page_alloc_armed = True
+    events = record(sl)
+    o = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
+    pages = [(pfn, gfp, order) for ev, _, pfn, gfp, order in events if ev == "mm_page_alloc"]
+    # new_slab keeps GFP_RECLAIM_MASK|GFP_CONSTRAINT_MASK of 0xcc0; allocflags add __GFP_COMP
+    # (0x40000): 0x40cc0. allocate_slab: | __GFP_NOWARN | __GFP_NORETRY, and as order 3 >
+    # min order 0: | __GFP_NOMEMALLOC, & ~__GFP_RECLAIM -> 0xd20c0. It fails (fail_page_alloc),
+    # so s->min (order 0) with the caller's flags: 0x40cc0
+    assert [(g, order) for _, g, order in pages] == [(0xD20C0, 3), (0x40CC0, 0)]
+    assert pages[0][0] == -1 and pages[1][0] >= 0
+    slab = S.virt_to_slab(sl, o or 0)
+    assert slab is not None and (slab.order, slab.objects) == (0, 1)
+    assert (node(s).nr_slabs, node(s).total_objects) == (1, 1)
+
+
+def test_failslab(sl: S.SlabAllocator) -> None:
+    s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
+    assert s is not None
+    attr = sl.faults.failslab
+    attr.probability, attr.times, attr.verbose = 100, -1, 0
+    sl.faults.failslab_armed = True
+    sl.slow = True
+    # __should_failslab: ignore-gfp-wait spares __GFP_DIRECT_RECLAIM (GFP_KERNEL)
+    assert S.kmem_cache_alloc(sl, s, GFP_KERNEL) is not None
+    assert S.kmem_cache_alloc(sl, s, GFP_ATOMIC) is None
+    assert S.kmalloc(sl, 64, GFP_ATOMIC) is None
+    assert S.kmalloc(sl, 64, GFP_KERNEL) is not None
+    # never the bootstrap cache kmem_cache
+    kc = sl.kmem_cache
+    assert kc is not None and S.kmem_cache_alloc(sl, kc, GFP_ATOMIC) is not None
+
+
+def test_trace_events(sl: S.SlabAllocator) -> None:
+    s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
+    assert s is not None
+    sl.slow = True
+    events = record(sl)
+    a = S.kmalloc(sl, 100, GFP_KERNEL)
+    S.kfree(sl, a)
+    S.kfree(sl, None)
+    b = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
+    S.kmem_cache_free(sl, s, b or 0)
+    big = S.kmalloc(sl, 10000, GFP_KERNEL)
+    S.kfree(sl, big)
+    slab_events = [(ev, name, size) for ev, name, _, _, size in events if not ev.startswith("mm_page")]
+    # kmalloc emits kmalloc (not kmem_cache_alloc); kfree emits kfree first, even for NULL;
+    # a slab object freed by kfree has no kmem_cache_free; the large kmalloc has no cache and,
+    # its size not being a compile-time constant, two events (kmalloc-large-trace.txt)
+    assert slab_events == [("kmalloc", "kmalloc-128", 100), ("kfree", None, None), ("kfree", None, None),
+                           ("kmem_cache_alloc", "scullc", None), ("kmem_cache_free", "scullc", None),
+                           ("kmalloc", None, 10000), ("kmalloc", None, 10000), ("kfree", None, None)]
+    live = [line for line in (DATA / "kmalloc-large-trace.txt").read_text().splitlines() if "kmalloc:" in line]
+    assert len(live) == 2 and all("bytes_req=20000 bytes_alloc=32768" in line for line in live)
+    # the large kmalloc's pages: mm_page_alloc of order 2 (get_order(10000)), then mm_page_free
+    page_events = [(ev, size) for ev, _, _, _, size in events if ev.startswith("mm_page")]
+    assert ("mm_page_alloc", 2) in page_events and page_events[-1] == ("mm_page_free", 2)
+
+
+def test_two_nodes() -> None:
+    log = KernelLog(clock=lambda: 0.0)
+    m = PhysMem(256 << 20)
+    sched = Sched(2, log.uptime)
+    vm = VmStat()
+    faults = FaultInject(log)
+    trace = KmemTrace()
+    vmscan = Vmscan(vm)
+    pa = PA.PageAllocator(X86_64, m, log, sched, vm, faults, trace, vmscan, 2)
+    sl = S.SlabAllocator(X86_64, pa, log, sched, vm, faults, trace, vmscan, "")
+    S.kmem_cache_init(sl)
+    kc = S.find_cache(sl, "kmem_cache")
+    assert kc is not None and kc.object_size == 224 + 2 * 8     # offsetof(node) + nr_node_ids pointers
+    s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
+    assert s is not None and all(n is not None for n in s.node)
+    got = {}
+    for cpu in (0, 1):
+        set_current(sched, cpu)
+        o = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
+        slab = S.virt_to_slab(sl, o or 0)
+        assert slab is not None
+        got[cpu] = slab.node
+    # each CPU's slab comes from its own node (CPU 0 on node 0, CPU 1 on node 1)
+    assert got == {0: pa.cpu_node[0], 1: pa.cpu_node[1]}
+    o = S.kmem_cache_alloc_node(sl, s, GFP_KERNEL, 0)
+    assert S.virt_to_slab(sl, o or 0).node == 0     # type: ignore[union-attr]
+
+
+def test_get_slabinfo_counts_cpu_free_objects_as_active(sl: S.SlabAllocator) -> None:
+    s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
+    assert s is not None
+    groups = fill_slabs(sl, s, 4)
+    for i in range(3):
+        S.kmem_cache_free(sl, s, groups[i][0])     # 3 slabs on the CPU partial chain
+    S.kmem_cache_free(sl, s, groups[3][0])         # onto the CPU freelist
+    # get_slabinfo: active = total - free objects on the node partial lists (none here)
+    assert S.get_slabinfo(s) == (32, 32, 4, 4, 8, 3)
+    S.flush_all(sl, s)
+    # now 4 slabs on the node list with 1 free object each
+    assert S.get_slabinfo(s) == (28, 32, 4, 4, 8, 3)
