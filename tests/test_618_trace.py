@@ -163,6 +163,10 @@ def test_hook_arguments_give_the_kernel_values():
     assert fmt.body("mm_page_alloc_zone_locked", "", None, 5, 3, 0).endswith("percpu_refill=0")
     assert fmt.body("mm_page_pcpu_drain", "", None, 0x10, 2, 1).endswith("pfn=0x10 order=1 migratetype=2")
     assert fmt.body("mm_page_free_batched", "", None, 0x10, 0, None).endswith("pfn=0x10 order=0")
+    # extfrag as allocator/linux618/page_alloc.py's hook packs it
+    body = fmt.body("mm_page_alloc_extfrag", "", None, 0x200, (1 << 16) | (1 << 8) | 0, (0 << 8) | 9)
+    assert body.endswith("alloc_order=0 fallback_order=9 pageblock_order=9 alloc_migratetype=1"
+                         " fallback_migratetype=0 fragmenting=0 change_ownership=1")
     assert fmt.body("rss_stat", "", None, 0, 0, 0) is None
 
 

@@ -212,12 +212,13 @@ class FaultAttr618(FaultAttr):
         self.rs_missed += 1
         return False
 
-    def should_fail(self, log: KernelLog, size: int, nowarn: bool, task: Task | None = None) -> bool:
+    def should_fail(self, log: KernelLog, size: int, nowarn: bool, make_it_fail: bool = False) -> bool:
         """lib/fault-inject.c should_fail_ex (without fail-nth: no
-        /proc/<pid>/fail-nth here)."""
+        /proc/<pid>/fail-nth here). `make_it_fail`: current's
+        /proc/<pid>/make-it-fail (fail_task)."""
         if self.probability == 0:
             return False
-        if self.task_filter and not (task is not None and getattr(task, "make_it_fail", False)):
+        if self.task_filter and not make_it_fail:
             return False
         if self.times == 0:
             return False
@@ -258,12 +259,20 @@ def _attr(name: str, knobs: tuple[Knob, ...]) -> FaultAttr618:
 
 
 class FaultInject618(FaultInject):
-    """The two 6.18 fault attributes, with the defaults their knobs declare."""
+    """The two 6.18 fault attributes, with the defaults their knobs declare,
+    and the pids whose /proc/<pid>/make-it-fail is set (task-filter)."""
 
     def __init__(self, log: KernelLog):
         super().__init__(log)
         self.failslab = _attr("failslab", ATTR_KNOBS["failslab"])
         self.fail_page_alloc = _attr("fail_page_alloc", ATTR_KNOBS["fail_page_alloc"])
+        self.make_it_fail: set[int] = set()
+
+
+def fail_task(fi: FaultInject, task: Task | None) -> bool:
+    """lib/fault-inject.c fail_task: in_task() && task->make_it_fail."""
+    pids: set[int] = getattr(fi, "make_it_fail", set())
+    return task is not None and task.pid in pids
 
 
 def should_failslab(fi: FaultInject, s_flags: int, object_size: int, gfp: int,
@@ -279,7 +288,7 @@ def should_failslab(fi: FaultInject, s_flags: int, object_size: int, gfp: int,
     if attr.cache_filter and not s_flags & SLAB_FAILSLAB:
         return False
     if isinstance(attr, FaultAttr618):
-        return attr.should_fail(fi.log, object_size, bool(gfp & __GFP_NOWARN), task)
+        return attr.should_fail(fi.log, object_size, bool(gfp & __GFP_NOWARN), fail_task(fi, task))
     return attr.should_fail(fi.log, object_size, bool(gfp & __GFP_NOWARN))
 
 
@@ -295,5 +304,5 @@ def should_fail_alloc_page(fi: FaultInject, gfp: int, order: int, task: Task | N
     if attr.ignore_gfp_wait and gfp & __GFP_DIRECT_RECLAIM:
         return False
     if isinstance(attr, FaultAttr618):
-        return attr.should_fail(fi.log, 1 << order, bool(gfp & __GFP_NOWARN), task)
+        return attr.should_fail(fi.log, 1 << order, bool(gfp & __GFP_NOWARN), fail_task(fi, task))
     return attr.should_fail(fi.log, 1 << order, bool(gfp & __GFP_NOWARN))

@@ -31,8 +31,11 @@ allocator/trace.py) and what each 6.18 event prints from it:
   mm_page_pcpu_drain    objp = pfn, flags = migratetype, size = order
   mm_page_alloc_zone_locked  objp = pfn, flags = migratetype, size = order;
                     percpu_refill = pcp_allowed_order(order) && mt < MIGRATE_PCPTYPES
-The other events (extfrag, the watermark ones, rss_stat) have body functions
-here for callers that have their arguments.
+  mm_page_alloc_extfrag  objp = pfn, flags = (change_ownership << 16) |
+                    (alloc_migratetype << 8) | fallback_migratetype,
+                    size = (alloc_order << 8) | fallback_order
+The other events (the watermark ones, rss_stat) have body functions here for
+callers that have their arguments.
 """
 from __future__ import annotations
 
@@ -434,6 +437,14 @@ ENTRY_POINTS_618 = frozenset((
     "kzalloc", "kcalloc", "kmalloc_array", "kfree", "free_large_kmalloc", "alloc_pages", "__alloc_pages",
     "alloc_pages_noprof", "__alloc_pages_noprof", "__get_free_pages", "get_zeroed_page", "free_pages",
     "__free_pages", "trace_hook", "alloc_debug_processing", "free_debug_processing",
+    # allocator/linux618/slub.py's own (SLUB_ENTRY_POINTS there)
+    "kmem_cache_zalloc", "free_to_partial_list", "alloc_single_from_partial",
+    "alloc_single_from_new_slab", "get_partial_node", "get_partial", "get_any_partial", "new_slab",
+    "allocate_slab", "kmalloc_node", "kstrdup_const", "_ret_ip", "kmem_cache_create",
+    "__kmem_cache_create_args", "create_cache", "do_kmem_cache_create", "init_kmem_cache_nodes",
+    "kmem_cache_destroy", "slab_kmem_cache_release", "discard_slab", "free_slab", "__free_slab",
+    "deactivate_slab", "__put_partials", "put_cpu_partial",
+    "format_hook", "_trace_page_alloc", "_trace_extfrag",
 ))
 
 
@@ -479,4 +490,7 @@ class Kmem618Format:
         if event == "mm_page_alloc_zone_locked":
             return mm_page_alloc_zone_locked_body(None if objp < 0 else objp, order, flags,
                                                   pcp_allowed_order(order) and flags < MIGRATE_PCPTYPES, key)
+        if event == "mm_page_alloc_extfrag":
+            return mm_page_alloc_extfrag_body(objp, order >> 8, order & 0xFF, (flags >> 8) & 0xFF,
+                                              flags & 0xFF, bool(flags >> 16 & 1), key)
         return None
