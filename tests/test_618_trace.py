@@ -207,3 +207,85 @@ def test_a_tracer_with_the_618_formats(kernel):
     assert tracer.all_state() == "1"
     tracer.set_all(False)
     assert k.trace_hook is None
+
+
+def test_large_kmalloc_body_matches_the_live_trace():
+    # tests/data/linux-6.18/kmalloc-large-trace.txt: kmalloc(20000) above 8 KiB
+    live = (DATA / "kmalloc-large-trace.txt").read_text().splitlines()
+    want = _fields(LINE.match(live[1])["body"])
+    fmt = T.Kmem618Format(key=b"3" * 16)
+    got = _fields(fmt.body("kmalloc", want["call_site"], None, 0xffff888104a00000, 0x1028c0, 20000))
+    assert list(got) == list(want)
+    assert {k: v for k, v in got.items() if k != "ptr"} == {k: v for k, v in want.items() if k != "ptr"}
+
+
+class _Kernel:
+    """What a Tracer reads of a Kernel, over the real 6.18 page allocator and SLUB."""
+
+    def __init__(self) -> None:
+        from allocator.arch.x86_64 import X86_64
+        from allocator.fault_inject import FaultInject
+        from allocator.linux618 import page_alloc as PA
+        from allocator.linux618 import slub as SL
+        from allocator.physmem import PhysMem
+        from allocator.printk import KernelLog
+        from allocator.sched import Sched, set_current
+        from allocator.trace import KmemTrace
+        from allocator.vmscan import Vmscan
+        from allocator.vmstat import VmStat
+        self.log = KernelLog(clock=lambda: 1.5)
+        self.sched = Sched(2, self.log.uptime)
+        vm = VmStat()
+        faults = FaultInject(self.log)
+        self.trace = KmemTrace()
+        self.pa = PA.PageAllocator(X86_64, PhysMem(64 << 20), self.log, self.sched, vm, faults, self.trace,
+                                   Vmscan(vm), 1)
+        self.sl = SL.SlabAllocator(X86_64, self.pa, self.log, self.sched, vm, faults, self.trace, Vmscan(vm), "")
+        SL.kmem_cache_init(self.sl)
+        self.cpus = 2
+        set_current(self.sched, 4242, "writer")
+
+    @property
+    def current(self):  # noqa: ANN201
+        return self.sched.current
+
+    def update_fault_injection(self) -> None:
+        self.sl.slow = self.pa.slow = self.trace.hook is not None
+
+
+def test_slub_and_the_page_allocator_through_the_618_tracer():
+    from allocator.linux618 import page_alloc as PA
+    from allocator.linux618 import slub as SL
+    k = _Kernel()
+    key = b"4" * 16
+    tracer = Tracer(k, T.Kmem618Format(key=key))  # type: ignore[arg-type]
+    tracer.set_all(True)
+    cache = SL.kmem_cache_create(k.sl, "demo618", 1000, 0, 0)
+
+    def driver_alloc():  # the call site the walk up the stack finds
+        return SL.kmem_cache_alloc(k.sl, cache, 0xcc0)
+
+    objp = driver_alloc()
+    p = SL.kmalloc(k.sl, 100, 0xdc0)
+    SL.kfree(k.sl, p)
+    SL.kmem_cache_free(k.sl, cache, objp)
+    pfn = PA.alloc_pages(k.pa, 0xcc0, 2)
+    PA.__free_pages(k.pa, pfn, 2)
+    events = [(m["event"], _fields(m["body"])) for m in map(LINE.match, tracer.trace().splitlines()[12:])
+              if m]
+    names = [e for e, _ in events]
+    alloc = next(f for e, f in events if e == "kmem_cache_alloc" and f["name"] == "demo618")
+    assert alloc["call_site"].startswith("driver_alloc+0x")
+    assert (alloc["bytes_req"], alloc["bytes_alloc"], alloc["gfp_flags"], alloc["node"], alloc["accounted"]) == (
+        "1000", str(cache.size), "GFP_KERNEL", "-1", "false")
+    km = next(f for e, f in events if e == "kmalloc" and f["bytes_req"] == "100")
+    assert (km["bytes_req"], km["bytes_alloc"], km["gfp_flags"]) == ("100", "128", "GFP_KERNEL|__GFP_ZERO")
+    assert km["call_site"].startswith("test_slub_and_the_page_allocator_through_the_618_tracer+0x")
+    assert next(f for e, f in events if e == "kfree")["ptr"] == km["ptr"]
+    assert next(f for e, f in events if e == "kmem_cache_free")["name"] == "demo618"
+    page = next(f for e, f in events if e == "mm_page_alloc" and f["pfn"] == f"0x{pfn:x}")
+    assert (page["order"], page["migratetype"], page["gfp_flags"]) == ("2", "0", "GFP_KERNEL")
+    # free_pages_prepare traces every free, to the pcp lists too
+    assert any(e == "mm_page_free" and f["pfn"] == f"0x{pfn:x}" and f["order"] == "2" for e, f in events)
+    assert page["page"] == next(f for e, f in events if e == "mm_page_free" and f["pfn"] == f"0x{pfn:x}")["page"]
+    assert "kmem_cache_alloc_node" not in names

@@ -15,10 +15,11 @@ addresses, so no stack entry lies in any range. A require range other than
 the default [0, ULONG_MAX) therefore stops every failure, and a reject range
 stops none (docs/deviations.md).
 
-`FaultAttr618` is 2.6.18's FaultAttr (allocator/fault_inject.py) with 6.18's
-extra fields and should_fail_ex's order of tests; `should_failslab` and
-`should_fail_alloc_page` test 6.18's GFP bits (__GFP_DIRECT_RECLAIM is what
-ignore-gfp-wait ignores: 2.6.18's __GFP_WAIT bit 0x10 is __GFP_RECLAIMABLE here).
+`FaultInject` (also `FaultInject618`) holds two `FaultAttr618`: 2.6.18's
+FaultAttr (allocator/fault_inject.py) with 6.18's extra fields and
+should_fail_ex's order of tests. `should_failslab` and `should_fail_alloc_page`
+test 6.18's GFP bits (__GFP_DIRECT_RECLAIM is what ignore-gfp-wait ignores:
+2.6.18's __GFP_WAIT bit 0x10 is __GFP_RECLAIMABLE here).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..fault_inject import FaultAttr, FaultInject
+from .. import fault_inject as FI2618
 from ..printk import KERN_NOTICE, KERN_WARNING, KernelLog
 from ..sched import Task
 
@@ -170,7 +171,7 @@ def write_knob(kind: str, text: str) -> int:
 
 
 @dataclass
-class FaultAttr618(FaultAttr):
+class FaultAttr618(FI2618.FaultAttr):
     """struct fault_attr of 6.18 (and the attribute's own fields)."""
     verbose_ratelimit_interval: int = 0
     verbose_ratelimit_burst: int = DEFAULT_RATELIMIT_BURST
@@ -258,9 +259,10 @@ def _attr(name: str, knobs: tuple[Knob, ...]) -> FaultAttr618:
     return attr
 
 
-class FaultInject618(FaultInject):
+class FaultInject(FI2618.FaultInject):
     """The two 6.18 fault attributes, with the defaults their knobs declare,
-    and the pids whose /proc/<pid>/make-it-fail is set (task-filter)."""
+    and the pids whose /proc/<pid>/make-it-fail is set (task-filter). The same
+    name as 2.6.18's class: a Kernel builds `version.fault_inject.FaultInject(log)`."""
 
     def __init__(self, log: KernelLog):
         super().__init__(log)
@@ -269,13 +271,16 @@ class FaultInject618(FaultInject):
         self.make_it_fail: set[int] = set()
 
 
-def fail_task(fi: FaultInject, task: Task | None) -> bool:
+FaultInject618 = FaultInject
+
+
+def fail_task(fi: FI2618.FaultInject, task: Task | None) -> bool:
     """lib/fault-inject.c fail_task: in_task() && task->make_it_fail."""
     pids: set[int] = getattr(fi, "make_it_fail", set())
     return task is not None and task.pid in pids
 
 
-def should_failslab(fi: FaultInject, s_flags: int, object_size: int, gfp: int,
+def should_failslab(fi: FI2618.FaultInject, s_flags: int, object_size: int, gfp: int,
                     bootstrap: bool = False, task: Task | None = None) -> bool:
     """mm/failslab.c should_failslab: never the bootstrap kmem_cache, never
     __GFP_NOFAIL; __GFP_DIRECT_RECLAIM only with ignore-gfp-wait off; with
@@ -292,7 +297,7 @@ def should_failslab(fi: FaultInject, s_flags: int, object_size: int, gfp: int,
     return attr.should_fail(fi.log, object_size, bool(gfp & __GFP_NOWARN))
 
 
-def should_fail_alloc_page(fi: FaultInject, gfp: int, order: int, task: Task | None = None) -> bool:
+def should_fail_alloc_page(fi: FI2618.FaultInject, gfp: int, order: int, task: Task | None = None) -> bool:
     """mm/fail_page_alloc.c should_fail_alloc_page."""
     attr = fi.fail_page_alloc
     if order < attr.min_order:
