@@ -211,3 +211,28 @@ def test_the_slow_path_kills_through_out_of_memory(monkeypatch: pytest.MonkeyPat
     # one more page with ALLOC_OOM afterwards)
     assert 0 < int(m.group(1)) <= hog.total_vm * 4
     assert hog.memdie and hog.killed
+
+
+def test_unreclaimable_slab_rows_from_slub() -> None:
+    """LDD3's scullc cache on 6.18 is 4032-byte objects, 8 per order-3 slab
+    (the reference §4.6): three objects make one CPU slab whose free objects
+    get_slabinfo counts as active, so 8 * 4032 B = 31 kB used and total. A
+    SLAB_RECLAIM_ACCOUNT cache is left out."""
+    from allocator.linux618 import slub
+    pa = boot()
+    sl = slub.SlabAllocator(pa.arch, pa, pa.log, pa.sched, pa.vmstat, pa.faults, pa.trace, pa.vmscan)
+    slub.kmem_cache_init(sl)
+    scullc = slub.kmem_cache_create(sl, "scullc", 4000, 0, slub.SLAB_HWCACHE_ALIGN)
+    recl = slub.kmem_cache_create(sl, "reclaimable_one", 3000, 0,
+                                  slub.SLAB_HWCACHE_ALIGN | slub.SLAB_RECLAIM_ACCOUNT)
+    assert scullc is not None and recl is not None
+    for _ in range(3):
+        assert slub.kmem_cache_alloc(sl, scullc, GFP_KERNEL) is not None
+        assert slub.kmem_cache_alloc(sl, recl, GFP_KERNEL) is not None
+    oom_kill.attach_slab(pa, sl)
+    rows = dict((n, (u, t)) for n, u, t in oom_kill.slab_unreclaimable_rows(sl))
+    assert rows["scullc"] == (31, 31)
+    assert "reclaimable_one" not in rows
+    switch_to(pa.sched, task(pa, 100, "a", 1))
+    oom_kill.out_of_memory(pa, GFP_KERNEL, 0)          # slab pages > LRU pages (none)
+    assert "scullc                    31KB         31KB" in logged(pa)

@@ -36,6 +36,7 @@ from .show_mem import SHOW_MEM_FILTER_NODES, __show_mem, dump_stack, mems_allowe
 
 if TYPE_CHECKING:
     from .page_alloc import PageAllocator
+    from .slub import SlabAllocator
 
 OOM_SCORE_ADJ_MIN = -1000       # include/uapi/linux/oom.h
 OOM_SCORE_ADJ_MAX = 1000
@@ -208,6 +209,26 @@ def dump_unreclaimable_slab(pa: PageAllocator) -> list[str]:
     for name, used, total in rows() if rows is not None else []:
         lines.append(f"{name:<17} {used:10d}KB {total:10d}KB")
     return lines
+
+
+def slab_unreclaimable_rows(sl: SlabAllocator) -> list[SlabRow]:
+    """dump_unreclaimable_slab's rows from SLUB: every cache on slab_caches
+    (newest first) without SLAB_RECLAIM_ACCOUNT that has objects, its
+    active and total objects (get_slabinfo) times s->size, in kB."""
+    from .slub import SLAB_RECLAIM_ACCOUNT, get_slabinfo
+    rows: list[SlabRow] = []
+    for s in sl.slab_caches:
+        if s.flags & SLAB_RECLAIM_ACCOUNT:
+            continue
+        active_objs, num_objs = get_slabinfo(s)[:2]
+        if num_objs > 0:
+            rows.append((s.name, active_objs * s.size // 1024, num_objs * s.size // 1024))
+    return rows
+
+
+def attach_slab(pa: PageAllocator, sl: SlabAllocator) -> None:
+    """Let the OOM report list sl's unreclaimable caches (dump_unreclaimable_slab)."""
+    oom_state(pa).unreclaimable_slab = lambda: slab_unreclaimable_rows(sl)
 
 
 def dump_header(pa: PageAllocator, oc: OomControl, frame: FrameType | None = None,
