@@ -550,9 +550,24 @@ def _default_out_of_memory(pa: PageAllocator, gfp_mask: int, order: int) -> bool
     return not gfp_mask & __GFP_FS
 
 
-# The OOM killer __alloc_pages_may_oom calls: out_of_memory(pa, gfp, order) ->
-# progress (a module attribute, so that a test or another part may replace it).
+def _default_warn_alloc(pa: PageAllocator, gfp_mask: int, order: int, msg: str) -> None:
+    """warn_alloc's report once its tests passed: show_mem.py's
+    warn_alloc_hook (the line, dump_stack, __show_mem); without it, the line."""
+    sm = _part("show_mem")
+    if sm is not None:
+        sm.warn_alloc_hook(pa, gfp_mask, order, msg)
+        return
+    pa.log.printk(KERN_WARNING, f"{pa.current.comm}: {msg}, mode:{gfp_mask:#x}({gfp_format(gfp_mask)}),"
+                                f" nodemask=(null),cpuset=/,mems_allowed={node_list(pa)}")
+
+
+# Hooks into other parts, module attributes so that a test or a part may
+# replace them: the OOM killer __alloc_pages_may_oom calls,
+# out_of_memory(pa, gfp, order) -> progress (allocator/linux618/oom_kill.py),
+# and warn_alloc's report, warn_alloc_hook(pa, gfp, order, msg)
+# (allocator/linux618/show_mem.py).
 out_of_memory: Callable[[PageAllocator, int, int], bool] = _default_out_of_memory
+warn_alloc_hook: Callable[[PageAllocator, int, int, str], None] = _default_warn_alloc
 
 
 def node_list(pa: PageAllocator) -> str:
@@ -2017,7 +2032,11 @@ def sleep_and_retry(pa: PageAllocator, gfp_mask: int, order: int, what: str) -> 
     sched.alloc_next = what
     if sched.sleep_ok:
         sched.sleep_request = (gfp_mask, order)
+        # the stack to show if the caller's wait ends in warn_alloc_failure
+        sm = _part("show_mem")
         pa.pending_trace = None
+        if sm is not None and not gfp_mask & __GFP_NOWARN:
+            pa.pending_trace = str(sm.dump_stack(pa, ("dump_stack_lvl", "warn_alloc"), sys._getframe(1)))
         return None
     pa.pending_trace = None
     warn_alloc_failure(pa, gfp_mask, order)
@@ -2026,24 +2045,18 @@ def sleep_and_retry(pa: PageAllocator, gfp_mask: int, order: int, what: str) -> 
 
 def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
     """`nopage:`'s warn_alloc(gfp_mask, NULL, "page allocation failure:
-    order:%u"): show_mem.py's report (dump_stack from the caller's frame),
-    or, without it, the head line after warn_alloc's tests (__GFP_NOWARN,
-    nopage_rs: one report per 10 s, __GFP_DMA with no DMA zone). Counts
-    pgalloc_fail (not a 6.18 counter: the mount's)."""
+    order:%u"): warn_alloc's tests (__GFP_NOWARN, nopage_rs: one report per
+    10 s, __GFP_DMA with no DMA zone: has_managed_dma), then the report
+    (warn_alloc_hook). Counts pgalloc_fail (not a 6.18 counter: the mount's)."""
     pa.vm_events["pgalloc_fail"] = pa.vm_events.get("pgalloc_fail", 0) + 1
-    sm = _part("show_mem")
-    if sm is not None:
-        sm.warn_alloc_failure(pa, gfp_mask, order, sys._getframe(1))
-        return
     if gfp_mask & __GFP_NOWARN:
         return
     if not __ratelimit(pa, pa.nopage_rs, "warn_alloc"):
         return
     if gfp_mask & __GFP_DMA and not any(n.node_zones[ZONE_DMA].managed for n in pa.nodes):
         return                                   # __GFP_DMA without a DMA zone (has_managed_dma)
-    pa.log.printk(KERN_WARNING, f"{pa.current.comm}: page allocation failure: order:{order},"
-                                f" mode:{gfp_mask:#x}({gfp_format(gfp_mask)}),"
-                                f" nodemask=(null),cpuset=/,mems_allowed={node_list(pa)}")
+    warn_alloc_hook(pa, gfp_mask, order, f"page allocation failure: order:{order}")
+    pa.pending_trace = None
 
 
 @dataclass(slots=True)
