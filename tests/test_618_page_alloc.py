@@ -1,0 +1,374 @@
+"""The Linux 6.18 x86_64 page allocator against 6.12 mm/page_alloc.c,
+mm/mm_init.c, mm/vmscan.c and the reference's live 6.18 values.
+
+Expected values are worked out here from the kernel's formulas and the
+e820 layout of the reference §1 (RAM below min(RAM, 3 GiB), the PCI hole
+3-4 GiB, the rest from 4 GiB; pfn 0 and the 0x9f-0xff hole absent, the
+first 1 MiB reserved), never by calling the allocator's own helpers.
+"""
+from __future__ import annotations
+
+import math
+import resource
+import time
+
+import pytest
+
+from allocator.arch.x86_64 import X86_64
+from allocator.fault_inject import FaultInject
+from allocator.linux618 import page_alloc as PA
+from allocator.linux618.gfp import (
+    __GFP_NOFAIL,
+    __GFP_NORETRY,
+    __GFP_NOWARN,
+    __GFP_RETRY_MAYFAIL,
+    GFP_ATOMIC,
+    GFP_DMA,
+    GFP_KERNEL,
+    GFP_NOWAIT,
+)
+from allocator.physmem import PhysMem
+from allocator.printk import KernelLog
+from allocator.sched import Sched
+from allocator.trace import KmemTrace
+from allocator.vmscan import Vmscan
+from allocator.vmstat import VmStat
+
+G = 1 << 30
+M = 1 << 20
+MEMMAP_PER_SECTION = (128 * M // 4096) * 64 // 4096     # 512 pages of struct page per 128 MiB section
+KERNEL_IMAGE = 16 * M // 4096                            # the kernel image estimate at 16 MiB
+
+
+def boot(ram: int, cpus: int = 2, nodes: int = 1) -> PA.PageAllocator:
+    log = KernelLog()
+    sched = Sched(cpus)
+    vmstat = VmStat()
+    size = ram if ram <= 3 * G else ram + G                  # the PCI hole 3-4 GiB
+    return PA.PageAllocator(X86_64, PhysMem(size), log, sched, vmstat, FaultInject(log),
+                            KmemTrace(), Vmscan(vmstat), nodes)
+
+
+def zone(pa: PA.PageAllocator, name: str, node: int = 0) -> PA.Zone:
+    for z in pa.zones:
+        if z.name == name and z.node.id == node:
+            return z
+    raise LookupError(name)
+
+
+# -- zones ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("ram", "dma32", "normal"), [
+    (64 * M, (12288, 12288), (0, 0)),          # the reference §1 table
+    (1 * G, (258048, 258048), (0, 0)),
+    (4 * G, (1044480, 782336), (262144, 262144)),
+    (8 * G, (1044480, 782336), (1310720, 1310720)),
+])
+def test_zone_sizes(ram, dma32, normal):
+    pa = boot(ram)
+    dma = zone(pa, "DMA")
+    assert (dma.start_pfn, dma.spanned, dma.present, dma.managed) == (1, 4095, 3998, 3840)
+    z32 = zone(pa, "DMA32")
+    assert (z32.spanned, z32.present) == dma32
+    zn = zone(pa, "Normal")
+    assert (zn.spanned, zn.present) == normal
+    if normal[0]:
+        assert zn.start_pfn == 1 << 20
+    for name in ("Movable", "Device"):
+        assert zone(pa, name).present == 0
+    assert [z.name for z in pa.zones] == ["DMA", "DMA32", "Normal", "Movable", "Device"]
+
+
+@pytest.mark.parametrize("ram", [64 * M, 1 * G, 4 * G, 8 * G])
+def test_memmap_is_charged_to_the_top_zone(ram):
+    """64-byte struct page per frame, 2 MiB per present 128 MiB section,
+    allocated top-down: all in the highest populated zone here; the kernel
+    image (16 MiB from 16 MiB) in DMA32."""
+    pa = boot(ram)
+    sections = -(-min(ram, 3 * G) // (128 * M)) + -(-max(0, ram - 3 * G) // (128 * M))
+    memmap = sections * MEMMAP_PER_SECTION
+    z32, zn = zone(pa, "DMA32"), zone(pa, "Normal")
+    if zn.present:
+        assert zn.present - zn.managed == memmap
+        assert z32.present - z32.managed == KERNEL_IMAGE
+    else:
+        assert z32.present - z32.managed == memmap + KERNEL_IMAGE
+    assert pa.totalram_pages == sum(z.managed for z in pa.zones)
+
+
+def test_frames_at_boot():
+    pa = boot(64 * M)
+    assert pa.mem_map[0] is PA.HOLE
+    assert pa.mem_map[0x9F] is PA.HOLE and pa.mem_map[0xFF] is PA.HOLE
+    assert pa.mem_map[1] is PA.RESERVED and pa.mem_map[0x9E] is PA.RESERVED
+    assert pa.mem_map[0x100] is PA.FREE                     # 1 MiB: the first free frame
+    assert pa.mem_map[4096] is PA.RESERVED                  # the kernel image
+    assert pa.mem_map[(16384) - 1] is PA.RESERVED           # memmap at the top
+    assert pa.mem_map[16384 - MEMMAP_PER_SECTION - 1] is PA.FREE
+
+
+def test_64g_boots_fast_and_small():
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    pa = boot(64 * G)
+    elapsed = time.perf_counter() - t
+    assert elapsed < 1.0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 16 * 1024   # kB
+    assert zone(pa, "Normal").present == (64 * G - 3 * G) // 4096
+    assert pa.mem_map.touched() == 0
+    pfn = PA.alloc_pages(pa, GFP_KERNEL, 0)
+    assert pfn is not None and pfn >= 1 << 20               # from Normal
+    assert pa.mem_map.touched() <= 2 * PA.CHUNK
+
+
+# -- watermarks ---------------------------------------------------------------------
+
+def expected_wmarks(managed: list[int], min_free_kbytes: int, wsf: int = 10):
+    """__setup_per_zone_wmarks for DMA, DMA32, Normal (+ an empty Movable)."""
+    pages_min = min_free_kbytes // 4
+    lowmem = sum(managed)
+    out = []
+    for m in managed:
+        tmp = pages_min * m // lowmem
+        step = max(tmp >> 2, m * wsf // 10000)
+        out.append([tmp, tmp + step, tmp + 2 * step, tmp + 3 * step])
+    return out
+
+
+@pytest.mark.parametrize("ram", [64 * M, 1 * G, 4 * G, 8 * G, 64 * G])
+def test_min_free_kbytes_and_watermarks(ram):
+    pa = boot(ram)
+    managed = [z.managed for z in pa.zones[:3]]
+    populated = sum(1 for z in pa.zones[:3] if z.present)
+    # calculate_min_free_kbytes at postcore: high watermarks still 0
+    first = max(128, min(262144, math.isqrt(sum(managed) * 4 * 16)))
+    marks = expected_wmarks(managed, first)
+    buffer_pages = sum(max(0, m - w[2]) for m, w in zip(managed, marks, strict=True))
+    rec = min(512 * populated * 2 + 512 * populated * 9, buffer_pages // 20) * 4
+    want = max(first, rec)
+    assert pa.min_free_kbytes == want
+    assert [z.watermark for z in pa.zones[:3]] == expected_wmarks(managed, want)
+    assert pa.zones[3].watermark == [32, 32, 32, 32]          # empty Movable: clamp(0, 32, 128)
+
+
+def test_thp_raises_min_free_kbytes_to_67584_with_three_zones():
+    """The live 24 GiB host: Z = 3 gives 16896 pages = 67584 kB."""
+    assert boot(8 * G).min_free_kbytes == 67584
+
+
+def test_watermark_scale_factor():
+    pa = boot(1 * G)
+    PA.set_watermark_scale_factor(pa, 200)
+    z = zone(pa, "DMA32")
+    step = z.managed * 200 // 10000
+    assert z.watermark[1] - z.watermark[0] == step
+    assert z.watermark[2] - z.watermark[1] == step
+
+
+def test_lowmem_reserve_ratio_256_256_32():
+    pa = boot(8 * G)
+    dma, z32, zn = pa.zones[0], pa.zones[1], pa.zones[2]
+    assert pa.lowmem_reserve_ratio == [256, 256, 32, 0, 0]
+    up32 = z32.managed // 256
+    upn = (z32.managed + zn.managed) // 256
+    assert dma.lowmem_reserve == [0, up32, upn, upn, upn]
+    assert z32.lowmem_reserve == [0, 0, zn.managed // 256] + [zn.managed // 256] * 2
+    assert zn.lowmem_reserve == [0, 0, 0, 0, 0]
+
+
+def test_totalreserve_pages():
+    pa = boot(4 * G)
+    want = sum(min(z.managed, max(z.lowmem_reserve[z.idx:]) + z.watermark[2]) for z in pa.zones)
+    assert pa.totalreserve_pages == want
+
+
+# -- per-CPU lists ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("managed", "batch"), [
+    (3840, 1), (4095, 1), (8192, 1), (12288, 3), (65536, 15), (262144, 63), (778240, 63), (1 << 24, 63),
+])
+def test_zone_batchsize(managed, batch):
+    """min(managed >> 10, 256) / 4, then rounddown_pow_of_two(b + b/2) - 1, at least 1."""
+    assert max(1, PA.zone_batchsize(managed)) == batch
+
+
+def test_live_dma_pcp_values_with_live_watermarks():
+    """Live DMA: batch 1, high_min 24 (low 48 over 2 CPUs), high_max 240 (3840/8/2)."""
+    pa = boot(1 * G)
+    dma = zone(pa, "DMA")
+    dma.watermark[:] = [39, 48, 57, 66]
+    PA.zone_set_pageset_high_and_batch(pa, dma, 0)
+    assert (dma.pageset_batch, dma.pageset_high_min, dma.pageset_high_max) == (1, 24, 240)
+    assert all((p.batch, p.high_min, p.high_max, p.high) == (1, 24, 240, 0) for p in dma.pcp)
+
+
+def test_pcp_refill_is_a_batch_and_free_returns_to_the_list():
+    pa = boot(1 * G, cpus=1)
+    z = zone(pa, "DMA32")
+    pcp = z.pcp[0]
+    assert pcp.count == 0 and pcp.high == 0
+    pfn = PA.alloc_pages(pa, GFP_KERNEL, 0)
+    assert pfn is not None and z.start_pfn <= pfn < z.end_pfn
+    # nr_pcp_alloc: high clamps to high_min, grows by batch; batch << alloc_factor(0)
+    assert pcp.high == pcp.high_min + pcp.batch
+    assert pcp.count == pcp.batch - 1
+    assert pcp.alloc_factor == 1
+    assert PA.__free_pages(pa, pfn, 0)
+    assert pcp.count == pcp.batch
+    assert pcp.lists[0][0] == pfn                        # list_add: the head
+    assert pcp.alloc_factor == 0
+
+
+def test_pcp_free_beyond_high_frees_a_batch_to_the_buddy():
+    pa = boot(1 * G, cpus=1)
+    z = zone(pa, "DMA32")
+    pcp = z.pcp[0]
+    pfns = [PA.alloc_pages(pa, GFP_KERNEL, 0) for _ in range(3 * pcp.high_max)]
+    for pfn in pfns:
+        PA.__free_pages(pa, pfn, 0)
+        assert pcp.count < max(pcp.high, pcp.high_min) + pcp.batch
+    assert pcp.count <= pcp.high_max
+    PA.drain_all_pages(pa)
+    assert pcp.count == 0
+    assert z.free_pages == z.managed
+
+
+# -- alloc flags and the watermark test ----------------------------------------------------
+
+def test_alloc_flags():
+    pa = boot(64 * M)
+    f = PA.gfp_to_alloc_flags
+    assert f(pa, GFP_KERNEL, 0) == PA.ALLOC_WMARK_MIN | PA.ALLOC_CPUSET | PA.ALLOC_KSWAPD
+    assert f(pa, GFP_ATOMIC, 0) == PA.ALLOC_MIN_RESERVE | PA.ALLOC_KSWAPD | PA.ALLOC_NON_BLOCK
+    assert f(pa, GFP_ATOMIC, 1) == (PA.ALLOC_MIN_RESERVE | PA.ALLOC_KSWAPD | PA.ALLOC_NON_BLOCK
+                                    | PA.ALLOC_HIGHATOMIC)
+    assert f(pa, GFP_NOWAIT, 0) == PA.ALLOC_CPUSET | PA.ALLOC_KSWAPD | PA.ALLOC_NON_BLOCK
+
+
+@pytest.mark.parametrize(("flags", "fraction"), [
+    (0, 1.0),                                                       # GFP_KERNEL, GFP_NOWAIT
+    (PA.ALLOC_MIN_RESERVE, 0.5),                                    # __GFP_HIGH, blocking
+    (PA.ALLOC_MIN_RESERVE | PA.ALLOC_NON_BLOCK, 3 / 8),             # GFP_ATOMIC
+    (PA.ALLOC_OOM, 0.5),                                            # an OOM victim
+])
+def test_watermark_fraction_kept_back(flags, fraction):
+    pa = boot(64 * M)
+    z = zone(pa, "DMA32")
+    mark = 800
+    keep = round(mark * fraction)
+    assert not PA.__zone_watermark_ok(z, 0, mark, z.idx, flags, keep)
+    assert PA.__zone_watermark_ok(z, 0, mark, z.idx, flags, keep + 1)
+
+
+# -- the slow path -------------------------------------------------------------------------
+
+@pytest.fixture
+def oom_calls(monkeypatch):
+    """Record __alloc_pages_may_oom's calls of the OOM killer (it kills nothing)."""
+    calls: list[tuple[int, int]] = []
+
+    def out_of_memory(pa, gfp, order):
+        calls.append((gfp, order))
+        return False
+    monkeypatch.setattr(PA, "out_of_memory", out_of_memory)
+    return calls
+
+
+def exhaust(pa, gfp=GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY, order=0):
+    got = []
+    while (pfn := PA.alloc_pages(pa, gfp, order)) is not None:
+        got.append(pfn)
+    return got
+
+
+def test_gfp_kernel_stops_at_the_min_watermark_and_calls_the_oom_killer(oom_calls):
+    pa = boot(64 * M)
+    exhaust(pa)
+    z32 = zone(pa, "DMA32")
+    assert z32.free_pages <= z32.watermark[0] + 1
+    stalls = pa.vm_events["allocstall_normal"]
+    assert PA.alloc_pages(pa, GFP_KERNEL, 0) is None
+    assert oom_calls == [(GFP_KERNEL, 0)]
+    assert pa.vm_events["allocstall_normal"] == stalls + 1
+    assert "page allocation failure: order:0, mode:0xcc0(GFP_KERNEL)" in pa.log.records[-1].text
+
+
+def test_gfp_atomic_dips_into_the_min_reserve_without_reclaim(oom_calls):
+    pa = boot(64 * M)
+    exhaust(pa)
+    z32 = zone(pa, "DMA32")
+    stalls = sum(pa.vm_events[f"allocstall_{z}"] for z in ("dma", "dma32", "normal"))
+    got = exhaust(pa, GFP_ATOMIC | __GFP_NOWARN)
+    assert got                                          # 5/8 of min is theirs
+    assert z32.free_pages <= math.ceil(z32.watermark[0] * 3 / 8) + 1
+    # the last pcp refill (batch << alloc_factor) may take pages from below the mark
+    assert z32.free_pages + z32.pcp_count() >= z32.watermark[0] * 3 // 8
+    assert sum(pa.vm_events[f"allocstall_{z}"] for z in ("dma", "dma32", "normal")) == stalls
+    assert oom_calls == []
+
+
+def test_gfp_nowait_gets_no_reserve(oom_calls):
+    pa = boot(64 * M)
+    exhaust(pa)
+    assert PA.alloc_pages(pa, GFP_NOWAIT, 0) is None
+    assert oom_calls == []
+
+
+@pytest.mark.parametrize(("gfp", "order"), [
+    (GFP_KERNEL | __GFP_NORETRY, 0),
+    (GFP_KERNEL | __GFP_RETRY_MAYFAIL, 0),
+    (GFP_KERNEL, 4),                                   # costly: no OOM kill, no retry
+    (GFP_KERNEL | __GFP_RETRY_MAYFAIL, 4),
+    (GFP_KERNEL | GFP_DMA, 0),                          # below ZONE_NORMAL
+])
+def test_no_oom_kill(oom_calls, gfp, order):
+    pa = boot(64 * M)
+    exhaust(pa)
+    exhaust(pa, GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY, 4)
+    assert PA.alloc_pages(pa, gfp | __GFP_NOWARN, order) is None
+    assert oom_calls == []
+
+
+def test_noretry_reclaims_once():
+    pa = boot(64 * M)
+    exhaust(pa)
+    before = pa.vm_events["allocstall_normal"]
+    assert PA.alloc_pages(pa, GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN, 0) is None
+    assert pa.vm_events["allocstall_normal"] == before + 1
+
+
+def test_nofail_gets_the_reserves_below_min(oom_calls):
+    pa = boot(64 * M)
+    exhaust(pa)
+    z32 = zone(pa, "DMA32")
+    assert z32.free_pages > 0
+    assert PA.alloc_pages(pa, GFP_KERNEL | __GFP_NOFAIL, 0) is not None
+
+
+def test_should_reclaim_retry_gives_up_after_16_loops():
+    pa = boot(64 * M)
+    ac = PA.AllocContext(pa.nodes[0].zonelists[2], 2, 0, pa.nodes[0].zonelists[2][0])
+    flags = PA.ALLOC_WMARK_MIN
+    loops = [15]
+    assert PA.should_reclaim_retry(pa, GFP_KERNEL, 0, ac, flags, False, loops) and loops == [16]
+    assert not PA.should_reclaim_retry(pa, GFP_KERNEL, 0, ac, flags, False, loops) and loops == [17]
+    loops = [16]
+    assert PA.should_reclaim_retry(pa, GFP_KERNEL, 3, ac, flags, True, loops) and loops == [0]
+    loops = [16]                                        # costly: progress does not reset
+    assert not PA.should_reclaim_retry(pa, GFP_KERNEL, 4, ac, flags, True, loops) and loops == [17]
+
+
+def test_sleeping_caller_is_told_to_sleep_where_6_18_loops(monkeypatch):
+    monkeypatch.setattr(PA, "out_of_memory", lambda pa, gfp, order: True)   # a kill elsewhere
+    pa = boot(64 * M)
+    exhaust(pa)
+    pa.sched.sleep_ok = True
+    assert PA.alloc_pages(pa, GFP_KERNEL, 0) is None
+    assert pa.sched.sleep_request == (GFP_KERNEL, 0)
+    assert pa.sched.alloc_next == "oom"
+    n = len(pa.log.records)
+    pa.sched.sleep_ok = False
+    pa.sched.sleep_request = None
+    assert PA.alloc_pages(pa, GFP_KERNEL, 0) is None     # not sleeping: the report now
+    assert pa.sched.sleep_request is None
+    assert len(pa.log.records) >= n
