@@ -2281,3 +2281,40 @@ def get_slabinfo(s: KmemCache) -> tuple[int, int, int, int, int, int]:
 def slab_of(sl: SlabAllocator, addr: int) -> Slab | None:
     """The slab whose pages hold physical address addr, or None."""
     return virt_to_slab(sl, addr)
+
+
+def slab_address(slab: Slab) -> int:
+    """mm/slab.h slab_address: the slab's first byte (physical)."""
+    return slab.addr
+
+
+def struct_slab_address(sl: SlabAllocator, slab: Slab) -> int:
+    """The kernel address of the slab's struct slab (its head struct page in the vmemmap)."""
+    from .page_alloc import struct_page_address
+    return struct_page_address(sl.pa, slab.pfn)
+
+
+def slab_zone_idx(sl: SlabAllocator, slab: Slab) -> int:
+    """The index of the zone the slab's pages are in (page_zonenum)."""
+    from .page_alloc import page_zone
+    return int(page_zone(sl.pa, slab.pfn).idx)
+
+
+def slab_is_slab_page(sl: SlabAllocator, slab: Slab) -> bool:
+    """folio_test_slab: are the slab's pages still this slab's?"""
+    return 0 <= slab.pfn < len(sl.mem_map) and sl.mem_map[slab.pfn] is slab
+
+
+def node_partial_slabs(n: KmemCacheNode) -> Iterator[Slab]:
+    """list_for_each_entry(slab, &n->partial, slab_list)."""
+    return iter(n.partial)
+
+
+def node_full_slabs(n: KmemCacheNode) -> Iterator[Slab]:
+    """list_for_each_entry(slab, &n->full, slab_list) (SLAB_STORE_USER caches)."""
+    return iter(n.full)
+
+
+def cache_nodes(s: KmemCache) -> list[KmemCacheNode]:
+    """for_each_kmem_cache_node: the node structures."""
+    return [n for _, n in s.nodes()]
