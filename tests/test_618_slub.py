@@ -911,3 +911,29 @@ def test_a_write_to_a_freed_object_breaks_the_chain(sl: S.SlabAllocator) -> None
     assert "corrupted" in log_text(sl) and s.cpu_slab[0].freelist == 0
     c = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
     assert c is not None and c not in (a, b)
+
+
+ALL = capture("all-caches-geometry.txt")
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_geometry_of_every_cache_of_the_live_kernel(booted: S.SlabAllocator, name: str) -> None:
+    """calculate_sizes + calculate_order on each cache the live 6.18 kernel has, from its
+    object_size, align and flags (sysfs): s->size, objects per slab and order as it shows."""
+    live = {k: int(v) for k, v in ALL[name].items()}
+    flags = 0
+    for attr, bit in (("reclaim_account", SLAB_RECLAIM_ACCOUNT), ("cache_dma", SLAB_CACHE_DMA),
+                      ("destroy_by_rcu", SLAB_TYPESAFE_BY_RCU), ("poison", SLAB_POISON),
+                      ("red_zone", SLAB_RED_ZONE), ("store_user", SLAB_STORE_USER)):
+        if live[attr]:
+            flags |= bit
+    if name.startswith(("kmalloc-", "dma-kmalloc-")):
+        flags |= 1 << 3                 # SLAB_KMALLOC
+    results = set()
+    # a TYPESAFE_BY_RCU cache may have given a freeptr_offset inside the object (6.13+ filp)
+    for freeptr in ([None, 0] if flags & SLAB_TYPESAFE_BY_RCU else [None]):
+        s = S.KmemCache(name=name, object_size=live["object_size"], size=live["object_size"],
+                        align=live["align"], flags=flags, ctor=(lambda p: None) if live["ctor"] else None)
+        assert S.calculate_sizes(booted, s, freeptr)
+        results.add((s.size, s.objects, s.order))
+    assert (live["slab_size"], live["objs_per_slab"], live["order"]) in results

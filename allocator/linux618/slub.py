@@ -208,9 +208,10 @@ SLUB_RED_ACTIVE = 0xCC
 # Lines of mm/slub.c (6.12.117) named in BUG and WARNING reports
 LINE_SET_FREEPOINTER_BUG = 550      # set_freepointer: BUG_ON(object == fp)
 LINE_CACHE_FROM_OBJ = 4770          # cache_from_obj: WARN "Wrong slab cache"
-LINE_VIRT_TO_CACHE = 4750           # virt_to_cache: WARN_ONCE "Object is not a Slab page!"
+LINE_VIRT_TO_CACHE = 4756           # virt_to_cache: WARN_ONCE "Object is not a Slab page!"
 LINE_FREE_LARGE_KMALLOC = 4799      # free_large_kmalloc: WARN_ON_ONCE(order == 0)
-LINE_KMEM_CACHE_DESTROY = 523       # mm/slab_common.c kmem_cache_destroy: WARN(err, ...)
+LINE_KSIZE = 1046                   # mm/slab_common.c __ksize: WARN_ON(folio_size <= KMALLOC_MAX_CACHE_SIZE)
+LINE_KMEM_CACHE_DESTROY = 548       # mm/slab_common.c kmem_cache_destroy: WARN(err, ...)
 
 # The functions a trace call site or a debug track looks through.
 SLUB_ENTRY_POINTS = frozenset((
@@ -2148,7 +2149,7 @@ def ksize(sl: SlabAllocator, objp: int | None) -> int:
     if slab is None:
         order = sl.large.get(objp)
         if order is None:
-            warn(sl, "mm/slab_common.c", 1040, "__ksize", None)
+            warn(sl, "mm/slab_common.c", LINE_KSIZE, "__ksize", None)
             return 0
         return sl.page_size << order
     return slab_ksize(slab.cache)
