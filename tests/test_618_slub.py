@@ -344,6 +344,7 @@ def fill_slabs(sl: S.SlabAllocator, s: S.KmemCache, nslabs: int) -> list[list[in
 
 
 def test_cpu_slab_and_fast_free(sl: S.SlabAllocator) -> None:
+    sl.freelist_random = False      # a kernel without CONFIG_SLAB_FREELIST_RANDOM: address order
     s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
     assert s is not None
     a = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
@@ -355,12 +356,41 @@ def test_cpu_slab_and_fast_free(sl: S.SlabAllocator) -> None:
     # the rest of the slab is c->freelist, in address order, the pointers inside the objects
     # at offset 2000
     assert chain(sl, s, c.freelist) == [a + i * 4032 for i in range(1, 8)]
-    # objects follow each other from the slab's start (no freelist randomisation here)
+    # objects follow each other from the slab's start
     assert a == slab.pfn * PAGE
     assert S.kmem_cache_alloc(sl, s, GFP_KERNEL) == a + 4032
     assert (node(s).nr_slabs, node(s).total_objects, node(s).nr_partial) == (1, 8, 0)
     S.kmem_cache_free(sl, s, a)
     assert chain(sl, s, c.freelist)[:2] == [a, a + 2 * 4032] and slab.inuse == 8   # do_slab_free's fast path
+
+
+def test_freelist_randomization(sl: S.SlabAllocator) -> None:
+    kmalloc32 = S.find_cache(sl, "kmalloc-32")
+    assert kmalloc32 is not None
+    before = set(kmalloc32.live)
+    s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
+    assert s is not None and s.random_seq is not None
+    # init_cache_random_seq: kcalloc(8 objects, sizeof(unsigned int)) = 32 bytes (kmalloc-32)
+    # holding a permutation of 0..7; the cache keeps it scaled by s->size
+    new = set(kmalloc32.live) - before
+    assert len(new) == 1
+    raw = bytes(sl.mem.read(new.pop(), 32))
+    perm = [int.from_bytes(raw[i:i + 4], "little") for i in range(0, 32, 4)]
+    assert sorted(perm) == list(range(8)) and s.random_seq == [v * 4032 for v in perm]
+    a = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
+    slab = S.virt_to_slab(sl, a or 0)
+    assert slab is not None and a is not None
+    # shuffle_freelist: the chain walks random_seq cyclically from a random position
+    order = [a] + chain(sl, s, s.cpu_slab[0].freelist)
+    offsets = [o - slab.addr for o in order]
+    assert sorted(offsets) == [i * 4032 for i in range(8)]
+    pos = s.random_seq.index(offsets[0])
+    assert offsets == [s.random_seq[(pos + i) % 8] for i in range(8)]
+    # the sequence is freed with the cache
+    for o in [a]:
+        S.kmem_cache_free(sl, s, o)
+    seq_addr = s.random_seq_addr
+    assert S.kmem_cache_destroy(sl, s) == 0 and seq_addr not in kmalloc32.live
 
 
 def test_full_slab_goes_to_cpu_partial_then_drains(sl: S.SlabAllocator) -> None:
@@ -451,6 +481,7 @@ def test_get_partial_node_refills_the_cpu_partial_chain(sl: S.SlabAllocator) -> 
 
 
 def test_remote_free_and_deactivate(sl: S.SlabAllocator) -> None:
+    sl.freelist_random = False
     s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
     assert s is not None
     a = S.kmem_cache_alloc(sl, s, GFP_KERNEL)

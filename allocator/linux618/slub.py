@@ -425,6 +425,8 @@ class KmemCache:
     allocflags: int = 0
     remote_node_defrag_ratio: int = 1000
     random: int = 0                 # CONFIG_SLAB_FREELIST_HARDENED: the free pointer key
+    random_seq: list[int] | None = None     # CONFIG_SLAB_FREELIST_RANDOM: object offsets, shuffled
+    random_seq_addr: int = 0        # the kcalloc'd array that holds it
     cpu_slab: list[KmemCacheCpu] = field(default_factory=list)
     node: list[KmemCacheNode | None] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
@@ -516,7 +518,7 @@ class SlabAllocator:
     """SLUB's state: slab_caches, the kmalloc caches, slab_debug, slab_state."""
 
     def __init__(self, arch: Arch, pa: PageAllocator, log: KernelLog, sched: Sched, vmstat: VmStat,
-                 faults: FaultInject, trace: KmemTrace, vmscan: Vmscan, debug: str = ""):
+                 faults: FaultInject, trace: KmemTrace, vmscan: Vmscan, debug: str | bool = ""):
         self.arch = arch
         self.pa = self.page_alloc = pa
         self.mem = pa.mem
@@ -545,13 +547,15 @@ class SlabAllocator:
         self.slub_max_order = PAGE_ALLOC_COSTLY_ORDER
         self.slub_min_objects = 0                   # slab_min_objects= (0: from the CPU count)
         self.nr_present_cpus = sched.nr_cpus        # num_present_cpus()
-        self.debug = debug
-        self.slub_debug, self.disable_higher_order_debug = parse_slub_debug_flags(debug)
+        # slab_debug= letters; True (2.6.18's --slab-debug switch) is slab_debug=FZPU
+        self.debug = "FZPU" if debug is True else debug or ""
+        self.slub_debug, self.disable_higher_order_debug = parse_slub_debug_flags(self.debug)
         self.debug_hooks: DebugHooks | None = None
         self.kmem_cache: KmemCache | None = None
         self.kmem_cache_node: KmemCache | None = None
         self.large: dict[int, int] = {}             # large kmalloc: address -> order
-        self.rng = random.Random(0)                 # get_cycles() for remote_node_defrag_ratio
+        self.rng = random.Random(0)                 # get_random_*, get_cycles()
+        self.freelist_random = True                 # CONFIG_SLAB_FREELIST_RANDOM=y on the 6.18 host
         self.warned_once: set[str] = set()
         self.oom_ratelimit: list[float] = []        # slub_oom_rs: DEFAULT_RATELIMIT 5 s / 10
         # set while fault injection or tracing is on: the fast paths step aside
@@ -860,6 +864,8 @@ def do_kmem_cache_create(sl: SlabAllocator, s: KmemCache, freeptr_offset: int | 
     set_min_partial(s, ilog2(s.size) // 2)
     set_cpu_partial(s)
     s.remote_node_defrag_ratio = 1000
+    if sl.slab_state >= UP and not init_cache_random_seq(sl, s):
+        return -12
     init_kmem_cache_cpus(sl, s)
     if not init_kmem_cache_nodes(sl, s):
         __kmem_cache_release(sl, s)
@@ -906,6 +912,7 @@ def kmem_cache_init(sl: SlabAllocator) -> None:
     bootstrap(sl, boot_cache)
     bootstrap(sl, boot_node)
     create_kmalloc_caches(sl)
+    init_freelist_randomization(sl)
     sl.log.printk(KERN_INFO, f"SLUB: HWalign={sl.arch.cache_line}, Order={sl.slub_min_order}-"
                              f"{sl.slub_max_order}, MinObjects={sl.slub_min_objects}, "
                              f"CPUs={sl.nr_cpus}, Nodes={sl.nr_node_ids}")
@@ -1163,7 +1170,11 @@ def slab_kmem_cache_release(sl: SlabAllocator, s: KmemCache) -> None:
 
 
 def __kmem_cache_release(sl: SlabAllocator, s: KmemCache) -> None:
-    """mm/slub.c __kmem_cache_release: free_kmem_cache_nodes (the per-CPU part is percpu memory)."""
+    """mm/slub.c __kmem_cache_release: cache_random_seq_destroy, free_kmem_cache_nodes
+    (the per-CPU part is percpu memory)."""
+    if s.random_seq_addr:
+        kfree(sl, s.random_seq_addr)
+    s.random_seq, s.random_seq_addr = None, 0
     for nid, n in list(s.nodes()):
         s.node[nid] = None
         if n.addr and sl.kmem_cache_node is not None:
@@ -1205,6 +1216,64 @@ def list_slab_objects(sl: SlabAllocator, s: KmemCache, slab: Slab) -> None:
             sl.log.printk(KERN_ERR, f"Object 0x{_ptr(sl, p)} @offset={p - slab.addr}")
     sl.log.printk(KERN_ERR, f"Slab 0x{_ptr(sl, slab.addr)} objects={slab.objects} used={slab.inuse}"
                             f" fp=0x{_ptr(sl, slab.freelist) if slab.freelist else '0' * 16}")
+
+
+# -- freelist randomization (CONFIG_SLAB_FREELIST_RANDOM) --------------------
+
+
+def init_cache_random_seq(sl: SlabAllocator, s: KmemCache) -> bool:
+    """mm/slub.c init_cache_random_seq: cache_random_seq_create (a kcalloc of one
+    unsigned int per object, Fisher-Yates shuffled), then scaled to offsets."""
+    count = s.objects
+    if not sl.freelist_random or s.random_seq is not None or count < 2:
+        return True
+    addr = kcalloc(sl, count, 4, GFP_KERNEL)
+    if addr is None:
+        return False
+    seq = list(range(count))
+    for i in range(count - 1, 0, -1):        # freelist_randomize
+        r = sl.rng.randrange(i + 1)
+        seq[i], seq[r] = seq[r], seq[i]
+    sl.mem.write(addr, b"".join(v.to_bytes(4, "little") for v in seq))
+    s.random_seq = [v * s.size for v in seq]
+    s.random_seq_addr = addr
+    return True
+
+
+def init_freelist_randomization(sl: SlabAllocator) -> None:
+    """mm/slub.c init_freelist_randomization: every boot cache gets its sequence."""
+    for s in sl.slab_caches:
+        init_cache_random_seq(sl, s)
+
+
+def shuffle_freelist(sl: SlabAllocator, s: KmemCache, slab: Slab) -> bool:
+    """mm/slub.c shuffle_freelist: the chain follows random_seq from a random
+    position, skipping offsets beyond a smaller (fallback order) slab."""
+    seq = s.random_seq
+    if slab.objects < 2 or seq is None:
+        return False
+    count = len(seq)
+    pos = sl.rng.randrange(count)
+    page_limit = slab.objects * s.size
+    start = slab.addr + s.red_left_pad
+    setup = s.flags & SLAB_DEBUG_FLAGS or s.ctor is not None
+    order: list[int] = []
+    while len(order) < slab.objects:          # next_freelist_entry
+        idx = seq[pos]
+        pos = pos + 1 if pos + 1 < count else 0
+        if idx < page_limit:
+            order.append(start + idx)
+    view = sl.mem.view
+    pack = _u64.pack_into
+    off = s.offset
+    base = sl.page_offset
+    for i, cur in enumerate(order):
+        if setup:
+            setup_object(sl, s, cur)
+        nxt = order[i + 1] if i + 1 < len(order) else 0
+        pack(view, cur + off, base + nxt if nxt else 0)
+    slab.freelist = order[0]
+    return True
 
 
 # -- slab pages -------------------------------------------------------------
@@ -1261,13 +1330,15 @@ def allocate_slab(sl: SlabAllocator, s: KmemCache, flags: int, node: int) -> Sla
     debug = s.flags & SLAB_DEBUG_FLAGS
     if debug:
         _hooks(sl).setup_slab_debug(sl, s, slab)
+    if shuffle_freelist(sl, s, slab):
+        return slab
     start = slab.addr + s.red_left_pad                                    # fixup_red_left
     size = s.size
     setup = debug or s.ctor is not None
     if setup:
         setup_object(sl, s, start)
     slab.freelist = start
-    # the chain in address order (no SLAB_FREELIST_RANDOM shuffle)
+    # the chain in address order (the cache has no random_seq)
     view = sl.mem.view
     pack = _u64.pack_into
     off = s.offset
