@@ -284,6 +284,13 @@ class MemMap:
         assert not isinstance(value, list)
         self._chunk(key >> CHUNK_SHIFT)[key & (CHUNK - 1)] = value
 
+    def set(self, pfn: int, owner: PageOwner | None) -> None:
+        """mem_map[pfn] = owner (the hot paths' one-frame write)."""
+        chunk = self.chunks.get(pfn >> CHUNK_SHIFT)
+        if chunk is None:
+            chunk = self._chunk(pfn >> CHUNK_SHIFT)
+        chunk[pfn & (CHUNK - 1)] = owner
+
     def fill(self, lo: int, hi: int, owner: PageOwner | None) -> None:
         """mem_map[lo:hi] = [owner] * (hi - lo), without building the list."""
         pfn = lo
@@ -1348,11 +1355,16 @@ def find_suitable_fallback(area: FreeArea, order: int, migratetype: int,
     return -1, can_steal
 
 
-def _trace_extfrag(pa: PageAllocator, pfn: int, order: int, current_order: int,
+def _trace_extfrag(pa: PageAllocator, zone: Zone, pfn: int, order: int, current_order: int,
                    start_mt: int, fallback_mt: int) -> None:
+    """trace_mm_page_alloc_extfrag: flags = (change_ownership << 16) |
+    (alloc_migratetype << 8) | fallback_migratetype, size = (alloc_order <<
+    8) | fallback_order; change_ownership: the pageblock is now the
+    allocation's type."""
     hook = pa.trace.hook
     if hook is not None:
-        hook("mm_page_alloc_extfrag", None, pfn, (start_mt << 8) | fallback_mt,
+        owned = get_pfnblock_migratetype(zone, pfn) == start_mt
+        hook("mm_page_alloc_extfrag", None, pfn, (owned << 16) | (start_mt << 8) | fallback_mt,
              (order << 8) | current_order)
 
 
@@ -1373,7 +1385,7 @@ def __rmqueue_claim(pa: PageAllocator, zone: Zone, order: int, start_mt: int,
         assert first is not None
         pfn = try_to_steal_block(pa, zone, first, current_order, order, start_mt, alloc_flags)
         if pfn is not None:
-            _trace_extfrag(pa, pfn, order, current_order, start_mt, fallback_mt)
+            _trace_extfrag(pa, zone, pfn, order, current_order, start_mt, fallback_mt)
             return pfn
     return None
 
@@ -1388,7 +1400,7 @@ def __rmqueue_steal(pa: PageAllocator, zone: Zone, order: int, start_mt: int) ->
         pfn = area.free_list[fallback_mt].first()
         assert pfn is not None
         page_del_and_expand(zone, pfn, order, current_order, fallback_mt)
-        _trace_extfrag(pa, pfn, order, current_order, start_mt, fallback_mt)
+        _trace_extfrag(pa, zone, pfn, order, current_order, start_mt, fallback_mt)
         return pfn
     return None
 
@@ -1431,7 +1443,7 @@ def rmqueue_bulk(pa: PageAllocator, zone: Zone, order: int, count: int, lst: deq
         if order:
             mem_map.fill(pfn, pfn + (1 << order), PCP)
         else:
-            mem_map[pfn] = PCP
+            mem_map.set(pfn, PCP)
         lst.append(pfn)
         i += 1
     return i
@@ -1723,9 +1735,13 @@ def _try_this_zone(pa: PageAllocator, preferred: Zone, zone: Zone, order: int, g
 
 
 def should_fail_alloc_page(pa: PageAllocator, gfp_mask: int, order: int) -> bool:
-    """mm/fail_page_alloc.c should_fail_alloc_page with 6.18's bits:
+    """mm/fail_page_alloc.c should_fail_alloc_page: fault_inject.py's
+    (6.18's knobs, task filter) when present; else with 6.18's bits here:
     __GFP_NOFAIL never fails; ignore-gfp-wait is ignore_gfp_reclaim
     (__GFP_DIRECT_RECLAIM); __GFP_NOWARN keeps it quiet."""
+    fi = _part("fault_inject")
+    if fi is not None:
+        return bool(fi.should_fail_alloc_page(pa.faults, gfp_mask, order, pa.current))
     attr = pa.faults.fail_page_alloc
     if order < attr.min_order:
         return False
@@ -1771,7 +1787,7 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
                     st = zone.numa_stat
                     st["numa_hit"] += 1
                     st["numa_local" if zone.node.id == pa.cpu_node[cpu] else "numa_other"] += 1
-                    pa.mem_map[pfn] = owner
+                    pa.mem_map.set(pfn, owner)
                     if owner.cache is None:
                         pa.alloc_order[pfn] = 0
                     current.total_vm += 1
@@ -1792,8 +1808,7 @@ def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | N
     if p.killed and not p.memdie:
         return None                              # dead: SIGKILL from the OOM killer
     if pa.faults.fail_page_alloc_armed and should_fail_alloc_page(pa, gfp_mask, order):
-        _trace_page_alloc(pa, -1, gfp_mask, order)
-        return None
+        return None                              # prepare_alloc_pages: no mm_page_alloc event
     if gfp_zone_bad(gfp_mask):
         pa.log.printk(KERN_WARNING, f"gfp_zone: GFP_ZONE_BAD mode:{gfp_mask:#x}({gfp_format(gfp_mask)})")
         return None
@@ -1832,7 +1847,7 @@ def prep_new_page(pa: PageAllocator, pfn: int, order: int, gfp_mask: int, owner:
     if order:
         pa.mem_map.fill(pfn, pfn + (1 << order), owner)
     else:
-        pa.mem_map[pfn] = owner
+        pa.mem_map.set(pfn, owner)
     if owner.cache is None:
         pa.alloc_order[pfn] = order
     pa.current.total_vm += 1 << order
@@ -2295,7 +2310,7 @@ def free_unref_page(pa: PageAllocator, zone: Zone, pfn: int, order: int) -> None
     if order:
         pa.mem_map.fill(pfn, pfn + (1 << order), PCP)
     else:
-        pa.mem_map[pfn] = PCP
+        pa.mem_map.set(pfn, PCP)
     free_unref_page_commit(pa, zone, zone.pcp[pa.current.cpu], pfn, migratetype, order)
 
 
@@ -2387,7 +2402,7 @@ def free_pcppages_bulk(pa: PageAllocator, zone: Zone, count: int, pcp: PerCpuPag
             if order:
                 mem_map.fill(pfn, pfn + nr_pages, FREE)
             else:
-                mem_map[pfn] = FREE
+                mem_map.set(pfn, FREE)
             __free_one_page(zone, pfn, order, mt)
             if hook is not None:
                 hook("mm_page_pcpu_drain", None, pfn, mt, order)
