@@ -513,6 +513,7 @@ class Node:
     zones: list[Zone] = field(default_factory=list)         # the populated ones, lowest first
     cpus: list[int] = field(default_factory=list)
     zonelists: list[list[Zone]] = field(default_factory=list)   # [highest_zoneidx] -> zones
+    zonelists_nofallback: list[list[Zone]] = field(default_factory=list)   # __GFP_THISNODE's
     mem_map_pfn: int = 0
     totalreserve_pages: int = 0
     vm_stat: dict[str, int] = field(default_factory=lambda: dict.fromkeys(NODE_STAT_ITEMS, 0))
@@ -642,6 +643,8 @@ class PageAllocator:
         self.free_waiters: Callable[[], None] | None = None
         self.mem_map = MemMap(self.nr_pages, [(0, HOLE)])
         self.nopage_rs = RatelimitState(10 * HZ, 1)
+        self.oom_killed = False                 # the last out_of_memory call killed a task
+        self.nofail_order_warned = False        # WARN_ON_ONCE(order > 1) for __GFP_NOFAIL
         attach_cpu_view(sched, self)
         free_area_init(self, nr_nodes)
         for node in self.nodes:
@@ -867,6 +870,8 @@ def build_zonelists(pa: PageAllocator) -> None:
         order = [local] + [n for n in pa.nodes[local.id + 1:] + pa.nodes[:local.id]]
         full = [z for n in order for z in reversed(n.node_zones) if z.managed]
         local.zonelists = [[z for z in full if z.idx <= h] for h in range(MAX_NR_ZONES)]
+        own = [z for z in reversed(local.node_zones) if z.managed]
+        local.zonelists_nofallback = [[z for z in own if z.idx <= h] for h in range(MAX_NR_ZONES)]
 
 
 def nr_free_zone_pages(pa: PageAllocator, offset: int) -> int:
@@ -1815,7 +1820,9 @@ def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | N
     if node_id is None:
         node_id = pa.cpu_node[p.cpu]
     highest = gfp_zone(gfp_mask)
-    zonelist = pa.nodes[node_id].zonelists[highest]
+    node = pa.nodes[node_id]
+    # node_zonelist: ZONELIST_NOFALLBACK for __GFP_THISNODE
+    zonelist = (node.zonelists_nofallback if gfp_mask & __GFP_THISNODE else node.zonelists)[highest]
     mt = gfp_migratetype(gfp_mask)
     if mt >= MIGRATE_PCPTYPES:
         # __GFP_MOVABLE|__GFP_RECLAIMABLE: VM_WARN_ON in gfp_migratetype; the
@@ -1945,7 +1952,9 @@ def __alloc_pages_may_oom(pa: PageAllocator, gfp_mask: int, order: int,
         return None, False
     if ac.highest_zoneidx < ZONE_NORMAL:
         return None, False
+    kills = pa.vm_events["oom_kill"]
     progress = out_of_memory(pa, gfp_mask, order)
+    pa.oom_killed = pa.vm_events["oom_kill"] != kills
     if progress or gfp_mask & __GFP_NOFAIL:
         progress = True
         if gfp_mask & __GFP_NOFAIL:
@@ -1964,6 +1973,11 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
     nofail = bool(gfp_mask & __GFP_NOFAIL)
     costly_order = order > PAGE_ALLOC_COSTLY_ORDER
     p = pa.current
+    if nofail and order > 1 and not pa.nofail_order_warned:
+        pa.nofail_order_warned = True            # WARN_ON_ONCE(order > 1)
+        pa.log.printk(KERN_WARNING, "------------[ cut here ]------------\n"
+                                    f"WARNING: CPU: {p.cpu} PID: {max(p.pid, 0)} at mm/page_alloc.c:4309"
+                                    " __alloc_pages_slowpath.constprop.0")
     victim = False
     loops = [0]
     alloc_flags = gfp_to_alloc_flags(pa, gfp_mask, order)
@@ -2016,8 +2030,9 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
             if p.memdie:
                 continue                          # current is the victim: ALLOC_OOM at once
             # 6.18 retries at once and again until the victim's memory comes
-            # back: here, sleep until a free
-            return sleep_and_retry(pa, gfp_mask, order, "oom")
+            # back (or, without __GFP_FS, until someone frees): here, sleep
+            # until a free
+            return sleep_and_retry(pa, gfp_mask, order, "oom" if pa.oom_killed else "retry")
         return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
 
 
@@ -2056,6 +2071,16 @@ def sleep_and_retry(pa: PageAllocator, gfp_mask: int, order: int, what: str) -> 
     pa.pending_trace = None
     warn_alloc_failure(pa, gfp_mask, order)
     return None
+
+
+def sleep_deadline(sched: Sched, gfp_mask: int, now: float, wait_s: float) -> float:
+    """When a sleeping allocation's wait ends (for the FUSE side), with
+    6.18's bits: never for __GFP_NOFAIL or with retry_forever (6.18 loops
+    for ever), else after the mount's bounded wait. (sched.sleep_deadline
+    tests 2.6's __GFP_NOFAIL, 0x800, which is __GFP_KSWAPD_RECLAIM here.)"""
+    if gfp_mask & __GFP_NOFAIL or sched.retry_forever:
+        return math.inf
+    return now + wait_s
 
 
 def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
