@@ -41,8 +41,6 @@ SlabAttr = tuple[int, Reader, Writer | None]
 SLABINFO_MODE = 0o400          # mm/slab_common.c SLABINFO_RIGHTS
 SLAB_ATTR_RO = 0o400           # __ATTR_RO_MODE(_name, 0400)
 SLAB_ATTR_RW = 0o600           # __ATTR_RW_MODE(_name, 0600)
-MAX_PARTIAL_TO_SCAN = 10000
-ID_STR_LENGTH = 32
 
 SLABINFO_HEADER = (
     "slabinfo - version: 2.1\n"
