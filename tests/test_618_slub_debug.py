@@ -313,6 +313,26 @@ def test_use_after_free_is_poison_overwritten_at_the_next_alloc():
     assert n is not None and n.nr_slabs == 2
 
 
+def test_use_after_free_is_found_when_the_empty_slab_is_freed():
+    # kmem_cache_shrink frees every empty partial slab; free_slab with
+    # SLAB_CONSISTENCY_CHECKS checks each object of it first
+    sl, _ = boot()
+    s = scullc(sl)
+    p = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
+    assert p is not None
+    base = slab_base(p)
+    S.kmem_cache_free(sl, s, p)
+    sl.mem.write(p + 3999, b"\x00")            # the END poison byte
+    start = len(sl.log.records)
+    S.kmem_cache_shrink(sl, s)
+    log = lines(sl)
+    i = after(log, start, f"[End Poison overwritten] 0x{va(p + 3999)}-0x{va(p + 3999)} @offset={p + 3999 - base}."
+                          " First byte 0x0 instead of 0xa5")
+    after(log, i, f"FIX scullc: Restoring End Poison 0x{va(p + 3999)}-0x{va(p + 3999)}=0xa5")
+    n = s.node[0]
+    assert n is not None and n.nr_slabs == 0      # the slab is freed all the same
+
+
 def test_kmalloc_redzone_between_the_request_and_the_object_size():
     sl, _ = boot()
     p = S.kmalloc(sl, 60, GFP_KERNEL)          # kmalloc-64: orig_size 60

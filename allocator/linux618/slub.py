@@ -507,6 +507,8 @@ class DebugHooks(Protocol):
 
     def init_object(self, sl: SlabAllocator, s: KmemCache, obj: int, val: int) -> None: ...
 
+    def free_slab_checks(self, sl: SlabAllocator, s: KmemCache, slab: Slab) -> None: ...
+
     def set_track(self, sl: SlabAllocator, s: KmemCache, obj: int, alloc: int,
                   addr: int | None = None) -> None: ...
 
@@ -1376,7 +1378,10 @@ def __free_slab(sl: SlabAllocator, s: KmemCache, slab: Slab) -> None:
 
 
 def free_slab(sl: SlabAllocator, s: KmemCache, slab: Slab) -> None:
-    """mm/slub.c free_slab (SLAB_TYPESAFE_BY_RCU's call_rcu is immediate here)."""
+    """mm/slub.c free_slab (SLAB_TYPESAFE_BY_RCU's call_rcu is immediate here);
+    with SLAB_CONSISTENCY_CHECKS the padding and every (free) object are checked first."""
+    if s.flags & SLAB_CONSISTENCY_CHECKS:
+        _hooks(sl).free_slab_checks(sl, s, slab)
     __free_slab(sl, s, slab)
 
 

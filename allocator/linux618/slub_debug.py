@@ -822,6 +822,14 @@ def free_debug_processing(sl: SlabAllocator, s: KmemCache, slab: Slab, obj: int,
     return checks_ok
 
 
+def free_slab_checks(sl: SlabAllocator, s: KmemCache, slab: Slab) -> None:
+    """mm/slub.c free_slab with SLAB_CONSISTENCY_CHECKS: the slab's padding and
+    each of its objects (all free) are checked before the pages go back."""
+    slab_pad_check(sl, s, slab)
+    for p in for_each_object(s, slab):
+        check_object(sl, s, slab, p, SLUB_RED_INACTIVE)
+
+
 # -- validate (sysfs `validate`) --------------------------------------------------------
 
 
