@@ -822,21 +822,29 @@ def record(sl: S.SlabAllocator) -> list[tuple[str, str | None, int, int, int | N
     return events
 
 
-def test_allocate_slab_asks_for_the_order_without_reclaim_then_the_minimum(sl: S.SlabAllocator) -> None:
+def test_allocate_slab_asks_for_the_order_without_reclaim_then_the_minimum(
+        sl: S.SlabAllocator, monkeypatch: pytest.MonkeyPatch) -> None:
     s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
     assert s is not None
     attr = sl.faults.fail_page_alloc
     attr.probability, attr.times = 100, -1       # fails every request of order >= min_order (1)
     sl.faults.fail_page_alloc_armed = True
-    events = record(sl)
+    asked: list[tuple[int, int, int | None]] = []
+    real = PA.alloc_pages
+
+    def alloc_pages(pa: PA.PageAllocator, gfp: int, order: int, node_id: int | None = None,
+                    owner: object = None) -> int | None:
+        pfn = real(pa, gfp, order, node_id, owner)      # type: ignore[arg-type]
+        asked.append((gfp, order, pfn))
+        return pfn
+    monkeypatch.setattr(PA, "alloc_pages", alloc_pages)
     o = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
-    pages = [(pfn, gfp, order) for ev, _, pfn, gfp, order in events if ev == "mm_page_alloc"]
     # new_slab keeps GFP_RECLAIM_MASK|GFP_CONSTRAINT_MASK of 0xcc0; allocflags add __GFP_COMP
     # (0x40000): 0x40cc0. allocate_slab: | __GFP_NOWARN | __GFP_NORETRY, and as order 3 >
     # min order 0: | __GFP_NOMEMALLOC, & ~__GFP_RECLAIM -> 0xd20c0. It fails (fail_page_alloc),
     # so s->min (order 0) with the caller's flags: 0x40cc0
-    assert [(g, order) for _, g, order in pages] == [(0xD20C0, 3), (0x40CC0, 0)]
-    assert pages[0][0] == -1 and pages[1][0] >= 0
+    assert [(g, order) for g, order, _ in asked] == [(0xD20C0, 3), (0x40CC0, 0)]
+    assert asked[0][2] is None and asked[1][2] is not None
     slab = S.virt_to_slab(sl, o or 0)
     assert slab is not None and (slab.order, slab.objects) == (0, 1)
     assert (node(s).nr_slabs, node(s).total_objects) == (1, 1)

@@ -55,7 +55,7 @@ from ..arch import Arch
 from ..fault_inject import FaultInject
 from ..page_alloc import PageOwner
 from ..printk import KERN_ERR, KERN_INFO, KERN_WARNING, KernelLog
-from ..sched import Sched, attach_cpu_view
+from ..sched import Sched, Task, attach_cpu_view
 from ..trace import KmemTrace, call_site, caller_frame
 from ..vmscan import Vmscan
 from ..vmstat import VmStat
@@ -1647,9 +1647,37 @@ def flush_all(sl: SlabAllocator, s: KmemCache) -> None:
 # -- allocation -------------------------------------------------------------
 
 
+class FailslabHook(Protocol):
+    """fault_inject.py of 6.18 (when present): should_failslab and its SLAB_FAILSLAB bit."""
+    SLAB_FAILSLAB: int
+
+    def should_failslab(self, fi: FaultInject, s_flags: int, object_size: int, gfp: int,
+                        bootstrap: bool = False, task: Task | None = None) -> bool: ...
+
+
+_failslab: list[FailslabHook | None] = []
+
+
+def _fault_inject618() -> FailslabHook | None:
+    if not _failslab:
+        import importlib
+        try:
+            mod: FailslabHook | None = importlib.import_module(".fault_inject", __package__)
+        except ImportError:
+            mod = None
+        _failslab.append(mod)
+    return _failslab[0]
+
+
 def should_failslab(sl: SlabAllocator, s: KmemCache, gfp: int) -> bool:
     """mm/failslab.c __should_failslab (6.x): never the bootstrap cache,
-    never __GFP_NOFAIL; ignore-gfp-wait spares __GFP_DIRECT_RECLAIM."""
+    never __GFP_NOFAIL; ignore-gfp-wait spares __GFP_DIRECT_RECLAIM;
+    cache-filter: only caches marked `failslab` (sysfs). The 6.18 fault
+    injection module decides when it is there."""
+    fi = _fault_inject618()
+    if fi is not None:
+        return fi.should_failslab(sl.faults, fi.SLAB_FAILSLAB if s.failslab else 0, s.object_size, gfp,
+                                  bootstrap=s is sl.kmem_cache, task=sl.current)
     attr = sl.faults.failslab
     if s is sl.kmem_cache or gfp & __GFP_NOFAIL:
         return False
