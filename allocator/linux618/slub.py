@@ -49,6 +49,7 @@ import struct
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import TYPE_CHECKING, Protocol
 
 from ..arch import Arch
@@ -492,8 +493,19 @@ class PartialContext:
 
 
 class DebugHooks(Protocol):
-    """What slub_debug.py provides (called only for caches with debug flags)."""
+    """What slub_debug.py provides: the checks (called only for caches with
+    debug flags) and the report helpers WARN and BUG share with them."""
     TRACK_ALLOC: int
+    TAINT_WARN: int
+    UTS_RELEASE: str
+    UTS_VERSION: str
+
+    def print_tainted(self, sl: SlabAllocator) -> str: ...
+
+    def add_taint(self, sl: SlabAllocator, flag: int) -> None: ...
+
+    def simulated_stack(self, sl: SlabAllocator, frame: FrameType | None, own: bool = False,
+                        limit: int = 16) -> tuple[list[str], str | None]: ...
 
     def setup_slab_debug(self, sl: SlabAllocator, s: KmemCache, slab: Slab) -> None: ...
 
@@ -626,35 +638,57 @@ def _ret_ip(sl: SlabAllocator) -> str:
 
 
 def _comm(sl: SlabAllocator) -> str:
+    """dump_stack_print_info's CPU line."""
+    D = _hooks(sl)
     cur = sl.current
-    return f"CPU: {cur.cpu} UID: {cur.uid or 0} PID: {cur.pid} Comm: {cur.comm} Not tainted 6.18.0 #1"
+    uid = cur.uid if cur.uid is not None else 0
+    return (f"CPU: {cur.cpu} UID: {uid} PID: {cur.pid} Comm: {cur.comm[:20]} {D.print_tainted(sl)}"
+            f" {D.UTS_RELEASE} {D.UTS_VERSION} ")
 
 
-def warn(sl: SlabAllocator, file: str, line: int, func: str, text: str | None) -> None:
-    """WARN()/WARN_ON(): __warn's lines (the 6.x layout, without the registers)."""
-    lines = ["------------[ cut here ]------------"]
+def _call_trace(sl: SlabAllocator, depth: int) -> list[str]:
+    """The simulated stack from `depth` frames up: the function, then its callers."""
+    path, _ = _hooks(sl).simulated_stack(sl, sys._getframe(depth + 1), True, 64)
+    return path
+
+
+def warn(sl: SlabAllocator, file: str, line: int, text: str | None, depth: int = 1) -> None:
+    """WARN()/WARN_ON() in the function `depth` frames up: __warn_printk's cut-here
+    line and message, __warn's WARNING line, modules, CPU line, call trace (no
+    registers), end marker; TAINT_WARN."""
+    D = _hooks(sl)
+    path = _call_trace(sl, depth)
+    cur = sl.current
+    log = sl.log
+    log.printk(KERN_WARNING, "------------[ cut here ]------------")
     if text:
-        lines.append(text)
-    cur = sl.current
-    lines += [f"WARNING: CPU: {cur.cpu} PID: {cur.pid} at {file}:{line} {func}",
-              _comm(sl), "---[ end trace 0000000000000000 ]---"]
-    sl.log.printk(KERN_WARNING, "\n".join(lines))
+        log.printk(KERN_WARNING, text)
+    log.printk(KERN_WARNING, f"WARNING: CPU: {cur.cpu} PID: {cur.pid} at {file}:{line}"
+                             f" {path[0] if path else '?'}")
+    modules = sorted(set(sl.trace.drivers.values()))
+    log.printk(KERN_WARNING, "Modules linked in:" + "".join(f" {m}" for m in modules))
+    log.printk(KERN_WARNING, _comm(sl))
+    log.printk(KERN_WARNING, "Call Trace:\n <TASK>" + "".join(f"\n {f}" for f in path[1:]) + "\n </TASK>")
+    log.printk(KERN_WARNING, "---[ end trace 0000000000000000 ]---")
+    D.add_taint(sl, D.TAINT_WARN)
 
 
-def warn_once(sl: SlabAllocator, file: str, line: int, func: str, text: str | None) -> None:
+def warn_once(sl: SlabAllocator, file: str, line: int, text: str | None) -> None:
     key = f"{file}:{line}"
     if key in sl.warned_once:
         return
     sl.warned_once.add(key)
-    warn(sl, file, line, func, text)
+    warn(sl, file, line, text, 2)
 
 
 def slub_BUG(sl: SlabAllocator, line: int) -> None:
-    """BUG() in mm/slub.c: the oops header; the operation does not happen
-    (the daemon never crashes)."""
+    """BUG() in mm/slub.c: the oops header and call trace; the operation does
+    not happen (the daemon never crashes)."""
+    path = _call_trace(sl, 1)
     sl.log.printk(KERN_WARNING, "------------[ cut here ]------------")
     sl.log.printk(0, f"kernel BUG at mm/slub.c:{line}!\n"
-                     "Oops: invalid opcode: 0000 [#1] SMP NOPTI\n" + _comm(sl))
+                     "Oops: invalid opcode: 0000 [#1] SMP NOPTI\n" + _comm(sl) + "\nCall Trace:\n <TASK>"
+                     + "".join(f"\n {f}" for f in path[1:]) + "\n </TASK>")
 
 
 def slab_sim_bug(sl: SlabAllocator, text: str) -> None:
@@ -1150,7 +1184,7 @@ def kmem_cache_destroy(sl: SlabAllocator, s: KmemCache | None) -> int:
         return 0
     err = __kmem_cache_shutdown(sl, s)
     if err:
-        warn(sl, "mm/slab_common.c", LINE_KMEM_CACHE_DESTROY, "kmem_cache_destroy",
+        warn(sl, "mm/slab_common.c", LINE_KMEM_CACHE_DESTROY,
              f"kmem_cache_destroy {s.name}: Slab cache still has objects when called from {_ret_ip(sl)}")
     if s in sl.slab_caches:
         sl.slab_caches.remove(s)
@@ -1890,11 +1924,11 @@ def kmem_cache_free(sl: SlabAllocator, s: KmemCache, x: int) -> None:
             return
     slab = virt_to_slab(sl, x)
     if slab is None:
-        warn_once(sl, "mm/slub.c", LINE_VIRT_TO_CACHE, "kmem_cache_free",
+        warn_once(sl, "mm/slub.c", LINE_VIRT_TO_CACHE,
                   "virt_to_cache: Object is not a Slab page!")
         return
     if slab.cache is not s:
-        warn(sl, "mm/slub.c", LINE_CACHE_FROM_OBJ, "kmem_cache_free",
+        warn(sl, "mm/slub.c", LINE_CACHE_FROM_OBJ,
              f"cache_from_obj: Wrong slab cache. {s.name} but object is from {slab.cache.name}")
         s = slab.cache
     hook = sl.trace.hook
@@ -2222,7 +2256,7 @@ def free_large_kmalloc(sl: SlabAllocator, x: int) -> None:
     if order is None:
         # a page that no kmalloc handed out: the kernel WARNs (order 0) and
         # folio_put()s whatever is there; the simulator leaves it alone
-        warn_once(sl, "mm/slub.c", LINE_FREE_LARGE_KMALLOC, "free_large_kmalloc", None)
+        warn_once(sl, "mm/slub.c", LINE_FREE_LARGE_KMALLOC, None)
         sl.log.printk(KERN_WARNING, f"object pointer: 0x{_ptr(sl, x)}")
         return
     pfn = x >> sl.page_shift
@@ -2253,7 +2287,7 @@ def ksize(sl: SlabAllocator, objp: int | None) -> int:
     if slab is None:
         order = sl.large.get(objp)
         if order is None:
-            warn(sl, "mm/slab_common.c", LINE_KSIZE, "__ksize", None)
+            warn(sl, "mm/slab_common.c", LINE_KSIZE, None)
             return 0
         return sl.page_size << order
     return slab_ksize(slab.cache)
