@@ -739,10 +739,10 @@ OPS = st.lists(st.tuples(st.sampled_from(["alloc", "free", "shrink", "cpu", "kma
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=OPS, slow=st.booleans())
+@given(ops=OPS, slow=st.booleans(), debug=st.sampled_from(["", "", "FZPU", "U"]))
 def test_objects_are_distinct_live_inside_their_slab_and_all_come_back(ops: list[tuple[str, int]],
-                                                                      slow: bool) -> None:
-    sl = boot(mem=64 << 20)
+                                                                      slow: bool, debug: str) -> None:
+    sl = boot(mem=64 << 20, debug=debug)
     sl.slow = slow
     caches = [S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None),
               S.kmem_cache_create(sl, "small", 40, 0, 0, None)]
@@ -788,6 +788,10 @@ def test_objects_are_distinct_live_inside_their_slab_and_all_come_back(ops: list
         slabs = {p.pfn for p in n.partial} | {c.slab.pfn for c in s.cpu_slab if c.slab} | \
             {p.pfn for c in s.cpu_slab for p in c.partial_slabs()}
         assert n.nr_partial == len(list(n.partial))
+        if s.flags & SLAB_STORE_USER:
+            # debug caches keep their full slabs on n->full, and never use a CPU slab
+            assert all(x.inuse == x.objects for x in n.full)
+            assert all(c.slab is None and not c.freelist for c in s.cpu_slab)
         assert len(s.live) + free + sum(len(chain(sl, s, x.freelist)) for x in _slabs(sl, s)) == n.total_objects
         assert slabs <= {sl_.pfn for sl_ in _slabs(sl, s)}
     for s, o in held:
@@ -800,6 +804,8 @@ def test_objects_are_distinct_live_inside_their_slab_and_all_come_back(ops: list
         assert S.kmem_cache_shrink(sl, s) == 0
         assert node(s).nr_slabs == 0
     assert not sl.large
+    # nothing but legitimate operations: no report
+    assert not re.search(r"BUG|WARNING|slab: ", log_text(sl))
 
 
 def _slabs(sl: S.SlabAllocator, s: S.KmemCache) -> list[S.Slab]:
