@@ -982,3 +982,23 @@ def test_geometry_of_every_cache_of_the_live_kernel(booted: S.SlabAllocator, nam
         assert S.calculate_sizes(booted, s, freeptr)
         results.add((s.size, s.objects, s.order))
     assert (live["slab_size"], live["objs_per_slab"], live["order"]) in results
+
+
+def test_account_caches_get_an_obj_exts_vector_per_slab(sl: S.SlabAllocator) -> None:
+    cg = S.find_cache(sl, "kmalloc-cg-64")
+    k512 = S.find_cache(sl, "kmalloc-512")
+    assert cg is not None and k512 is not None and node(cg).nr_slabs == 0
+    before = set(k512.live)
+    o = S.kmalloc(sl, 64, GFP_KERNEL | __GFP_ACCOUNT)
+    slab = S.virt_to_slab(sl, o or 0)
+    assert slab is not None and slab.cache is cg
+    # account_slab -> alloc_slab_obj_exts: kcalloc(64 objects, sizeof(struct slabobj_ext) 8)
+    # = 512 bytes from kmalloc-512 (without __GFP_ACCOUNT: OBJCGS_CLEAR_MASK), zeroed
+    new = set(k512.live) - before
+    assert new == {slab.obj_exts} and bytes(sl.mem.read(slab.obj_exts, 512)) == bytes(512)
+    # a cache without SLAB_ACCOUNT has none
+    p = S.kmalloc(sl, 64, GFP_KERNEL)
+    assert S.virt_to_slab(sl, p or 0).obj_exts == 0     # type: ignore[union-attr]
+    S.kfree(sl, o)
+    assert S.kmem_cache_shrink(sl, cg) == 0
+    assert set(k512.live) == before                     # free_slab_obj_exts with the slab

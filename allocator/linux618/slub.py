@@ -188,6 +188,8 @@ GFP_RECLAIM_MASK = (__GFP_RECLAIM | __GFP_HIGH | __GFP_IO | __GFP_FS | __GFP_NOW
                     | __GFP_NOFAIL | __GFP_NORETRY | __GFP_MEMALLOC | __GFP_NOMEMALLOC)
 GFP_CONSTRAINT_MASK = __GFP_HARDWALL | __GFP_THISNODE
 SIZEOF_KMEM_BUCKETS = 8 * (KMALLOC_SHIFT_HIGH + 1)
+SIZEOF_SLABOBJ_EXT = 8          # struct slabobj_ext: the objcg pointer (no memory profiling)
+OBJCGS_CLEAR_MASK = __GFP_DMA | __GFP_RECLAIMABLE | __GFP_ACCOUNT | __GFP_NOFAIL
 
 # kmalloc_info[]: (size, the name's size part)
 KMALLOC_INFO: tuple[tuple[int, str], ...] = (
@@ -340,8 +342,8 @@ class Slab(PageOwner):
     freelist's objects as in use, as SLUB does); frozen: it is a CPU slab;
     pnext/slabs: the CPU-partial chain (slab->next) and its length; on: the
     node list it is on (partial or full)."""
-    __slots__ = ("addr", "end", "freelist", "frozen", "inuse", "next", "node", "objects", "on",
-                 "on_partial", "order", "pnext", "prev", "slabs")
+    __slots__ = ("addr", "end", "freelist", "frozen", "inuse", "next", "node", "obj_exts", "objects",
+                 "on", "on_partial", "order", "pnext", "prev", "slabs")
     cache: KmemCache
 
     def __init__(self, cache: KmemCache, order: int, objects: int):
@@ -357,6 +359,7 @@ class Slab(PageOwner):
         self.frozen = False
         self.node = 0
         self.slabs = 0
+        self.obj_exts = 0                  # the slabobj_ext vector (kmalloc'd), 0: none
         self.pnext: Slab | None = None     # slab->next: the CPU-partial chain
         self.on_partial = False            # PG_workingset: on the node partial list
         self.on: SlabList | None = None
@@ -570,6 +573,7 @@ class SlabAllocator:
         self.large: dict[int, int] = {}             # large kmalloc: address -> order
         self.rng = random.Random(0)                 # get_random_*, get_cycles()
         self.freelist_random = True                 # CONFIG_SLAB_FREELIST_RANDOM=y on the 6.18 host
+        self.memcg_kmem_online = True               # memcg_kmem_online(): MEMCG, kmem accounting on
         self.warned_once: set[str] = set()
         self.oom_ratelimit: list[float] = []        # slub_oom_rs: DEFAULT_RATELIMIT 5 s / 10
         # set while fault injection or tracing is on: the fast paths step aside
@@ -1336,10 +1340,20 @@ def slab_nid(sl: SlabAllocator, pfn: int) -> int:
     return node if isinstance(node, int) else int(node.id)
 
 
-def account_slab(sl: SlabAllocator, slab: Slab, s: KmemCache, sign: int) -> None:
-    """account_slab / unaccount_slab: the node's slab bytes (cache_vmstat_idx;
+def account_slab(sl: SlabAllocator, slab: Slab, s: KmemCache, sign: int, gfp: int = 0) -> None:
+    """account_slab / unaccount_slab: a SLAB_ACCOUNT cache's new slab gets its
+    slabobj_ext vector (alloc_slab_obj_exts: a kcalloc of 8 bytes per object;
+    memcg kmem is online on the 6.18 host), freed with the slab
+    (free_slab_obj_exts); the node's slab bytes (cache_vmstat_idx;
     mod_node_page_state keeps VmStat's page counts too)."""
     from .page_alloc import mod_node_page_state
+    if sign > 0:
+        if sl.memcg_kmem_online and s.flags & SLAB_ACCOUNT:
+            vec = kcalloc_node(sl, slab.objects, SIZEOF_SLABOBJ_EXT, gfp & ~OBJCGS_CLEAR_MASK, slab.node)
+            slab.obj_exts = vec or 0
+    elif slab.obj_exts:
+        kfree(sl, slab.obj_exts)
+        slab.obj_exts = 0
     pages = 1 << slab.order
     if s.flags & SLAB_RECLAIM_ACCOUNT:
         mod_node_page_state(sl.pa, slab.node, "nr_slab_reclaimable_b", sign * (pages << sl.page_shift))
@@ -1362,7 +1376,7 @@ def allocate_slab(sl: SlabAllocator, s: KmemCache, flags: int, node: int) -> Sla
         s.stats["order_fallback"] = s.stats.get("order_fallback", 0) + 1
     slab.inuse = 0
     slab.frozen = False
-    account_slab(sl, slab, s, 1)
+    account_slab(sl, slab, s, 1, flags)
     debug = s.flags & SLAB_DEBUG_FLAGS
     if debug:
         _hooks(sl).setup_slab_debug(sl, s, slab)
@@ -2265,6 +2279,13 @@ def free_large_kmalloc(sl: SlabAllocator, x: int) -> None:
     waiters = sl.free_waiters
     if waiters is not None:
         waiters()
+
+
+def kcalloc_node(sl: SlabAllocator, n: int, size: int, flags: int, node: int) -> int | None:
+    """kmalloc_array_node(n, size, flags | __GFP_ZERO, node)."""
+    if n < 0 or size < 0 or n * size > (1 << 64) - 1:
+        return None
+    return kmalloc_node(sl, n * size, flags | __GFP_ZERO, node)
 
 
 def kzalloc(sl: SlabAllocator, size: int, flags: int) -> int | None:
