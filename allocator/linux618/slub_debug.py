@@ -96,8 +96,9 @@ PG_head = 6
 
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 _ALLOCATOR_DIR = os.path.join(_PACKAGE_ROOT, "allocator") + os.sep
-UTS_RELEASE = "6.18.44-fc-v857"     # the capture's `uname -r` (tests/data/linux-6.18/uname)
-UTS_VERSION = "#1"
+UTS_RELEASE = "6.18.44-fc-v857"     # the host's `uname -r` (dmesg-boot capture)
+UTS_VERSION = "#1"                  # `uname -v` up to its first space, as dump_stack prints it
+PREEMPT_MODEL = "PREEMPT(none)"     # preempt_model_str(): "Dynamic Preempt: none" (dmesg-boot)
 
 
 @dataclass
@@ -272,6 +273,19 @@ def site_symbol(sl: SlabAllocator, addr: int) -> str:
     return f"0x{addr:x}"
 
 
+def dump_stack_print_info(sl: SlabAllocator) -> list[str]:
+    """lib/dump_stack.c dump_stack_print_info (6.16+ adds the preempt model):
+    the CPU line with print_tainted(), then print_tainted_verbose() when
+    tainted (the host has no DMI: no `Hardware name:` line)."""
+    cur = sl.current
+    uid = cur.uid if cur.uid is not None else 0
+    lines = [f"CPU: {cur.cpu} UID: {uid} PID: {cur.pid} Comm: {cur.comm[:20]} {print_tainted(sl)}"
+             f" {UTS_RELEASE} {UTS_VERSION} {PREEMPT_MODEL} "]
+    if debug_state(sl).tainted_mask:
+        lines.append(print_tainted_verbose(sl))
+    return lines
+
+
 def __warn(sl: SlabAllocator, line: int, caller: str, trace: list[str]) -> None:
     """WARN_ON(1) in mm/slub.c: report_bug's cut-here line, kernel/panic.c __warn,
     print_modules, the CPU line of dump_stack_print_info, the call trace, the end
@@ -282,11 +296,8 @@ def __warn(sl: SlabAllocator, line: int, caller: str, trace: list[str]) -> None:
     log.printk(KERN_WARNING, f"WARNING: CPU: {cur.cpu} PID: {cur.pid} at mm/slub.c:{line} {caller}")
     modules = sorted(set(sl.trace.drivers.values()))
     log.printk(KERN_WARNING, "Modules linked in:" + "".join(f" {m}" for m in modules))
-    uid = cur.uid if cur.uid is not None else 0
-    log.printk(KERN_WARNING, f"CPU: {cur.cpu} UID: {uid} PID: {cur.pid} Comm: {cur.comm[:20]} "
-                             f"{print_tainted(sl)} {UTS_RELEASE} {UTS_VERSION} ")
-    if debug_state(sl).tainted_mask:
-        log.printk(KERN_WARNING, print_tainted_verbose(sl))
+    for text in dump_stack_print_info(sl):
+        log.printk(KERN_WARNING, text)
     log.printk(KERN_WARNING, "Call Trace:")
     log.printk(KERN_WARNING, " <TASK>")
     for frame in trace:
