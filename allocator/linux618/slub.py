@@ -37,6 +37,14 @@ which is what catches double and foreign frees, and a free pointer that
 leads outside its slab or to a live object is reported and the rest of that
 freelist dropped (docs/deviations.md) instead of handing out a bad object.
 
+The host's configuration is followed: SLAB_FREELIST_RANDOM (a new slab's
+chain follows the cache's shuffled sequence, kcalloc'd at creation, from a
+random point; the generator is seeded, so a boot is reproducible),
+SLAB_FREELIST_HARDENED's cache check on free (its XOR of stored pointers is
+not done), MEMCG (the kmalloc-cg- family; a SLAB_ACCOUNT slab's slabobj_ext
+vector), HARDENED_USERCOPY (usersize blocks merging), SLUB_CPU_PARTIAL, NUMA,
+no FAILSLAB flag bit (cache-filter uses the cache's `failslab` mark).
+
 Slab pages come from the 6.18 page allocator and count, in bytes, in the
 node's nr_slab_reclaimable_b / nr_slab_unreclaimable_b (account_slab);
 kmalloc above 8 KiB takes pages straight from it and counts them in
@@ -1860,8 +1868,8 @@ def ___slab_alloc(sl: SlabAllocator, s: KmemCache, gfpflags: int, node: int, c: 
             if node != NUMA_NO_NODE and not gfpflags & __GFP_THISNODE and try_thisnode:
                 try_thisnode = False
                 continue
-            if sl.sched.sleep_request is None:      # not a sleep the caller retries
-                slab_out_of_memory(sl, s, gfpflags, node)
+            if not (sl.sched.sleep_ok and sl.sched.sleep_request is not None):
+                slab_out_of_memory(sl, s, gfpflags, node)   # (not a sleep the caller retries)
             return None
         if debug:
             obj = alloc_single_from_new_slab(sl, s, slab, orig_size)
