@@ -1082,6 +1082,18 @@ def kmem_cache_create(sl: SlabAllocator, name: str | None, size: int, align: int
     return __kmem_cache_create_args(sl, name, size, align, flags, ctor)
 
 
+def kmem_cache_create_usercopy(sl: SlabAllocator, name: str | None, size: int, align: int, flags: int,
+                               useroffset: int, usersize: int, ctor: Ctor | None = None) -> KmemCache | None:
+    """include/linux/slab.h kmem_cache_create_usercopy: a region that may be
+    copied to or from user space (HARDENED_USERCOPY; usersize makes the cache unmergeable)."""
+    return __kmem_cache_create_args(sl, name, size, align, flags, ctor, useroffset, usersize)
+
+
+def kmem_cache_size(s: KmemCache) -> int:
+    """mm/slab_common.c kmem_cache_size: the object size."""
+    return s.object_size
+
+
 def __kmem_cache_create_args(sl: SlabAllocator, name: str | None, object_size: int, align: int,
                              flags: int, ctor: Ctor | None, useroffset: int = 0, usersize: int = 0,
                              freeptr_offset: int | None = None) -> KmemCache | None:
@@ -2196,6 +2208,17 @@ def find_cache(sl: SlabAllocator, name: str) -> KmemCache | None:
         if name in s.aliases:
             return s
     return None
+
+
+def kmalloc_size_roundup(sl: SlabAllocator, size: int) -> int:
+    """mm/slab_common.c kmalloc_size_roundup: the size kmalloc(size) really gives."""
+    if 0 < size <= KMALLOC_MAX_CACHE_SIZE:
+        s = kmalloc_slab(sl, size, GFP_KERNEL)
+        assert s is not None
+        return s.object_size
+    if 0 < size <= KMALLOC_MAX_SIZE:
+        return sl.page_size << get_order(size)
+    return size
 
 
 def kmalloc(sl: SlabAllocator, size: int, flags: int) -> int | None:
