@@ -806,3 +806,39 @@ def test_sleep_deadline_uses_6_18_nofail():
     s = Sched(1)
     assert PA.sleep_deadline(s, GFP_KERNEL, 10.0, 2.0) == 12.0          # 0xcc0 has 2.6's NOFAIL bit
     assert PA.sleep_deadline(s, GFP_KERNEL | __GFP_NOFAIL, 10.0, 2.0) == math.inf
+
+
+# -- the live 6.18 host (tests/data/linux-6.18/zoneinfo, captured by H1b on proc618) ---------
+
+LIVE_MANAGED = (3840, 772807, 851968, 0, 0)
+LIVE_MIN_FREE_KBYTES = 67584
+LIVE = {  # zone: (min, low, high, promo), protection, (batch, high_min, high_max)
+    "DMA": ((39, 48, 57, 66), (0, 3018, 6346, 6346, 6346), (1, 24, 240)),
+    "DMA32": ((8017, 10021, 12025, 14029), (0, 0, 3328, 3328, 3328), (63, 5010, 48300)),
+    "Normal": ((8838, 11047, 13256, 15465), (0, 0, 0, 0, 0), (63, 5523, 53248)),
+    "Movable": ((32, 32, 32, 32), (0, 0, 0, 0, 0), None),
+    "Device": ((0, 0, 0, 0), (0, 0, 0, 0, 0), None),
+}
+
+
+def test_the_live_hosts_watermarks_protection_and_pcp_from_its_managed_pages():
+    pa = boot(8 * G)
+    for z, managed in zip(pa.zones, LIVE_MANAGED, strict=True):
+        z.managed = managed
+    PA.set_min_free_kbytes(pa, LIVE_MIN_FREE_KBYTES)
+    PA.setup_per_zone_lowmem_reserve(pa)
+    for z in pa.zones:
+        marks, protection, pcp = LIVE[z.name]
+        assert tuple(z.watermark) == marks, z.name
+        assert tuple(z.lowmem_reserve) == protection, z.name
+        if pcp is not None:
+            assert (z.pageset_batch, z.pageset_high_min, z.pageset_high_max) == pcp, z.name
+
+
+def test_dma_free_pages_blocks_at_boot_is_the_live_3584():
+    """DMA's 3840 free pages from 1 MiB: 256 at order 8, then 512 + 3 * 1024
+    in blocks of pageblock size or more (nr_free_pages_blocks 3584 live)."""
+    pa = boot(1 * G)
+    dma = zone(pa, "DMA")
+    assert dma.vm_stat["nr_free_pages"] == 3840
+    assert dma.vm_stat["nr_free_pages_blocks"] == 3584
