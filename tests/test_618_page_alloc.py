@@ -424,15 +424,15 @@ def check_state(pa: PA.PageAllocator, allocated: dict[int, int]) -> None:
     st.tuples(st.just("free"), st.integers(0, 10 ** 6), st.just(0), st.integers(0, 1)),
     st.tuples(st.just("drain"), st.just(0), st.just(0), st.just(0)),
     st.tuples(st.just("decay"), st.just(0), st.just(0), st.just(0)),
-), max_size=120))
-def test_conservation_over_random_alloc_and_free(ops):
+), max_size=120), st.sampled_from([(64 * M, 1), (256 * M, 2), (3 * G + 4 * M, 1)]))
+def test_conservation_over_random_alloc_and_free(ops, machine):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(PA, "out_of_memory", lambda pa, gfp, order: False)
-        conservation(ops)
+        conservation(ops, *machine)
 
 
-def conservation(ops):
-    pa = boot(64 * M)
+def conservation(ops, ram, nodes):
+    pa = boot(ram, nodes=nodes)
     allocated: dict[int, int] = {}
     for op, a, gfp, cpu in ops:
         pa.current.cpu = cpu
