@@ -43,6 +43,7 @@ from .gfp import (
     __GFP_HARDWALL,
     __GFP_HIGH,
     __GFP_HIGHMEM,
+    __GFP_IO,
     __GFP_KSWAPD_RECLAIM,
     __GFP_MEMALLOC,
     __GFP_NOFAIL,
@@ -1982,15 +1983,17 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
     loops = [0]
     alloc_flags = gfp_to_alloc_flags(pa, gfp_mask, order)
     if ac.preferred_zone is None:
-        return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+        return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
     if alloc_flags & ALLOC_KSWAPD:
         wake_all_kswapds(pa, order, gfp_mask, ac)
     pfn = get_page_from_freelist(pa, gfp_mask, order, alloc_flags, ac)
     if pfn is not None:
         return pfn
-    if can_direct_reclaim and costly_order and gfp_mask & __GFP_NORETRY:
+    can_compact = bool(gfp_mask & __GFP_IO)       # gfp_compaction_allowed (CONFIG_COMPACTION)
+    if can_direct_reclaim and can_compact and costly_order and gfp_mask & __GFP_NORETRY \
+            and not __gfp_pfmemalloc_flags(pa, gfp_mask):
         # __alloc_pages_direct_compact found nothing: COMPACT_SKIPPED
-        return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+        return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
     while True:
         # retry:
         if alloc_flags & ALLOC_KSWAPD:
@@ -2008,23 +2011,23 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
         if pfn is not None:
             return pfn
         if not can_direct_reclaim:
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         if pa.vmscan.kswapd_running:              # PF_MEMALLOC: no reclaim recursion
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         pfn, progress = __alloc_pages_direct_reclaim(pa, gfp_mask, order, alloc_flags, ac)
         if pfn is not None:
             return pfn
         if gfp_mask & __GFP_NORETRY:
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
-        if costly_order and not gfp_mask & __GFP_RETRY_MAYFAIL:
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
+        if costly_order and (not can_compact or not gfp_mask & __GFP_RETRY_MAYFAIL):
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         if should_reclaim_retry(pa, gfp_mask, order, ac, alloc_flags, progress > 0, loops):
             continue
         pfn, oom_progress = __alloc_pages_may_oom(pa, gfp_mask, order, ac)
         if pfn is not None:
             return pfn
         if (victim or p.memdie) and (alloc_flags & ALLOC_OOM or gfp_mask & __GFP_NOMEMALLOC):
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         if oom_progress:
             loops[0] = 0
             if p.memdie:
@@ -2033,19 +2036,17 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
             # back (or, without __GFP_FS, until someone frees): here, sleep
             # until a free
             return sleep_and_retry(pa, gfp_mask, order, "oom" if pa.oom_killed else "retry")
-        return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+        return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
 
 
-def nopage(pa: PageAllocator, gfp_mask: int, order: int, can_direct_reclaim: bool,
+def nopage(pa: PageAllocator, gfp_mask: int, order: int, ac: AllocContext, can_direct_reclaim: bool,
            nofail: bool) -> int | None:
     """`nopage:` of __alloc_pages_slowpath: __GFP_NOFAIL (with direct
-    reclaim) tries ALLOC_MIN_RESERVE and goes again (here: sleeps); else
-    warn_alloc and NULL."""
+    reclaim) tries ALLOC_MIN_RESERVE (__alloc_pages_cpuset_fallback) and
+    goes again (here: sleeps); else warn_alloc and NULL."""
     if nofail and can_direct_reclaim:
-        preferred = pa.nodes[pa.cpu_node[pa.current.cpu]].zonelists[gfp_zone(gfp_mask)]
-        if preferred:
-            ac = AllocContext(preferred, gfp_zone(gfp_mask), gfp_migratetype(gfp_mask), preferred[0])
-            pfn = get_page_from_freelist(pa, gfp_mask, order, ALLOC_MIN_RESERVE, ac)
+        if ac.preferred_zone is not None:
+            pfn = get_page_from_freelist(pa, gfp_mask, order, ALLOC_MIN_RESERVE | ALLOC_CPUSET, ac)
             if pfn is not None:
                 return pfn
         return sleep_and_retry(pa, gfp_mask, order, "nofail")
