@@ -842,3 +842,34 @@ def test_dma_free_pages_blocks_at_boot_is_the_live_3584():
     dma = zone(pa, "DMA")
     assert dma.vm_stat["nr_free_pages"] == 3840
     assert dma.vm_stat["nr_free_pages_blocks"] == 3584
+
+
+def snapshot(pa: PA.PageAllocator):
+    return [(z.free_pages, [[list(fl) for fl in a.free_list] for a in z.free_area],
+             [(p.count, p.high, p.free_count, p.alloc_factor, [list(lst) for lst in p.lists]) for p in z.pcp],
+             dict(z.numa_stat), bytes(z.pageblock_flags), z.below_high, z.watermark_boost)
+            for z in pa.zones] + [dict(pa.vm_events), dict(pa.alloc_order)]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.sampled_from(GFPS), st.integers(0, 10 ** 6)),
+                max_size=300))
+def test_fast_path_is_the_general_path(ops):
+    """alloc_pages' inline fast path leaves exactly the state the general
+    path (get_page_from_freelist's first attempt) leaves."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(PA, "out_of_memory", lambda pa, gfp, order: False)
+        fast, slow = boot(64 * M), boot(64 * M)
+        slow.slow = True
+        held: list[list[tuple[int, int]]] = [[], []]
+        for is_alloc, order, gfp, pick in ops:
+            for i, pa in enumerate((fast, slow)):
+                if is_alloc:
+                    pfn = PA.alloc_pages(pa, gfp | __GFP_NOWARN, order)
+                    if pfn is not None:
+                        held[i].append((pfn, order))
+                elif held[i]:
+                    pfn, o = held[i].pop(pick % len(held[i]))
+                    PA.__free_pages(pa, pfn, o)
+            assert held[0] == held[1]
+        assert snapshot(fast) == snapshot(slow)

@@ -1769,36 +1769,41 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
     killer cannot help), a caller that may sleep gets None with
     sched.sleep_request and sched.alloc_next set (sleep_and_retry). `owner`
     is what the frames record."""
-    if order == 0 and not pa.slow:
+    if order <= PAGE_ALLOC_COSTLY_ORDER and not pa.slow:
         # The common case in one piece, exactly what the first
         # get_page_from_freelist attempt does when the preferred zone is
-        # above its high watermark and the CPU's list has a page (see
-        # rmqueue_pcplist); anything else takes the general path.
+        # above its high watermark (zone_watermark_fast) and the CPU's list
+        # has a block (rmqueue_pcplist); anything else takes the general path.
         current = pa.current
         cpu = current.cpu
         pref = pa.preferred[pa.cpu_node[cpu] if node_id is None else node_id][gfp_mask & GFP_ZONEMASK]
         if pref is not None and not current.killed:
             zone, highest = pref
+            mark = zone.watermark[WMARK_HIGH] + zone.watermark_boost
             if not zone.below_high and not zone.boosted_watermark and \
-                    zone.free_pages - zone.nr_free_highatomic > \
-                    zone.watermark[WMARK_HIGH] + zone.watermark_boost + zone.lowmem_reserve[highest]:
+                    (zone.free_pages - zone.nr_free_highatomic > mark + zone.lowmem_reserve[highest]
+                     if not order else
+                     __zone_watermark_ok(zone, order, mark, highest, 0, zone.free_pages)):
                 pcp = zone.pcp[cpu]
                 mt = (gfp_mask & GFP_MOVABLE_MASK) >> GFP_MOVABLE_SHIFT
-                lst = pcp.lists[mt] if mt < MIGRATE_PCPTYPES else None
+                lst = pcp.lists[MIGRATE_PCPTYPES * order + mt] if mt < MIGRATE_PCPTYPES else None
                 if lst:
                     pcp.free_count >>= 1
                     pfn = lst.popleft()
-                    pcp.count -= 1
-                    pa.vm_events[_PGALLOC[zone.idx]] += 1
+                    pcp.count -= 1 << order
+                    pa.vm_events[_PGALLOC[zone.idx]] += 1 << order
                     st = zone.numa_stat
                     st["numa_hit"] += 1
                     st["numa_local" if zone.node.id == pa.cpu_node[cpu] else "numa_other"] += 1
-                    pa.mem_map.set(pfn, owner)
+                    if order:
+                        pa.mem_map.fill(pfn, pfn + (1 << order), owner)
+                    else:
+                        pa.mem_map.set(pfn, owner)
                     if owner.cache is None:
-                        pa.alloc_order[pfn] = 0
-                    current.total_vm += 1
+                        pa.alloc_order[pfn] = order
+                    current.total_vm += 1 << order
                     if gfp_mask & __GFP_ZERO:
-                        pa.mem.zero(pfn << pa.page_shift, 1 << pa.page_shift)
+                        pa.mem.zero(pfn << pa.page_shift, 1 << (pa.page_shift + order))
                     return pfn
     return __alloc_pages(pa, gfp_mask, order, node_id, owner)
 
