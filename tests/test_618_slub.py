@@ -1002,3 +1002,13 @@ def test_account_caches_get_an_obj_exts_vector_per_slab(sl: S.SlabAllocator) -> 
     S.kfree(sl, o)
     assert S.kmem_cache_shrink(sl, cg) == 0
     assert set(k512.live) == before                     # free_slab_obj_exts with the slab
+
+
+def test_usercopy_and_roundup(sl: S.SlabAllocator) -> None:
+    # fs/dcache.c: dentry is KMEM_CACHE_USERCOPY over d_iname; usersize makes it unmergeable
+    d = S.kmem_cache_create_usercopy(sl, "dentry", 192, 0, SLAB_RECLAIM_ACCOUNT | SLAB_ACCOUNT, 56, 40, None)
+    assert d is not None and (d.useroffset, d.usersize) == (56, 40) and S.sysfs_name(sl, d) == "dentry"
+    assert S.kmem_cache_size(d) == 192
+    # kmalloc_size_roundup: the kmalloc cache's object size, then whole pages (get_order)
+    assert [S.kmalloc_size_roundup(sl, n) for n in (0, 1, 65, 200, 8192, 8193, 4 << 20, (4 << 20) + 1)] == \
+        [0, 8, 96, 256, 8192, 16384, 4 << 20, (4 << 20) + 1]

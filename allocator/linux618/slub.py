@@ -37,6 +37,14 @@ which is what catches double and foreign frees, and a free pointer that
 leads outside its slab or to a live object is reported and the rest of that
 freelist dropped (docs/deviations.md) instead of handing out a bad object.
 
+The host's configuration is followed: SLAB_FREELIST_RANDOM (a new slab's
+chain follows the cache's shuffled sequence, kcalloc'd at creation, from a
+random point; the generator is seeded, so a boot is reproducible),
+SLAB_FREELIST_HARDENED's cache check on free (its XOR of stored pointers is
+not done), MEMCG (the kmalloc-cg- family; a SLAB_ACCOUNT slab's slabobj_ext
+vector), HARDENED_USERCOPY (usersize blocks merging), SLUB_CPU_PARTIAL, NUMA,
+no FAILSLAB flag bit (cache-filter uses the cache's `failslab` mark).
+
 Slab pages come from the 6.18 page allocator and count, in bytes, in the
 node's nr_slab_reclaimable_b / nr_slab_unreclaimable_b (account_slab);
 kmalloc above 8 KiB takes pages straight from it and counts them in
@@ -1074,6 +1082,18 @@ def kmem_cache_create(sl: SlabAllocator, name: str | None, size: int, align: int
     return __kmem_cache_create_args(sl, name, size, align, flags, ctor)
 
 
+def kmem_cache_create_usercopy(sl: SlabAllocator, name: str | None, size: int, align: int, flags: int,
+                               useroffset: int, usersize: int, ctor: Ctor | None = None) -> KmemCache | None:
+    """include/linux/slab.h kmem_cache_create_usercopy: a region that may be
+    copied to or from user space (HARDENED_USERCOPY; usersize makes the cache unmergeable)."""
+    return __kmem_cache_create_args(sl, name, size, align, flags, ctor, useroffset, usersize)
+
+
+def kmem_cache_size(s: KmemCache) -> int:
+    """mm/slab_common.c kmem_cache_size: the object size."""
+    return s.object_size
+
+
 def __kmem_cache_create_args(sl: SlabAllocator, name: str | None, object_size: int, align: int,
                              flags: int, ctor: Ctor | None, useroffset: int = 0, usersize: int = 0,
                              freeptr_offset: int | None = None) -> KmemCache | None:
@@ -1860,8 +1880,8 @@ def ___slab_alloc(sl: SlabAllocator, s: KmemCache, gfpflags: int, node: int, c: 
             if node != NUMA_NO_NODE and not gfpflags & __GFP_THISNODE and try_thisnode:
                 try_thisnode = False
                 continue
-            if sl.sched.sleep_request is None:      # not a sleep the caller retries
-                slab_out_of_memory(sl, s, gfpflags, node)
+            if not (sl.sched.sleep_ok and sl.sched.sleep_request is not None):
+                slab_out_of_memory(sl, s, gfpflags, node)   # (not a sleep the caller retries)
             return None
         if debug:
             obj = alloc_single_from_new_slab(sl, s, slab, orig_size)
@@ -2188,6 +2208,17 @@ def find_cache(sl: SlabAllocator, name: str) -> KmemCache | None:
         if name in s.aliases:
             return s
     return None
+
+
+def kmalloc_size_roundup(sl: SlabAllocator, size: int) -> int:
+    """mm/slab_common.c kmalloc_size_roundup: the size kmalloc(size) really gives."""
+    if 0 < size <= KMALLOC_MAX_CACHE_SIZE:
+        s = kmalloc_slab(sl, size, GFP_KERNEL)
+        assert s is not None
+        return s.object_size
+    if 0 < size <= KMALLOC_MAX_SIZE:
+        return sl.page_size << get_order(size)
+    return size
 
 
 def kmalloc(sl: SlabAllocator, size: int, flags: int) -> int | None:
