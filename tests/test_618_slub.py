@@ -825,6 +825,7 @@ def record(sl: S.SlabAllocator) -> list[tuple[str, str | None, int, int, int | N
     def hook(event: str, cachep: object, objp: int, gfp: int, size: int | None) -> None:
         events.append((event, getattr(cachep, "name", None), objp, gfp, size))
     sl.trace.hook = hook
+    sl.slow = sl.pa.slow = True      # as Kernel.update_fault_injection does for a hook
     return events
 
 
@@ -835,6 +836,7 @@ def test_allocate_slab_asks_for_the_order_without_reclaim_then_the_minimum(
     attr = sl.faults.fail_page_alloc
     attr.probability, attr.times = 100, -1       # fails every request of order >= min_order (1)
     sl.faults.fail_page_alloc_armed = True
+    sl.pa.slow = True                            # as Kernel.update_fault_injection does
     asked: list[tuple[int, int, int | None]] = []
     real = PA.alloc_pages
 
