@@ -27,9 +27,12 @@ and the FIX line). Pointers print unhashed (`0x%p` as 0xffff888...): SLUB
 debugging turns on no_hash_pointers (kmem_cache_init). The first report taints
 the kernel with 'B' (and its WARN with 'W'). Nothing raises.
 
-slub.py calls the hooks (setup_object_debug, setup_slab_debug,
-alloc_debug_processing, free_debug_processing, slab_pad_check, init_object) only
-for caches with SLAB_DEBUG_FLAGS; sysfs's `validate` calls validate_slab_cache.
+slub.py calls the hooks (setup_slab_debug, setup_object_debug,
+alloc_debug_processing and set_track, free_debug_processing, free_slab_checks,
+init_object) only for caches with SLAB_DEBUG_FLAGS, and shares the report
+helpers (print_tainted, add_taint, simulated_stack, dump_stack_print_info, the
+utsname) for its own WARNs and BUGs; sysfs's `validate` calls
+validate_slab_cache. The taint mask is kept per SlabAllocator here.
 """
 from __future__ import annotations
 
