@@ -424,15 +424,15 @@ def check_state(pa: PA.PageAllocator, allocated: dict[int, int]) -> None:
     st.tuples(st.just("free"), st.integers(0, 10 ** 6), st.just(0), st.integers(0, 1)),
     st.tuples(st.just("drain"), st.just(0), st.just(0), st.just(0)),
     st.tuples(st.just("decay"), st.just(0), st.just(0), st.just(0)),
-), max_size=120))
-def test_conservation_over_random_alloc_and_free(ops):
+), max_size=120), st.sampled_from([(64 * M, 1), (256 * M, 2), (3 * G + 4 * M, 1)]))
+def test_conservation_over_random_alloc_and_free(ops, machine):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(PA, "out_of_memory", lambda pa, gfp, order: False)
-        conservation(ops)
+        conservation(ops, *machine)
 
 
-def conservation(ops):
-    pa = boot(64 * M)
+def conservation(ops, ram, nodes):
+    pa = boot(ram, nodes=nodes)
     allocated: dict[int, int] = {}
     for op, a, gfp, cpu in ops:
         pa.current.cpu = cpu
@@ -806,3 +806,70 @@ def test_sleep_deadline_uses_6_18_nofail():
     s = Sched(1)
     assert PA.sleep_deadline(s, GFP_KERNEL, 10.0, 2.0) == 12.0          # 0xcc0 has 2.6's NOFAIL bit
     assert PA.sleep_deadline(s, GFP_KERNEL | __GFP_NOFAIL, 10.0, 2.0) == math.inf
+
+
+# -- the live 6.18 host (tests/data/linux-6.18/zoneinfo, captured by H1b on proc618) ---------
+
+LIVE_MANAGED = (3840, 772807, 851968, 0, 0)
+LIVE_MIN_FREE_KBYTES = 67584
+LIVE = {  # zone: (min, low, high, promo), protection, (batch, high_min, high_max)
+    "DMA": ((39, 48, 57, 66), (0, 3018, 6346, 6346, 6346), (1, 24, 240)),
+    "DMA32": ((8017, 10021, 12025, 14029), (0, 0, 3328, 3328, 3328), (63, 5010, 48300)),
+    "Normal": ((8838, 11047, 13256, 15465), (0, 0, 0, 0, 0), (63, 5523, 53248)),
+    "Movable": ((32, 32, 32, 32), (0, 0, 0, 0, 0), None),
+    "Device": ((0, 0, 0, 0), (0, 0, 0, 0, 0), None),
+}
+
+
+def test_the_live_hosts_watermarks_protection_and_pcp_from_its_managed_pages():
+    pa = boot(8 * G)
+    for z, managed in zip(pa.zones, LIVE_MANAGED, strict=True):
+        z.managed = managed
+    PA.set_min_free_kbytes(pa, LIVE_MIN_FREE_KBYTES)
+    PA.setup_per_zone_lowmem_reserve(pa)
+    for z in pa.zones:
+        marks, protection, pcp = LIVE[z.name]
+        assert tuple(z.watermark) == marks, z.name
+        assert tuple(z.lowmem_reserve) == protection, z.name
+        if pcp is not None:
+            assert (z.pageset_batch, z.pageset_high_min, z.pageset_high_max) == pcp, z.name
+
+
+def test_dma_free_pages_blocks_at_boot_is_the_live_3584():
+    """DMA's 3840 free pages from 1 MiB: 256 at order 8, then 512 + 3 * 1024
+    in blocks of pageblock size or more (nr_free_pages_blocks 3584 live)."""
+    pa = boot(1 * G)
+    dma = zone(pa, "DMA")
+    assert dma.vm_stat["nr_free_pages"] == 3840
+    assert dma.vm_stat["nr_free_pages_blocks"] == 3584
+
+
+def snapshot(pa: PA.PageAllocator):
+    return [(z.free_pages, [[list(fl) for fl in a.free_list] for a in z.free_area],
+             [(p.count, p.high, p.free_count, p.alloc_factor, [list(lst) for lst in p.lists]) for p in z.pcp],
+             dict(z.numa_stat), bytes(z.pageblock_flags), z.below_high, z.watermark_boost)
+            for z in pa.zones] + [dict(pa.vm_events), dict(pa.alloc_order)]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.sampled_from(GFPS), st.integers(0, 10 ** 6)),
+                max_size=300))
+def test_fast_path_is_the_general_path(ops):
+    """alloc_pages' inline fast path leaves exactly the state the general
+    path (get_page_from_freelist's first attempt) leaves."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(PA, "out_of_memory", lambda pa, gfp, order: False)
+        fast, slow = boot(64 * M), boot(64 * M)
+        slow.slow = True
+        held: list[list[tuple[int, int]]] = [[], []]
+        for is_alloc, order, gfp, pick in ops:
+            for i, pa in enumerate((fast, slow)):
+                if is_alloc:
+                    pfn = PA.alloc_pages(pa, gfp | __GFP_NOWARN, order)
+                    if pfn is not None:
+                        held[i].append((pfn, order))
+                elif held[i]:
+                    pfn, o = held[i].pop(pick % len(held[i]))
+                    PA.__free_pages(pa, pfn, o)
+            assert held[0] == held[1]
+        assert snapshot(fast) == snapshot(slow)

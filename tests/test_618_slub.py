@@ -739,10 +739,10 @@ OPS = st.lists(st.tuples(st.sampled_from(["alloc", "free", "shrink", "cpu", "kma
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=OPS, slow=st.booleans())
+@given(ops=OPS, slow=st.booleans(), debug=st.sampled_from(["", "", "FZPU", "U"]))
 def test_objects_are_distinct_live_inside_their_slab_and_all_come_back(ops: list[tuple[str, int]],
-                                                                      slow: bool) -> None:
-    sl = boot(mem=64 << 20)
+                                                                      slow: bool, debug: str) -> None:
+    sl = boot(mem=64 << 20, debug=debug)
     sl.slow = slow
     caches = [S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None),
               S.kmem_cache_create(sl, "small", 40, 0, 0, None)]
@@ -788,6 +788,10 @@ def test_objects_are_distinct_live_inside_their_slab_and_all_come_back(ops: list
         slabs = {p.pfn for p in n.partial} | {c.slab.pfn for c in s.cpu_slab if c.slab} | \
             {p.pfn for c in s.cpu_slab for p in c.partial_slabs()}
         assert n.nr_partial == len(list(n.partial))
+        if s.flags & SLAB_STORE_USER:
+            # debug caches keep their full slabs on n->full, and never use a CPU slab
+            assert all(x.inuse == x.objects for x in n.full)
+            assert all(c.slab is None and not c.freelist for c in s.cpu_slab)
         assert len(s.live) + free + sum(len(chain(sl, s, x.freelist)) for x in _slabs(sl, s)) == n.total_objects
         assert slabs <= {sl_.pfn for sl_ in _slabs(sl, s)}
     for s, o in held:
@@ -800,6 +804,8 @@ def test_objects_are_distinct_live_inside_their_slab_and_all_come_back(ops: list
         assert S.kmem_cache_shrink(sl, s) == 0
         assert node(s).nr_slabs == 0
     assert not sl.large
+    # nothing but legitimate operations: no report
+    assert not re.search(r"BUG|WARNING|slab: ", log_text(sl))
 
 
 def _slabs(sl: S.SlabAllocator, s: S.KmemCache) -> list[S.Slab]:
@@ -819,24 +825,34 @@ def record(sl: S.SlabAllocator) -> list[tuple[str, str | None, int, int, int | N
     def hook(event: str, cachep: object, objp: int, gfp: int, size: int | None) -> None:
         events.append((event, getattr(cachep, "name", None), objp, gfp, size))
     sl.trace.hook = hook
+    sl.slow = sl.pa.slow = True      # as Kernel.update_fault_injection does for a hook
     return events
 
 
-def test_allocate_slab_asks_for_the_order_without_reclaim_then_the_minimum(sl: S.SlabAllocator) -> None:
+def test_allocate_slab_asks_for_the_order_without_reclaim_then_the_minimum(
+        sl: S.SlabAllocator, monkeypatch: pytest.MonkeyPatch) -> None:
     s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
     assert s is not None
     attr = sl.faults.fail_page_alloc
     attr.probability, attr.times = 100, -1       # fails every request of order >= min_order (1)
     sl.faults.fail_page_alloc_armed = True
-    events = record(sl)
+    sl.pa.slow = True                            # as Kernel.update_fault_injection does
+    asked: list[tuple[int, int, int | None]] = []
+    real = PA.alloc_pages
+
+    def alloc_pages(pa: PA.PageAllocator, gfp: int, order: int, node_id: int | None = None,
+                    owner: object = None) -> int | None:
+        pfn = real(pa, gfp, order, node_id, owner)      # type: ignore[arg-type]
+        asked.append((gfp, order, pfn))
+        return pfn
+    monkeypatch.setattr(PA, "alloc_pages", alloc_pages)
     o = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
-    pages = [(pfn, gfp, order) for ev, _, pfn, gfp, order in events if ev == "mm_page_alloc"]
     # new_slab keeps GFP_RECLAIM_MASK|GFP_CONSTRAINT_MASK of 0xcc0; allocflags add __GFP_COMP
     # (0x40000): 0x40cc0. allocate_slab: | __GFP_NOWARN | __GFP_NORETRY, and as order 3 >
     # min order 0: | __GFP_NOMEMALLOC, & ~__GFP_RECLAIM -> 0xd20c0. It fails (fail_page_alloc),
     # so s->min (order 0) with the caller's flags: 0x40cc0
-    assert [(g, order) for _, g, order in pages] == [(0xD20C0, 3), (0x40CC0, 0)]
-    assert pages[0][0] == -1 and pages[1][0] >= 0
+    assert [(g, order) for g, order, _ in asked] == [(0xD20C0, 3), (0x40CC0, 0)]
+    assert asked[0][2] is None and asked[1][2] is not None
     slab = S.virt_to_slab(sl, o or 0)
     assert slab is not None and (slab.order, slab.objects) == (0, 1)
     assert (node(s).nr_slabs, node(s).total_objects) == (1, 1)
@@ -968,3 +984,33 @@ def test_geometry_of_every_cache_of_the_live_kernel(booted: S.SlabAllocator, nam
         assert S.calculate_sizes(booted, s, freeptr)
         results.add((s.size, s.objects, s.order))
     assert (live["slab_size"], live["objs_per_slab"], live["order"]) in results
+
+
+def test_account_caches_get_an_obj_exts_vector_per_slab(sl: S.SlabAllocator) -> None:
+    cg = S.find_cache(sl, "kmalloc-cg-64")
+    k512 = S.find_cache(sl, "kmalloc-512")
+    assert cg is not None and k512 is not None and node(cg).nr_slabs == 0
+    before = set(k512.live)
+    o = S.kmalloc(sl, 64, GFP_KERNEL | __GFP_ACCOUNT)
+    slab = S.virt_to_slab(sl, o or 0)
+    assert slab is not None and slab.cache is cg
+    # account_slab -> alloc_slab_obj_exts: kcalloc(64 objects, sizeof(struct slabobj_ext) 8)
+    # = 512 bytes from kmalloc-512 (without __GFP_ACCOUNT: OBJCGS_CLEAR_MASK), zeroed
+    new = set(k512.live) - before
+    assert new == {slab.obj_exts} and bytes(sl.mem.read(slab.obj_exts, 512)) == bytes(512)
+    # a cache without SLAB_ACCOUNT has none
+    p = S.kmalloc(sl, 64, GFP_KERNEL)
+    assert S.virt_to_slab(sl, p or 0).obj_exts == 0     # type: ignore[union-attr]
+    S.kfree(sl, o)
+    assert S.kmem_cache_shrink(sl, cg) == 0
+    assert set(k512.live) == before                     # free_slab_obj_exts with the slab
+
+
+def test_usercopy_and_roundup(sl: S.SlabAllocator) -> None:
+    # fs/dcache.c: dentry is KMEM_CACHE_USERCOPY over d_iname; usersize makes it unmergeable
+    d = S.kmem_cache_create_usercopy(sl, "dentry", 192, 0, SLAB_RECLAIM_ACCOUNT | SLAB_ACCOUNT, 56, 40, None)
+    assert d is not None and (d.useroffset, d.usersize) == (56, 40) and S.sysfs_name(sl, d) == "dentry"
+    assert S.kmem_cache_size(d) == 192
+    # kmalloc_size_roundup: the kmalloc cache's object size, then whole pages (get_order)
+    assert [S.kmalloc_size_roundup(sl, n) for n in (0, 1, 65, 200, 8192, 8193, 4 << 20, (4 << 20) + 1)] == \
+        [0, 8, 96, 256, 8192, 16384, 4 << 20, (4 << 20) + 1]

@@ -43,6 +43,7 @@ from .gfp import (
     __GFP_HARDWALL,
     __GFP_HIGH,
     __GFP_HIGHMEM,
+    __GFP_IO,
     __GFP_KSWAPD_RECLAIM,
     __GFP_MEMALLOC,
     __GFP_NOFAIL,
@@ -1768,36 +1769,41 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
     killer cannot help), a caller that may sleep gets None with
     sched.sleep_request and sched.alloc_next set (sleep_and_retry). `owner`
     is what the frames record."""
-    if order == 0 and not pa.slow:
+    if order <= PAGE_ALLOC_COSTLY_ORDER and not pa.slow:
         # The common case in one piece, exactly what the first
         # get_page_from_freelist attempt does when the preferred zone is
-        # above its high watermark and the CPU's list has a page (see
-        # rmqueue_pcplist); anything else takes the general path.
+        # above its high watermark (zone_watermark_fast) and the CPU's list
+        # has a block (rmqueue_pcplist); anything else takes the general path.
         current = pa.current
         cpu = current.cpu
         pref = pa.preferred[pa.cpu_node[cpu] if node_id is None else node_id][gfp_mask & GFP_ZONEMASK]
         if pref is not None and not current.killed:
             zone, highest = pref
+            mark = zone.watermark[WMARK_HIGH] + zone.watermark_boost
             if not zone.below_high and not zone.boosted_watermark and \
-                    zone.free_pages - zone.nr_free_highatomic > \
-                    zone.watermark[WMARK_HIGH] + zone.watermark_boost + zone.lowmem_reserve[highest]:
+                    (zone.free_pages - zone.nr_free_highatomic > mark + zone.lowmem_reserve[highest]
+                     if not order else
+                     __zone_watermark_ok(zone, order, mark, highest, 0, zone.free_pages)):
                 pcp = zone.pcp[cpu]
                 mt = (gfp_mask & GFP_MOVABLE_MASK) >> GFP_MOVABLE_SHIFT
-                lst = pcp.lists[mt] if mt < MIGRATE_PCPTYPES else None
+                lst = pcp.lists[MIGRATE_PCPTYPES * order + mt] if mt < MIGRATE_PCPTYPES else None
                 if lst:
                     pcp.free_count >>= 1
                     pfn = lst.popleft()
-                    pcp.count -= 1
-                    pa.vm_events[_PGALLOC[zone.idx]] += 1
+                    pcp.count -= 1 << order
+                    pa.vm_events[_PGALLOC[zone.idx]] += 1 << order
                     st = zone.numa_stat
                     st["numa_hit"] += 1
                     st["numa_local" if zone.node.id == pa.cpu_node[cpu] else "numa_other"] += 1
-                    pa.mem_map.set(pfn, owner)
+                    if order:
+                        pa.mem_map.fill(pfn, pfn + (1 << order), owner)
+                    else:
+                        pa.mem_map.set(pfn, owner)
                     if owner.cache is None:
-                        pa.alloc_order[pfn] = 0
-                    current.total_vm += 1
+                        pa.alloc_order[pfn] = order
+                    current.total_vm += 1 << order
                     if gfp_mask & __GFP_ZERO:
-                        pa.mem.zero(pfn << pa.page_shift, 1 << pa.page_shift)
+                        pa.mem.zero(pfn << pa.page_shift, 1 << (pa.page_shift + order))
                     return pfn
     return __alloc_pages(pa, gfp_mask, order, node_id, owner)
 
@@ -1982,15 +1988,17 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
     loops = [0]
     alloc_flags = gfp_to_alloc_flags(pa, gfp_mask, order)
     if ac.preferred_zone is None:
-        return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+        return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
     if alloc_flags & ALLOC_KSWAPD:
         wake_all_kswapds(pa, order, gfp_mask, ac)
     pfn = get_page_from_freelist(pa, gfp_mask, order, alloc_flags, ac)
     if pfn is not None:
         return pfn
-    if can_direct_reclaim and costly_order and gfp_mask & __GFP_NORETRY:
+    can_compact = bool(gfp_mask & __GFP_IO)       # gfp_compaction_allowed (CONFIG_COMPACTION)
+    if can_direct_reclaim and can_compact and costly_order and gfp_mask & __GFP_NORETRY \
+            and not __gfp_pfmemalloc_flags(pa, gfp_mask):
         # __alloc_pages_direct_compact found nothing: COMPACT_SKIPPED
-        return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+        return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
     while True:
         # retry:
         if alloc_flags & ALLOC_KSWAPD:
@@ -2008,23 +2016,23 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
         if pfn is not None:
             return pfn
         if not can_direct_reclaim:
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         if pa.vmscan.kswapd_running:              # PF_MEMALLOC: no reclaim recursion
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         pfn, progress = __alloc_pages_direct_reclaim(pa, gfp_mask, order, alloc_flags, ac)
         if pfn is not None:
             return pfn
         if gfp_mask & __GFP_NORETRY:
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
-        if costly_order and not gfp_mask & __GFP_RETRY_MAYFAIL:
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
+        if costly_order and (not can_compact or not gfp_mask & __GFP_RETRY_MAYFAIL):
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         if should_reclaim_retry(pa, gfp_mask, order, ac, alloc_flags, progress > 0, loops):
             continue
         pfn, oom_progress = __alloc_pages_may_oom(pa, gfp_mask, order, ac)
         if pfn is not None:
             return pfn
         if (victim or p.memdie) and (alloc_flags & ALLOC_OOM or gfp_mask & __GFP_NOMEMALLOC):
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         if oom_progress:
             loops[0] = 0
             if p.memdie:
@@ -2033,19 +2041,17 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
             # back (or, without __GFP_FS, until someone frees): here, sleep
             # until a free
             return sleep_and_retry(pa, gfp_mask, order, "oom" if pa.oom_killed else "retry")
-        return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+        return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
 
 
-def nopage(pa: PageAllocator, gfp_mask: int, order: int, can_direct_reclaim: bool,
+def nopage(pa: PageAllocator, gfp_mask: int, order: int, ac: AllocContext, can_direct_reclaim: bool,
            nofail: bool) -> int | None:
     """`nopage:` of __alloc_pages_slowpath: __GFP_NOFAIL (with direct
-    reclaim) tries ALLOC_MIN_RESERVE and goes again (here: sleeps); else
-    warn_alloc and NULL."""
+    reclaim) tries ALLOC_MIN_RESERVE (__alloc_pages_cpuset_fallback) and
+    goes again (here: sleeps); else warn_alloc and NULL."""
     if nofail and can_direct_reclaim:
-        preferred = pa.nodes[pa.cpu_node[pa.current.cpu]].zonelists[gfp_zone(gfp_mask)]
-        if preferred:
-            ac = AllocContext(preferred, gfp_zone(gfp_mask), gfp_migratetype(gfp_mask), preferred[0])
-            pfn = get_page_from_freelist(pa, gfp_mask, order, ALLOC_MIN_RESERVE, ac)
+        if ac.preferred_zone is not None:
+            pfn = get_page_from_freelist(pa, gfp_mask, order, ALLOC_MIN_RESERVE | ALLOC_CPUSET, ac)
             if pfn is not None:
                 return pfn
         return sleep_and_retry(pa, gfp_mask, order, "nofail")

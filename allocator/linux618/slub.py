@@ -37,6 +37,14 @@ which is what catches double and foreign frees, and a free pointer that
 leads outside its slab or to a live object is reported and the rest of that
 freelist dropped (docs/deviations.md) instead of handing out a bad object.
 
+The host's configuration is followed: SLAB_FREELIST_RANDOM (a new slab's
+chain follows the cache's shuffled sequence, kcalloc'd at creation, from a
+random point; the generator is seeded, so a boot is reproducible),
+SLAB_FREELIST_HARDENED's cache check on free (its XOR of stored pointers is
+not done), MEMCG (the kmalloc-cg- family; a SLAB_ACCOUNT slab's slabobj_ext
+vector), HARDENED_USERCOPY (usersize blocks merging), SLUB_CPU_PARTIAL, NUMA,
+no FAILSLAB flag bit (cache-filter uses the cache's `failslab` mark).
+
 Slab pages come from the 6.18 page allocator and count, in bytes, in the
 node's nr_slab_reclaimable_b / nr_slab_unreclaimable_b (account_slab);
 kmalloc above 8 KiB takes pages straight from it and counts them in
@@ -49,13 +57,14 @@ import struct
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import TYPE_CHECKING, Protocol
 
 from ..arch import Arch
 from ..fault_inject import FaultInject
 from ..page_alloc import PageOwner
 from ..printk import KERN_ERR, KERN_INFO, KERN_WARNING, KernelLog
-from ..sched import Sched, attach_cpu_view
+from ..sched import Sched, Task, attach_cpu_view
 from ..trace import KmemTrace, call_site, caller_frame
 from ..vmscan import Vmscan
 from ..vmstat import VmStat
@@ -187,6 +196,8 @@ GFP_RECLAIM_MASK = (__GFP_RECLAIM | __GFP_HIGH | __GFP_IO | __GFP_FS | __GFP_NOW
                     | __GFP_NOFAIL | __GFP_NORETRY | __GFP_MEMALLOC | __GFP_NOMEMALLOC)
 GFP_CONSTRAINT_MASK = __GFP_HARDWALL | __GFP_THISNODE
 SIZEOF_KMEM_BUCKETS = 8 * (KMALLOC_SHIFT_HIGH + 1)
+SIZEOF_SLABOBJ_EXT = 8          # struct slabobj_ext: the objcg pointer (no memory profiling)
+OBJCGS_CLEAR_MASK = __GFP_DMA | __GFP_RECLAIMABLE | __GFP_ACCOUNT | __GFP_NOFAIL
 
 # kmalloc_info[]: (size, the name's size part)
 KMALLOC_INFO: tuple[tuple[int, str], ...] = (
@@ -339,8 +350,8 @@ class Slab(PageOwner):
     freelist's objects as in use, as SLUB does); frozen: it is a CPU slab;
     pnext/slabs: the CPU-partial chain (slab->next) and its length; on: the
     node list it is on (partial or full)."""
-    __slots__ = ("addr", "end", "freelist", "frozen", "inuse", "next", "node", "objects", "on",
-                 "on_partial", "order", "pnext", "prev", "slabs")
+    __slots__ = ("addr", "end", "freelist", "frozen", "inuse", "next", "node", "obj_exts", "objects",
+                 "on", "on_partial", "order", "pnext", "prev", "slabs")
     cache: KmemCache
 
     def __init__(self, cache: KmemCache, order: int, objects: int):
@@ -356,6 +367,7 @@ class Slab(PageOwner):
         self.frozen = False
         self.node = 0
         self.slabs = 0
+        self.obj_exts = 0                  # the slabobj_ext vector (kmalloc'd), 0: none
         self.pnext: Slab | None = None     # slab->next: the CPU-partial chain
         self.on_partial = False            # PG_workingset: on the node partial list
         self.on: SlabList | None = None
@@ -492,8 +504,19 @@ class PartialContext:
 
 
 class DebugHooks(Protocol):
-    """What slub_debug.py provides (called only for caches with debug flags)."""
+    """What slub_debug.py provides: the checks (called only for caches with
+    debug flags) and the report helpers WARN and BUG share with them."""
     TRACK_ALLOC: int
+    TAINT_WARN: int
+    UTS_RELEASE: str
+    UTS_VERSION: str
+
+    def print_tainted(self, sl: SlabAllocator) -> str: ...
+
+    def add_taint(self, sl: SlabAllocator, flag: int) -> None: ...
+
+    def simulated_stack(self, sl: SlabAllocator, frame: FrameType | None, own: bool = False,
+                        limit: int = 16) -> tuple[list[str], str | None]: ...
 
     def setup_slab_debug(self, sl: SlabAllocator, s: KmemCache, slab: Slab) -> None: ...
 
@@ -506,6 +529,8 @@ class DebugHooks(Protocol):
                               addr: int | None = None) -> bool: ...
 
     def init_object(self, sl: SlabAllocator, s: KmemCache, obj: int, val: int) -> None: ...
+
+    def free_slab_checks(self, sl: SlabAllocator, s: KmemCache, slab: Slab) -> None: ...
 
     def set_track(self, sl: SlabAllocator, s: KmemCache, obj: int, alloc: int,
                   addr: int | None = None) -> None: ...
@@ -556,6 +581,7 @@ class SlabAllocator:
         self.large: dict[int, int] = {}             # large kmalloc: address -> order
         self.rng = random.Random(0)                 # get_random_*, get_cycles()
         self.freelist_random = True                 # CONFIG_SLAB_FREELIST_RANDOM=y on the 6.18 host
+        self.memcg_kmem_online = True               # memcg_kmem_online(): MEMCG, kmem accounting on
         self.warned_once: set[str] = set()
         self.oom_ratelimit: list[float] = []        # slub_oom_rs: DEFAULT_RATELIMIT 5 s / 10
         # set while fault injection or tracing is on: the fast paths step aside
@@ -624,35 +650,57 @@ def _ret_ip(sl: SlabAllocator) -> str:
 
 
 def _comm(sl: SlabAllocator) -> str:
+    """dump_stack_print_info's CPU line."""
+    D = _hooks(sl)
     cur = sl.current
-    return f"CPU: {cur.cpu} UID: {cur.uid or 0} PID: {cur.pid} Comm: {cur.comm} Not tainted 6.18.0 #1"
+    uid = cur.uid if cur.uid is not None else 0
+    return (f"CPU: {cur.cpu} UID: {uid} PID: {cur.pid} Comm: {cur.comm[:20]} {D.print_tainted(sl)}"
+            f" {D.UTS_RELEASE} {D.UTS_VERSION} ")
 
 
-def warn(sl: SlabAllocator, file: str, line: int, func: str, text: str | None) -> None:
-    """WARN()/WARN_ON(): __warn's lines (the 6.x layout, without the registers)."""
-    lines = ["------------[ cut here ]------------"]
+def _call_trace(sl: SlabAllocator, depth: int) -> list[str]:
+    """The simulated stack from `depth` frames up: the function, then its callers."""
+    path, _ = _hooks(sl).simulated_stack(sl, sys._getframe(depth + 1), True, 64)
+    return path
+
+
+def warn(sl: SlabAllocator, file: str, line: int, text: str | None, depth: int = 1) -> None:
+    """WARN()/WARN_ON() in the function `depth` frames up: __warn_printk's cut-here
+    line and message, __warn's WARNING line, modules, CPU line, call trace (no
+    registers), end marker; TAINT_WARN."""
+    D = _hooks(sl)
+    path = _call_trace(sl, depth)
+    cur = sl.current
+    log = sl.log
+    log.printk(KERN_WARNING, "------------[ cut here ]------------")
     if text:
-        lines.append(text)
-    cur = sl.current
-    lines += [f"WARNING: CPU: {cur.cpu} PID: {cur.pid} at {file}:{line} {func}",
-              _comm(sl), "---[ end trace 0000000000000000 ]---"]
-    sl.log.printk(KERN_WARNING, "\n".join(lines))
+        log.printk(KERN_WARNING, text)
+    log.printk(KERN_WARNING, f"WARNING: CPU: {cur.cpu} PID: {cur.pid} at {file}:{line}"
+                             f" {path[0] if path else '?'}")
+    modules = sorted(set(sl.trace.drivers.values()))
+    log.printk(KERN_WARNING, "Modules linked in:" + "".join(f" {m}" for m in modules))
+    log.printk(KERN_WARNING, _comm(sl))
+    log.printk(KERN_WARNING, "Call Trace:\n <TASK>" + "".join(f"\n {f}" for f in path[1:]) + "\n </TASK>")
+    log.printk(KERN_WARNING, "---[ end trace 0000000000000000 ]---")
+    D.add_taint(sl, D.TAINT_WARN)
 
 
-def warn_once(sl: SlabAllocator, file: str, line: int, func: str, text: str | None) -> None:
+def warn_once(sl: SlabAllocator, file: str, line: int, text: str | None) -> None:
     key = f"{file}:{line}"
     if key in sl.warned_once:
         return
     sl.warned_once.add(key)
-    warn(sl, file, line, func, text)
+    warn(sl, file, line, text, 2)
 
 
 def slub_BUG(sl: SlabAllocator, line: int) -> None:
-    """BUG() in mm/slub.c: the oops header; the operation does not happen
-    (the daemon never crashes)."""
+    """BUG() in mm/slub.c: the oops header and call trace; the operation does
+    not happen (the daemon never crashes)."""
+    path = _call_trace(sl, 1)
     sl.log.printk(KERN_WARNING, "------------[ cut here ]------------")
     sl.log.printk(0, f"kernel BUG at mm/slub.c:{line}!\n"
-                     "Oops: invalid opcode: 0000 [#1] SMP NOPTI\n" + _comm(sl))
+                     "Oops: invalid opcode: 0000 [#1] SMP NOPTI\n" + _comm(sl) + "\nCall Trace:\n <TASK>"
+                     + "".join(f"\n {f}" for f in path[1:]) + "\n </TASK>")
 
 
 def slab_sim_bug(sl: SlabAllocator, text: str) -> None:
@@ -1034,6 +1082,18 @@ def kmem_cache_create(sl: SlabAllocator, name: str | None, size: int, align: int
     return __kmem_cache_create_args(sl, name, size, align, flags, ctor)
 
 
+def kmem_cache_create_usercopy(sl: SlabAllocator, name: str | None, size: int, align: int, flags: int,
+                               useroffset: int, usersize: int, ctor: Ctor | None = None) -> KmemCache | None:
+    """include/linux/slab.h kmem_cache_create_usercopy: a region that may be
+    copied to or from user space (HARDENED_USERCOPY; usersize makes the cache unmergeable)."""
+    return __kmem_cache_create_args(sl, name, size, align, flags, ctor, useroffset, usersize)
+
+
+def kmem_cache_size(s: KmemCache) -> int:
+    """mm/slab_common.c kmem_cache_size: the object size."""
+    return s.object_size
+
+
 def __kmem_cache_create_args(sl: SlabAllocator, name: str | None, object_size: int, align: int,
                              flags: int, ctor: Ctor | None, useroffset: int = 0, usersize: int = 0,
                              freeptr_offset: int | None = None) -> KmemCache | None:
@@ -1148,7 +1208,7 @@ def kmem_cache_destroy(sl: SlabAllocator, s: KmemCache | None) -> int:
         return 0
     err = __kmem_cache_shutdown(sl, s)
     if err:
-        warn(sl, "mm/slab_common.c", LINE_KMEM_CACHE_DESTROY, "kmem_cache_destroy",
+        warn(sl, "mm/slab_common.c", LINE_KMEM_CACHE_DESTROY,
              f"kmem_cache_destroy {s.name}: Slab cache still has objects when called from {_ret_ip(sl)}")
     if s in sl.slab_caches:
         sl.slab_caches.remove(s)
@@ -1300,10 +1360,20 @@ def slab_nid(sl: SlabAllocator, pfn: int) -> int:
     return node if isinstance(node, int) else int(node.id)
 
 
-def account_slab(sl: SlabAllocator, slab: Slab, s: KmemCache, sign: int) -> None:
-    """account_slab / unaccount_slab: the node's slab bytes (cache_vmstat_idx;
+def account_slab(sl: SlabAllocator, slab: Slab, s: KmemCache, sign: int, gfp: int = 0) -> None:
+    """account_slab / unaccount_slab: a SLAB_ACCOUNT cache's new slab gets its
+    slabobj_ext vector (alloc_slab_obj_exts: a kcalloc of 8 bytes per object;
+    memcg kmem is online on the 6.18 host), freed with the slab
+    (free_slab_obj_exts); the node's slab bytes (cache_vmstat_idx;
     mod_node_page_state keeps VmStat's page counts too)."""
     from .page_alloc import mod_node_page_state
+    if sign > 0:
+        if sl.memcg_kmem_online and s.flags & SLAB_ACCOUNT:
+            vec = kcalloc_node(sl, slab.objects, SIZEOF_SLABOBJ_EXT, gfp & ~OBJCGS_CLEAR_MASK, slab.node)
+            slab.obj_exts = vec or 0
+    elif slab.obj_exts:
+        kfree(sl, slab.obj_exts)
+        slab.obj_exts = 0
     pages = 1 << slab.order
     if s.flags & SLAB_RECLAIM_ACCOUNT:
         mod_node_page_state(sl.pa, slab.node, "nr_slab_reclaimable_b", sign * (pages << sl.page_shift))
@@ -1326,7 +1396,7 @@ def allocate_slab(sl: SlabAllocator, s: KmemCache, flags: int, node: int) -> Sla
         s.stats["order_fallback"] = s.stats.get("order_fallback", 0) + 1
     slab.inuse = 0
     slab.frozen = False
-    account_slab(sl, slab, s, 1)
+    account_slab(sl, slab, s, 1, flags)
     debug = s.flags & SLAB_DEBUG_FLAGS
     if debug:
         _hooks(sl).setup_slab_debug(sl, s, slab)
@@ -1376,7 +1446,10 @@ def __free_slab(sl: SlabAllocator, s: KmemCache, slab: Slab) -> None:
 
 
 def free_slab(sl: SlabAllocator, s: KmemCache, slab: Slab) -> None:
-    """mm/slub.c free_slab (SLAB_TYPESAFE_BY_RCU's call_rcu is immediate here)."""
+    """mm/slub.c free_slab (SLAB_TYPESAFE_BY_RCU's call_rcu is immediate here);
+    with SLAB_CONSISTENCY_CHECKS the padding and every (free) object are checked first."""
+    if s.flags & SLAB_CONSISTENCY_CHECKS:
+        _hooks(sl).free_slab_checks(sl, s, slab)
     __free_slab(sl, s, slab)
 
 
@@ -1642,9 +1715,37 @@ def flush_all(sl: SlabAllocator, s: KmemCache) -> None:
 # -- allocation -------------------------------------------------------------
 
 
+class FailslabHook(Protocol):
+    """fault_inject.py of 6.18 (when present): should_failslab and its SLAB_FAILSLAB bit."""
+    SLAB_FAILSLAB: int
+
+    def should_failslab(self, fi: FaultInject, s_flags: int, object_size: int, gfp: int,
+                        bootstrap: bool = False, task: Task | None = None) -> bool: ...
+
+
+_failslab: list[FailslabHook | None] = []
+
+
+def _fault_inject618() -> FailslabHook | None:
+    if not _failslab:
+        import importlib
+        try:
+            mod: FailslabHook | None = importlib.import_module(".fault_inject", __package__)
+        except ImportError:
+            mod = None
+        _failslab.append(mod)
+    return _failslab[0]
+
+
 def should_failslab(sl: SlabAllocator, s: KmemCache, gfp: int) -> bool:
     """mm/failslab.c __should_failslab (6.x): never the bootstrap cache,
-    never __GFP_NOFAIL; ignore-gfp-wait spares __GFP_DIRECT_RECLAIM."""
+    never __GFP_NOFAIL; ignore-gfp-wait spares __GFP_DIRECT_RECLAIM;
+    cache-filter: only caches marked `failslab` (sysfs). The 6.18 fault
+    injection module decides when it is there."""
+    fi = _fault_inject618()
+    if fi is not None:
+        return fi.should_failslab(sl.faults, fi.SLAB_FAILSLAB if s.failslab else 0, s.object_size, gfp,
+                                  bootstrap=s is sl.kmem_cache, task=sl.current)
     attr = sl.faults.failslab
     if s is sl.kmem_cache or gfp & __GFP_NOFAIL:
         return False
@@ -1779,8 +1880,8 @@ def ___slab_alloc(sl: SlabAllocator, s: KmemCache, gfpflags: int, node: int, c: 
             if node != NUMA_NO_NODE and not gfpflags & __GFP_THISNODE and try_thisnode:
                 try_thisnode = False
                 continue
-            if sl.sched.sleep_request is None:      # not a sleep the caller retries
-                slab_out_of_memory(sl, s, gfpflags, node)
+            if not (sl.sched.sleep_ok and sl.sched.sleep_request is not None):
+                slab_out_of_memory(sl, s, gfpflags, node)   # (not a sleep the caller retries)
             return None
         if debug:
             obj = alloc_single_from_new_slab(sl, s, slab, orig_size)
@@ -1857,11 +1958,11 @@ def kmem_cache_free(sl: SlabAllocator, s: KmemCache, x: int) -> None:
             return
     slab = virt_to_slab(sl, x)
     if slab is None:
-        warn_once(sl, "mm/slub.c", LINE_VIRT_TO_CACHE, "kmem_cache_free",
+        warn_once(sl, "mm/slub.c", LINE_VIRT_TO_CACHE,
                   "virt_to_cache: Object is not a Slab page!")
         return
     if slab.cache is not s:
-        warn(sl, "mm/slub.c", LINE_CACHE_FROM_OBJ, "kmem_cache_free",
+        warn(sl, "mm/slub.c", LINE_CACHE_FROM_OBJ,
              f"cache_from_obj: Wrong slab cache. {s.name} but object is from {slab.cache.name}")
         s = slab.cache
     hook = sl.trace.hook
@@ -2109,6 +2210,17 @@ def find_cache(sl: SlabAllocator, name: str) -> KmemCache | None:
     return None
 
 
+def kmalloc_size_roundup(sl: SlabAllocator, size: int) -> int:
+    """mm/slab_common.c kmalloc_size_roundup: the size kmalloc(size) really gives."""
+    if 0 < size <= KMALLOC_MAX_CACHE_SIZE:
+        s = kmalloc_slab(sl, size, GFP_KERNEL)
+        assert s is not None
+        return s.object_size
+    if 0 < size <= KMALLOC_MAX_SIZE:
+        return sl.page_size << get_order(size)
+    return size
+
+
 def kmalloc(sl: SlabAllocator, size: int, flags: int) -> int | None:
     """kmalloc = __do_kmalloc_node(size, NULL, flags, NUMA_NO_NODE)."""
     return __do_kmalloc_node(sl, size, flags, NUMA_NO_NODE)
@@ -2189,7 +2301,7 @@ def free_large_kmalloc(sl: SlabAllocator, x: int) -> None:
     if order is None:
         # a page that no kmalloc handed out: the kernel WARNs (order 0) and
         # folio_put()s whatever is there; the simulator leaves it alone
-        warn_once(sl, "mm/slub.c", LINE_FREE_LARGE_KMALLOC, "free_large_kmalloc", None)
+        warn_once(sl, "mm/slub.c", LINE_FREE_LARGE_KMALLOC, None)
         sl.log.printk(KERN_WARNING, f"object pointer: 0x{_ptr(sl, x)}")
         return
     pfn = x >> sl.page_shift
@@ -2198,6 +2310,13 @@ def free_large_kmalloc(sl: SlabAllocator, x: int) -> None:
     waiters = sl.free_waiters
     if waiters is not None:
         waiters()
+
+
+def kcalloc_node(sl: SlabAllocator, n: int, size: int, flags: int, node: int) -> int | None:
+    """kmalloc_array_node(n, size, flags | __GFP_ZERO, node)."""
+    if n < 0 or size < 0 or n * size > (1 << 64) - 1:
+        return None
+    return kmalloc_node(sl, n * size, flags | __GFP_ZERO, node)
 
 
 def kzalloc(sl: SlabAllocator, size: int, flags: int) -> int | None:
@@ -2220,7 +2339,7 @@ def ksize(sl: SlabAllocator, objp: int | None) -> int:
     if slab is None:
         order = sl.large.get(objp)
         if order is None:
-            warn(sl, "mm/slab_common.c", LINE_KSIZE, "__ksize", None)
+            warn(sl, "mm/slab_common.c", LINE_KSIZE, None)
             return 0
         return sl.page_size << order
     return slab_ksize(slab.cache)
