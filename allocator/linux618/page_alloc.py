@@ -540,8 +540,9 @@ _PARTS: dict[str, ModuleType | None] = {}
 
 
 def _part(name: str) -> ModuleType | None:
-    """allocator/linux618/<name>.py if it exists (the OOM killer and the
-    reports are other parts, imported when first needed: they import this one)."""
+    """allocator/linux618/<name>.py if it exists (show_mem.py's reports,
+    fault_inject.py's 6.18 knobs: other parts, imported when first needed,
+    as they import this one)."""
     if name not in _PARTS:
         try:
             _PARTS[name] = importlib.import_module(f"{__package__}.{name}")
