@@ -13,6 +13,8 @@ import resource
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from allocator.arch.x86_64 import X86_64
 from allocator.fault_inject import FaultInject
@@ -372,3 +374,174 @@ def test_sleeping_caller_is_told_to_sleep_where_6_18_loops(monkeypatch):
     assert PA.alloc_pages(pa, GFP_KERNEL, 0) is None     # not sleeping: the report now
     assert pa.sched.sleep_request is None
     assert len(pa.log.records) >= n
+
+
+# -- conservation ------------------------------------------------------------------------
+
+GFPS = [GFP_KERNEL, GFP_ATOMIC, GFP_KERNEL | 0x8, GFP_KERNEL | 0x10, GFP_KERNEL | GFP_DMA,
+        GFP_KERNEL | 0x4, GFP_NOWAIT]
+
+
+def check_state(pa: PA.PageAllocator, allocated: dict[int, int]) -> None:
+    """free + pcp + allocated + reserved == present in every zone, and the
+    free lists agree with the frames and the pageblocks."""
+    for z in pa.zones:
+        if not z.present:
+            continue
+        mine = sum(1 << o for p, o in allocated.items() if z.start_pfn <= p < z.end_pfn)
+        pcp = sum(p.count for p in z.pcp)
+        assert z.free_pages + pcp + mine + (z.present - z.managed) == z.present
+        free = 0
+        blocks = 0
+        for order, area in enumerate(z.free_area):
+            n = 0
+            for mt, fl in enumerate(area.free_list):
+                for pfn in fl:
+                    n += 1
+                    assert pfn % (1 << order) == 0
+                    assert pa.mem_map[pfn] is None and pa.mem_map[pfn + (1 << order) - 1] is None
+                    assert z.pageblock_flags[(pfn >> 9) - (z.start_pfn >> 9)] == mt
+                    free += 1 << order
+                    blocks += (1 << order) if order >= 9 else 0
+            assert n == area.nr_free
+        assert free == z.free_pages == z.vm_stat["nr_free_pages"]
+        assert blocks == z.vm_stat["nr_free_pages_blocks"]
+        owners = list(pa.mem_map.runs(z.start_pfn, z.end_pfn))
+        assert sum(n for o, n in owners if o is PA.FREE) == free
+        assert sum(n for o, n in owners if o is PA.PCP) == pcp
+        for p in z.pcp:
+            assert p.count == sum(len(lst) << PA.pindex_to_order(i) for i, lst in enumerate(p.lists))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(
+    st.tuples(st.just("alloc"), st.integers(0, 10), st.sampled_from(GFPS), st.integers(0, 1)),
+    st.tuples(st.just("free"), st.integers(0, 10 ** 6), st.just(0), st.integers(0, 1)),
+    st.tuples(st.just("drain"), st.just(0), st.just(0), st.just(0)),
+    st.tuples(st.just("decay"), st.just(0), st.just(0), st.just(0)),
+), max_size=120))
+def test_conservation_over_random_alloc_and_free(ops):
+    pa = boot(64 * M)
+    allocated: dict[int, int] = {}
+    for op, a, gfp, cpu in ops:
+        pa.current.cpu = cpu
+        if op == "alloc":
+            for _ in range(1 if a else 40):
+                pfn = PA.alloc_pages(pa, gfp | __GFP_NOWARN, a)
+                if pfn is not None:
+                    assert pfn not in allocated
+                    allocated[pfn] = a
+        elif op == "free" and allocated:
+            pfn = sorted(allocated)[a % len(allocated)]
+            assert PA.__free_pages(pa, pfn, allocated.pop(pfn))
+        elif op == "drain":
+            PA.drain_all_pages(pa)
+        elif op == "decay":
+            PA.refresh_cpu_vm_stats(pa)
+        check_state(pa, allocated)
+    for pfn, order in list(allocated.items()):
+        assert PA.__free_pages(pa, pfn, order)
+    PA.drain_all_pages(pa)
+    check_state(pa, {})
+    assert PA.nr_free_pages(pa) == pa.totalram_pages
+
+
+# -- fallback stealing, boost, kswapd ------------------------------------------------------
+
+def test_first_unmovable_allocation_claims_a_whole_movable_block():
+    """memmap_init_range marks every pageblock MOVABLE; an order >= pageblock
+    fallback takes ownership of the block(s) without a boost."""
+    pa = boot(64 * M)
+    z = zone(pa, "DMA32")
+    assert set(z.pageblock_flags) == {1}
+    pfn = PA.alloc_pages(pa, GFP_KERNEL, 0)
+    blocks = list(z.pageblock_flags)
+    assert blocks[(pfn >> 9) - (z.start_pfn >> 9)] == 0              # MIGRATE_UNMOVABLE now
+    assert blocks.count(0) == 2                                         # an order-10 block: two pageblocks
+    assert z.watermark_boost == 0
+
+
+def test_small_steal_boosts_the_watermark_and_wakes_kswapd():
+    pa = boot(64 * M)
+    z = zone(pa, "DMA32")
+    woken: list[int] = []
+    pa.kswapd_wake = woken.append
+    movable = exhaust(pa, GFP_KERNEL | 0x8 | __GFP_NOWARN | __GFP_NORETRY)
+    mine = [p for p in movable if z.start_pfn <= p < z.end_pfn]
+    for pfn in mine[::2][:2000]:                  # every other page: no merging
+        PA.__free_pages(pa, pfn, 0)
+    PA.drain_all_pages(pa)
+    assert z.free_area[0].free_list[1] and not any(z.free_area[o].nr_free for o in range(9, 11))
+    assert not any(z.free_area[o].free_list[mt] for o in range(11) for mt in (0, 2))
+    pa.nodes[0].kswapd_woken = False              # the exhaustion woke it: it has slept since
+    woken.clear()
+    assert PA.pgdat_balanced(pa, pa.nodes[0], 0, 2)
+    pfn = PA.alloc_pages(pa, GFP_KERNEL, 0)
+    assert pfn is not None and z.start_pfn <= pfn < z.end_pfn
+    high = z.watermark[2]
+    assert z.watermark_boost == min(512, max(512, high * 15000 // 10000))
+    assert woken == [0]
+    assert z.pageblock_flags[(pfn >> 9) - (z.start_pfn >> 9)] == 0    # claimed: >= 256 alike pages
+
+
+def test_no_boost_in_a_small_zone():
+    """boost_watermark: none when the zone has fewer than 4 pageblocks managed."""
+    pa = boot(64 * M)
+    z = zone(pa, "DMA32")
+    z.managed = 4 * 512 - 1
+    assert not PA.boost_watermark(pa, z)
+    z.managed = 4 * 512
+    assert PA.boost_watermark(pa, z) and z.watermark_boost == 512
+    pa.watermark_boost_factor = 0
+    assert not PA.boost_watermark(pa, z)
+
+
+def slab_pages(pa, n):
+    """n pages that count as unreclaimable slab, freed by a shrinker."""
+    pages = []
+    for _ in range(n):
+        pfn = PA.alloc_pages(pa, GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY, 0)
+        if pfn is None:
+            break
+        PA.mod_node_page_state(pa, 0, "nr_slab_unreclaimable_b", 4096)
+        pages.append(pfn)
+
+    def shrink(nr_to_scan, gfp):
+        for _ in range(min(nr_to_scan, len(pages))):
+            PA.__free_pages(pa, pages.pop(), 0)
+            PA.mod_node_page_state(pa, 0, "nr_slab_unreclaimable_b", -4096)
+        return len(pages)
+    return pages, shrink
+
+
+def test_kswapd_is_woken_below_low_and_balances_to_high():
+    from allocator.vmscan import Shrinker, register_shrinker
+    pa = boot(64 * M)
+    z = zone(pa, "DMA32")
+    pages, shrink = slab_pages(pa, 10 ** 6)
+    register_shrinker(pa.vmscan, Shrinker("test", shrink))
+    assert z.free_pages < z.watermark[1]
+    assert pa.nodes[0].kswapd_woken
+    assert pa.nodes[0].vm_stat["nr_slab_unreclaimable"] == len(pages)
+    reclaimed = PA.kswapd_run(pa)
+    assert reclaimed > 0
+    assert pa.vm_events["pageoutrun"] == 1
+    PA.drain_all_pages(pa)
+    assert z.free_pages > z.watermark[2]
+    assert not pa.nodes[0].kswapd_woken
+
+
+def test_kswapd_gives_up_after_16_failures():
+    pa = boot(64 * M)
+    exhaust(pa)
+    node = pa.nodes[0]
+    assert node.kswapd_woken
+    runs = 0
+    while node.kswapd_woken and runs < 100:
+        PA.kswapd_run(pa)
+        runs += 1
+    assert runs == 16 and node.kswapd_failures == 16
+    assert pa.vm_events["pageoutrun"] == 16
+    assert pa.vm_events["kswapd_high_wmark_hit_quickly"] == 15
+    PA.alloc_pages(pa, GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY, 0)
+    assert not node.kswapd_woken                  # hopeless: left to direct reclaim

@@ -17,11 +17,14 @@ signatures of allocator/page_alloc.py's so that a Kernel binds either.
 """
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import overload
 
 from ..arch import Arch
@@ -50,7 +53,10 @@ from .gfp import (
     __GFP_THISNODE,
     __GFP_ZERO,
     GFP_KERNEL,
+    GFP_MOVABLE_MASK,
+    GFP_MOVABLE_SHIFT,
     GFP_USER,
+    GFP_ZONEMASK,
     MAX_NR_ZONES,
     MIGRATE_HIGHATOMIC,
     MIGRATE_ISOLATE,
@@ -507,6 +513,7 @@ class Node:
     kswapd_highest_zoneidx: int = MAX_NR_ZONES
     kswapd_failures: int = 0
     kswapd_woken: bool = False
+    kswapd_slept_at: int | None = None       # jiffies when kswapd last went to sleep
     kswapd: Task | None = None
 
 
@@ -520,21 +527,44 @@ class AllocContext:
     spread_dirty_pages: bool = False
 
 
+_PARTS: dict[str, ModuleType | None] = {}
+
+
+def _part(name: str) -> ModuleType | None:
+    """allocator/linux618/<name>.py if it exists (the OOM killer and the
+    reports are other parts, imported when first needed: they import this one)."""
+    if name not in _PARTS:
+        try:
+            _PARTS[name] = importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError:
+            _PARTS[name] = None
+    return _PARTS[name]
+
+
 def _default_out_of_memory(pa: PageAllocator, gfp_mask: int, order: int) -> bool:
-    """Until oom_kill.py's out_of_memory is installed: kill nothing. Without
-    __GFP_FS out_of_memory returns true (mm/oom_kill.c), else false."""
+    """mm/oom_kill.c out_of_memory: oom_kill.py's; without it, kill nothing
+    (true without __GFP_FS, as out_of_memory returns, else false)."""
+    oom = _part("oom_kill")
+    if oom is not None:
+        return bool(oom.out_of_memory(pa, gfp_mask, order))
     return not gfp_mask & __GFP_FS
 
 
 def _default_warn_alloc(pa: PageAllocator, gfp_mask: int, order: int, msg: str) -> None:
-    """The head line of mm/page_alloc.c warn_alloc (show_mem.py gives the rest)."""
+    """warn_alloc's report once its tests passed: show_mem.py's
+    warn_alloc_hook (the line, dump_stack, __show_mem); without it, the line."""
+    sm = _part("show_mem")
+    if sm is not None:
+        sm.warn_alloc_hook(pa, gfp_mask, order, msg)
+        return
     pa.log.printk(KERN_WARNING, f"{pa.current.comm}: {msg}, mode:{gfp_mask:#x}({gfp_format(gfp_mask)}),"
-                                " nodemask=(null),cpuset=/,mems_allowed="
-                                f"{node_list(pa)}")
+                                f" nodemask=(null),cpuset=/,mems_allowed={node_list(pa)}")
 
 
-# Hooks other parts fill: out_of_memory(pa, gfp, order) -> progress
-# (allocator/linux618/oom_kill.py) and warn_alloc(pa, gfp, order, msg)
+# Hooks into other parts, module attributes so that a test or a part may
+# replace them: the OOM killer __alloc_pages_may_oom calls,
+# out_of_memory(pa, gfp, order) -> progress (allocator/linux618/oom_kill.py),
+# and warn_alloc's report, warn_alloc_hook(pa, gfp, order, msg)
 # (allocator/linux618/show_mem.py).
 out_of_memory: Callable[[PageAllocator, int, int], bool] = _default_out_of_memory
 warn_alloc_hook: Callable[[PageAllocator, int, int, str], None] = _default_warn_alloc
@@ -584,6 +614,9 @@ class PageAllocator:
         self.zone_starts: list[int] = []
         self.zones_by_pfn: list[Zone] = []
         self.e820: list[tuple[int, int]] = []   # usable RAM [start pfn, end pfn)
+        # [node][gfp & GFP_ZONEMASK]: (preferred zone, highest_zoneidx) for the
+        # order-0 fast path; None for GFP_ZONE_BAD or no zone
+        self.preferred: list[list[tuple[Zone, int] | None]] = []
         self.numa = nr_nodes > 1
         self.kswapd_wake: Callable[[int], None] | None = None
         self.pending_trace: str | None = None
@@ -709,6 +742,9 @@ def free_area_init(pa: PageAllocator, nr_nodes: int) -> None:
     pa.zones_by_pfn = populated
     memblock_free_all(pa, layout)
     build_zonelists(pa)
+    pa.preferred = [[None if gfp_zone_bad(bits) or not node.zonelists[gfp_zone(bits)]
+                     else (node.zonelists[gfp_zone(bits)][0], gfp_zone(bits))
+                     for bits in range(GFP_ZONEMASK + 1)] for node in pa.nodes]
     pa.totalram_pages = sum(z.managed for z in pa.zones)
     init_per_zone_wmark_min(pa)
     set_recommended_min_free_kbytes(pa)
@@ -1392,7 +1428,10 @@ def rmqueue_bulk(pa: PageAllocator, zone: Zone, order: int, count: int, lst: deq
         pfn = __rmqueue(pa, zone, order, migratetype, alloc_flags, mode)
         if pfn is None:
             break
-        mem_map.fill(pfn, pfn + (1 << order), PCP)
+        if order:
+            mem_map.fill(pfn, pfn + (1 << order), PCP)
+        else:
+            mem_map[pfn] = PCP
         lst.append(pfn)
         i += 1
     return i
@@ -1708,6 +1747,37 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
     killer cannot help), a caller that may sleep gets None with
     sched.sleep_request and sched.alloc_next set (sleep_and_retry). `owner`
     is what the frames record."""
+    if order == 0 and not pa.slow:
+        # The common case in one piece, exactly what the first
+        # get_page_from_freelist attempt does when the preferred zone is
+        # above its high watermark and the CPU's list has a page (see
+        # rmqueue_pcplist); anything else takes the general path.
+        current = pa.current
+        cpu = current.cpu
+        pref = pa.preferred[pa.cpu_node[cpu] if node_id is None else node_id][gfp_mask & GFP_ZONEMASK]
+        if pref is not None and not current.killed:
+            zone, highest = pref
+            if not zone.below_high and not zone.boosted_watermark and \
+                    zone.free_pages - zone.nr_free_highatomic > \
+                    zone.watermark[WMARK_HIGH] + zone.watermark_boost + zone.lowmem_reserve[highest]:
+                pcp = zone.pcp[cpu]
+                mt = (gfp_mask & GFP_MOVABLE_MASK) >> GFP_MOVABLE_SHIFT
+                lst = pcp.lists[mt] if mt < MIGRATE_PCPTYPES else None
+                if lst:
+                    pcp.free_count >>= 1
+                    pfn = lst.popleft()
+                    pcp.count -= 1
+                    pa.vm_events[_PGALLOC[zone.idx]] += 1
+                    st = zone.numa_stat
+                    st["numa_hit"] += 1
+                    st["numa_local" if zone.node.id == pa.cpu_node[cpu] else "numa_other"] += 1
+                    pa.mem_map[pfn] = owner
+                    if owner.cache is None:
+                        pa.alloc_order[pfn] = 0
+                    current.total_vm += 1
+                    if gfp_mask & __GFP_ZERO:
+                        pa.mem.zero(pfn << pa.page_shift, 1 << pa.page_shift)
+                    return pfn
     return __alloc_pages(pa, gfp_mask, order, node_id, owner)
 
 
@@ -1731,7 +1801,12 @@ def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | N
         node_id = pa.cpu_node[p.cpu]
     highest = gfp_zone(gfp_mask)
     zonelist = pa.nodes[node_id].zonelists[highest]
-    ac = AllocContext(zonelist, highest, gfp_migratetype(gfp_mask), zonelist[0] if zonelist else None)
+    mt = gfp_migratetype(gfp_mask)
+    if mt >= MIGRATE_PCPTYPES:
+        # __GFP_MOVABLE|__GFP_RECLAIMABLE: VM_WARN_ON in gfp_migratetype; the
+        # kernel would then index past fallbacks[]: served as unmovable here
+        mt = MIGRATE_UNMOVABLE
+    ac = AllocContext(zonelist, highest, mt, zonelist[0] if zonelist else None)
     pfn = None
     if zonelist:
         alloc_flags = ALLOC_WMARK_LOW | alloc_flags_nofragment(pa, ac.preferred_zone, gfp_mask)
@@ -1754,7 +1829,10 @@ def _trace_page_alloc(pa: PageAllocator, pfn: int, gfp_mask: int, order: int) ->
 
 def prep_new_page(pa: PageAllocator, pfn: int, order: int, gfp_mask: int, owner: PageOwner) -> None:
     """The frames record their owner and the block its order; __GFP_ZERO clears them."""
-    pa.mem_map.fill(pfn, pfn + (1 << order), owner)
+    if order:
+        pa.mem_map.fill(pfn, pfn + (1 << order), owner)
+    else:
+        pa.mem_map[pfn] = owner
     if owner.cache is None:
         pa.alloc_order[pfn] = order
     pa.current.total_vm += 1 << order
@@ -1871,6 +1949,7 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
     nofail = bool(gfp_mask & __GFP_NOFAIL)
     costly_order = order > PAGE_ALLOC_COSTLY_ORDER
     p = pa.current
+    victim = False
     loops = [0]
     alloc_flags = gfp_to_alloc_flags(pa, gfp_mask, order)
     if ac.preferred_zone is None:
@@ -1891,6 +1970,12 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
         if reserve_flags:
             alloc_flags = reserve_flags | (alloc_flags & ALLOC_KSWAPD)
         pfn = get_page_from_freelist(pa, gfp_mask, order, alloc_flags, ac)
+        if reserve_flags & ALLOC_OOM:
+            victim = True
+            if p.killed:
+                # SIGKILLed: the task exits after this allocation, so its
+                # later ones fail (__alloc_pages); it stays a victim here
+                p.memdie = False
         if pfn is not None:
             return pfn
         if not can_direct_reclaim:
@@ -1909,11 +1994,11 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
         pfn, oom_progress = __alloc_pages_may_oom(pa, gfp_mask, order, ac)
         if pfn is not None:
             return pfn
-        if p.memdie and (alloc_flags & ALLOC_OOM or gfp_mask & __GFP_NOMEMALLOC):
+        if (victim or p.memdie) and (alloc_flags & ALLOC_OOM or gfp_mask & __GFP_NOMEMALLOC):
             return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
         if oom_progress:
             loops[0] = 0
-            if p.memdie and not alloc_flags & ALLOC_OOM:
+            if p.memdie:
                 continue                          # current is the victim: ALLOC_OOM at once
             # 6.18 retries at once and again until the victim's memory comes
             # back: here, sleep until a free
@@ -1947,7 +2032,11 @@ def sleep_and_retry(pa: PageAllocator, gfp_mask: int, order: int, what: str) -> 
     sched.alloc_next = what
     if sched.sleep_ok:
         sched.sleep_request = (gfp_mask, order)
+        # the stack to show if the caller's wait ends in warn_alloc_failure
+        sm = _part("show_mem")
         pa.pending_trace = None
+        if sm is not None and not gfp_mask & __GFP_NOWARN:
+            pa.pending_trace = str(sm.dump_stack(pa, ("dump_stack_lvl", "warn_alloc"), sys._getframe(1)))
         return None
     pa.pending_trace = None
     warn_alloc_failure(pa, gfp_mask, order)
@@ -1955,9 +2044,10 @@ def sleep_and_retry(pa: PageAllocator, gfp_mask: int, order: int, what: str) -> 
 
 
 def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
-    """warn_alloc(gfp_mask, NULL, "page allocation failure: order:%u") with
-    its tests: __GFP_NOWARN, nopage_rs (one report per 10 s), __GFP_DMA
-    with no DMA zone. Counts pgalloc_fail (not a 6.18 counter)."""
+    """`nopage:`'s warn_alloc(gfp_mask, NULL, "page allocation failure:
+    order:%u"): warn_alloc's tests (__GFP_NOWARN, nopage_rs: one report per
+    10 s, __GFP_DMA with no DMA zone: has_managed_dma), then the report
+    (warn_alloc_hook). Counts pgalloc_fail (not a 6.18 counter: the mount's)."""
     pa.vm_events["pgalloc_fail"] = pa.vm_events.get("pgalloc_fail", 0) + 1
     if gfp_mask & __GFP_NOWARN:
         return
@@ -1966,6 +2056,7 @@ def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
     if gfp_mask & __GFP_DMA and not any(n.node_zones[ZONE_DMA].managed for n in pa.nodes):
         return                                   # __GFP_DMA without a DMA zone (has_managed_dma)
     warn_alloc_hook(pa, gfp_mask, order, f"page allocation failure: order:{order}")
+    pa.pending_trace = None
 
 
 @dataclass(slots=True)
@@ -2036,50 +2127,60 @@ def wakeup_kswapd(pa: PageAllocator, zone: Zone, gfp_flags: int, order: int, hig
              and not pgdat_watermark_boosted(node, highest_zoneidx)):
         return
     node.kswapd_woken = True
+    if node.kswapd_slept_at is not None and pa.log.jiffies() - node.kswapd_slept_at < KSWAPD_NAP:
+        pa.vm_events["kswapd_low_wmark_hit_quickly"] += 1    # woken during its HZ/10 nap
     if pa.kswapd_wake is not None:
         pa.kswapd_wake(node.id)
 
 
 def balance_pgdat(pa: PageAllocator, node: Node, order: int, highest_zoneidx: int) -> int:
-    """mm/vmscan.c balance_pgdat without LRU pages: pageoutrun; reclaim the
-    boost first, then until the node is balanced at the high watermark,
-    priority DEF_PRIORITY down to 1, each pass shrink_slab(GFP_KERNEL) (the
-    slab pages freed are the progress); no progress counts kswapd_failures;
-    the boost reclaimed for is taken off. Returns the pages reclaimed."""
+    """mm/vmscan.c balance_pgdat without LRU pages: pageoutrun; reclaim for
+    the boost first (restarting without it when the node is unbalanced),
+    then until the node is balanced at the high watermark, priority
+    DEF_PRIORITY down to 1, each pass shrink_slab(GFP_KERNEL) (the slab
+    pages freed are the progress; no progress lowers the priority). A run
+    that reclaimed nothing counts kswapd_failures; the boost reclaimed for
+    is taken off. Returns the pages reclaimed."""
     pa.vm_events["pageoutrun"] += 1
     zone_boosts = [z.watermark_boost if z.managed else 0 for z in node.node_zones[:highest_zoneidx + 1]]
     nr_boost_reclaim = sum(zone_boosts)
     boosted = nr_boost_reclaim > 0
     total = 0
-    for z in node.node_zones[:highest_zoneidx + 1]:
-        z.reclaim_active = bool(z.managed)
     vmscan = pa.vmscan
-    vmscan.kswapd_running = True
+    vmscan.kswapd_running = True                 # PF_MEMALLOC | PF_KSWAPD
+    balanced_out = False
     try:
-        priority = DEF_PRIORITY
-        while priority >= 1:
-            balanced = pgdat_balanced(pa, node, order, highest_zoneidx)
-            if not balanced and nr_boost_reclaim:
-                nr_boost_reclaim = 0
-                priority = DEF_PRIORITY
-                continue
-            if not nr_boost_reclaim and balanced:
+        while True:
+            # restart:
+            for z in node.node_zones[:highest_zoneidx + 1]:
+                z.reclaim_active = bool(z.managed)     # set_reclaim_active
+            priority = DEF_PRIORITY
+            restart = False
+            while priority >= 1:
+                balanced = pgdat_balanced(pa, node, order, highest_zoneidx)
+                if not balanced and nr_boost_reclaim:
+                    nr_boost_reclaim = 0
+                    restart = True
+                    break
+                if not nr_boost_reclaim and balanced:
+                    balanced_out = True
+                    break
+                before = nr_slab_pages(pa.vmstat)
+                shrink_slab(vmscan, GFP_KERNEL, 0, 0)
+                nr_reclaimed = max(0, before - nr_slab_pages(pa.vmstat))
+                total += nr_reclaimed
+                nr_boost_reclaim -= min(nr_boost_reclaim, nr_reclaimed)
+                if nr_boost_reclaim and not nr_reclaimed:
+                    break
+                priority -= 1                    # raise_priority (kswapd_shrink_node reclaims nothing on LRUs)
+            if not restart:
                 break
-            before = nr_slab_pages(pa.vmstat)
-            shrink_slab(vmscan, GFP_KERNEL, 0, 0)
-            nr_reclaimed = max(0, before - nr_slab_pages(pa.vmstat))
-            total += nr_reclaimed
-            nr_boost_reclaim -= min(nr_boost_reclaim, nr_reclaimed)
-            if nr_boost_reclaim and not nr_reclaimed:
-                break
-            priority -= 1
-        else:
-            if not total:
-                node.kswapd_failures += 1
+        if not balanced_out and not total:
+            node.kswapd_failures += 1
     finally:
         vmscan.kswapd_running = False
         for z in node.node_zones:
-            z.reclaim_active = False
+            z.reclaim_active = False             # clear_reclaim_active
     if boosted:
         for i, boost in enumerate(zone_boosts):
             if boost:
@@ -2088,13 +2189,23 @@ def balance_pgdat(pa: PageAllocator, node: Node, order: int, highest_zoneidx: in
     return total
 
 
+def prepare_kswapd_sleep(pa: PageAllocator, node: Node, order: int, highest_zoneidx: int) -> bool:
+    """mm/vmscan.c prepare_kswapd_sleep: a hopeless node sleeps, so does a balanced one."""
+    if node.kswapd_failures >= MAX_RECLAIM_RETRIES:
+        return True
+    return pgdat_balanced(pa, node, order, highest_zoneidx)
+
+
+KSWAPD_NAP = HZ // 10            # kswapd_try_to_sleep's schedule_timeout(HZ/10)
+
+
 def kswapd_run(pa: PageAllocator) -> int:
     """One turn of each woken kswapd's loop (mm/vmscan.c kswapd): take
     kswapd_order and kswapd_highest_zoneidx, run balance_pgdat as the
-    kswapd<N> thread, then kswapd_try_to_sleep: balanced, it sleeps
-    (kswapd_low_wmark_hit_quickly counts a wakeup that finds the node
-    balanced at once); not balanced, it stays woken for the caller (the
-    mount's background task) to run again. Returns the pages reclaimed."""
+    kswapd<N> thread, then kswapd_try_to_sleep: a balanced (or hopeless)
+    node's kswapd sleeps; otherwise it counts kswapd_high_wmark_hit_quickly
+    and stays woken for the caller (the mount's background task) to run
+    again. Returns the pages reclaimed."""
     total = 0
     sched = pa.sched
     for node in pa.nodes:
@@ -2109,15 +2220,14 @@ def kswapd_run(pa: PageAllocator) -> int:
         saved = sched.current
         switch_to(sched, node.kswapd)
         try:
-            if pgdat_balanced(pa, node, order, highest) and not pgdat_watermark_boosted(node, highest):
-                pa.vm_events["kswapd_low_wmark_hit_quickly"] += 1
-                node.kswapd_woken = False
-                continue
             total += balance_pgdat(pa, node, order, highest)
         finally:
             switch_to(sched, saved)
-        node.kswapd_woken = not pgdat_balanced(pa, node, order, highest) and \
-            node.kswapd_failures < MAX_RECLAIM_RETRIES
+        if prepare_kswapd_sleep(pa, node, order, highest):
+            node.kswapd_woken = False
+            node.kswapd_slept_at = pa.log.jiffies()
+        else:
+            pa.vm_events["kswapd_high_wmark_hit_quickly"] += 1
     return total
 
 
@@ -2182,7 +2292,10 @@ def free_unref_page(pa: PageAllocator, zone: Zone, pfn: int, order: int) -> None
             __free_pages_ok(pa, zone, pfn, order)
             return
         migratetype = MIGRATE_MOVABLE
-    pa.mem_map.fill(pfn, pfn + (1 << order), PCP)
+    if order:
+        pa.mem_map.fill(pfn, pfn + (1 << order), PCP)
+    else:
+        pa.mem_map[pfn] = PCP
     free_unref_page_commit(pa, zone, zone.pcp[pa.current.cpu], pfn, migratetype, order)
 
 
@@ -2271,7 +2384,10 @@ def free_pcppages_bulk(pa: PageAllocator, zone: Zone, count: int, pcp: PerCpuPag
             mt = get_pfnblock_migratetype(zone, pfn)
             count -= nr_pages
             pcp.count -= nr_pages
-            mem_map.fill(pfn, pfn + nr_pages, FREE)
+            if order:
+                mem_map.fill(pfn, pfn + nr_pages, FREE)
+            else:
+                mem_map[pfn] = FREE
             __free_one_page(zone, pfn, order, mt)
             if hook is not None:
                 hook("mm_page_pcpu_drain", None, pfn, mt, order)
@@ -2387,7 +2503,10 @@ def get_zeroed_page(pa: PageAllocator, gfp_mask: int) -> int | None:
 
 
 def show_mem(pa: PageAllocator) -> str:
-    """A minimal __show_mem until allocator/linux618/show_mem.py renders 6.18's layout."""
+    """__show_mem: show_mem.py's; without it, a minimal summary."""
+    sm = _part("show_mem")
+    if sm is not None:
+        return str(sm.show_mem(pa))
     lines = ["Mem-Info:"]
     for zone in pa.zones:
         if not zone.present:
