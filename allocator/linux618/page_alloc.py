@@ -43,6 +43,7 @@ from .gfp import (
     __GFP_HARDWALL,
     __GFP_HIGH,
     __GFP_HIGHMEM,
+    __GFP_IO,
     __GFP_KSWAPD_RECLAIM,
     __GFP_MEMALLOC,
     __GFP_NOFAIL,
@@ -284,6 +285,13 @@ class MemMap:
         assert not isinstance(value, list)
         self._chunk(key >> CHUNK_SHIFT)[key & (CHUNK - 1)] = value
 
+    def set(self, pfn: int, owner: PageOwner | None) -> None:
+        """mem_map[pfn] = owner (the hot paths' one-frame write)."""
+        chunk = self.chunks.get(pfn >> CHUNK_SHIFT)
+        if chunk is None:
+            chunk = self._chunk(pfn >> CHUNK_SHIFT)
+        chunk[pfn & (CHUNK - 1)] = owner
+
     def fill(self, lo: int, hi: int, owner: PageOwner | None) -> None:
         """mem_map[lo:hi] = [owner] * (hi - lo), without building the list."""
         pfn = lo
@@ -506,6 +514,7 @@ class Node:
     zones: list[Zone] = field(default_factory=list)         # the populated ones, lowest first
     cpus: list[int] = field(default_factory=list)
     zonelists: list[list[Zone]] = field(default_factory=list)   # [highest_zoneidx] -> zones
+    zonelists_nofallback: list[list[Zone]] = field(default_factory=list)   # __GFP_THISNODE's
     mem_map_pfn: int = 0
     totalreserve_pages: int = 0
     vm_stat: dict[str, int] = field(default_factory=lambda: dict.fromkeys(NODE_STAT_ITEMS, 0))
@@ -635,6 +644,8 @@ class PageAllocator:
         self.free_waiters: Callable[[], None] | None = None
         self.mem_map = MemMap(self.nr_pages, [(0, HOLE)])
         self.nopage_rs = RatelimitState(10 * HZ, 1)
+        self.oom_killed = False                 # the last out_of_memory call killed a task
+        self.nofail_order_warned = False        # WARN_ON_ONCE(order > 1) for __GFP_NOFAIL
         attach_cpu_view(sched, self)
         free_area_init(self, nr_nodes)
         for node in self.nodes:
@@ -860,6 +871,8 @@ def build_zonelists(pa: PageAllocator) -> None:
         order = [local] + [n for n in pa.nodes[local.id + 1:] + pa.nodes[:local.id]]
         full = [z for n in order for z in reversed(n.node_zones) if z.managed]
         local.zonelists = [[z for z in full if z.idx <= h] for h in range(MAX_NR_ZONES)]
+        own = [z for z in reversed(local.node_zones) if z.managed]
+        local.zonelists_nofallback = [[z for z in own if z.idx <= h] for h in range(MAX_NR_ZONES)]
 
 
 def nr_free_zone_pages(pa: PageAllocator, offset: int) -> int:
@@ -1348,11 +1361,16 @@ def find_suitable_fallback(area: FreeArea, order: int, migratetype: int,
     return -1, can_steal
 
 
-def _trace_extfrag(pa: PageAllocator, pfn: int, order: int, current_order: int,
+def _trace_extfrag(pa: PageAllocator, zone: Zone, pfn: int, order: int, current_order: int,
                    start_mt: int, fallback_mt: int) -> None:
+    """trace_mm_page_alloc_extfrag: flags = (change_ownership << 16) |
+    (alloc_migratetype << 8) | fallback_migratetype, size = (alloc_order <<
+    8) | fallback_order; change_ownership: the pageblock is now the
+    allocation's type."""
     hook = pa.trace.hook
     if hook is not None:
-        hook("mm_page_alloc_extfrag", None, pfn, (start_mt << 8) | fallback_mt,
+        owned = get_pfnblock_migratetype(zone, pfn) == start_mt
+        hook("mm_page_alloc_extfrag", None, pfn, (owned << 16) | (start_mt << 8) | fallback_mt,
              (order << 8) | current_order)
 
 
@@ -1373,7 +1391,7 @@ def __rmqueue_claim(pa: PageAllocator, zone: Zone, order: int, start_mt: int,
         assert first is not None
         pfn = try_to_steal_block(pa, zone, first, current_order, order, start_mt, alloc_flags)
         if pfn is not None:
-            _trace_extfrag(pa, pfn, order, current_order, start_mt, fallback_mt)
+            _trace_extfrag(pa, zone, pfn, order, current_order, start_mt, fallback_mt)
             return pfn
     return None
 
@@ -1388,7 +1406,7 @@ def __rmqueue_steal(pa: PageAllocator, zone: Zone, order: int, start_mt: int) ->
         pfn = area.free_list[fallback_mt].first()
         assert pfn is not None
         page_del_and_expand(zone, pfn, order, current_order, fallback_mt)
-        _trace_extfrag(pa, pfn, order, current_order, start_mt, fallback_mt)
+        _trace_extfrag(pa, zone, pfn, order, current_order, start_mt, fallback_mt)
         return pfn
     return None
 
@@ -1431,7 +1449,7 @@ def rmqueue_bulk(pa: PageAllocator, zone: Zone, order: int, count: int, lst: deq
         if order:
             mem_map.fill(pfn, pfn + (1 << order), PCP)
         else:
-            mem_map[pfn] = PCP
+            mem_map.set(pfn, PCP)
         lst.append(pfn)
         i += 1
     return i
@@ -1723,9 +1741,13 @@ def _try_this_zone(pa: PageAllocator, preferred: Zone, zone: Zone, order: int, g
 
 
 def should_fail_alloc_page(pa: PageAllocator, gfp_mask: int, order: int) -> bool:
-    """mm/fail_page_alloc.c should_fail_alloc_page with 6.18's bits:
+    """mm/fail_page_alloc.c should_fail_alloc_page: fault_inject.py's
+    (6.18's knobs, task filter) when present; else with 6.18's bits here:
     __GFP_NOFAIL never fails; ignore-gfp-wait is ignore_gfp_reclaim
     (__GFP_DIRECT_RECLAIM); __GFP_NOWARN keeps it quiet."""
+    fi = _part("fault_inject")
+    if fi is not None:
+        return bool(fi.should_fail_alloc_page(pa.faults, gfp_mask, order, pa.current))
     attr = pa.faults.fail_page_alloc
     if order < attr.min_order:
         return False
@@ -1747,36 +1769,41 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
     killer cannot help), a caller that may sleep gets None with
     sched.sleep_request and sched.alloc_next set (sleep_and_retry). `owner`
     is what the frames record."""
-    if order == 0 and not pa.slow:
+    if order <= PAGE_ALLOC_COSTLY_ORDER and not pa.slow:
         # The common case in one piece, exactly what the first
         # get_page_from_freelist attempt does when the preferred zone is
-        # above its high watermark and the CPU's list has a page (see
-        # rmqueue_pcplist); anything else takes the general path.
+        # above its high watermark (zone_watermark_fast) and the CPU's list
+        # has a block (rmqueue_pcplist); anything else takes the general path.
         current = pa.current
         cpu = current.cpu
         pref = pa.preferred[pa.cpu_node[cpu] if node_id is None else node_id][gfp_mask & GFP_ZONEMASK]
         if pref is not None and not current.killed:
             zone, highest = pref
+            mark = zone.watermark[WMARK_HIGH] + zone.watermark_boost
             if not zone.below_high and not zone.boosted_watermark and \
-                    zone.free_pages - zone.nr_free_highatomic > \
-                    zone.watermark[WMARK_HIGH] + zone.watermark_boost + zone.lowmem_reserve[highest]:
+                    (zone.free_pages - zone.nr_free_highatomic > mark + zone.lowmem_reserve[highest]
+                     if not order else
+                     __zone_watermark_ok(zone, order, mark, highest, 0, zone.free_pages)):
                 pcp = zone.pcp[cpu]
                 mt = (gfp_mask & GFP_MOVABLE_MASK) >> GFP_MOVABLE_SHIFT
-                lst = pcp.lists[mt] if mt < MIGRATE_PCPTYPES else None
+                lst = pcp.lists[MIGRATE_PCPTYPES * order + mt] if mt < MIGRATE_PCPTYPES else None
                 if lst:
                     pcp.free_count >>= 1
                     pfn = lst.popleft()
-                    pcp.count -= 1
-                    pa.vm_events[_PGALLOC[zone.idx]] += 1
+                    pcp.count -= 1 << order
+                    pa.vm_events[_PGALLOC[zone.idx]] += 1 << order
                     st = zone.numa_stat
                     st["numa_hit"] += 1
                     st["numa_local" if zone.node.id == pa.cpu_node[cpu] else "numa_other"] += 1
-                    pa.mem_map[pfn] = owner
+                    if order:
+                        pa.mem_map.fill(pfn, pfn + (1 << order), owner)
+                    else:
+                        pa.mem_map.set(pfn, owner)
                     if owner.cache is None:
-                        pa.alloc_order[pfn] = 0
-                    current.total_vm += 1
+                        pa.alloc_order[pfn] = order
+                    current.total_vm += 1 << order
                     if gfp_mask & __GFP_ZERO:
-                        pa.mem.zero(pfn << pa.page_shift, 1 << pa.page_shift)
+                        pa.mem.zero(pfn << pa.page_shift, 1 << (pa.page_shift + order))
                     return pfn
     return __alloc_pages(pa, gfp_mask, order, node_id, owner)
 
@@ -1792,15 +1819,16 @@ def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | N
     if p.killed and not p.memdie:
         return None                              # dead: SIGKILL from the OOM killer
     if pa.faults.fail_page_alloc_armed and should_fail_alloc_page(pa, gfp_mask, order):
-        _trace_page_alloc(pa, -1, gfp_mask, order)
-        return None
+        return None                              # prepare_alloc_pages: no mm_page_alloc event
     if gfp_zone_bad(gfp_mask):
         pa.log.printk(KERN_WARNING, f"gfp_zone: GFP_ZONE_BAD mode:{gfp_mask:#x}({gfp_format(gfp_mask)})")
         return None
     if node_id is None:
         node_id = pa.cpu_node[p.cpu]
     highest = gfp_zone(gfp_mask)
-    zonelist = pa.nodes[node_id].zonelists[highest]
+    node = pa.nodes[node_id]
+    # node_zonelist: ZONELIST_NOFALLBACK for __GFP_THISNODE
+    zonelist = (node.zonelists_nofallback if gfp_mask & __GFP_THISNODE else node.zonelists)[highest]
     mt = gfp_migratetype(gfp_mask)
     if mt >= MIGRATE_PCPTYPES:
         # __GFP_MOVABLE|__GFP_RECLAIMABLE: VM_WARN_ON in gfp_migratetype; the
@@ -1832,7 +1860,7 @@ def prep_new_page(pa: PageAllocator, pfn: int, order: int, gfp_mask: int, owner:
     if order:
         pa.mem_map.fill(pfn, pfn + (1 << order), owner)
     else:
-        pa.mem_map[pfn] = owner
+        pa.mem_map.set(pfn, owner)
     if owner.cache is None:
         pa.alloc_order[pfn] = order
     pa.current.total_vm += 1 << order
@@ -1930,7 +1958,9 @@ def __alloc_pages_may_oom(pa: PageAllocator, gfp_mask: int, order: int,
         return None, False
     if ac.highest_zoneidx < ZONE_NORMAL:
         return None, False
+    kills = pa.vm_events["oom_kill"]
     progress = out_of_memory(pa, gfp_mask, order)
+    pa.oom_killed = pa.vm_events["oom_kill"] != kills
     if progress or gfp_mask & __GFP_NOFAIL:
         progress = True
         if gfp_mask & __GFP_NOFAIL:
@@ -1949,19 +1979,26 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
     nofail = bool(gfp_mask & __GFP_NOFAIL)
     costly_order = order > PAGE_ALLOC_COSTLY_ORDER
     p = pa.current
+    if nofail and order > 1 and not pa.nofail_order_warned:
+        pa.nofail_order_warned = True            # WARN_ON_ONCE(order > 1)
+        pa.log.printk(KERN_WARNING, "------------[ cut here ]------------\n"
+                                    f"WARNING: CPU: {p.cpu} PID: {max(p.pid, 0)} at mm/page_alloc.c:4309"
+                                    " __alloc_pages_slowpath.constprop.0")
     victim = False
     loops = [0]
     alloc_flags = gfp_to_alloc_flags(pa, gfp_mask, order)
     if ac.preferred_zone is None:
-        return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+        return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
     if alloc_flags & ALLOC_KSWAPD:
         wake_all_kswapds(pa, order, gfp_mask, ac)
     pfn = get_page_from_freelist(pa, gfp_mask, order, alloc_flags, ac)
     if pfn is not None:
         return pfn
-    if can_direct_reclaim and costly_order and gfp_mask & __GFP_NORETRY:
+    can_compact = bool(gfp_mask & __GFP_IO)       # gfp_compaction_allowed (CONFIG_COMPACTION)
+    if can_direct_reclaim and can_compact and costly_order and gfp_mask & __GFP_NORETRY \
+            and not __gfp_pfmemalloc_flags(pa, gfp_mask):
         # __alloc_pages_direct_compact found nothing: COMPACT_SKIPPED
-        return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+        return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
     while True:
         # retry:
         if alloc_flags & ALLOC_KSWAPD:
@@ -1979,43 +2016,42 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
         if pfn is not None:
             return pfn
         if not can_direct_reclaim:
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         if pa.vmscan.kswapd_running:              # PF_MEMALLOC: no reclaim recursion
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         pfn, progress = __alloc_pages_direct_reclaim(pa, gfp_mask, order, alloc_flags, ac)
         if pfn is not None:
             return pfn
         if gfp_mask & __GFP_NORETRY:
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
-        if costly_order and not gfp_mask & __GFP_RETRY_MAYFAIL:
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
+        if costly_order and (not can_compact or not gfp_mask & __GFP_RETRY_MAYFAIL):
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         if should_reclaim_retry(pa, gfp_mask, order, ac, alloc_flags, progress > 0, loops):
             continue
         pfn, oom_progress = __alloc_pages_may_oom(pa, gfp_mask, order, ac)
         if pfn is not None:
             return pfn
         if (victim or p.memdie) and (alloc_flags & ALLOC_OOM or gfp_mask & __GFP_NOMEMALLOC):
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         if oom_progress:
             loops[0] = 0
             if p.memdie:
                 continue                          # current is the victim: ALLOC_OOM at once
             # 6.18 retries at once and again until the victim's memory comes
-            # back: here, sleep until a free
-            return sleep_and_retry(pa, gfp_mask, order, "oom")
-        return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            # back (or, without __GFP_FS, until someone frees): here, sleep
+            # until a free
+            return sleep_and_retry(pa, gfp_mask, order, "oom" if pa.oom_killed else "retry")
+        return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
 
 
-def nopage(pa: PageAllocator, gfp_mask: int, order: int, can_direct_reclaim: bool,
+def nopage(pa: PageAllocator, gfp_mask: int, order: int, ac: AllocContext, can_direct_reclaim: bool,
            nofail: bool) -> int | None:
     """`nopage:` of __alloc_pages_slowpath: __GFP_NOFAIL (with direct
-    reclaim) tries ALLOC_MIN_RESERVE and goes again (here: sleeps); else
-    warn_alloc and NULL."""
+    reclaim) tries ALLOC_MIN_RESERVE (__alloc_pages_cpuset_fallback) and
+    goes again (here: sleeps); else warn_alloc and NULL."""
     if nofail and can_direct_reclaim:
-        preferred = pa.nodes[pa.cpu_node[pa.current.cpu]].zonelists[gfp_zone(gfp_mask)]
-        if preferred:
-            ac = AllocContext(preferred, gfp_zone(gfp_mask), gfp_migratetype(gfp_mask), preferred[0])
-            pfn = get_page_from_freelist(pa, gfp_mask, order, ALLOC_MIN_RESERVE, ac)
+        if ac.preferred_zone is not None:
+            pfn = get_page_from_freelist(pa, gfp_mask, order, ALLOC_MIN_RESERVE | ALLOC_CPUSET, ac)
             if pfn is not None:
                 return pfn
         return sleep_and_retry(pa, gfp_mask, order, "nofail")
@@ -2041,6 +2077,16 @@ def sleep_and_retry(pa: PageAllocator, gfp_mask: int, order: int, what: str) -> 
     pa.pending_trace = None
     warn_alloc_failure(pa, gfp_mask, order)
     return None
+
+
+def sleep_deadline(sched: Sched, gfp_mask: int, now: float, wait_s: float) -> float:
+    """When a sleeping allocation's wait ends (for the FUSE side), with
+    6.18's bits: never for __GFP_NOFAIL or with retry_forever (6.18 loops
+    for ever), else after the mount's bounded wait. (sched.sleep_deadline
+    tests 2.6's __GFP_NOFAIL, 0x800, which is __GFP_KSWAPD_RECLAIM here.)"""
+    if gfp_mask & __GFP_NOFAIL or sched.retry_forever:
+        return math.inf
+    return now + wait_s
 
 
 def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
@@ -2295,7 +2341,7 @@ def free_unref_page(pa: PageAllocator, zone: Zone, pfn: int, order: int) -> None
     if order:
         pa.mem_map.fill(pfn, pfn + (1 << order), PCP)
     else:
-        pa.mem_map[pfn] = PCP
+        pa.mem_map.set(pfn, PCP)
     free_unref_page_commit(pa, zone, zone.pcp[pa.current.cpu], pfn, migratetype, order)
 
 
@@ -2387,7 +2433,7 @@ def free_pcppages_bulk(pa: PageAllocator, zone: Zone, count: int, pcp: PerCpuPag
             if order:
                 mem_map.fill(pfn, pfn + nr_pages, FREE)
             else:
-                mem_map[pfn] = FREE
+                mem_map.set(pfn, FREE)
             __free_one_page(zone, pfn, order, mt)
             if hook is not None:
                 hook("mm_page_pcpu_drain", None, pfn, mt, order)
