@@ -65,7 +65,8 @@ def test_select_bad_process_waits_for_an_unreaped_victim() -> None:
     pa = boot()
     task(pa, 100, "a", 10)
     victim = task(pa, 101, "b", 5)
-    victim.memdie = True                          # tsk_is_oom_victim, no MMF_OOM_SKIP yet
+    oom_kill.mark_oom_victim(pa, victim)          # tsk_is_oom_victim, no MMF_OOM_SKIP yet
+    victim.memdie = False                         # its ALLOC_OOM right used up: still a victim
     oc = oom_kill.OomControl(GFP_KERNEL, 0, pa.totalram_pages)
     oom_kill.select_bad_process(pa, oc)
     assert oc.chosen == oom_kill.ABORT
@@ -210,7 +211,7 @@ def test_the_slow_path_kills_through_out_of_memory(monkeypatch: pytest.MonkeyPat
     # the victim's rss when it was chosen: what it had allocated (it may take
     # one more page with ALLOC_OOM afterwards)
     assert 0 < int(m.group(1)) <= hog.total_vm * 4
-    assert hog.memdie and hog.killed
+    assert hog.killed and oom_kill.tsk_is_oom_victim(pa, hog)
 
 
 def test_unreclaimable_slab_rows_from_slub() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from allocator.linux618 import page_alloc, show_mem
-from allocator.linux618.gfp import __GFP_NOWARN, GFP_ATOMIC, GFP_DMA, GFP_KERNEL
+from allocator.linux618.gfp import __GFP_NOWARN, __GFP_RETRY_MAYFAIL, GFP_ATOMIC, GFP_DMA, GFP_KERNEL
 from allocator.linux618.page_alloc import PageAllocator, alloc_pages
 from allocator.sched import set_current
 from kernel_fixtures import FakeClock
@@ -293,7 +293,8 @@ def test_warn_alloc_callers_share_one_ratelimit() -> None:
 
 
 def test_a_slab_page_failure_shows_the_slub_path() -> None:
-    """kmalloc(4000) once memory is gone: the order-0 fallback of allocate_slab
+    """kmalloc(4000, GFP_KERNEL | __GFP_RETRY_MAYFAIL) once memory is gone
+    (RETRY_MAYFAIL: no OOM kill): the order-0 fallback of allocate_slab
     fails, and the trace has SLUB's 6.18 functions above the page allocator's."""
     from allocator.linux618 import slub
     pa = boot()
@@ -301,7 +302,7 @@ def test_a_slab_page_failure_shows_the_slub_path() -> None:
     slub.kmem_cache_init(sl)
     failing_task(pa, comm="writer")
     n = len(logged(pa))
-    while slub.kmalloc(sl, 4000, GFP_KERNEL) is not None:
+    while slub.kmalloc(sl, 4000, GFP_KERNEL | __GFP_RETRY_MAYFAIL) is not None:
         pass
     lines = logged(pa, n)
     head = next(i for i, x in enumerate(lines) if "page allocation failure" in x)

@@ -61,6 +61,7 @@ class OomState:
     unreclaimable slab caches come from (the slab allocator's, set by whoever
     builds the kernel; None: none to show)."""
     score_adj: dict[Task, int] = field(default_factory=dict)
+    victims: set[Task] = field(default_factory=set)    # signal->oom_mm set: for good
     oom_skip: set[Task] = field(default_factory=set)
     oom_dump_tasks: bool = True                # sysctl_oom_dump_tasks
     oom_kill_allocating_task: bool = False     # sysctl_oom_kill_allocating_task
@@ -115,8 +116,10 @@ def oom_unkillable_task(p: Task) -> bool:
     return p.pid == 1 or p.kthread
 
 
-def tsk_is_oom_victim(p: Task) -> bool:
-    return p.memdie
+def tsk_is_oom_victim(pa: PageAllocator, p: Task) -> bool:
+    """tsk_is_oom_victim: marked by mark_oom_victim, for the rest of its life
+    (Task.memdie, the page allocator's right to ALLOC_OOM, may end before)."""
+    return p.memdie or p in oom_state(pa).victims
 
 
 def oom_badness(pa: PageAllocator, p: Task, totalpages: int) -> int:
@@ -149,7 +152,7 @@ def oom_evaluate_task(pa: PageAllocator, task: Task, oc: OomControl) -> bool:
     is not reaped yet will free memory: wait for it)."""
     if oom_unkillable_task(task):
         return False
-    if tsk_is_oom_victim(task):
+    if tsk_is_oom_victim(pa, task):
         if task in oom_state(pa).oom_skip:
             return False
         oc.chosen = ABORT
@@ -262,6 +265,7 @@ def mark_oom_victim(pa: PageAllocator, tsk: Task) -> None:
     """mm/oom_kill.c mark_oom_victim: tsk_is_oom_victim from now on (the
     oom/mark_victim trace event is the tracing part's)."""
     tsk.memdie = True
+    oom_state(pa).victims.add(tsk)
 
 
 def oom_reap_task(pa: PageAllocator, tsk: Task) -> None:
