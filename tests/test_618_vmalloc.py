@@ -263,8 +263,57 @@ def test_bookkeeping_comes_from_slub(parts):
     VM.vfree(parts.v, a)
     # the vm_struct goes at vfree, the vmap_area only at the purge
     assert (len(vmap_area.live), len(k96.live)) == (before[0] + 1, before[1])
+    # the drain keeps a small area allocated for a vmap node in that node's pool
     VM.purge_vmap_area_lazy(parts.v)
+    assert len(vmap_area.live) == before[0] + 1
+    # the full purge (no room) gives it back: merged with the free block above, freed
+    VM.reclaim_and_purge_vmap_areas(parts.v)
     assert len(vmap_area.live) == before[0]
+
+
+def test_vmap_node_pools_reuse_a_cpus_purged_areas(parts):
+    v = parts.v
+    a = VM.vmalloc(v, PAGE, CALLER)              # pid 100: CPU 0, vmap node 0
+    VM.vfree(v, a)
+    VM.purge_vmap_area_lazy(v)                   # into node 0's pool of 2-page areas
+    set_current(parts.sched, 101, "other")       # CPU 1: node 1's pool is empty
+    b = VM.vmalloc(v, PAGE, CALLER)
+    assert b != a
+    set_current(parts.sched, 100, "writer")
+    c = VM.vmalloc(v, PAGE, CALLER)              # CPU 0 again: the pooled area
+    assert c == a
+    assert VM.vmalloc_check(v) == []
+
+
+def test_pool_decay_is_a_quarter_or_all(parts):
+    v = parts.v
+    addrs = [VM.vmalloc(v, PAGE, CALLER) for _ in range(7)]
+    for a in addrs:
+        VM.vfree(v, a)
+    VM.purge_vmap_area_lazy(v)
+    assert len(v.pools[0][1]) == 7               # 2-page areas: pool index 1
+    VM.purge_vmap_area_lazy(v)                   # decay 7 >> 2 = 1
+    assert len(v.pools[0][1]) == 6
+    VM.purge_vmap_area_lazy(v)                   # 6 >> 2 = 1
+    VM.purge_vmap_area_lazy(v)                   # 5 >> 2 = 1
+    assert len(v.pools[0][1]) == 4
+    VM.purge_vmap_area_lazy(v)                   # 4 >> 2 = 1
+    VM.purge_vmap_area_lazy(v)                   # 3 >> 2 = 0: `if (!--n_decay)` never breaks: all
+    assert v.pools[0][1] == []
+    assert VM.vmalloc(v, PAGE, CALLER) == VM.VMALLOC_START
+
+
+def test_lazy_areas_are_listed_by_the_node_they_were_allocated_for(parts):
+    set_current(parts.sched, 101, "other")       # CPU 1
+    b = VM.vmalloc(parts.v, PAGE, "b+0x0/0x1")
+    set_current(parts.sched, 100, "writer")      # CPU 0
+    a = VM.vmalloc(parts.v, PAGE, "a+0x0/0x1")
+    assert b < a and VM.addr_to_node_id(parts.v, a) == VM.addr_to_node_id(parts.v, b) == 0
+    VM.vfree(parts.v, b)
+    VM.vfree(parts.v, a)
+    ends = [line.split()[0].split("-")[0] for line in VM.vmallocinfo(parts.v, KEY).splitlines()]
+    # node 0's lazy list (a, from CPU 0) before node 1's (b, from CPU 1)
+    assert ends == ["0x" + VM.ptr_to_id(a, KEY), "0x" + VM.ptr_to_id(b, KEY)]
 
 
 def test_page_tables_are_allocated_once_and_kept(parts):
@@ -281,3 +330,30 @@ def test_zero_size_warns_once(parts):
     assert VM.vmalloc(parts.v, 0, CALLER) is None
     assert VM.vmalloc(parts.v, 0, CALLER) is None
     assert parts.dmesg().count("at mm/vmalloc.c:3838 __vmalloc_node_range_noprof") == 1
+
+
+def test_random_vmalloc_vfree_keeps_the_books():
+    import random
+    rng = random.Random(618)
+    p = Parts(mem=64 << 20)
+    v = p.v
+    vmap_area = SL.find_cache(p.sl, "vmap_area")
+    assert vmap_area is not None
+    live: list[int] = []
+    for step in range(400):
+        set_current(p.sched, rng.choice((100, 101)), "writer")
+        if live and rng.random() < 0.45:
+            VM.vfree(v, live.pop(rng.randrange(len(live))))
+        else:
+            a = VM.vmalloc(v, rng.choice((1, 2, 3, 16, 300, 520)) * PAGE - rng.randrange(PAGE), CALLER)
+            if a is not None:          # or out of memory: everything it took given back
+                live.append(a)
+        if step % 25 == 0:
+            assert VM.vmalloc_check(v) == []
+    assert VM.vmalloc_check(v) == []
+    for a in live:
+        VM.vfree(v, a)
+    VM.reclaim_and_purge_vmap_areas(v)
+    # everything back: one free block (one vmap_area object), no page mapped
+    assert VM.vmalloc_check(v) == []
+    assert v.areas == [] and len(vmap_area.live) == 1 and v.nr_vmalloc_pages == 0
