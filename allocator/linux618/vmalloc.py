@@ -152,7 +152,7 @@ class Vmalloc:
     node), the free space's blocks, the page tables."""
 
     def __init__(self, arch: Arch, page_alloc: PA.PageAllocator, slab: SL.SlabAllocator,
-                 mem: PhysMem, log: KernelLog, nr_cpus: int = 2):
+                 mem: PhysMem, log: KernelLog, nr_cpus: int | None = None):
         self.arch = arch
         self.page_alloc = page_alloc
         self.slab = slab
@@ -162,9 +162,10 @@ class Vmalloc:
         self.page_size = PAGE_SIZE
         self.vmalloc_start = VMALLOC_START
         self.vmalloc_end = VMALLOC_END
-        self.nr_cpus = nr_cpus
+        # num_possible_cpus() (= online here): the page allocator's scheduler's
+        self.nr_cpus: int = page_alloc.sched.nr_cpus if nr_cpus is None else nr_cpus
         # vmap_init_nodes: one vmap node per possible CPU (1..128)
-        self.nr_vmap_nodes = min(max(nr_cpus, 1), MAX_VMAP_NODES)
+        self.nr_vmap_nodes = min(max(self.nr_cpus, 1), MAX_VMAP_NODES)
         self.vmap_zone_size = VMAP_ZONE_SIZE if self.nr_vmap_nodes > 1 else 1
         # every area holding address space (busy, lazy, pooled), sorted by va_start
         self.areas: list[VmapArea] = []
