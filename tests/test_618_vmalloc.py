@@ -51,7 +51,7 @@ class Parts:
         return "\n".join(r.text for r in self.log.records)
 
     def info(self) -> list[str]:
-        return VM.vmallocinfo(self.v, KEY).splitlines()
+        return VM.vmalloc_info_show(self.v, KEY).splitlines()
 
 
 @pytest.fixture
@@ -311,7 +311,7 @@ def test_lazy_areas_are_listed_by_the_node_they_were_allocated_for(parts):
     assert b < a and VM.addr_to_node_id(parts.v, a) == VM.addr_to_node_id(parts.v, b) == 0
     VM.vfree(parts.v, b)
     VM.vfree(parts.v, a)
-    ends = [line.split()[0].split("-")[0] for line in VM.vmallocinfo(parts.v, KEY).splitlines()]
+    ends = [line.split()[0].split("-")[0] for line in VM.vmalloc_info_show(parts.v, KEY).splitlines()]
     # node 0's lazy list (a, from CPU 0) before node 1's (b, from CPU 1)
     assert ends == ["0x" + VM.ptr_to_id(a, KEY), "0x" + VM.ptr_to_id(b, KEY)]
 

@@ -38,6 +38,7 @@ import struct
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .. import vmalloc as VM2618
 from ..arch import Arch
@@ -65,6 +66,9 @@ from .gfp import (
     GFP_KERNEL,
 )
 from .trace_format import ptr_to_id
+
+if TYPE_CHECKING:
+    from ..kernel import Kernel
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -795,7 +799,16 @@ def _node_counts(v: Vmalloc, vm: VmStruct) -> str:
     return "".join(f" N{nid}={n}" for nid, n in sorted(counts.items()))
 
 
-def vmallocinfo(v: Vmalloc, key: bytes | None = None) -> str:
+def vmallocinfo(k: Kernel) -> str:
+    """/proc/vmallocinfo of a Kernel whose vmalloc part is this module's (the
+    same name and argument as allocator/vmalloc.py's)."""
+    v = k.vmalloc_area
+    if not isinstance(v, Vmalloc):
+        raise TypeError("not a Linux 6.18 vmalloc part")
+    return vmalloc_info_show(v)
+
+
+def vmalloc_info_show(v: Vmalloc, key: bytes | None = None) -> str:
     """/proc/vmallocinfo as mm/vmalloc.c vmalloc_info_show prints it: for each
     vmap node, its busy areas by address (`0x%pK-0x%pK %7ld`, ` %pS` caller,
     ` pages=%d`, ` phys=%pa`, the flag words, ` vpages`, ` N%u=%u` with
