@@ -311,3 +311,19 @@ def test_sleep_request_names_the_element_order(parts):
     assert parts.sched.sleep_request == (GFP_KERNEL, 0, pp)
     pp.alloc = MethodType(MP.mempool_alloc_pages, parts.mp)
     assert MP.mempool_element_order(parts.mp, pp) == 3
+
+
+def test_kvmalloc_pool_falls_back_to_vmalloc(parts):
+    from allocator.arch.x86_64 import X86_64 as ARCH
+    from allocator.linux618 import vmalloc as VM
+    parts.mp.vmalloc = VM.Vmalloc(ARCH, parts.pa, parts.sl, parts.pa.mem, parts.log)
+    # 8 MiB elements: above KMALLOC_MAX_SIZE, so vmalloc'd
+    pool = MP.mempool_create_kvmalloc_pool(parts.mp, 1, 8 << 20)
+    assert pool is not None
+    [e] = pool.elements
+    assert VM.is_vmalloc_addr(parts.mp.vmalloc, e)
+    small = MP.mempool_create_kvmalloc_pool(parts.mp, 1, 100)
+    assert small is not None and not VM.is_vmalloc_addr(parts.mp.vmalloc, small.elements[0])
+    MP.mempool_destroy(parts.mp, pool)
+    MP.mempool_destroy(parts.mp, small)
+    assert VM.get_vmalloc_info(parts.mp.vmalloc)[1] == 0

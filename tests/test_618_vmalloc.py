@@ -357,3 +357,41 @@ def test_random_vmalloc_vfree_keeps_the_books():
     # everything back: one free block (one vmap_area object), no page mapped
     assert VM.vmalloc_check(v) == []
     assert v.areas == [] and len(vmap_area.live) == 1 and v.nr_vmalloc_pages == 0
+
+
+def test_kvmalloc_adjusts_the_mask_as_the_live_trace_shows(parts):
+    # tests/data/linux-6.18/kmalloc-large-trace.txt: kvmalloc(20000, GFP_USER) from
+    # vmemdup_user reaches kmalloc with GFP_NOWAIT|__GFP_IO|__GFP_FS|__GFP_HARDWALL
+    from allocator.linux618.trace_format import show_gfp_flags
+    live = (DATA.parent / "kmalloc-large-trace.txt").read_text()
+    want = re.search(r"bytes_req=20000 bytes_alloc=32768 gfp_flags=(\S+)", live)
+    assert want
+    seen: list[tuple[str, int, int | None]] = []
+    parts.sl.slow = parts.pa.slow = True
+    parts.pa.trace.hook = lambda event, cachep, objp, flags, size: seen.append((event, flags, size))
+    GFP_USER = 0x100CC0
+    a = VM.kvmalloc(parts.v, 20000, GFP_USER, CALLER)
+    kmallocs = [(f, s) for e, f, s in seen if e == "kmalloc"]
+    assert kmallocs and all(s == 20000 and show_gfp_flags(f) == want[1] for f, s in kmallocs)
+    assert a is not None and not VM.is_vmalloc_addr(parts.v, a)
+    VM.kvfree(parts.v, a)
+    # a page or less: the mask unchanged
+    seen.clear()
+    VM.kvfree(parts.v, VM.kvmalloc(parts.v, 100, GFP_USER, CALLER))
+    assert [f for e, f, _ in seen if e == "kmalloc"] == [GFP_USER]
+
+
+def test_kvmalloc_falls_back_to_vmalloc_and_kvfree_tells_them_apart(parts):
+    # 8 MiB is above KMALLOC_MAX_SIZE (4 MiB): kmalloc fails quietly (__GFP_NOWARN), vmalloc serves
+    a = VM.kvmalloc(parts.v, 8 << 20, VM.GFP_KERNEL, CALLER)
+    assert a is not None and VM.is_vmalloc_addr(parts.v, a)
+    assert "page allocation failure" not in parts.dmesg()
+    # 2048 pages, and the 16 KiB page array's own 4-page vmalloc
+    assert VM.get_vmalloc_info(parts.v)[1] == (2048 + 4) * 4
+    VM.kvfree(parts.v, a)
+    assert VM.get_vmalloc_info(parts.v)[1] == 0
+    # GFP_ATOMIC may not sleep: no vmalloc fallback
+    assert VM.kvmalloc(parts.v, 8 << 20, 0x820, CALLER) is None
+    z = VM.kvzalloc(parts.v, 3 * PAGE, VM.GFP_KERNEL, CALLER)
+    assert z is not None and bytes(parts.mem.view[z:z + 3 * PAGE]) == bytes(3 * PAGE)
+    VM.kvfree(parts.v, z)

@@ -86,7 +86,9 @@ PAGE_KERNEL = 0x8000000000000163
 # include/linux/vmalloc.h (6.12)
 VM_IOREMAP, VM_ALLOC, VM_MAP, VM_USERMAP = 0x1, 0x2, 0x4, 0x8
 VM_DMA_COHERENT, VM_UNINITIALIZED, VM_NO_GUARD = 0x10, 0x20, 0x40
+VM_ALLOW_HUGE_VMAP = 0x400
 VM_SPARSE = 0x1000
+INT_MAX = (1 << 31) - 1
 VMAP_RAM = 0x1                              # va->flags of a vm_map_ram area
 # next addr size flags pages, page_order + nr_pages, phys_addr caller requested_size
 SIZEOF_VM_STRUCT = 72
@@ -713,6 +715,56 @@ def vfree(v: Vmalloc, addr: int | None) -> None:
         else:
             SL.kfree(v.slab, vm.pages_addr)
     SL.kfree(v.slab, vm.struct_addr)
+
+
+# -- kvmalloc (mm/util.c; the 6.18 gfp adjustment) ----------------------------
+
+
+def kmalloc_gfp_adjust(flags: int, size: int) -> int:
+    """mm/util.c kmalloc_gfp_adjust as 6.18 has it: above a page, no warning
+    (vmalloc is the fallback), no direct reclaim unless __GFP_RETRY_MAYFAIL
+    (kswapd still woken), no __GFP_NOFAIL. (6.12 set __GFP_NORETRY instead of
+    clearing __GFP_DIRECT_RECLAIM; the live 6.18 trace of a kvmalloc(20000,
+    GFP_USER) shows GFP_NOWAIT|__GFP_IO|__GFP_FS|__GFP_HARDWALL.)"""
+    if size > PAGE_SIZE:
+        flags |= __GFP_NOWARN
+        if not flags & __GFP_RETRY_MAYFAIL:
+            flags &= ~__GFP_DIRECT_RECLAIM
+        flags &= ~__GFP_NOFAIL
+    return flags
+
+
+def kvmalloc_node(v: Vmalloc, size: int, flags: int, node: int = -1, caller: str | None = None) -> int | None:
+    """mm/util.c __kvmalloc_node_noprof: kmalloc with the adjusted mask; above a
+    page, if that fails and the caller may sleep, vmalloc with its own mask
+    (VM_ALLOW_HUGE_VMAP: huge mappings are not simulated, the pages are order 0)."""
+    ret: int | None = SL.kmalloc_node(v.slab, size, kmalloc_gfp_adjust(flags, size), node)
+    if ret is not None or size <= PAGE_SIZE:
+        return ret
+    if not flags & __GFP_DIRECT_RECLAIM:   # non-sleeping allocations are not supported by vmalloc
+        return None
+    if size > INT_MAX:                     # WARN_ON_ONCE(!(flags & __GFP_NOWARN))
+        return None
+    return __vmalloc_node_range(v, size, 1, v.vmalloc_start, v.vmalloc_end, flags, VM_ALLOW_HUGE_VMAP,
+                                node, caller)
+
+
+def kvmalloc(v: Vmalloc, size: int, flags: int, caller: str | None = None) -> int | None:
+    """include/linux/slab.h kvmalloc: kvmalloc_node(size, flags, NUMA_NO_NODE)."""
+    return kvmalloc_node(v, size, flags, -1, caller)
+
+
+def kvzalloc(v: Vmalloc, size: int, flags: int, caller: str | None = None) -> int | None:
+    """include/linux/slab.h kvzalloc: kvmalloc(size, flags | __GFP_ZERO)."""
+    return kvmalloc_node(v, size, flags | __GFP_ZERO, -1, caller)
+
+
+def kvfree(v: Vmalloc, addr: int | None) -> None:
+    """mm/util.c kvfree: vfree for a vmalloc address, else kfree."""
+    if addr is not None and is_vmalloc_addr(v, addr):
+        vfree(v, addr)
+    else:
+        SL.kfree(v.slab, addr)
 
 
 # -- access through the page table ------------------------------------------
