@@ -195,8 +195,8 @@ GONE: dict[str, str] = {
     "__GFP_REPEAT": "__GFP_REPEAT is gone since 4.13: use __GFP_RETRY_MAYFAIL",
     "__GFP_COLD": "__GFP_COLD is gone since 4.15: pages are no longer hot or cold",
     "__GFP_WAIT": "__GFP_WAIT is gone since 4.4: use __GFP_DIRECT_RECLAIM (__GFP_RECLAIM with kswapd)",
-    "__GFP_NO_GROW": "__GFP_NO_GROW is gone since 2.6.24 (it was slab-internal)",
-    "GFP_TEMPORARY": "GFP_TEMPORARY is gone since 4.15: use GFP_KERNEL",
+    "__GFP_NO_GROW": "__GFP_NO_GROW is gone: it was slab-internal, 6.18 has no successor",
+    "GFP_TEMPORARY": "GFP_TEMPORARY is gone since 4.14: use GFP_KERNEL",
 }
 
 

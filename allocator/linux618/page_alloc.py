@@ -17,11 +17,14 @@ signatures of allocator/page_alloc.py's so that a Kernel binds either.
 """
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import overload
 
 from ..arch import Arch
@@ -40,6 +43,7 @@ from .gfp import (
     __GFP_HARDWALL,
     __GFP_HIGH,
     __GFP_HIGHMEM,
+    __GFP_IO,
     __GFP_KSWAPD_RECLAIM,
     __GFP_MEMALLOC,
     __GFP_NOFAIL,
@@ -50,7 +54,10 @@ from .gfp import (
     __GFP_THISNODE,
     __GFP_ZERO,
     GFP_KERNEL,
+    GFP_MOVABLE_MASK,
+    GFP_MOVABLE_SHIFT,
     GFP_USER,
+    GFP_ZONEMASK,
     MAX_NR_ZONES,
     MIGRATE_HIGHATOMIC,
     MIGRATE_ISOLATE,
@@ -278,6 +285,13 @@ class MemMap:
         assert not isinstance(value, list)
         self._chunk(key >> CHUNK_SHIFT)[key & (CHUNK - 1)] = value
 
+    def set(self, pfn: int, owner: PageOwner | None) -> None:
+        """mem_map[pfn] = owner (the hot paths' one-frame write)."""
+        chunk = self.chunks.get(pfn >> CHUNK_SHIFT)
+        if chunk is None:
+            chunk = self._chunk(pfn >> CHUNK_SHIFT)
+        chunk[pfn & (CHUNK - 1)] = owner
+
     def fill(self, lo: int, hi: int, owner: PageOwner | None) -> None:
         """mem_map[lo:hi] = [owner] * (hi - lo), without building the list."""
         pfn = lo
@@ -500,6 +514,7 @@ class Node:
     zones: list[Zone] = field(default_factory=list)         # the populated ones, lowest first
     cpus: list[int] = field(default_factory=list)
     zonelists: list[list[Zone]] = field(default_factory=list)   # [highest_zoneidx] -> zones
+    zonelists_nofallback: list[list[Zone]] = field(default_factory=list)   # __GFP_THISNODE's
     mem_map_pfn: int = 0
     totalreserve_pages: int = 0
     vm_stat: dict[str, int] = field(default_factory=lambda: dict.fromkeys(NODE_STAT_ITEMS, 0))
@@ -507,6 +522,7 @@ class Node:
     kswapd_highest_zoneidx: int = MAX_NR_ZONES
     kswapd_failures: int = 0
     kswapd_woken: bool = False
+    kswapd_slept_at: int | None = None       # jiffies when kswapd last went to sleep
     kswapd: Task | None = None
 
 
@@ -520,21 +536,44 @@ class AllocContext:
     spread_dirty_pages: bool = False
 
 
+_PARTS: dict[str, ModuleType | None] = {}
+
+
+def _part(name: str) -> ModuleType | None:
+    """allocator/linux618/<name>.py if it exists (the OOM killer and the
+    reports are other parts, imported when first needed: they import this one)."""
+    if name not in _PARTS:
+        try:
+            _PARTS[name] = importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError:
+            _PARTS[name] = None
+    return _PARTS[name]
+
+
 def _default_out_of_memory(pa: PageAllocator, gfp_mask: int, order: int) -> bool:
-    """Until oom_kill.py's out_of_memory is installed: kill nothing. Without
-    __GFP_FS out_of_memory returns true (mm/oom_kill.c), else false."""
+    """mm/oom_kill.c out_of_memory: oom_kill.py's; without it, kill nothing
+    (true without __GFP_FS, as out_of_memory returns, else false)."""
+    oom = _part("oom_kill")
+    if oom is not None:
+        return bool(oom.out_of_memory(pa, gfp_mask, order))
     return not gfp_mask & __GFP_FS
 
 
 def _default_warn_alloc(pa: PageAllocator, gfp_mask: int, order: int, msg: str) -> None:
-    """The head line of mm/page_alloc.c warn_alloc (show_mem.py gives the rest)."""
+    """warn_alloc's report once its tests passed: show_mem.py's
+    warn_alloc_hook (the line, dump_stack, __show_mem); without it, the line."""
+    sm = _part("show_mem")
+    if sm is not None:
+        sm.warn_alloc_hook(pa, gfp_mask, order, msg)
+        return
     pa.log.printk(KERN_WARNING, f"{pa.current.comm}: {msg}, mode:{gfp_mask:#x}({gfp_format(gfp_mask)}),"
-                                " nodemask=(null),cpuset=/,mems_allowed="
-                                f"{node_list(pa)}")
+                                f" nodemask=(null),cpuset=/,mems_allowed={node_list(pa)}")
 
 
-# Hooks other parts fill: out_of_memory(pa, gfp, order) -> progress
-# (allocator/linux618/oom_kill.py) and warn_alloc(pa, gfp, order, msg)
+# Hooks into other parts, module attributes so that a test or a part may
+# replace them: the OOM killer __alloc_pages_may_oom calls,
+# out_of_memory(pa, gfp, order) -> progress (allocator/linux618/oom_kill.py),
+# and warn_alloc's report, warn_alloc_hook(pa, gfp, order, msg)
 # (allocator/linux618/show_mem.py).
 out_of_memory: Callable[[PageAllocator, int, int], bool] = _default_out_of_memory
 warn_alloc_hook: Callable[[PageAllocator, int, int, str], None] = _default_warn_alloc
@@ -584,6 +623,9 @@ class PageAllocator:
         self.zone_starts: list[int] = []
         self.zones_by_pfn: list[Zone] = []
         self.e820: list[tuple[int, int]] = []   # usable RAM [start pfn, end pfn)
+        # [node][gfp & GFP_ZONEMASK]: (preferred zone, highest_zoneidx) for the
+        # order-0 fast path; None for GFP_ZONE_BAD or no zone
+        self.preferred: list[list[tuple[Zone, int] | None]] = []
         self.numa = nr_nodes > 1
         self.kswapd_wake: Callable[[int], None] | None = None
         self.pending_trace: str | None = None
@@ -602,6 +644,8 @@ class PageAllocator:
         self.free_waiters: Callable[[], None] | None = None
         self.mem_map = MemMap(self.nr_pages, [(0, HOLE)])
         self.nopage_rs = RatelimitState(10 * HZ, 1)
+        self.oom_killed = False                 # the last out_of_memory call killed a task
+        self.nofail_order_warned = False        # WARN_ON_ONCE(order > 1) for __GFP_NOFAIL
         attach_cpu_view(sched, self)
         free_area_init(self, nr_nodes)
         for node in self.nodes:
@@ -709,6 +753,9 @@ def free_area_init(pa: PageAllocator, nr_nodes: int) -> None:
     pa.zones_by_pfn = populated
     memblock_free_all(pa, layout)
     build_zonelists(pa)
+    pa.preferred = [[None if gfp_zone_bad(bits) or not node.zonelists[gfp_zone(bits)]
+                     else (node.zonelists[gfp_zone(bits)][0], gfp_zone(bits))
+                     for bits in range(GFP_ZONEMASK + 1)] for node in pa.nodes]
     pa.totalram_pages = sum(z.managed for z in pa.zones)
     init_per_zone_wmark_min(pa)
     set_recommended_min_free_kbytes(pa)
@@ -824,6 +871,8 @@ def build_zonelists(pa: PageAllocator) -> None:
         order = [local] + [n for n in pa.nodes[local.id + 1:] + pa.nodes[:local.id]]
         full = [z for n in order for z in reversed(n.node_zones) if z.managed]
         local.zonelists = [[z for z in full if z.idx <= h] for h in range(MAX_NR_ZONES)]
+        own = [z for z in reversed(local.node_zones) if z.managed]
+        local.zonelists_nofallback = [[z for z in own if z.idx <= h] for h in range(MAX_NR_ZONES)]
 
 
 def nr_free_zone_pages(pa: PageAllocator, offset: int) -> int:
@@ -1312,11 +1361,16 @@ def find_suitable_fallback(area: FreeArea, order: int, migratetype: int,
     return -1, can_steal
 
 
-def _trace_extfrag(pa: PageAllocator, pfn: int, order: int, current_order: int,
+def _trace_extfrag(pa: PageAllocator, zone: Zone, pfn: int, order: int, current_order: int,
                    start_mt: int, fallback_mt: int) -> None:
+    """trace_mm_page_alloc_extfrag: flags = (change_ownership << 16) |
+    (alloc_migratetype << 8) | fallback_migratetype, size = (alloc_order <<
+    8) | fallback_order; change_ownership: the pageblock is now the
+    allocation's type."""
     hook = pa.trace.hook
     if hook is not None:
-        hook("mm_page_alloc_extfrag", None, pfn, (start_mt << 8) | fallback_mt,
+        owned = get_pfnblock_migratetype(zone, pfn) == start_mt
+        hook("mm_page_alloc_extfrag", None, pfn, (owned << 16) | (start_mt << 8) | fallback_mt,
              (order << 8) | current_order)
 
 
@@ -1337,7 +1391,7 @@ def __rmqueue_claim(pa: PageAllocator, zone: Zone, order: int, start_mt: int,
         assert first is not None
         pfn = try_to_steal_block(pa, zone, first, current_order, order, start_mt, alloc_flags)
         if pfn is not None:
-            _trace_extfrag(pa, pfn, order, current_order, start_mt, fallback_mt)
+            _trace_extfrag(pa, zone, pfn, order, current_order, start_mt, fallback_mt)
             return pfn
     return None
 
@@ -1352,7 +1406,7 @@ def __rmqueue_steal(pa: PageAllocator, zone: Zone, order: int, start_mt: int) ->
         pfn = area.free_list[fallback_mt].first()
         assert pfn is not None
         page_del_and_expand(zone, pfn, order, current_order, fallback_mt)
-        _trace_extfrag(pa, pfn, order, current_order, start_mt, fallback_mt)
+        _trace_extfrag(pa, zone, pfn, order, current_order, start_mt, fallback_mt)
         return pfn
     return None
 
@@ -1392,7 +1446,10 @@ def rmqueue_bulk(pa: PageAllocator, zone: Zone, order: int, count: int, lst: deq
         pfn = __rmqueue(pa, zone, order, migratetype, alloc_flags, mode)
         if pfn is None:
             break
-        mem_map.fill(pfn, pfn + (1 << order), PCP)
+        if order:
+            mem_map.fill(pfn, pfn + (1 << order), PCP)
+        else:
+            mem_map.set(pfn, PCP)
         lst.append(pfn)
         i += 1
     return i
@@ -1684,9 +1741,13 @@ def _try_this_zone(pa: PageAllocator, preferred: Zone, zone: Zone, order: int, g
 
 
 def should_fail_alloc_page(pa: PageAllocator, gfp_mask: int, order: int) -> bool:
-    """mm/fail_page_alloc.c should_fail_alloc_page with 6.18's bits:
+    """mm/fail_page_alloc.c should_fail_alloc_page: fault_inject.py's
+    (6.18's knobs, task filter) when present; else with 6.18's bits here:
     __GFP_NOFAIL never fails; ignore-gfp-wait is ignore_gfp_reclaim
     (__GFP_DIRECT_RECLAIM); __GFP_NOWARN keeps it quiet."""
+    fi = _part("fault_inject")
+    if fi is not None:
+        return bool(fi.should_fail_alloc_page(pa.faults, gfp_mask, order, pa.current))
     attr = pa.faults.fail_page_alloc
     if order < attr.min_order:
         return False
@@ -1708,6 +1769,42 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
     killer cannot help), a caller that may sleep gets None with
     sched.sleep_request and sched.alloc_next set (sleep_and_retry). `owner`
     is what the frames record."""
+    if order <= PAGE_ALLOC_COSTLY_ORDER and not pa.slow:
+        # The common case in one piece, exactly what the first
+        # get_page_from_freelist attempt does when the preferred zone is
+        # above its high watermark (zone_watermark_fast) and the CPU's list
+        # has a block (rmqueue_pcplist); anything else takes the general path.
+        current = pa.current
+        cpu = current.cpu
+        pref = pa.preferred[pa.cpu_node[cpu] if node_id is None else node_id][gfp_mask & GFP_ZONEMASK]
+        if pref is not None and not current.killed:
+            zone, highest = pref
+            mark = zone.watermark[WMARK_HIGH] + zone.watermark_boost
+            if not zone.below_high and not zone.boosted_watermark and \
+                    (zone.free_pages - zone.nr_free_highatomic > mark + zone.lowmem_reserve[highest]
+                     if not order else
+                     __zone_watermark_ok(zone, order, mark, highest, 0, zone.free_pages)):
+                pcp = zone.pcp[cpu]
+                mt = (gfp_mask & GFP_MOVABLE_MASK) >> GFP_MOVABLE_SHIFT
+                lst = pcp.lists[MIGRATE_PCPTYPES * order + mt] if mt < MIGRATE_PCPTYPES else None
+                if lst:
+                    pcp.free_count >>= 1
+                    pfn = lst.popleft()
+                    pcp.count -= 1 << order
+                    pa.vm_events[_PGALLOC[zone.idx]] += 1 << order
+                    st = zone.numa_stat
+                    st["numa_hit"] += 1
+                    st["numa_local" if zone.node.id == pa.cpu_node[cpu] else "numa_other"] += 1
+                    if order:
+                        pa.mem_map.fill(pfn, pfn + (1 << order), owner)
+                    else:
+                        pa.mem_map.set(pfn, owner)
+                    if owner.cache is None:
+                        pa.alloc_order[pfn] = order
+                    current.total_vm += 1 << order
+                    if gfp_mask & __GFP_ZERO:
+                        pa.mem.zero(pfn << pa.page_shift, 1 << (pa.page_shift + order))
+                    return pfn
     return __alloc_pages(pa, gfp_mask, order, node_id, owner)
 
 
@@ -1722,16 +1819,22 @@ def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | N
     if p.killed and not p.memdie:
         return None                              # dead: SIGKILL from the OOM killer
     if pa.faults.fail_page_alloc_armed and should_fail_alloc_page(pa, gfp_mask, order):
-        _trace_page_alloc(pa, -1, gfp_mask, order)
-        return None
+        return None                              # prepare_alloc_pages: no mm_page_alloc event
     if gfp_zone_bad(gfp_mask):
         pa.log.printk(KERN_WARNING, f"gfp_zone: GFP_ZONE_BAD mode:{gfp_mask:#x}({gfp_format(gfp_mask)})")
         return None
     if node_id is None:
         node_id = pa.cpu_node[p.cpu]
     highest = gfp_zone(gfp_mask)
-    zonelist = pa.nodes[node_id].zonelists[highest]
-    ac = AllocContext(zonelist, highest, gfp_migratetype(gfp_mask), zonelist[0] if zonelist else None)
+    node = pa.nodes[node_id]
+    # node_zonelist: ZONELIST_NOFALLBACK for __GFP_THISNODE
+    zonelist = (node.zonelists_nofallback if gfp_mask & __GFP_THISNODE else node.zonelists)[highest]
+    mt = gfp_migratetype(gfp_mask)
+    if mt >= MIGRATE_PCPTYPES:
+        # __GFP_MOVABLE|__GFP_RECLAIMABLE: VM_WARN_ON in gfp_migratetype; the
+        # kernel would then index past fallbacks[]: served as unmovable here
+        mt = MIGRATE_UNMOVABLE
+    ac = AllocContext(zonelist, highest, mt, zonelist[0] if zonelist else None)
     pfn = None
     if zonelist:
         alloc_flags = ALLOC_WMARK_LOW | alloc_flags_nofragment(pa, ac.preferred_zone, gfp_mask)
@@ -1754,7 +1857,10 @@ def _trace_page_alloc(pa: PageAllocator, pfn: int, gfp_mask: int, order: int) ->
 
 def prep_new_page(pa: PageAllocator, pfn: int, order: int, gfp_mask: int, owner: PageOwner) -> None:
     """The frames record their owner and the block its order; __GFP_ZERO clears them."""
-    pa.mem_map.fill(pfn, pfn + (1 << order), owner)
+    if order:
+        pa.mem_map.fill(pfn, pfn + (1 << order), owner)
+    else:
+        pa.mem_map.set(pfn, owner)
     if owner.cache is None:
         pa.alloc_order[pfn] = order
     pa.current.total_vm += 1 << order
@@ -1852,7 +1958,9 @@ def __alloc_pages_may_oom(pa: PageAllocator, gfp_mask: int, order: int,
         return None, False
     if ac.highest_zoneidx < ZONE_NORMAL:
         return None, False
+    kills = pa.vm_events["oom_kill"]
     progress = out_of_memory(pa, gfp_mask, order)
+    pa.oom_killed = pa.vm_events["oom_kill"] != kills
     if progress or gfp_mask & __GFP_NOFAIL:
         progress = True
         if gfp_mask & __GFP_NOFAIL:
@@ -1871,18 +1979,26 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
     nofail = bool(gfp_mask & __GFP_NOFAIL)
     costly_order = order > PAGE_ALLOC_COSTLY_ORDER
     p = pa.current
+    if nofail and order > 1 and not pa.nofail_order_warned:
+        pa.nofail_order_warned = True            # WARN_ON_ONCE(order > 1)
+        pa.log.printk(KERN_WARNING, "------------[ cut here ]------------\n"
+                                    f"WARNING: CPU: {p.cpu} PID: {max(p.pid, 0)} at mm/page_alloc.c:4309"
+                                    " __alloc_pages_slowpath.constprop.0")
+    victim = False
     loops = [0]
     alloc_flags = gfp_to_alloc_flags(pa, gfp_mask, order)
     if ac.preferred_zone is None:
-        return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+        return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
     if alloc_flags & ALLOC_KSWAPD:
         wake_all_kswapds(pa, order, gfp_mask, ac)
     pfn = get_page_from_freelist(pa, gfp_mask, order, alloc_flags, ac)
     if pfn is not None:
         return pfn
-    if can_direct_reclaim and costly_order and gfp_mask & __GFP_NORETRY:
+    can_compact = bool(gfp_mask & __GFP_IO)       # gfp_compaction_allowed (CONFIG_COMPACTION)
+    if can_direct_reclaim and can_compact and costly_order and gfp_mask & __GFP_NORETRY \
+            and not __gfp_pfmemalloc_flags(pa, gfp_mask):
         # __alloc_pages_direct_compact found nothing: COMPACT_SKIPPED
-        return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+        return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
     while True:
         # retry:
         if alloc_flags & ALLOC_KSWAPD:
@@ -1891,46 +2007,51 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
         if reserve_flags:
             alloc_flags = reserve_flags | (alloc_flags & ALLOC_KSWAPD)
         pfn = get_page_from_freelist(pa, gfp_mask, order, alloc_flags, ac)
+        if reserve_flags & ALLOC_OOM:
+            victim = True
+            if p.killed:
+                # SIGKILLed: the task exits after this allocation, so its
+                # later ones fail (__alloc_pages); it stays a victim here
+                p.memdie = False
         if pfn is not None:
             return pfn
         if not can_direct_reclaim:
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         if pa.vmscan.kswapd_running:              # PF_MEMALLOC: no reclaim recursion
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         pfn, progress = __alloc_pages_direct_reclaim(pa, gfp_mask, order, alloc_flags, ac)
         if pfn is not None:
             return pfn
         if gfp_mask & __GFP_NORETRY:
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
-        if costly_order and not gfp_mask & __GFP_RETRY_MAYFAIL:
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
+        if costly_order and (not can_compact or not gfp_mask & __GFP_RETRY_MAYFAIL):
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         if should_reclaim_retry(pa, gfp_mask, order, ac, alloc_flags, progress > 0, loops):
             continue
         pfn, oom_progress = __alloc_pages_may_oom(pa, gfp_mask, order, ac)
         if pfn is not None:
             return pfn
-        if p.memdie and (alloc_flags & ALLOC_OOM or gfp_mask & __GFP_NOMEMALLOC):
-            return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+        if (victim or p.memdie) and (alloc_flags & ALLOC_OOM or gfp_mask & __GFP_NOMEMALLOC):
+            return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
         if oom_progress:
             loops[0] = 0
-            if p.memdie and not alloc_flags & ALLOC_OOM:
+            if p.memdie:
                 continue                          # current is the victim: ALLOC_OOM at once
             # 6.18 retries at once and again until the victim's memory comes
-            # back: here, sleep until a free
-            return sleep_and_retry(pa, gfp_mask, order, "oom")
-        return nopage(pa, gfp_mask, order, can_direct_reclaim, nofail)
+            # back (or, without __GFP_FS, until someone frees): here, sleep
+            # until a free
+            return sleep_and_retry(pa, gfp_mask, order, "oom" if pa.oom_killed else "retry")
+        return nopage(pa, gfp_mask, order, ac, can_direct_reclaim, nofail)
 
 
-def nopage(pa: PageAllocator, gfp_mask: int, order: int, can_direct_reclaim: bool,
+def nopage(pa: PageAllocator, gfp_mask: int, order: int, ac: AllocContext, can_direct_reclaim: bool,
            nofail: bool) -> int | None:
     """`nopage:` of __alloc_pages_slowpath: __GFP_NOFAIL (with direct
-    reclaim) tries ALLOC_MIN_RESERVE and goes again (here: sleeps); else
-    warn_alloc and NULL."""
+    reclaim) tries ALLOC_MIN_RESERVE (__alloc_pages_cpuset_fallback) and
+    goes again (here: sleeps); else warn_alloc and NULL."""
     if nofail and can_direct_reclaim:
-        preferred = pa.nodes[pa.cpu_node[pa.current.cpu]].zonelists[gfp_zone(gfp_mask)]
-        if preferred:
-            ac = AllocContext(preferred, gfp_zone(gfp_mask), gfp_migratetype(gfp_mask), preferred[0])
-            pfn = get_page_from_freelist(pa, gfp_mask, order, ALLOC_MIN_RESERVE, ac)
+        if ac.preferred_zone is not None:
+            pfn = get_page_from_freelist(pa, gfp_mask, order, ALLOC_MIN_RESERVE | ALLOC_CPUSET, ac)
             if pfn is not None:
                 return pfn
         return sleep_and_retry(pa, gfp_mask, order, "nofail")
@@ -1947,17 +2068,32 @@ def sleep_and_retry(pa: PageAllocator, gfp_mask: int, order: int, what: str) -> 
     sched.alloc_next = what
     if sched.sleep_ok:
         sched.sleep_request = (gfp_mask, order)
+        # the stack to show if the caller's wait ends in warn_alloc_failure
+        sm = _part("show_mem")
         pa.pending_trace = None
+        if sm is not None and not gfp_mask & __GFP_NOWARN:
+            pa.pending_trace = str(sm.dump_stack(pa, ("dump_stack_lvl", "warn_alloc"), sys._getframe(1)))
         return None
     pa.pending_trace = None
     warn_alloc_failure(pa, gfp_mask, order)
     return None
 
 
+def sleep_deadline(sched: Sched, gfp_mask: int, now: float, wait_s: float) -> float:
+    """When a sleeping allocation's wait ends (for the FUSE side), with
+    6.18's bits: never for __GFP_NOFAIL or with retry_forever (6.18 loops
+    for ever), else after the mount's bounded wait. (sched.sleep_deadline
+    tests 2.6's __GFP_NOFAIL, 0x800, which is __GFP_KSWAPD_RECLAIM here.)"""
+    if gfp_mask & __GFP_NOFAIL or sched.retry_forever:
+        return math.inf
+    return now + wait_s
+
+
 def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
-    """warn_alloc(gfp_mask, NULL, "page allocation failure: order:%u") with
-    its tests: __GFP_NOWARN, nopage_rs (one report per 10 s), __GFP_DMA
-    with no DMA zone. Counts pgalloc_fail (not a 6.18 counter)."""
+    """`nopage:`'s warn_alloc(gfp_mask, NULL, "page allocation failure:
+    order:%u"): warn_alloc's tests (__GFP_NOWARN, nopage_rs: one report per
+    10 s, __GFP_DMA with no DMA zone: has_managed_dma), then the report
+    (warn_alloc_hook). Counts pgalloc_fail (not a 6.18 counter: the mount's)."""
     pa.vm_events["pgalloc_fail"] = pa.vm_events.get("pgalloc_fail", 0) + 1
     if gfp_mask & __GFP_NOWARN:
         return
@@ -1966,6 +2102,7 @@ def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
     if gfp_mask & __GFP_DMA and not any(n.node_zones[ZONE_DMA].managed for n in pa.nodes):
         return                                   # __GFP_DMA without a DMA zone (has_managed_dma)
     warn_alloc_hook(pa, gfp_mask, order, f"page allocation failure: order:{order}")
+    pa.pending_trace = None
 
 
 @dataclass(slots=True)
@@ -2036,50 +2173,60 @@ def wakeup_kswapd(pa: PageAllocator, zone: Zone, gfp_flags: int, order: int, hig
              and not pgdat_watermark_boosted(node, highest_zoneidx)):
         return
     node.kswapd_woken = True
+    if node.kswapd_slept_at is not None and pa.log.jiffies() - node.kswapd_slept_at < KSWAPD_NAP:
+        pa.vm_events["kswapd_low_wmark_hit_quickly"] += 1    # woken during its HZ/10 nap
     if pa.kswapd_wake is not None:
         pa.kswapd_wake(node.id)
 
 
 def balance_pgdat(pa: PageAllocator, node: Node, order: int, highest_zoneidx: int) -> int:
-    """mm/vmscan.c balance_pgdat without LRU pages: pageoutrun; reclaim the
-    boost first, then until the node is balanced at the high watermark,
-    priority DEF_PRIORITY down to 1, each pass shrink_slab(GFP_KERNEL) (the
-    slab pages freed are the progress); no progress counts kswapd_failures;
-    the boost reclaimed for is taken off. Returns the pages reclaimed."""
+    """mm/vmscan.c balance_pgdat without LRU pages: pageoutrun; reclaim for
+    the boost first (restarting without it when the node is unbalanced),
+    then until the node is balanced at the high watermark, priority
+    DEF_PRIORITY down to 1, each pass shrink_slab(GFP_KERNEL) (the slab
+    pages freed are the progress; no progress lowers the priority). A run
+    that reclaimed nothing counts kswapd_failures; the boost reclaimed for
+    is taken off. Returns the pages reclaimed."""
     pa.vm_events["pageoutrun"] += 1
     zone_boosts = [z.watermark_boost if z.managed else 0 for z in node.node_zones[:highest_zoneidx + 1]]
     nr_boost_reclaim = sum(zone_boosts)
     boosted = nr_boost_reclaim > 0
     total = 0
-    for z in node.node_zones[:highest_zoneidx + 1]:
-        z.reclaim_active = bool(z.managed)
     vmscan = pa.vmscan
-    vmscan.kswapd_running = True
+    vmscan.kswapd_running = True                 # PF_MEMALLOC | PF_KSWAPD
+    balanced_out = False
     try:
-        priority = DEF_PRIORITY
-        while priority >= 1:
-            balanced = pgdat_balanced(pa, node, order, highest_zoneidx)
-            if not balanced and nr_boost_reclaim:
-                nr_boost_reclaim = 0
-                priority = DEF_PRIORITY
-                continue
-            if not nr_boost_reclaim and balanced:
+        while True:
+            # restart:
+            for z in node.node_zones[:highest_zoneidx + 1]:
+                z.reclaim_active = bool(z.managed)     # set_reclaim_active
+            priority = DEF_PRIORITY
+            restart = False
+            while priority >= 1:
+                balanced = pgdat_balanced(pa, node, order, highest_zoneidx)
+                if not balanced and nr_boost_reclaim:
+                    nr_boost_reclaim = 0
+                    restart = True
+                    break
+                if not nr_boost_reclaim and balanced:
+                    balanced_out = True
+                    break
+                before = nr_slab_pages(pa.vmstat)
+                shrink_slab(vmscan, GFP_KERNEL, 0, 0)
+                nr_reclaimed = max(0, before - nr_slab_pages(pa.vmstat))
+                total += nr_reclaimed
+                nr_boost_reclaim -= min(nr_boost_reclaim, nr_reclaimed)
+                if nr_boost_reclaim and not nr_reclaimed:
+                    break
+                priority -= 1                    # raise_priority (kswapd_shrink_node reclaims nothing on LRUs)
+            if not restart:
                 break
-            before = nr_slab_pages(pa.vmstat)
-            shrink_slab(vmscan, GFP_KERNEL, 0, 0)
-            nr_reclaimed = max(0, before - nr_slab_pages(pa.vmstat))
-            total += nr_reclaimed
-            nr_boost_reclaim -= min(nr_boost_reclaim, nr_reclaimed)
-            if nr_boost_reclaim and not nr_reclaimed:
-                break
-            priority -= 1
-        else:
-            if not total:
-                node.kswapd_failures += 1
+        if not balanced_out and not total:
+            node.kswapd_failures += 1
     finally:
         vmscan.kswapd_running = False
         for z in node.node_zones:
-            z.reclaim_active = False
+            z.reclaim_active = False             # clear_reclaim_active
     if boosted:
         for i, boost in enumerate(zone_boosts):
             if boost:
@@ -2088,13 +2235,23 @@ def balance_pgdat(pa: PageAllocator, node: Node, order: int, highest_zoneidx: in
     return total
 
 
+def prepare_kswapd_sleep(pa: PageAllocator, node: Node, order: int, highest_zoneidx: int) -> bool:
+    """mm/vmscan.c prepare_kswapd_sleep: a hopeless node sleeps, so does a balanced one."""
+    if node.kswapd_failures >= MAX_RECLAIM_RETRIES:
+        return True
+    return pgdat_balanced(pa, node, order, highest_zoneidx)
+
+
+KSWAPD_NAP = HZ // 10            # kswapd_try_to_sleep's schedule_timeout(HZ/10)
+
+
 def kswapd_run(pa: PageAllocator) -> int:
     """One turn of each woken kswapd's loop (mm/vmscan.c kswapd): take
     kswapd_order and kswapd_highest_zoneidx, run balance_pgdat as the
-    kswapd<N> thread, then kswapd_try_to_sleep: balanced, it sleeps
-    (kswapd_low_wmark_hit_quickly counts a wakeup that finds the node
-    balanced at once); not balanced, it stays woken for the caller (the
-    mount's background task) to run again. Returns the pages reclaimed."""
+    kswapd<N> thread, then kswapd_try_to_sleep: a balanced (or hopeless)
+    node's kswapd sleeps; otherwise it counts kswapd_high_wmark_hit_quickly
+    and stays woken for the caller (the mount's background task) to run
+    again. Returns the pages reclaimed."""
     total = 0
     sched = pa.sched
     for node in pa.nodes:
@@ -2109,15 +2266,14 @@ def kswapd_run(pa: PageAllocator) -> int:
         saved = sched.current
         switch_to(sched, node.kswapd)
         try:
-            if pgdat_balanced(pa, node, order, highest) and not pgdat_watermark_boosted(node, highest):
-                pa.vm_events["kswapd_low_wmark_hit_quickly"] += 1
-                node.kswapd_woken = False
-                continue
             total += balance_pgdat(pa, node, order, highest)
         finally:
             switch_to(sched, saved)
-        node.kswapd_woken = not pgdat_balanced(pa, node, order, highest) and \
-            node.kswapd_failures < MAX_RECLAIM_RETRIES
+        if prepare_kswapd_sleep(pa, node, order, highest):
+            node.kswapd_woken = False
+            node.kswapd_slept_at = pa.log.jiffies()
+        else:
+            pa.vm_events["kswapd_high_wmark_hit_quickly"] += 1
     return total
 
 
@@ -2182,7 +2338,10 @@ def free_unref_page(pa: PageAllocator, zone: Zone, pfn: int, order: int) -> None
             __free_pages_ok(pa, zone, pfn, order)
             return
         migratetype = MIGRATE_MOVABLE
-    pa.mem_map.fill(pfn, pfn + (1 << order), PCP)
+    if order:
+        pa.mem_map.fill(pfn, pfn + (1 << order), PCP)
+    else:
+        pa.mem_map.set(pfn, PCP)
     free_unref_page_commit(pa, zone, zone.pcp[pa.current.cpu], pfn, migratetype, order)
 
 
@@ -2271,7 +2430,10 @@ def free_pcppages_bulk(pa: PageAllocator, zone: Zone, count: int, pcp: PerCpuPag
             mt = get_pfnblock_migratetype(zone, pfn)
             count -= nr_pages
             pcp.count -= nr_pages
-            mem_map.fill(pfn, pfn + nr_pages, FREE)
+            if order:
+                mem_map.fill(pfn, pfn + nr_pages, FREE)
+            else:
+                mem_map.set(pfn, FREE)
             __free_one_page(zone, pfn, order, mt)
             if hook is not None:
                 hook("mm_page_pcpu_drain", None, pfn, mt, order)
@@ -2387,7 +2549,10 @@ def get_zeroed_page(pa: PageAllocator, gfp_mask: int) -> int | None:
 
 
 def show_mem(pa: PageAllocator) -> str:
-    """A minimal __show_mem until allocator/linux618/show_mem.py renders 6.18's layout."""
+    """__show_mem: show_mem.py's; without it, a minimal summary."""
+    sm = _part("show_mem")
+    if sm is not None:
+        return str(sm.show_mem(pa))
     lines = ["Mem-Info:"]
     for zone in pa.zones:
         if not zone.present:
