@@ -80,6 +80,18 @@ def log_text(sl: S.SlabAllocator) -> str:
     return "\n".join(r.text for r in sl.log.records)
 
 
+def chain(sl: S.SlabAllocator, s: S.KmemCache, head: int) -> list[int]:
+    """A freelist read from simulated memory: each free object holds the next one's kernel
+    address (direct map: 0xffff888000000000 + phys) at s->offset; 0 ends it."""
+    out: list[int] = []
+    p = head
+    while p and len(out) <= 1 << 16:
+        out.append(p)
+        v = int.from_bytes(sl.mem.read(p + s.offset, 8), "little")
+        p = v - X86_64.page_offset if v else 0
+    return out
+
+
 def node(s: S.KmemCache) -> S.KmemCacheNode:
     n = s.node[0]
     assert n is not None
@@ -332,6 +344,7 @@ def fill_slabs(sl: S.SlabAllocator, s: S.KmemCache, nslabs: int) -> list[list[in
 
 
 def test_cpu_slab_and_fast_free(sl: S.SlabAllocator) -> None:
+    sl.freelist_random = False      # a kernel without CONFIG_SLAB_FREELIST_RANDOM: address order
     s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
     assert s is not None
     a = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
@@ -339,13 +352,45 @@ def test_cpu_slab_and_fast_free(sl: S.SlabAllocator) -> None:
     c = s.cpu_slab[0]
     slab = c.slab
     # new_slab: the whole freelist goes to the CPU; the slab is frozen and counts all 8 as in use
-    assert slab is not None and slab.frozen and slab.inuse == 8 and len(c.freelist) == 7
-    # objects follow each other from the slab's start (no freelist randomisation here)
+    assert slab is not None and slab.frozen and slab.inuse == 8 and slab.freelist == 0
+    # the rest of the slab is c->freelist, in address order, the pointers inside the objects
+    # at offset 2000
+    assert chain(sl, s, c.freelist) == [a + i * 4032 for i in range(1, 8)]
+    # objects follow each other from the slab's start
     assert a == slab.pfn * PAGE
     assert S.kmem_cache_alloc(sl, s, GFP_KERNEL) == a + 4032
     assert (node(s).nr_slabs, node(s).total_objects, node(s).nr_partial) == (1, 8, 0)
     S.kmem_cache_free(sl, s, a)
-    assert c.freelist[-1] == a and slab.inuse == 8    # do_slab_free's fast path
+    assert chain(sl, s, c.freelist)[:2] == [a, a + 2 * 4032] and slab.inuse == 8   # do_slab_free's fast path
+
+
+def test_freelist_randomization(sl: S.SlabAllocator) -> None:
+    kmalloc32 = S.find_cache(sl, "kmalloc-32")
+    assert kmalloc32 is not None
+    before = set(kmalloc32.live)
+    s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
+    assert s is not None and s.random_seq is not None
+    # init_cache_random_seq: kcalloc(8 objects, sizeof(unsigned int)) = 32 bytes (kmalloc-32)
+    # holding a permutation of 0..7; the cache keeps it scaled by s->size
+    new = set(kmalloc32.live) - before
+    assert len(new) == 1
+    raw = bytes(sl.mem.read(new.pop(), 32))
+    perm = [int.from_bytes(raw[i:i + 4], "little") for i in range(0, 32, 4)]
+    assert sorted(perm) == list(range(8)) and s.random_seq == [v * 4032 for v in perm]
+    a = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
+    slab = S.virt_to_slab(sl, a or 0)
+    assert slab is not None and a is not None
+    # shuffle_freelist: the chain walks random_seq cyclically from a random position
+    order = [a] + chain(sl, s, s.cpu_slab[0].freelist)
+    offsets = [o - slab.addr for o in order]
+    assert sorted(offsets) == [i * 4032 for i in range(8)]
+    pos = s.random_seq.index(offsets[0])
+    assert offsets == [s.random_seq[(pos + i) % 8] for i in range(8)]
+    # the sequence is freed with the cache
+    for o in [a]:
+        S.kmem_cache_free(sl, s, o)
+    seq_addr = s.random_seq_addr
+    assert S.kmem_cache_destroy(sl, s) == 0 and seq_addr not in kmalloc32.live
 
 
 def test_full_slab_goes_to_cpu_partial_then_drains(sl: S.SlabAllocator) -> None:
@@ -436,6 +481,7 @@ def test_get_partial_node_refills_the_cpu_partial_chain(sl: S.SlabAllocator) -> 
 
 
 def test_remote_free_and_deactivate(sl: S.SlabAllocator) -> None:
+    sl.freelist_random = False
     s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
     assert s is not None
     a = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
@@ -444,13 +490,14 @@ def test_remote_free_and_deactivate(sl: S.SlabAllocator) -> None:
     assert slab is not None and a is not None and b is not None
     set_current(sl.sched, 1)            # pid 1 runs on CPU 1
     S.kmem_cache_free(sl, s, a)         # a frozen slab of CPU 0: its own freelist (FREE_FROZEN)
-    assert slab.freelist == [a] and slab.inuse == 7 and slab.frozen
+    assert chain(sl, s, slab.freelist) == [a] and slab.inuse == 7 and slab.frozen
     set_current(sl.sched, 0)
     S.flush_all(sl, s)
     # deactivate_slab: 6 CPU-free + 1 remote-free objects back; 1 in use; to the node
     # list's tail (it had remote frees)
     assert slab.inuse == 1 and not slab.frozen and node(s).nr_partial == 1
-    assert len(slab.freelist) == 7
+    # the CPU freelist (6, from the third object on) spliced in front of the slab's own (a)
+    assert chain(sl, s, slab.freelist) == [a + i * 4032 for i in range(2, 8)] + [a]
 
 
 def test_kmem_cache_shrink(sl: S.SlabAllocator) -> None:
@@ -538,14 +585,14 @@ def test_double_free_is_reported_and_ignored(sl: S.SlabAllocator) -> None:
     b = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
     assert a is not None and b is not None
     S.kmem_cache_free(sl, s, a)
-    free_before = list(s.cpu_slab[0].freelist)
+    free_before = chain(sl, s, s.cpu_slab[0].freelist)
     # set_freepointer's BUG_ON(object == fp): a at the head of the freelist it goes onto
     S.kmem_cache_free(sl, s, a)
     assert "kernel BUG at mm/slub.c:550!" in log_text(sl)
     S.kmem_cache_free(sl, s, b)
     S.kmem_cache_free(sl, s, a)        # not the head any more: the simulator's own report
     assert f"double free of object 0x{X86_64.page_offset + a:016x}" in log_text(sl)
-    assert s.cpu_slab[0].freelist == free_before + [b]
+    assert chain(sl, s, s.cpu_slab[0].freelist) == [b] + free_before
 
 
 def test_slab_out_of_memory_report() -> None:
@@ -731,16 +778,17 @@ def test_objects_are_distinct_live_inside_their_slab_and_all_come_back(ops: list
         assert slab is not None and slab.cache is s
         off = o - slab.addr - s.red_left_pad
         assert 0 <= off and off % s.size == 0 and off // s.size < slab.objects
-        assert o not in slab.freelist and all(o not in c.freelist for c in s.cpu_slab)
+        assert o not in chain(sl, s, slab.freelist)
+        assert all(o not in chain(sl, s, c.freelist) for c in s.cpu_slab)
     for s in caches:
         assert s is not None
         n = node(s)
         # a slab's objects: in use (live) or free on exactly one freelist
-        free = sum(len(c.freelist) for c in s.cpu_slab)
+        free = sum(len(chain(sl, s, c.freelist)) for c in s.cpu_slab)
         slabs = {p.pfn for p in n.partial} | {c.slab.pfn for c in s.cpu_slab if c.slab} | \
             {p.pfn for c in s.cpu_slab for p in c.partial_slabs()}
         assert n.nr_partial == len(list(n.partial))
-        assert len(s.live) + free + sum(len(sl_.freelist) for sl_ in _slabs(sl, s)) == n.total_objects
+        assert len(s.live) + free + sum(len(chain(sl, s, x.freelist)) for x in _slabs(sl, s)) == n.total_objects
         assert slabs <= {sl_.pfn for sl_ in _slabs(sl, s)}
     for s, o in held:
         S.kmem_cache_free(sl, s, o)
@@ -774,21 +822,29 @@ def record(sl: S.SlabAllocator) -> list[tuple[str, str | None, int, int, int | N
     return events
 
 
-def test_allocate_slab_asks_for_the_order_without_reclaim_then_the_minimum(sl: S.SlabAllocator) -> None:
+def test_allocate_slab_asks_for_the_order_without_reclaim_then_the_minimum(
+        sl: S.SlabAllocator, monkeypatch: pytest.MonkeyPatch) -> None:
     s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
     assert s is not None
     attr = sl.faults.fail_page_alloc
     attr.probability, attr.times = 100, -1       # fails every request of order >= min_order (1)
     sl.faults.fail_page_alloc_armed = True
-    events = record(sl)
+    asked: list[tuple[int, int, int | None]] = []
+    real = PA.alloc_pages
+
+    def alloc_pages(pa: PA.PageAllocator, gfp: int, order: int, node_id: int | None = None,
+                    owner: object = None) -> int | None:
+        pfn = real(pa, gfp, order, node_id, owner)      # type: ignore[arg-type]
+        asked.append((gfp, order, pfn))
+        return pfn
+    monkeypatch.setattr(PA, "alloc_pages", alloc_pages)
     o = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
-    pages = [(pfn, gfp, order) for ev, _, pfn, gfp, order in events if ev == "mm_page_alloc"]
     # new_slab keeps GFP_RECLAIM_MASK|GFP_CONSTRAINT_MASK of 0xcc0; allocflags add __GFP_COMP
     # (0x40000): 0x40cc0. allocate_slab: | __GFP_NOWARN | __GFP_NORETRY, and as order 3 >
     # min order 0: | __GFP_NOMEMALLOC, & ~__GFP_RECLAIM -> 0xd20c0. It fails (fail_page_alloc),
     # so s->min (order 0) with the caller's flags: 0x40cc0
-    assert [(g, order) for _, g, order in pages] == [(0xD20C0, 3), (0x40CC0, 0)]
-    assert pages[0][0] == -1 and pages[1][0] >= 0
+    assert [(g, order) for g, order, _ in asked] == [(0xD20C0, 3), (0x40CC0, 0)]
+    assert asked[0][2] is None and asked[1][2] is not None
     slab = S.virt_to_slab(sl, o or 0)
     assert slab is not None and (slab.order, slab.objects) == (0, 1)
     assert (node(s).nr_slabs, node(s).total_objects) == (1, 1)
@@ -877,3 +933,46 @@ def test_get_slabinfo_counts_cpu_free_objects_as_active(sl: S.SlabAllocator) -> 
     S.flush_all(sl, s)
     # now 4 slabs on the node list with 1 free object each
     assert S.get_slabinfo(s) == (28, 32, 4, 4, 8, 3)
+
+
+def test_a_write_to_a_freed_object_breaks_the_chain(sl: S.SlabAllocator) -> None:
+    s = S.kmem_cache_create(sl, "scullc", 4000, 0, SLAB_HWCACHE_ALIGN, None)
+    assert s is not None
+    a = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
+    b = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
+    assert a is not None and b is not None
+    S.kmem_cache_free(sl, s, a)
+    # use after free: the free pointer sits in the middle of the object (offset 2000)
+    sl.mem.write(a + 2000, (X86_64.page_offset + b).to_bytes(8, "little"))
+    assert S.kmem_cache_alloc(sl, s, GFP_KERNEL) == a
+    # a's pointer named b, which is handed out: 6.18 would hand b out twice; the simulator
+    # reports it and drops the rest of the CPU freelist
+    assert "corrupted" in log_text(sl) and s.cpu_slab[0].freelist == 0
+    c = S.kmem_cache_alloc(sl, s, GFP_KERNEL)
+    assert c is not None and c not in (a, b)
+
+
+ALL = capture("all-caches-geometry.txt")
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_geometry_of_every_cache_of_the_live_kernel(booted: S.SlabAllocator, name: str) -> None:
+    """calculate_sizes + calculate_order on each cache the live 6.18 kernel has, from its
+    object_size, align and flags (sysfs): s->size, objects per slab and order as it shows."""
+    live = {k: int(v) for k, v in ALL[name].items()}
+    flags = 0
+    for attr, bit in (("reclaim_account", SLAB_RECLAIM_ACCOUNT), ("cache_dma", SLAB_CACHE_DMA),
+                      ("destroy_by_rcu", SLAB_TYPESAFE_BY_RCU), ("poison", SLAB_POISON),
+                      ("red_zone", SLAB_RED_ZONE), ("store_user", SLAB_STORE_USER)):
+        if live[attr]:
+            flags |= bit
+    if name.startswith(("kmalloc-", "dma-kmalloc-")):
+        flags |= 1 << 3                 # SLAB_KMALLOC
+    results = set()
+    # a TYPESAFE_BY_RCU cache may have given a freeptr_offset inside the object (6.13+ filp)
+    for freeptr in ([None, 0] if flags & SLAB_TYPESAFE_BY_RCU else [None]):
+        s = S.KmemCache(name=name, object_size=live["object_size"], size=live["object_size"],
+                        align=live["align"], flags=flags, ctor=(lambda p: None) if live["ctor"] else None)
+        assert S.calculate_sizes(booted, s, freeptr)
+        results.add((s.size, s.objects, s.order))
+    assert (live["slab_size"], live["objs_per_slab"], live["order"]) in results

@@ -27,10 +27,15 @@ goes through the node lists under the list lock, and calls the checks of
 slub_debug.py (alloc_single_from_partial, alloc_single_from_new_slab,
 free_to_partial_list).
 
-Freelists are Python lists whose END is the head (the next object handed
-out), objects are physical addresses (as 2.6.18's part: the direct map's
-PAGE_OFFSET is added only when printing). `cache.live` holds the objects
-really handed out, which is what catches double and foreign frees.
+Objects are physical addresses (as in 2.6.18's part: the direct map's
+PAGE_OFFSET is added only when printing); a freelist is the physical
+address of its first object (0: empty), and each free object holds the next
+one's kernel address at s->offset in simulated memory (get_freepointer,
+set_freepointer), so a write to a freed object can break the chain as it
+breaks the kernel's. `cache.live` holds the objects really handed out,
+which is what catches double and foreign frees, and a free pointer that
+leads outside its slab or to a live object is reported and the rest of that
+freelist dropped (docs/deviations.md) instead of handing out a bad object.
 
 Slab pages come from the 6.18 page allocator and count, in bytes, in the
 node's nr_slab_reclaimable_b / nr_slab_unreclaimable_b (account_slab);
@@ -40,6 +45,7 @@ nr_slab_unreclaimable_b without being in any cache.
 from __future__ import annotations
 
 import random
+import struct
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -49,7 +55,7 @@ from ..arch import Arch
 from ..fault_inject import FaultInject
 from ..page_alloc import PageOwner
 from ..printk import KERN_ERR, KERN_INFO, KERN_WARNING, KernelLog
-from ..sched import Sched, attach_cpu_view
+from ..sched import Sched, Task, attach_cpu_view
 from ..trace import KmemTrace, call_site, caller_frame
 from ..vmscan import Vmscan
 from ..vmstat import VmStat
@@ -202,9 +208,10 @@ SLUB_RED_ACTIVE = 0xCC
 # Lines of mm/slub.c (6.12.117) named in BUG and WARNING reports
 LINE_SET_FREEPOINTER_BUG = 550      # set_freepointer: BUG_ON(object == fp)
 LINE_CACHE_FROM_OBJ = 4770          # cache_from_obj: WARN "Wrong slab cache"
-LINE_VIRT_TO_CACHE = 4750           # virt_to_cache: WARN_ONCE "Object is not a Slab page!"
+LINE_VIRT_TO_CACHE = 4756           # virt_to_cache: WARN_ONCE "Object is not a Slab page!"
 LINE_FREE_LARGE_KMALLOC = 4799      # free_large_kmalloc: WARN_ON_ONCE(order == 0)
-LINE_KMEM_CACHE_DESTROY = 523       # mm/slab_common.c kmem_cache_destroy: WARN(err, ...)
+LINE_KSIZE = 1046                   # mm/slab_common.c __ksize: WARN_ON(folio_size <= KMALLOC_MAX_CACHE_SIZE)
+LINE_KMEM_CACHE_DESTROY = 548       # mm/slab_common.c kmem_cache_destroy: WARN(err, ...)
 
 # The functions a trace call site or a debug track looks through.
 SLUB_ENTRY_POINTS = frozenset((
@@ -327,10 +334,11 @@ def list_del(entry: Slab) -> None:
 class Slab(PageOwner):
     """struct slab: the pages of one slab, cut into `objects` objects.
 
-    freelist: the slab's own free objects (end = head); inuse: objects not on
-    that freelist (a frozen CPU slab counts the CPU freelist's objects as in
-    use, as SLUB does); frozen: it is a CPU slab; next/slabs: the CPU-partial
-    chain and its length; on: the node list it is on (partial or full)."""
+    freelist: the first of the slab's own free objects (0: none); inuse:
+    objects not on that freelist (a frozen CPU slab counts the CPU
+    freelist's objects as in use, as SLUB does); frozen: it is a CPU slab;
+    pnext/slabs: the CPU-partial chain (slab->next) and its length; on: the
+    node list it is on (partial or full)."""
     __slots__ = ("addr", "end", "freelist", "frozen", "inuse", "next", "node", "objects", "on",
                  "on_partial", "order", "pnext", "prev", "slabs")
     cache: KmemCache
@@ -344,7 +352,7 @@ class Slab(PageOwner):
         self.order = order
         self.objects = objects
         self.inuse = 0
-        self.freelist: list[int] = []
+        self.freelist = 0
         self.frozen = False
         self.node = 0
         self.slabs = 0
@@ -368,7 +376,7 @@ class KmemCacheCpu:
     __slots__ = ("freelist", "partial", "slab")
 
     def __init__(self) -> None:
-        self.freelist: list[int] = []
+        self.freelist = 0
         self.slab: Slab | None = None
         self.partial: Slab | None = None
 
@@ -417,6 +425,8 @@ class KmemCache:
     allocflags: int = 0
     remote_node_defrag_ratio: int = 1000
     random: int = 0                 # CONFIG_SLAB_FREELIST_HARDENED: the free pointer key
+    random_seq: list[int] | None = None     # CONFIG_SLAB_FREELIST_RANDOM: object offsets, shuffled
+    random_seq_addr: int = 0        # the kcalloc'd array that holds it
     cpu_slab: list[KmemCacheCpu] = field(default_factory=list)
     node: list[KmemCacheNode | None] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
@@ -426,6 +436,7 @@ class KmemCache:
     name_addr: int = 0              # kstrdup_const's copy of the name (0: none)
     failslab: bool = False          # sysfs `failslab` (cache-filter)
     stats: dict[str, int] = field(default_factory=dict)
+    allocator: SlabAllocator | None = field(default=None, repr=False)  # whose cache it is
 
     # what the page allocator, trace and the 2.6.18 readers know a cache by
     @property
@@ -481,17 +492,25 @@ class PartialContext:
 
 
 class DebugHooks(Protocol):
-    """What slub_debug.py provides (it is called only for caches with debug flags)."""
+    """What slub_debug.py provides (called only for caches with debug flags)."""
+    TRACK_ALLOC: int
 
-    def setup_object_debug(self, sl: SlabAllocator, s: KmemCache, objp: int) -> None: ...
+    def setup_slab_debug(self, sl: SlabAllocator, s: KmemCache, slab: Slab) -> None: ...
 
-    def alloc_debug_processing(self, sl: SlabAllocator, s: KmemCache, slab: Slab, objp: int,
-                               addr: str) -> bool: ...
+    def setup_object_debug(self, sl: SlabAllocator, s: KmemCache, obj: int) -> None: ...
 
-    def free_debug_processing(self, sl: SlabAllocator, s: KmemCache, slab: Slab, objp: int,
-                              addr: str) -> bool: ...
+    def alloc_debug_processing(self, sl: SlabAllocator, s: KmemCache, slab: Slab, obj: int,
+                               orig_size: int | None = None) -> bool: ...
 
-    def init_object(self, s: KmemCache, objp: int, val: int) -> None: ...
+    def free_debug_processing(self, sl: SlabAllocator, s: KmemCache, slab: Slab, obj: int,
+                              addr: int | None = None) -> bool: ...
+
+    def init_object(self, sl: SlabAllocator, s: KmemCache, obj: int, val: int) -> None: ...
+
+    def free_slab_checks(self, sl: SlabAllocator, s: KmemCache, slab: Slab) -> None: ...
+
+    def set_track(self, sl: SlabAllocator, s: KmemCache, obj: int, alloc: int,
+                  addr: int | None = None) -> None: ...
 
 
 KMALLOC_LARGE = PageOwner("kmalloc_large")  # the head page of a kmalloc above 8 KiB
@@ -501,7 +520,7 @@ class SlabAllocator:
     """SLUB's state: slab_caches, the kmalloc caches, slab_debug, slab_state."""
 
     def __init__(self, arch: Arch, pa: PageAllocator, log: KernelLog, sched: Sched, vmstat: VmStat,
-                 faults: FaultInject, trace: KmemTrace, vmscan: Vmscan, debug: str = ""):
+                 faults: FaultInject, trace: KmemTrace, vmscan: Vmscan, debug: str | bool = ""):
         self.arch = arch
         self.pa = self.page_alloc = pa
         self.mem = pa.mem
@@ -509,6 +528,7 @@ class SlabAllocator:
         self.mem_size = pa.mem.size
         self.page_shift = arch.page_shift
         self.page_size = arch.page_size
+        self.page_offset = arch.page_offset         # free pointers hold kernel addresses
         self.log = log
         self.sched = sched
         self.vmstat = vmstat
@@ -529,13 +549,15 @@ class SlabAllocator:
         self.slub_max_order = PAGE_ALLOC_COSTLY_ORDER
         self.slub_min_objects = 0                   # slab_min_objects= (0: from the CPU count)
         self.nr_present_cpus = sched.nr_cpus        # num_present_cpus()
-        self.debug = debug
-        self.slub_debug, self.disable_higher_order_debug = parse_slub_debug_flags(debug)
+        # slab_debug= letters; True (2.6.18's --slab-debug switch) is slab_debug=FZPU
+        self.debug = "FZPU" if debug is True else debug or ""
+        self.slub_debug, self.disable_higher_order_debug = parse_slub_debug_flags(self.debug)
         self.debug_hooks: DebugHooks | None = None
         self.kmem_cache: KmemCache | None = None
         self.kmem_cache_node: KmemCache | None = None
         self.large: dict[int, int] = {}             # large kmalloc: address -> order
-        self.rng = random.Random(0)                 # get_cycles() for remote_node_defrag_ratio
+        self.rng = random.Random(0)                 # get_random_*, get_cycles()
+        self.freelist_random = True                 # CONFIG_SLAB_FREELIST_RANDOM=y on the 6.18 host
         self.warned_once: set[str] = set()
         self.oom_ratelimit: list[float] = []        # slub_oom_rs: DEFAULT_RATELIMIT 5 s / 10
         # set while fault injection or tracing is on: the fast paths step aside
@@ -815,9 +837,10 @@ def early_kmem_cache_node_alloc(sl: SlabAllocator, nid: int) -> bool:
     if slab.node != nid:
         sl.log.printk(KERN_ERR, f"SLUB: Unable to allocate memory from node {nid}")
         sl.log.printk(KERN_ERR, "SLUB: Allocating a useless per node structure in order to be able to continue")
-    n_addr = slab.freelist.pop()
+    n_addr = slab.freelist
     if s.flags & SLAB_DEBUG_FLAGS:
-        _hooks(sl).init_object(s, n_addr, SLUB_RED_ACTIVE)
+        _hooks(sl).init_object(sl, s, n_addr, SLUB_RED_ACTIVE)
+    slab.freelist = get_freepointer(sl, s, n_addr)
     slab.inuse = 1
     s.live.add(n_addr)
     n = KmemCacheNode(n_addr)
@@ -831,6 +854,7 @@ def do_kmem_cache_create(sl: SlabAllocator, s: KmemCache, freeptr_offset: int | 
     """mm/slub.c do_kmem_cache_create: sizes, min_partial, cpu_partial, the
     per-node and per-CPU structures. 0 or -EINVAL/-ENOMEM."""
     s.flags = kmem_cache_flags(sl, s.flags, s.name)
+    s.allocator = sl
     s.random = sl.rng.getrandbits(64)
     if not calculate_sizes(sl, s, freeptr_offset):
         return -22
@@ -842,6 +866,8 @@ def do_kmem_cache_create(sl: SlabAllocator, s: KmemCache, freeptr_offset: int | 
     set_min_partial(s, ilog2(s.size) // 2)
     set_cpu_partial(s)
     s.remote_node_defrag_ratio = 1000
+    if sl.slab_state >= UP and not init_cache_random_seq(sl, s):
+        return -12
     init_kmem_cache_cpus(sl, s)
     if not init_kmem_cache_nodes(sl, s):
         __kmem_cache_release(sl, s)
@@ -888,6 +914,7 @@ def kmem_cache_init(sl: SlabAllocator) -> None:
     bootstrap(sl, boot_cache)
     bootstrap(sl, boot_node)
     create_kmalloc_caches(sl)
+    init_freelist_randomization(sl)
     sl.log.printk(KERN_INFO, f"SLUB: HWalign={sl.arch.cache_line}, Order={sl.slub_min_order}-"
                              f"{sl.slub_max_order}, MinObjects={sl.slub_min_objects}, "
                              f"CPUs={sl.nr_cpus}, Nodes={sl.nr_node_ids}")
@@ -1145,7 +1172,11 @@ def slab_kmem_cache_release(sl: SlabAllocator, s: KmemCache) -> None:
 
 
 def __kmem_cache_release(sl: SlabAllocator, s: KmemCache) -> None:
-    """mm/slub.c __kmem_cache_release: free_kmem_cache_nodes (the per-CPU part is percpu memory)."""
+    """mm/slub.c __kmem_cache_release: cache_random_seq_destroy, free_kmem_cache_nodes
+    (the per-CPU part is percpu memory)."""
+    if s.random_seq_addr:
+        kfree(sl, s.random_seq_addr)
+    s.random_seq, s.random_seq_addr = None, 0
     for nid, n in list(s.nodes()):
         s.node[nid] = None
         if n.addr and sl.kmem_cache_node is not None:
@@ -1179,14 +1210,72 @@ def list_slab_objects(sl: SlabAllocator, s: KmemCache, slab: Slab) -> None:
     """mm/slub.c list_slab_objects: slab_bug and each object still allocated."""
     sl.log.printk(KERN_ERR, "=" * 77 + f"\nBUG {s.name} (Not tainted): Objects remaining on"
                             " __kmem_cache_shutdown()\n" + "-" * 77 + "\n")
-    free = set(slab.freelist)
+    free = set(freelist_objects(sl, s, slab, slab.freelist))
     start = slab.addr + s.red_left_pad
     for i in range(slab.objects):
         p = start + i * s.size
         if p not in free and p in s.live:
             sl.log.printk(KERN_ERR, f"Object 0x{_ptr(sl, p)} @offset={p - slab.addr}")
     sl.log.printk(KERN_ERR, f"Slab 0x{_ptr(sl, slab.addr)} objects={slab.objects} used={slab.inuse}"
-                            f" fp=0x{_ptr(sl, slab.freelist[-1]) if slab.freelist else '0' * 16}")
+                            f" fp=0x{_ptr(sl, slab.freelist) if slab.freelist else '0' * 16}")
+
+
+# -- freelist randomization (CONFIG_SLAB_FREELIST_RANDOM) --------------------
+
+
+def init_cache_random_seq(sl: SlabAllocator, s: KmemCache) -> bool:
+    """mm/slub.c init_cache_random_seq: cache_random_seq_create (a kcalloc of one
+    unsigned int per object, Fisher-Yates shuffled), then scaled to offsets."""
+    count = s.objects
+    if not sl.freelist_random or s.random_seq is not None or count < 2:
+        return True
+    addr = kcalloc(sl, count, 4, GFP_KERNEL)
+    if addr is None:
+        return False
+    seq = list(range(count))
+    for i in range(count - 1, 0, -1):        # freelist_randomize
+        r = sl.rng.randrange(i + 1)
+        seq[i], seq[r] = seq[r], seq[i]
+    sl.mem.write(addr, b"".join(v.to_bytes(4, "little") for v in seq))
+    s.random_seq = [v * s.size for v in seq]
+    s.random_seq_addr = addr
+    return True
+
+
+def init_freelist_randomization(sl: SlabAllocator) -> None:
+    """mm/slub.c init_freelist_randomization: every boot cache gets its sequence."""
+    for s in sl.slab_caches:
+        init_cache_random_seq(sl, s)
+
+
+def shuffle_freelist(sl: SlabAllocator, s: KmemCache, slab: Slab) -> bool:
+    """mm/slub.c shuffle_freelist: the chain follows random_seq from a random
+    position, skipping offsets beyond a smaller (fallback order) slab."""
+    seq = s.random_seq
+    if slab.objects < 2 or seq is None:
+        return False
+    count = len(seq)
+    pos = sl.rng.randrange(count)
+    page_limit = slab.objects * s.size
+    start = slab.addr + s.red_left_pad
+    setup = s.flags & SLAB_DEBUG_FLAGS or s.ctor is not None
+    order: list[int] = []
+    while len(order) < slab.objects:          # next_freelist_entry
+        idx = seq[pos]
+        pos = pos + 1 if pos + 1 < count else 0
+        if idx < page_limit:
+            order.append(start + idx)
+    view = sl.mem.view
+    pack = _u64.pack_into
+    off = s.offset
+    base = sl.page_offset
+    for i, cur in enumerate(order):
+        if setup:
+            setup_object(sl, s, cur)
+        nxt = order[i + 1] if i + 1 < len(order) else 0
+        pack(view, cur + off, base + nxt if nxt else 0)
+    slab.freelist = order[0]
+    return True
 
 
 # -- slab pages -------------------------------------------------------------
@@ -1241,15 +1330,29 @@ def allocate_slab(sl: SlabAllocator, s: KmemCache, flags: int, node: int) -> Sla
     slab.frozen = False
     account_slab(sl, slab, s, 1)
     debug = s.flags & SLAB_DEBUG_FLAGS
-    if debug and s.flags & SLAB_POISON:
-        sl.mem.fill(slab.addr, sl.page_size << slab.order, POISON_INUSE)   # setup_slab_debug
+    if debug:
+        _hooks(sl).setup_slab_debug(sl, s, slab)
+    if shuffle_freelist(sl, s, slab):
+        return slab
     start = slab.addr + s.red_left_pad                                    # fixup_red_left
     size = s.size
-    objs = list(range(start + (slab.objects - 1) * size, start - 1, -size))   # head is the first object
-    if debug or s.ctor is not None:
-        for p in reversed(objs):
-            setup_object(sl, s, p)
-    slab.freelist = objs
+    setup = debug or s.ctor is not None
+    if setup:
+        setup_object(sl, s, start)
+    slab.freelist = start
+    # the chain in address order (the cache has no random_seq)
+    view = sl.mem.view
+    pack = _u64.pack_into
+    off = s.offset
+    base = sl.page_offset
+    p = start
+    for _ in range(slab.objects - 1):
+        nxt = p + size
+        if setup:
+            setup_object(sl, s, nxt)
+        pack(view, p + off, base + nxt)
+        p = nxt
+    pack(view, p + off, 0)
     return slab
 
 
@@ -1275,7 +1378,10 @@ def __free_slab(sl: SlabAllocator, s: KmemCache, slab: Slab) -> None:
 
 
 def free_slab(sl: SlabAllocator, s: KmemCache, slab: Slab) -> None:
-    """mm/slub.c free_slab (SLAB_TYPESAFE_BY_RCU's call_rcu is immediate here)."""
+    """mm/slub.c free_slab (SLAB_TYPESAFE_BY_RCU's call_rcu is immediate here);
+    with SLAB_CONSISTENCY_CHECKS the padding and every (free) object are checked first."""
+    if s.flags & SLAB_CONSISTENCY_CHECKS:
+        _hooks(sl).free_slab_checks(sl, s, slab)
     __free_slab(sl, s, slab)
 
 
@@ -1333,11 +1439,12 @@ def remove_full(s: KmemCache, n: KmemCacheNode, slab: Slab) -> None:
 
 
 def alloc_single_from_partial(sl: SlabAllocator, s: KmemCache, n: KmemCacheNode, slab: Slab,
-                              orig_size: int, addr: str) -> int | None:
+                              orig_size: int) -> int | None:
     """mm/slub.c alloc_single_from_partial (debug caches)."""
-    obj = slab.freelist.pop()
+    obj = slab.freelist
+    slab.freelist = get_freepointer(sl, s, obj)
     slab.inuse += 1
-    if not _hooks(sl).alloc_debug_processing(sl, s, slab, obj, addr):
+    if not _hooks(sl).alloc_debug_processing(sl, s, slab, obj, orig_size):
         if slab.on_partial:
             remove_partial(n, slab)
         return None
@@ -1347,14 +1454,14 @@ def alloc_single_from_partial(sl: SlabAllocator, s: KmemCache, n: KmemCacheNode,
     return obj
 
 
-def alloc_single_from_new_slab(sl: SlabAllocator, s: KmemCache, slab: Slab, orig_size: int,
-                               addr: str) -> int | None:
+def alloc_single_from_new_slab(sl: SlabAllocator, s: KmemCache, slab: Slab, orig_size: int) -> int | None:
     """mm/slub.c alloc_single_from_new_slab (debug caches)."""
     n = s.node[slab.node]
     assert n is not None
-    obj = slab.freelist.pop()
+    obj = slab.freelist
+    slab.freelist = get_freepointer(sl, s, obj)
     slab.inuse = 1
-    if not _hooks(sl).alloc_debug_processing(sl, s, slab, obj, addr):
+    if not _hooks(sl).alloc_debug_processing(sl, s, slab, obj, orig_size):
         return None
     if slab.inuse == slab.objects:
         add_full(s, n, slab)
@@ -1365,7 +1472,7 @@ def alloc_single_from_new_slab(sl: SlabAllocator, s: KmemCache, slab: Slab, orig
 
 
 def get_partial_node(sl: SlabAllocator, s: KmemCache, n: KmemCacheNode | None,
-                     pc: PartialContext, addr: str) -> Slab | None:
+                     pc: PartialContext) -> Slab | None:
     """mm/slub.c get_partial_node: the first partial slab for the CPU, more
     onto its CPU-partial chain until more than cpu_partial_slabs / 2."""
     if n is None or not n.nr_partial:
@@ -1375,7 +1482,7 @@ def get_partial_node(sl: SlabAllocator, s: KmemCache, n: KmemCacheNode | None,
     debug = s.flags & SLAB_DEBUG_FLAGS
     for slab in n.partial:
         if debug:
-            obj = alloc_single_from_partial(sl, s, n, slab, pc.orig_size, addr)
+            obj = alloc_single_from_partial(sl, s, n, slab, pc.orig_size)
             if obj is not None:
                 partial = slab
                 pc.object = obj
@@ -1394,7 +1501,7 @@ def get_partial_node(sl: SlabAllocator, s: KmemCache, n: KmemCacheNode | None,
     return partial
 
 
-def get_any_partial(sl: SlabAllocator, s: KmemCache, pc: PartialContext, addr: str) -> Slab | None:
+def get_any_partial(sl: SlabAllocator, s: KmemCache, pc: PartialContext) -> Slab | None:
     """mm/slub.c get_any_partial (CONFIG_NUMA): other nodes with more than
     min_partial partial slabs, unless remote_node_defrag_ratio says no."""
     if not s.remote_node_defrag_ratio or sl.rng.randrange(1024) > s.remote_node_defrag_ratio:
@@ -1403,42 +1510,42 @@ def get_any_partial(sl: SlabAllocator, s: KmemCache, pc: PartialContext, addr: s
     for nid in [here] + [i for i in range(sl.nr_node_ids) if i != here]:
         n = s.node[nid]
         if n is not None and n.nr_partial > s.min_partial:
-            slab = get_partial_node(sl, s, n, pc, addr)
+            slab = get_partial_node(sl, s, n, pc)
             if slab is not None:
                 return slab
     return None
 
 
-def get_partial(sl: SlabAllocator, s: KmemCache, node: int, pc: PartialContext, addr: str) -> Slab | None:
+def get_partial(sl: SlabAllocator, s: KmemCache, node: int, pc: PartialContext) -> Slab | None:
     """mm/slub.c get_partial: the node asked for (or this CPU's), then any."""
     searchnode = sl.cpu_node[sl.current.cpu] if node == NUMA_NO_NODE else node
-    slab = get_partial_node(sl, s, s.node[searchnode], pc, addr)
+    slab = get_partial_node(sl, s, s.node[searchnode], pc)
     if slab is not None or (node != NUMA_NO_NODE and pc.flags & __GFP_THISNODE):
         return slab
-    return get_any_partial(sl, s, pc, addr)
+    return get_any_partial(sl, s, pc)
 
 
 # -- CPU slabs --------------------------------------------------------------
 
 
-def get_freelist(slab: Slab) -> list[int]:
+def get_freelist(slab: Slab) -> int:
     """mm/slub.c get_freelist: take the slab's whole freelist; it stays frozen if there was one."""
     freelist = slab.freelist
-    slab.freelist = []
+    slab.freelist = 0
     slab.inuse = slab.objects
     slab.frozen = bool(freelist)
     return freelist
 
 
-def freeze_slab(slab: Slab) -> list[int]:
+def freeze_slab(slab: Slab) -> int:
     freelist = slab.freelist
-    slab.freelist = []
+    slab.freelist = 0
     slab.inuse = slab.objects
     slab.frozen = True
     return freelist
 
 
-def deactivate_slab(sl: SlabAllocator, s: KmemCache, slab: Slab, freelist: list[int]) -> None:
+def deactivate_slab(sl: SlabAllocator, s: KmemCache, slab: Slab, freelist: int) -> None:
     """mm/slub.c deactivate_slab: the CPU freelist goes back in front of the
     slab's own; the slab is unfrozen onto the node partial list (tail if it
     had remote frees), discarded if empty and the node has min_partial, or
@@ -1447,9 +1554,24 @@ def deactivate_slab(sl: SlabAllocator, s: KmemCache, slab: Slab, freelist: list[
     n = s.node[nid]
     assert n is not None
     tail = DEACTIVATE_TO_TAIL if slab.freelist else DEACTIVATE_TO_HEAD
-    if freelist:
-        slab.inuse -= len(freelist)
-        slab.freelist = slab.freelist + freelist
+    # stage one: count the CPU freelist and find its tail
+    free_delta = 0
+    freelist_tail = 0
+    p = freelist
+    while p:
+        nextfree = get_freepointer(sl, s, p)
+        if nextfree and not freepointer_ok(s, slab, nextfree, free_delta):
+            freelist_broken(sl, s, slab, p)
+            set_freepointer(sl, s, p, 0)
+            nextfree = 0
+        freelist_tail = p
+        free_delta += 1
+        p = nextfree
+    # stage two: splice it in front of the slab's own freelist, unfreeze
+    if freelist_tail:
+        slab.inuse -= free_delta
+        set_freepointer(sl, s, freelist_tail, slab.freelist)
+        slab.freelist = freelist
     slab.frozen = False
     if not slab.inuse and n.nr_partial >= s.min_partial:
         discard_slab(sl, s, slab)
@@ -1509,7 +1631,7 @@ def __flush_cpu_slab(sl: SlabAllocator, s: KmemCache, cpu: int) -> None:
     freelist = c.freelist
     slab = c.slab
     c.slab = None
-    c.freelist = []
+    c.freelist = 0
     if slab is not None:
         deactivate_slab(sl, s, slab, freelist)
     put_partials_cpu(sl, s, c)
@@ -1525,9 +1647,37 @@ def flush_all(sl: SlabAllocator, s: KmemCache) -> None:
 # -- allocation -------------------------------------------------------------
 
 
+class FailslabHook(Protocol):
+    """fault_inject.py of 6.18 (when present): should_failslab and its SLAB_FAILSLAB bit."""
+    SLAB_FAILSLAB: int
+
+    def should_failslab(self, fi: FaultInject, s_flags: int, object_size: int, gfp: int,
+                        bootstrap: bool = False, task: Task | None = None) -> bool: ...
+
+
+_failslab: list[FailslabHook | None] = []
+
+
+def _fault_inject618() -> FailslabHook | None:
+    if not _failslab:
+        import importlib
+        try:
+            mod: FailslabHook | None = importlib.import_module(".fault_inject", __package__)
+        except ImportError:
+            mod = None
+        _failslab.append(mod)
+    return _failslab[0]
+
+
 def should_failslab(sl: SlabAllocator, s: KmemCache, gfp: int) -> bool:
     """mm/failslab.c __should_failslab (6.x): never the bootstrap cache,
-    never __GFP_NOFAIL; ignore-gfp-wait spares __GFP_DIRECT_RECLAIM."""
+    never __GFP_NOFAIL; ignore-gfp-wait spares __GFP_DIRECT_RECLAIM;
+    cache-filter: only caches marked `failslab` (sysfs). The 6.18 fault
+    injection module decides when it is there."""
+    fi = _fault_inject618()
+    if fi is not None:
+        return fi.should_failslab(sl.faults, fi.SLAB_FAILSLAB if s.failslab else 0, s.object_size, gfp,
+                                  bootstrap=s is sl.kmem_cache, task=sl.current)
     attr = sl.faults.failslab
     if s is sl.kmem_cache or gfp & __GFP_NOFAIL:
         return False
@@ -1539,11 +1689,19 @@ def should_failslab(sl: SlabAllocator, s: KmemCache, gfp: int) -> bool:
 
 
 def kmem_cache_alloc(sl: SlabAllocator, s: KmemCache, gfpflags: int) -> int | None:
-    """mm/slub.c kmem_cache_alloc: an object's physical address, or None."""
+    """mm/slub.c kmem_cache_alloc: an object's physical address, or None.
+    The fast path pops c->freelist (its free pointer, checked, is the new head)."""
     if not sl.slow:
-        freelist = s.cpu_slab[sl.current.cpu].freelist
-        if freelist:
-            obj = freelist.pop()
+        c = s.cpu_slab[sl.current.cpu]
+        obj = c.freelist
+        if obj:
+            fp = _u64.unpack_from(sl.mem.view, obj + s.offset)[0]
+            if fp:
+                fp -= sl.page_offset
+                slab = c.slab
+                if slab is None or not slab.addr <= fp < slab.end or fp in s.live:
+                    fp = freelist_broken(sl, s, slab, obj)
+            c.freelist = fp
             if gfpflags & __GFP_ZERO:
                 sl.mem.zero(obj, s.object_size)
             s.live.add(obj)
@@ -1573,8 +1731,9 @@ def slab_alloc_node(sl: SlabAllocator, s: KmemCache, gfpflags: int, node: int, o
         return None
     c = s.cpu_slab[sl.current.cpu]
     slab = c.slab
+    objp: int | None
     if c.freelist and slab is not None and (node == NUMA_NO_NODE or slab.node == node):
-        objp: int | None = c.freelist.pop()
+        objp = load_freelist(sl, s, c, c.freelist)
     else:
         objp = ___slab_alloc(sl, s, gfpflags, node, c, orig_size)
     if objp is None:
@@ -1588,32 +1747,40 @@ def slab_alloc_node(sl: SlabAllocator, s: KmemCache, gfpflags: int, node: int, o
     return objp
 
 
+def load_freelist(sl: SlabAllocator, s: KmemCache, c: KmemCacheCpu, freelist: int) -> int:
+    """___slab_alloc's load_freelist: the first object is handed out, the rest
+    becomes c->freelist (its free pointer checked)."""
+    fp = get_freepointer(sl, s, freelist)
+    slab = c.slab
+    if fp and (slab is None or not freepointer_ok(s, slab, fp, 0) or fp in s.live):
+        fp = freelist_broken(sl, s, slab, freelist)
+    c.freelist = fp
+    return freelist
+
+
 def ___slab_alloc(sl: SlabAllocator, s: KmemCache, gfpflags: int, node: int, c: KmemCacheCpu,
                   orig_size: int) -> int | None:
     """mm/slub.c ___slab_alloc: the slow path (see the module docstring)."""
     try_thisnode = True
     debug = s.flags & SLAB_DEBUG_FLAGS
-    addr = _ret_ip(sl) if debug else ""
     slab = c.slab
     if slab is not None:
-        if node != NUMA_NO_NODE and slab.node != node:
-            if node not in sl.slab_nodes:
-                node = NUMA_NO_NODE
+        if node != NUMA_NO_NODE and slab.node != node and node not in sl.slab_nodes:
+            node = NUMA_NO_NODE
         if node == NUMA_NO_NODE or slab.node == node:
             freelist = c.freelist
             if not freelist:
-                freelist = get_freelist(slab)
+                freelist = get_freelist(slab)       # remote frees (ALLOC_REFILL)
                 if not freelist:
-                    c.slab = None
+                    c.slab = None                   # full: on no list (DEACTIVATE_BYPASS)
                     slab = None
             if slab is not None:
-                c.freelist = freelist
-                return freelist.pop()              # load_freelist
+                return load_freelist(sl, s, c, freelist)
         else:
-            # deactivate_slab: a node mismatch
+            # a node mismatch (ALLOC_NODE_MISMATCH): deactivate_slab
             freelist = c.freelist
             c.slab = None
-            c.freelist = []
+            c.freelist = 0
             deactivate_slab(sl, s, slab, freelist)
     elif node != NUMA_NO_NODE and node not in sl.slab_nodes:
         node = NUMA_NO_NODE
@@ -1621,21 +1788,22 @@ def ___slab_alloc(sl: SlabAllocator, s: KmemCache, gfpflags: int, node: int, c: 
     while c.partial is not None:
         slab = c.partial
         c.partial = slab.pnext
-        if node == NUMA_NO_NODE or slab.node == node:
-            slab.pnext = None
-            c.slab = slab
-            freelist = get_freelist(slab)
-            c.freelist = freelist
-            return freelist.pop()
         slab.pnext = None
+        if node == NUMA_NO_NODE or slab.node == node:
+            c.slab = slab
+            freelist = get_freelist(slab)           # CPU_PARTIAL_ALLOC
+            return load_freelist(sl, s, c, freelist)
         __put_partials(sl, s, slab)
     while True:     # new_objects
         pc = PartialContext(gfpflags, orig_size)
         if node != NUMA_NO_NODE and not gfpflags & __GFP_THISNODE and try_thisnode:
             pc.flags = GFP_NOWAIT | __GFP_THISNODE
-        slab = get_partial(sl, s, node, pc, addr)
+        slab = get_partial(sl, s, node, pc)
         if slab is not None:
             if debug:
+                assert pc.object is not None
+                if s.flags & SLAB_STORE_USER:
+                    _hooks(sl).set_track(sl, s, pc.object, _hooks(sl).TRACK_ALLOC)
                 return pc.object
             freelist = freeze_slab(slab)
             break                                   # retry_load_slab
@@ -1644,16 +1812,18 @@ def ___slab_alloc(sl: SlabAllocator, s: KmemCache, gfpflags: int, node: int, c: 
             if node != NUMA_NO_NODE and not gfpflags & __GFP_THISNODE and try_thisnode:
                 try_thisnode = False
                 continue
-            if sl.sched.sleep_request is None:
+            if sl.sched.sleep_request is None:      # not a sleep the caller retries
                 slab_out_of_memory(sl, s, gfpflags, node)
             return None
         if debug:
-            obj = alloc_single_from_new_slab(sl, s, slab, orig_size, addr)
+            obj = alloc_single_from_new_slab(sl, s, slab, orig_size)
             if obj is None:
                 continue
+            if s.flags & SLAB_STORE_USER:
+                _hooks(sl).set_track(sl, s, obj, _hooks(sl).TRACK_ALLOC)
             return obj
         freelist = slab.freelist
-        slab.freelist = []
+        slab.freelist = 0
         slab.inuse = slab.objects
         slab.frozen = True
         inc_slabs_node(s, slab.node, slab.objects)
@@ -1663,11 +1833,10 @@ def ___slab_alloc(sl: SlabAllocator, s: KmemCache, gfpflags: int, node: int, c: 
         flush_freelist = c.freelist
         flush = c.slab
         c.slab = None
-        c.freelist = []
+        c.freelist = 0
         deactivate_slab(sl, s, flush, flush_freelist)
     c.slab = slab
-    c.freelist = freelist
-    return freelist.pop()
+    return load_freelist(sl, s, c, freelist)
 
 
 def slab_out_of_memory(sl: SlabAllocator, s: KmemCache, gfpflags: int, nid: int) -> None:
@@ -1712,7 +1881,9 @@ def kmem_cache_free(sl: SlabAllocator, s: KmemCache, x: int) -> None:
         cslab = c.slab
         if cslab is not None and cslab.addr <= x < cslab.end and x in s.live:
             s.live.remove(x)
-            c.freelist.append(x)
+            head = c.freelist
+            _u64.pack_into(sl.mem.view, x + s.offset, sl.page_offset + head if head else 0)
+            c.freelist = x
             waiters = sl.free_waiters
             if waiters is not None:
                 waiters()
@@ -1733,18 +1904,21 @@ def kmem_cache_free(sl: SlabAllocator, s: KmemCache, x: int) -> None:
 
 
 def slab_free(sl: SlabAllocator, s: KmemCache, slab: Slab, x: int) -> None:
-    """mm/slub.c slab_free: do_slab_free. An object that is not handed out is
-    the simulator's report (or, on top of its freelist, SLAB_FREELIST_HARDENED's BUG)."""
+    """mm/slub.c slab_free / do_slab_free: onto c->freelist if x is in the
+    CPU slab, else __slab_free. Debug caches go to free_to_partial_list, whose
+    checks report bad frees; otherwise an object that is not handed out is the
+    simulator's report (or, on top of its freelist, SLAB_FREELIST_HARDENED's BUG)."""
+    if s.flags & SLAB_DEBUG_FLAGS:
+        free_to_partial_list(sl, s, slab, x)
+        return
     if x not in s.live:
-        if s.flags & SLAB_DEBUG_FLAGS:
-            __slab_free(sl, s, slab, x)     # free_debug_processing reports it
-            return
         bad_free(sl, s, slab, x)
         return
     s.live.remove(x)
     c = s.cpu_slab[sl.current.cpu]
     if slab is c.slab:
-        c.freelist.append(x)
+        set_freepointer(sl, s, x, c.freelist)
+        c.freelist = x
     else:
         __slab_free(sl, s, slab, x)
     waiters = sl.free_waiters
@@ -1759,7 +1933,7 @@ def bad_free(sl: SlabAllocator, s: KmemCache, slab: Slab, x: int) -> None:
     """A free of an object that is free already, or of no object's start."""
     c = s.cpu_slab[sl.current.cpu]
     head = c.freelist if slab is c.slab else slab.freelist
-    if head and head[-1] == x:
+    if head == x:
         slub_BUG(sl, LINE_SET_FREEPOINTER_BUG)   # naive detection of double free or corruption
         return
     start = slab.addr + s.red_left_pad
@@ -1770,15 +1944,13 @@ def bad_free(sl: SlabAllocator, s: KmemCache, slab: Slab, x: int) -> None:
 
 
 def __slab_free(sl: SlabAllocator, s: KmemCache, slab: Slab, x: int) -> None:
-    """mm/slub.c __slab_free: onto the slab's freelist; a full slab goes to
-    the CPU-partial chain, an emptied slab on the node list is discarded if
-    the node has min_partial."""
-    if s.flags & SLAB_DEBUG_FLAGS:
-        free_to_partial_list(sl, s, slab, x)
-        return
-    prior = bool(slab.freelist)
+    """mm/slub.c __slab_free (not debug caches): onto the slab's freelist; a
+    full slab goes to the CPU-partial chain, an emptied slab on the node list
+    is discarded if the node has min_partial."""
+    prior = slab.freelist
     was_frozen = slab.frozen
-    slab.freelist.append(x)
+    set_freepointer(sl, s, x, prior)
+    slab.freelist = x
     slab.inuse -= 1
     n: KmemCacheNode | None = None
     on_node_partial = False
@@ -1788,7 +1960,7 @@ def __slab_free(sl: SlabAllocator, s: KmemCache, slab: Slab, x: int) -> None:
             on_node_partial = slab.on_partial
     if n is None:
         if not was_frozen and not prior:
-            put_cpu_partial(sl, s, slab, True)
+            put_cpu_partial(sl, s, slab, True)      # CPU_PARTIAL_FREE
         return
     if prior and not on_node_partial:
         return
@@ -1800,17 +1972,21 @@ def __slab_free(sl: SlabAllocator, s: KmemCache, slab: Slab, x: int) -> None:
 
 def free_to_partial_list(sl: SlabAllocator, s: KmemCache, slab: Slab, x: int) -> None:
     """mm/slub.c free_to_partial_list (debug caches): free_debug_processing,
-    then the object back under the list lock."""
+    then the object back under the list lock; an empty slab is freed if the
+    node has min_partial, whichever list it was on."""
     n = s.node[slab.node]
     assert n is not None
-    if not _hooks(sl).free_debug_processing(sl, s, slab, x, _ret_ip(sl)):
+    if not _hooks(sl).free_debug_processing(sl, s, slab, x):
         return
-    if x not in s.live:         # the checks let a free object through: keep the books straight
+    if x not in s.live:
+        # the checks (without F) let a bad free through: the simulator's report
+        bad_free(sl, s, slab, x)
         return
-    s.live.discard(x)
-    prior = bool(slab.freelist)
+    s.live.remove(x)
+    prior = slab.freelist
     slab.inuse -= 1
-    slab.freelist.append(x)
+    set_freepointer(sl, s, x, prior)
+    slab.freelist = x
     slab_free_ = slab if slab.inuse == 0 and n.nr_partial >= s.min_partial else None
     if not prior:
         remove_full(s, n, slab)
@@ -1824,6 +2000,51 @@ def free_to_partial_list(sl: SlabAllocator, s: KmemCache, slab: Slab, x: int) ->
     waiters = sl.free_waiters
     if waiters is not None:
         waiters()
+
+
+# -- free pointers ----------------------------------------------------------
+
+_u64 = struct.Struct("<Q")
+
+
+def get_freepointer(sl: SlabAllocator, s: KmemCache, obj: int) -> int:
+    """mm/slub.c get_freepointer: the next free object after obj (physical; 0: none).
+    The pointer is stored as the kernel address (page_offset + phys)."""
+    v: int = _u64.unpack_from(sl.mem.view, obj + s.offset)[0]
+    return v - sl.page_offset if v else 0
+
+
+def set_freepointer(sl: SlabAllocator, s: KmemCache, obj: int, fp: int) -> None:
+    """mm/slub.c set_freepointer (stored unencoded: no SLAB_FREELIST_HARDENED XOR)."""
+    _u64.pack_into(sl.mem.view, obj + s.offset, sl.page_offset + fp if fp else 0)
+
+
+def freepointer_ok(s: KmemCache, slab: Slab, fp: int, count: int) -> bool:
+    """Is fp an object of slab, with `count` objects before it on the chain?"""
+    start = slab.addr + s.red_left_pad
+    return start <= fp < slab.end and not (fp - start) % s.size and count < slab.objects
+
+
+def freelist_broken(sl: SlabAllocator, s: KmemCache, slab: Slab | None, obj: int) -> int:
+    """A free pointer that leads out of the slab, into a live object, or round
+    in a loop: 6.18 would follow it (and hand out a bad or live object); the
+    simulator reports it and ends the freelist at obj (returns 0)."""
+    fp = get_freepointer(sl, s, obj)
+    slab_sim_bug(sl, f"free pointer of free object 0x{_ptr(sl, obj)} of cache `{s.name}' corrupted"
+                     f" (0x{sl.page_offset + fp & 0xFFFFFFFFFFFFFFFF:016x}): the rest of the freelist"
+                     " is dropped")
+    set_freepointer(sl, s, obj, 0)
+    return 0
+
+
+def freelist_objects(sl: SlabAllocator, s: KmemCache, slab: Slab, head: int) -> list[int]:
+    """The objects of a freelist of slab from head (at most slab.objects, stopping at a bad pointer)."""
+    out: list[int] = []
+    p = head
+    while p and freepointer_ok(s, slab, p, len(out)):
+        out.append(p)
+        p = get_freepointer(sl, s, p)
+    return out
 
 
 # -- shrinking --------------------------------------------------------------
@@ -1947,15 +2168,21 @@ def __do_kmalloc_node(sl: SlabAllocator, size: int, flags: int, node: int) -> in
         return ZERO_SIZE_PTR
     s = sl.kmalloc_caches[kmalloc_type(flags)][kmalloc_index(size)]
     assert s is not None
-    if not sl.slow:
-        freelist = s.cpu_slab[sl.current.cpu].freelist
-        if freelist and node == NUMA_NO_NODE:
-            objp: int | None = freelist.pop()
-            assert objp is not None
+    if not sl.slow and node == NUMA_NO_NODE:
+        c = s.cpu_slab[sl.current.cpu]
+        obj = c.freelist
+        if obj:
+            fp = _u64.unpack_from(sl.mem.view, obj + s.offset)[0]
+            if fp:
+                fp -= sl.page_offset
+                cslab = c.slab
+                if cslab is None or not cslab.addr <= fp < cslab.end or fp in s.live:
+                    fp = freelist_broken(sl, s, cslab, obj)
+            c.freelist = fp
             if flags & __GFP_ZERO:
-                sl.mem.zero(objp, s.object_size)
-            s.live.add(objp)
-            return objp
+                sl.mem.zero(obj, s.object_size)
+            s.live.add(obj)
+            return obj
     objp = slab_alloc_node(sl, s, flags, node, size)
     hook = sl.trace.hook
     if hook is not None:
@@ -2026,7 +2253,7 @@ def ksize(sl: SlabAllocator, objp: int | None) -> int:
     if slab is None:
         order = sl.large.get(objp)
         if order is None:
-            warn(sl, "mm/slab_common.c", 1040, "__ksize", None)
+            warn(sl, "mm/slab_common.c", LINE_KSIZE, "__ksize", None)
             return 0
         return sl.page_size << order
     return slab_ksize(slab.cache)
@@ -2053,19 +2280,7 @@ def kfree(sl: SlabAllocator, objp: int | None) -> None:
     if slab is None:
         free_large_kmalloc(sl, objp)
         return
-    s = slab.cache
-    if not sl.slow and objp in s.live:
-        s.live.remove(objp)
-        c = s.cpu_slab[sl.current.cpu]
-        if slab is c.slab:
-            c.freelist.append(objp)
-        else:
-            __slab_free(sl, s, slab, objp)
-        waiters = sl.free_waiters
-        if waiters is not None:
-            waiters()
-        return
-    slab_free(sl, s, slab, objp)
+    slab_free(sl, slab.cache, slab, objp)
 
 
 # -- queries ----------------------------------------------------------------
@@ -2083,14 +2298,18 @@ def cache_partial_slabs(s: KmemCache) -> int:
 
 def cache_cpu_objects(s: KmemCache) -> int:
     """Free objects held by CPUs: the CPU freelists, the CPU slabs' own
-    freelists and the CPU-partial slabs' free objects."""
+    freelists (remote frees: objects - inuse of a frozen slab) and the
+    CPU-partial slabs' free objects."""
+    sl = s.allocator
     total = 0
     for c in s.cpu_slab:
-        total += len(c.freelist)
-        if c.slab is not None:
-            total += len(c.slab.freelist)
-        for slab in c.partial_slabs():
+        slab = c.slab
+        if slab is not None:
+            if sl is not None:
+                total += len(freelist_objects(sl, s, slab, c.freelist))
             total += slab.objects - slab.inuse
+        for p in c.partial_slabs():
+            total += p.objects - p.inuse
     return total
 
 
@@ -2167,3 +2386,40 @@ def get_slabinfo(s: KmemCache) -> tuple[int, int, int, int, int, int]:
 def slab_of(sl: SlabAllocator, addr: int) -> Slab | None:
     """The slab whose pages hold physical address addr, or None."""
     return virt_to_slab(sl, addr)
+
+
+def slab_address(slab: Slab) -> int:
+    """mm/slab.h slab_address: the slab's first byte (physical)."""
+    return slab.addr
+
+
+def struct_slab_address(sl: SlabAllocator, slab: Slab) -> int:
+    """The kernel address of the slab's struct slab (its head struct page in the vmemmap)."""
+    from .page_alloc import struct_page_address
+    return struct_page_address(sl.pa, slab.pfn)
+
+
+def slab_zone_idx(sl: SlabAllocator, slab: Slab) -> int:
+    """The index of the zone the slab's pages are in (page_zonenum)."""
+    from .page_alloc import page_zone
+    return int(page_zone(sl.pa, slab.pfn).idx)
+
+
+def slab_is_slab_page(sl: SlabAllocator, slab: Slab) -> bool:
+    """folio_test_slab: are the slab's pages still this slab's?"""
+    return 0 <= slab.pfn < len(sl.mem_map) and sl.mem_map[slab.pfn] is slab
+
+
+def node_partial_slabs(n: KmemCacheNode) -> Iterator[Slab]:
+    """list_for_each_entry(slab, &n->partial, slab_list)."""
+    return iter(n.partial)
+
+
+def node_full_slabs(n: KmemCacheNode) -> Iterator[Slab]:
+    """list_for_each_entry(slab, &n->full, slab_list) (SLAB_STORE_USER caches)."""
+    return iter(n.full)
+
+
+def cache_nodes(s: KmemCache) -> list[KmemCacheNode]:
+    """for_each_kmem_cache_node: the node structures."""
+    return [n for _, n in s.nodes()]
