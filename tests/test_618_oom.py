@@ -65,7 +65,8 @@ def test_select_bad_process_waits_for_an_unreaped_victim() -> None:
     pa = boot()
     task(pa, 100, "a", 10)
     victim = task(pa, 101, "b", 5)
-    victim.memdie = True                          # tsk_is_oom_victim, no MMF_OOM_SKIP yet
+    oom_kill.mark_oom_victim(pa, victim)          # tsk_is_oom_victim, no MMF_OOM_SKIP yet
+    victim.memdie = False                         # its ALLOC_OOM right used up: still a victim
     oc = oom_kill.OomControl(GFP_KERNEL, 0, pa.totalram_pages)
     oom_kill.select_bad_process(pa, oc)
     assert oc.chosen == oom_kill.ABORT
@@ -210,4 +211,29 @@ def test_the_slow_path_kills_through_out_of_memory(monkeypatch: pytest.MonkeyPat
     # the victim's rss when it was chosen: what it had allocated (it may take
     # one more page with ALLOC_OOM afterwards)
     assert 0 < int(m.group(1)) <= hog.total_vm * 4
-    assert hog.memdie and hog.killed
+    assert hog.killed and oom_kill.tsk_is_oom_victim(pa, hog)
+
+
+def test_unreclaimable_slab_rows_from_slub() -> None:
+    """LDD3's scullc cache on 6.18 is 4032-byte objects, 8 per order-3 slab
+    (the reference §4.6): three objects make one CPU slab whose free objects
+    get_slabinfo counts as active, so 8 * 4032 B = 31 kB used and total. A
+    SLAB_RECLAIM_ACCOUNT cache is left out."""
+    from allocator.linux618 import slub
+    pa = boot()
+    sl = slub.SlabAllocator(pa.arch, pa, pa.log, pa.sched, pa.vmstat, pa.faults, pa.trace, pa.vmscan)
+    slub.kmem_cache_init(sl)
+    scullc = slub.kmem_cache_create(sl, "scullc", 4000, 0, slub.SLAB_HWCACHE_ALIGN)
+    recl = slub.kmem_cache_create(sl, "reclaimable_one", 3000, 0,
+                                  slub.SLAB_HWCACHE_ALIGN | slub.SLAB_RECLAIM_ACCOUNT)
+    assert scullc is not None and recl is not None
+    for _ in range(3):
+        assert slub.kmem_cache_alloc(sl, scullc, GFP_KERNEL) is not None
+        assert slub.kmem_cache_alloc(sl, recl, GFP_KERNEL) is not None
+    oom_kill.attach_slab(pa, sl)
+    rows = dict((n, (u, t)) for n, u, t in oom_kill.slab_unreclaimable_rows(sl))
+    assert rows["scullc"] == (31, 31)
+    assert "reclaimable_one" not in rows
+    switch_to(pa.sched, task(pa, 100, "a", 1))
+    oom_kill.out_of_memory(pa, GFP_KERNEL, 0)          # slab pages > LRU pages (none)
+    assert "scullc                    31KB         31KB" in logged(pa)

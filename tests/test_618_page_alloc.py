@@ -293,8 +293,8 @@ def test_gfp_kernel_stops_at_the_min_watermark_and_calls_the_oom_killer(oom_call
     assert PA.alloc_pages(pa, GFP_KERNEL, 0) is None
     assert oom_calls == [(GFP_KERNEL, 0)]
     assert pa.vm_events["allocstall_normal"] == stalls + 1
-    assert any(r.text.startswith("swapper: page allocation failure: order:0, mode:0xcc0(GFP_KERNEL),"
-                                 " nodemask=(null),cpuset=/,mems_allowed=0") for r in pa.log.records)
+    assert any("page allocation failure: order:0, mode:0xcc0(GFP_KERNEL)" in r.text
+               for r in pa.log.records)   # show_mem.py's report follows the line
 
 
 def test_gfp_atomic_dips_into_the_min_reserve_without_reclaim(oom_calls):

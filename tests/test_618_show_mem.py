@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from allocator.linux618 import page_alloc, show_mem
-from allocator.linux618.gfp import __GFP_NOWARN, GFP_ATOMIC, GFP_DMA, GFP_KERNEL
+from allocator.linux618.gfp import __GFP_NOWARN, __GFP_RETRY_MAYFAIL, GFP_ATOMIC, GFP_DMA, GFP_KERNEL
 from allocator.linux618.page_alloc import PageAllocator, alloc_pages
 from allocator.sched import set_current
 from kernel_fixtures import FakeClock
@@ -290,3 +290,23 @@ def test_warn_alloc_callers_share_one_ratelimit() -> None:
     failing_task(pa)
     assert fail(pa, GFP_KERNEL, 0)
     assert not show_mem.warn_alloc(pa, GFP_KERNEL, None, "vmalloc error: size 8192, vm_struct allocation failed")
+
+
+def test_a_slab_page_failure_shows_the_slub_path() -> None:
+    """kmalloc(4000, GFP_KERNEL | __GFP_RETRY_MAYFAIL) once memory is gone
+    (RETRY_MAYFAIL: no OOM kill): the order-0 fallback of allocate_slab
+    fails, and the trace has SLUB's 6.18 functions above the page allocator's."""
+    from allocator.linux618 import slub
+    pa = boot()
+    sl = slub.SlabAllocator(pa.arch, pa, pa.log, pa.sched, pa.vmstat, pa.faults, pa.trace, pa.vmscan)
+    slub.kmem_cache_init(sl)
+    failing_task(pa, comm="writer")
+    n = len(logged(pa))
+    while slub.kmalloc(sl, 4000, GFP_KERNEL | __GFP_RETRY_MAYFAIL) is not None:
+        pass
+    lines = logged(pa, n)
+    head = next(i for i, x in enumerate(lines) if "page allocation failure" in x)
+    body = lines[lines.index(" <TASK>", head) + 1:lines.index(" </TASK>", head)]
+    syms = [re.sub(r"\+0x[0-9a-f]+/0x[0-9a-f]+$", "", x).strip() for x in body]
+    assert syms[-5:] == ["alloc_pages_noprof", "allocate_slab", "___slab_alloc", "__slab_alloc.isra.0",
+                         "__kmalloc_noprof"]

@@ -36,6 +36,7 @@ from .show_mem import SHOW_MEM_FILTER_NODES, __show_mem, dump_stack, mems_allowe
 
 if TYPE_CHECKING:
     from .page_alloc import PageAllocator
+    from .slub import SlabAllocator
 
 OOM_SCORE_ADJ_MIN = -1000       # include/uapi/linux/oom.h
 OOM_SCORE_ADJ_MAX = 1000
@@ -60,6 +61,7 @@ class OomState:
     unreclaimable slab caches come from (the slab allocator's, set by whoever
     builds the kernel; None: none to show)."""
     score_adj: dict[Task, int] = field(default_factory=dict)
+    victims: set[Task] = field(default_factory=set)    # signal->oom_mm set: for good
     oom_skip: set[Task] = field(default_factory=set)
     oom_dump_tasks: bool = True                # sysctl_oom_dump_tasks
     oom_kill_allocating_task: bool = False     # sysctl_oom_kill_allocating_task
@@ -114,8 +116,10 @@ def oom_unkillable_task(p: Task) -> bool:
     return p.pid == 1 or p.kthread
 
 
-def tsk_is_oom_victim(p: Task) -> bool:
-    return p.memdie
+def tsk_is_oom_victim(pa: PageAllocator, p: Task) -> bool:
+    """tsk_is_oom_victim: marked by mark_oom_victim, for the rest of its life
+    (Task.memdie, the page allocator's right to ALLOC_OOM, may end before)."""
+    return p.memdie or p in oom_state(pa).victims
 
 
 def oom_badness(pa: PageAllocator, p: Task, totalpages: int) -> int:
@@ -148,7 +152,7 @@ def oom_evaluate_task(pa: PageAllocator, task: Task, oc: OomControl) -> bool:
     is not reaped yet will free memory: wait for it)."""
     if oom_unkillable_task(task):
         return False
-    if tsk_is_oom_victim(task):
+    if tsk_is_oom_victim(pa, task):
         if task in oom_state(pa).oom_skip:
             return False
         oc.chosen = ABORT
@@ -210,6 +214,26 @@ def dump_unreclaimable_slab(pa: PageAllocator) -> list[str]:
     return lines
 
 
+def slab_unreclaimable_rows(sl: SlabAllocator) -> list[SlabRow]:
+    """dump_unreclaimable_slab's rows from SLUB: every cache on slab_caches
+    (newest first) without SLAB_RECLAIM_ACCOUNT that has objects, its
+    active and total objects (get_slabinfo) times s->size, in kB."""
+    from .slub import SLAB_RECLAIM_ACCOUNT, get_slabinfo
+    rows: list[SlabRow] = []
+    for s in sl.slab_caches:
+        if s.flags & SLAB_RECLAIM_ACCOUNT:
+            continue
+        active_objs, num_objs = get_slabinfo(s)[:2]
+        if num_objs > 0:
+            rows.append((s.name, active_objs * s.size // 1024, num_objs * s.size // 1024))
+    return rows
+
+
+def attach_slab(pa: PageAllocator, sl: SlabAllocator) -> None:
+    """Let the OOM report list sl's unreclaimable caches (dump_unreclaimable_slab)."""
+    oom_state(pa).unreclaimable_slab = lambda: slab_unreclaimable_rows(sl)
+
+
 def dump_header(pa: PageAllocator, oc: OomControl, frame: FrameType | None = None,
                 top: tuple[str, ...] = ("dump_stack_lvl", "dump_header", "out_of_memory")) -> None:
     """mm/oom_kill.c dump_header: who invoked the OOM killer, dump_stack(),
@@ -241,6 +265,7 @@ def mark_oom_victim(pa: PageAllocator, tsk: Task) -> None:
     """mm/oom_kill.c mark_oom_victim: tsk_is_oom_victim from now on (the
     oom/mark_victim trace event is the tracing part's)."""
     tsk.memdie = True
+    oom_state(pa).victims.add(tsk)
 
 
 def oom_reap_task(pa: PageAllocator, tsk: Task) -> None:

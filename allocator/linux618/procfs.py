@@ -246,8 +246,7 @@ def split_mem_range(start: int, limit: int) -> tuple[int, int, int]:
 
     n4k = n2m = n1g = 0
     pfn = start
-    end = pmd if pfn == 0 else min(up(pfn, pmd), limit)
-    end = min(end, limit)
+    end = min(up(pfn, pmd), limit)
     if pfn < end:
         n4k += end - pfn
         pfn = end

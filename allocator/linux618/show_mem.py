@@ -78,20 +78,26 @@ _TRACE_SYMBOLS: dict[str, tuple[str, ...]] = {
     "__get_free_pages": ("__get_free_pages_noprof",),
     "get_zeroed_page": ("get_zeroed_page_noprof",),
     "allocate_slab": ("allocate_slab",),
-    "new_slab": ("new_slab",),
+    "alloc_slab_page": (),             # inline in allocate_slab
+    "new_slab": (),                    # inline: a wrapper of allocate_slab
     "___slab_alloc": ("___slab_alloc", "__slab_alloc.isra.0"),
+    "slab_alloc_node": (),             # __always_inline
     "kmem_cache_alloc": ("kmem_cache_alloc_noprof",),
+    "kmem_cache_alloc_node": ("kmem_cache_alloc_node_noprof",),
+    "__do_kmalloc_node": (),           # __always_inline in __kmalloc_noprof
     "kmalloc": ("__kmalloc_noprof",),
-    "kzalloc": (),
+    "kmalloc_node": ("__kmalloc_node_noprof",),
+    "kzalloc": (),                     # static inline
     "kcalloc": (),
-    "___kmalloc_large_node": ("___kmalloc_large_node", "__kmalloc_large_node_noprof"),
-    "__kmalloc_large_node": ("___kmalloc_large_node", "__kmalloc_large_node_noprof"),
-    "kmalloc_large": ("___kmalloc_large_node", "__kmalloc_large_node_noprof"),
+    "___kmalloc_large_node": ("___kmalloc_large_node",),
+    "__kmalloc_large_node": ("__kmalloc_large_node_noprof",),
     "__vmalloc_area_node": ("__vmalloc_area_node",),
     "__vmalloc_node_range": ("__vmalloc_node_range_noprof",),
     "__vmalloc_node": ("__vmalloc_node_noprof",),
     "__vmalloc": ("__vmalloc_noprof",),
     "vmalloc": ("vmalloc_noprof",),
+    "vzalloc": ("vzalloc_noprof",),
+    "vmalloc_user": ("vmalloc_user_noprof",),
     "vmalloc_32": ("vmalloc_32_noprof",),
     "mempool_alloc": ("mempool_alloc_noprof",),
     "mempool_alloc_slab": ("mempool_alloc_slab",),
@@ -105,7 +111,8 @@ _TEXT_SIZE: dict[str, int] = {
     "alloc_pages_mpol": 0x1b0, "alloc_pages_noprof": 0x60, "__get_free_pages_noprof": 0x20,
     "get_zeroed_page_noprof": 0x20, "allocate_slab": 0x2a0, "new_slab": 0x50,
     "___slab_alloc": 0x740, "__slab_alloc.isra.0": 0x30, "kmem_cache_alloc_noprof": 0x2f0,
-    "__kmalloc_noprof": 0x3c0, "___kmalloc_large_node": 0x110,
+    "__kmalloc_noprof": 0x3c0, "__kmalloc_node_noprof": 0x3d0, "kmem_cache_alloc_node_noprof": 0x2f0,
+    "___kmalloc_large_node": 0x110, "vzalloc_noprof": 0x20, "vmalloc_user_noprof": 0x20,
     "__kmalloc_large_node_noprof": 0x20, "__vmalloc_area_node": 0x3a0,
     "__vmalloc_node_range_noprof": 0x6a0, "__vmalloc_node_noprof": 0x60,
     "__vmalloc_noprof": 0x20, "vmalloc_noprof": 0x20, "vmalloc_32_noprof": 0x20,
@@ -349,19 +356,22 @@ def has_managed_dma(pa: PageAllocator) -> bool:
     return any(z.idx == 0 and z.managed for z in pa.zones)
 
 
-def warn_alloc(pa: PageAllocator, gfp_mask: int, nodemask: object, msg: str) -> bool:
+def warn_alloc(pa: PageAllocator, gfp_mask: int, nodemask: object, msg: str,
+               frame: FrameType | None = None) -> bool:
     """mm/page_alloc.c warn_alloc: nothing for __GFP_NOWARN, beyond the
     ratelimit (nopage_rs: one report per 10 s, shared by every caller, the
     page allocator's state) or for a __GFP_DMA request on a machine with no
     managed DMA pages; else warn_alloc_report. `msg` is the message already
-    formatted (`vmalloc error: size 4096, ...`). True when it printed."""
+    formatted (`vmalloc error: size 4096, ...`); `frame` the innermost
+    frame of the path dump_stack shows (default: the caller's). True when
+    it printed."""
     if gfp_mask & __GFP_NOWARN:
         return False
     if not __ratelimit(pa, pa.nopage_rs, "warn_alloc"):
         return False
     if gfp_mask & __GFP_DMA and not has_managed_dma(pa):
         return False
-    warn_alloc_report(pa, gfp_mask, nodemask, msg, sys._getframe(1))
+    warn_alloc_report(pa, gfp_mask, nodemask, msg, frame if frame is not None else sys._getframe(1))
     return True
 
 
