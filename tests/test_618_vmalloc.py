@@ -185,20 +185,38 @@ def test_exceeds_total_pages(parts):
     assert f"writer: vmalloc error: size {(total + 1) * PAGE}, exceeds total pages, mode:0xcc0(GFP_KERNEL)" in text
 
 
-def test_failed_to_allocate_pages_gives_everything_back(parts):
-    # take most of memory first, so that a vmalloc below totalram_pages cannot get its pages
+def _hold_most_memory(parts: Parts) -> int:
+    """Take most of memory, so that a vmalloc below totalram_pages cannot get
+    its pages; the size of such a vmalloc."""
     held = [PA.alloc_pages(parts.pa, VM.GFP_KERNEL, 9) for _ in range(12)]
     assert all(pfn is not None for pfn in held)
-    want = (parts.pa.totalram_pages - 12 * 512 + 64) * PAGE
-    assert VM.vmalloc(parts.v, want, CALLER) is None
+    return (parts.pa.totalram_pages - 12 * 512 + 64) * PAGE
+
+
+def test_failed_to_allocate_pages_gives_everything_back(parts):
+    want = _hold_most_memory(parts)
+    # __GFP_RETRY_MAYFAIL: the page allocator fails without the OOM killer
+    assert VM.__vmalloc(parts.v, want, VM.GFP_KERNEL | 0x4000, CALLER) is None
     text = parts.dmesg()
-    # warn_alloc with the mask __vmalloc_area_node made: GFP_KERNEL | __GFP_HIGHMEM
+    # warn_alloc with the mask __vmalloc_area_node made: | __GFP_HIGHMEM (no DMA/DMA32 asked)
     m = re.search(r"writer: vmalloc error: size (\d+), failed to allocate pages,"
-                  r" mode:0xcc2\(GFP_KERNEL\|__GFP_HIGHMEM\)", text)
+                  r" mode:0x4cc2\(GFP_KERNEL\|__GFP_HIGHMEM\|__GFP_RETRY_MAYFAIL\)", text)
     assert m, text[-2000:]
     assert int(m[1]) % PAGE == 0 and int(m[1]) < want
+    assert "Out of memory" not in text
     assert VM.get_vmalloc_info(parts.v)[1] == 0
     assert VM.vmalloc_check(parts.v) == []
+
+
+def test_a_task_the_oom_killer_chose_gets_no_vmalloc_error(parts):
+    # GFP_KERNEL pages: the OOM killer picks the writer; with its fatal signal pending
+    # vm_area_alloc_pages stops and __vmalloc_area_node prints no "failed to allocate pages"
+    want = _hold_most_memory(parts)
+    assert VM.vmalloc(parts.v, want, CALLER) is None
+    text = parts.dmesg()
+    assert "Killed process 100 (writer)" in text
+    assert "failed to allocate pages" not in text
+    assert VM.get_vmalloc_info(parts.v)[1] == 0 and VM.vmalloc_check(parts.v) == []
 
 
 def test_vfree_of_a_bad_or_unknown_address_warns(parts):
