@@ -10,7 +10,8 @@ What changed since 2.6.18 (allocator/mempool.py):
   * mempool_resize(pool, new_min_nr) has no gfp: it grows with GFP_KERNEL.
   * mempool_destroy has no BUG_ON for elements still out: it frees the reserve
     and the pool (mempool_exit + kfree); mempool_destroy(NULL) is a no-op.
-  * the embedded form mempool_init/mempool_exit, mempool_alloc_preallocated.
+  * the embedded form mempool_init/mempool_exit, mempool_alloc_preallocated,
+    kvmalloc pools (mempool_kvmalloc: `Mempools.vmalloc` for the fallback).
   * mempool_t is 72 bytes on x86_64 (kzalloc: kmalloc-96), the element array
     min_nr * 8 bytes (kmalloc_array_node: an overflowing size fails).
   * a min_nr == 0 pool keeps one freed element for a sleeper (ZERO_MIN_FIX).
