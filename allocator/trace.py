@@ -90,6 +90,7 @@ class TraceFormat(Protocol):
     header: str                    # the `trace` column header
     entry_points: frozenset[str]   # allocator functions the call-site walk passes
     site_events: frozenset[str]    # events that have a call_site (the walk is done for them)
+    entry_bytes: int               # one event in the ring, its header included
 
     def body(self, event: str, site: str, cachep: Any, objp: int, flags: int,
              size: int | None) -> str | None: ...
@@ -195,7 +196,8 @@ class Tracer:
         self.closing = False  # unmount: readers stop waiting (see shutdown)
 
     def _capacity(self) -> int:
-        return max(1, self.buffer_size_kb * 1024 // ENTRY_BYTES)
+        entry = self.fmt.entry_bytes if self.fmt is not None else ENTRY_BYTES
+        return max(1, self.buffer_size_kb * 1024 // entry)
 
     def _update_hook(self) -> None:
         hook = self.trace_hook if self.fmt is None else self.format_hook

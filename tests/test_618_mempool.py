@@ -311,3 +311,47 @@ def test_sleep_request_names_the_element_order(parts):
     assert parts.sched.sleep_request == (GFP_KERNEL, 0, pp)
     pp.alloc = MethodType(MP.mempool_alloc_pages, parts.mp)
     assert MP.mempool_element_order(parts.mp, pp) == 3
+
+
+def test_kvmalloc_pool_falls_back_to_vmalloc(parts):
+    from allocator.arch.x86_64 import X86_64 as ARCH
+    from allocator.linux618 import vmalloc as VM
+    parts.mp.vmalloc = VM.Vmalloc(ARCH, parts.pa, parts.sl, parts.pa.mem, parts.log)
+    # 8 MiB elements: above KMALLOC_MAX_SIZE, so vmalloc'd
+    pool = MP.mempool_create_kvmalloc_pool(parts.mp, 1, 8 << 20)
+    assert pool is not None
+    [e] = pool.elements
+    assert VM.is_vmalloc_addr(parts.mp.vmalloc, e)
+    small = MP.mempool_create_kvmalloc_pool(parts.mp, 1, 100)
+    assert small is not None and not VM.is_vmalloc_addr(parts.mp.vmalloc, small.elements[0])
+    MP.mempool_destroy(parts.mp, pool)
+    MP.mempool_destroy(parts.mp, small)
+    assert VM.get_vmalloc_info(parts.mp.vmalloc)[1] == 0
+
+
+def test_under_memory_pressure_the_reserve_serves_then_the_task_sleeps(parts):
+    # a page pool of order 2; then all memory taken, order by order
+    pool = MP.mempool_create_page_pool(parts.mp, 2, 2)
+    assert pool is not None
+    reserve = list(pool.elements)
+    held = []
+    for order in range(10, -1, -1):
+        while (pfn := PA.alloc_pages(parts.pa, 0x820 | 0x2000, order)) is not None:   # GFP_ATOMIC|NOWARN
+            held.append((pfn, order))
+    assert PA.alloc_pages(parts.pa, 0x820 | 0x2000, 2) is None
+    # the reserve, last element first; no OOM kill (NORETRY), no failure report (NOWARN)
+    assert MP.mempool_alloc(parts.mp, pool, GFP_KERNEL) == reserve[-1]
+    assert MP.mempool_alloc(parts.mp, pool, GFP_KERNEL) == reserve[0]
+    parts.sched.sleep_ok = True
+    assert MP.mempool_alloc(parts.mp, pool, GFP_KERNEL) is None
+    assert parts.sched.sleep_request == (GFP_KERNEL, 2, pool)
+    text = parts.dmesg()
+    assert "Out of memory" not in text and "page allocation failure" not in text
+    # a freed element refills the reserve and wakes the sleeper, who then gets it
+    woken = []
+    MP.mempool_add_waiter(parts.mp, pool, lambda: woken.append(True))
+    MP.mempool_free(parts.mp, reserve[0], pool)
+    assert woken == [True]
+    assert MP.mempool_alloc(parts.mp, pool, GFP_KERNEL) == reserve[0]
+    for pfn, order in held:
+        PA.__free_pages(parts.pa, pfn, order)

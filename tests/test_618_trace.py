@@ -207,6 +207,9 @@ def test_a_tracer_with_the_618_formats(kernel):
     assert tracer.all_state() == "1"
     tracer.set_all(False)
     assert k.trace_hook is None
+    # the ring holds buffer_size_kb of 60-byte events (x86_64 kmalloc: 4 + 56)
+    assert tracer.rings[0].maxlen == 1408 * 1024 // 60
+    assert Tracer(k).rings[0].maxlen == 1408 * 1024 // 32      # 2.6.18's mount: unchanged
 
 
 def test_large_kmalloc_body_matches_the_live_trace():

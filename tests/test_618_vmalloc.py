@@ -51,7 +51,7 @@ class Parts:
         return "\n".join(r.text for r in self.log.records)
 
     def info(self) -> list[str]:
-        return VM.vmallocinfo(self.v, KEY).splitlines()
+        return VM.vmalloc_info_show(self.v, KEY).splitlines()
 
 
 @pytest.fixture
@@ -185,20 +185,38 @@ def test_exceeds_total_pages(parts):
     assert f"writer: vmalloc error: size {(total + 1) * PAGE}, exceeds total pages, mode:0xcc0(GFP_KERNEL)" in text
 
 
-def test_failed_to_allocate_pages_gives_everything_back(parts):
-    # take most of memory first, so that a vmalloc below totalram_pages cannot get its pages
+def _hold_most_memory(parts: Parts) -> int:
+    """Take most of memory, so that a vmalloc below totalram_pages cannot get
+    its pages; the size of such a vmalloc."""
     held = [PA.alloc_pages(parts.pa, VM.GFP_KERNEL, 9) for _ in range(12)]
     assert all(pfn is not None for pfn in held)
-    want = (parts.pa.totalram_pages - 12 * 512 + 64) * PAGE
-    assert VM.vmalloc(parts.v, want, CALLER) is None
+    return (parts.pa.totalram_pages - 12 * 512 + 64) * PAGE
+
+
+def test_failed_to_allocate_pages_gives_everything_back(parts):
+    want = _hold_most_memory(parts)
+    # __GFP_RETRY_MAYFAIL: the page allocator fails without the OOM killer
+    assert VM.__vmalloc(parts.v, want, VM.GFP_KERNEL | 0x4000, CALLER) is None
     text = parts.dmesg()
-    # warn_alloc with the mask __vmalloc_area_node made: GFP_KERNEL | __GFP_HIGHMEM
+    # warn_alloc with the mask __vmalloc_area_node made: | __GFP_HIGHMEM (no DMA/DMA32 asked)
     m = re.search(r"writer: vmalloc error: size (\d+), failed to allocate pages,"
-                  r" mode:0xcc2\(GFP_KERNEL\|__GFP_HIGHMEM\)", text)
+                  r" mode:0x4cc2\(GFP_KERNEL\|__GFP_HIGHMEM\|__GFP_RETRY_MAYFAIL\)", text)
     assert m, text[-2000:]
     assert int(m[1]) % PAGE == 0 and int(m[1]) < want
+    assert "Out of memory" not in text
     assert VM.get_vmalloc_info(parts.v)[1] == 0
     assert VM.vmalloc_check(parts.v) == []
+
+
+def test_a_task_the_oom_killer_chose_gets_no_vmalloc_error(parts):
+    # GFP_KERNEL pages: the OOM killer picks the writer; with its fatal signal pending
+    # vm_area_alloc_pages stops and __vmalloc_area_node prints no "failed to allocate pages"
+    want = _hold_most_memory(parts)
+    assert VM.vmalloc(parts.v, want, CALLER) is None
+    text = parts.dmesg()
+    assert "Killed process 100 (writer)" in text
+    assert "failed to allocate pages" not in text
+    assert VM.get_vmalloc_info(parts.v)[1] == 0 and VM.vmalloc_check(parts.v) == []
 
 
 def test_vfree_of_a_bad_or_unknown_address_warns(parts):
@@ -263,8 +281,57 @@ def test_bookkeeping_comes_from_slub(parts):
     VM.vfree(parts.v, a)
     # the vm_struct goes at vfree, the vmap_area only at the purge
     assert (len(vmap_area.live), len(k96.live)) == (before[0] + 1, before[1])
+    # the drain keeps a small area allocated for a vmap node in that node's pool
     VM.purge_vmap_area_lazy(parts.v)
+    assert len(vmap_area.live) == before[0] + 1
+    # the full purge (no room) gives it back: merged with the free block above, freed
+    VM.reclaim_and_purge_vmap_areas(parts.v)
     assert len(vmap_area.live) == before[0]
+
+
+def test_vmap_node_pools_reuse_a_cpus_purged_areas(parts):
+    v = parts.v
+    a = VM.vmalloc(v, PAGE, CALLER)              # pid 100: CPU 0, vmap node 0
+    VM.vfree(v, a)
+    VM.purge_vmap_area_lazy(v)                   # into node 0's pool of 2-page areas
+    set_current(parts.sched, 101, "other")       # CPU 1: node 1's pool is empty
+    b = VM.vmalloc(v, PAGE, CALLER)
+    assert b != a
+    set_current(parts.sched, 100, "writer")
+    c = VM.vmalloc(v, PAGE, CALLER)              # CPU 0 again: the pooled area
+    assert c == a
+    assert VM.vmalloc_check(v) == []
+
+
+def test_pool_decay_is_a_quarter_or_all(parts):
+    v = parts.v
+    addrs = [VM.vmalloc(v, PAGE, CALLER) for _ in range(7)]
+    for a in addrs:
+        VM.vfree(v, a)
+    VM.purge_vmap_area_lazy(v)
+    assert len(v.pools[0][1]) == 7               # 2-page areas: pool index 1
+    VM.purge_vmap_area_lazy(v)                   # decay 7 >> 2 = 1
+    assert len(v.pools[0][1]) == 6
+    VM.purge_vmap_area_lazy(v)                   # 6 >> 2 = 1
+    VM.purge_vmap_area_lazy(v)                   # 5 >> 2 = 1
+    assert len(v.pools[0][1]) == 4
+    VM.purge_vmap_area_lazy(v)                   # 4 >> 2 = 1
+    VM.purge_vmap_area_lazy(v)                   # 3 >> 2 = 0: `if (!--n_decay)` never breaks: all
+    assert v.pools[0][1] == []
+    assert VM.vmalloc(v, PAGE, CALLER) == VM.VMALLOC_START
+
+
+def test_lazy_areas_are_listed_by_the_node_they_were_allocated_for(parts):
+    set_current(parts.sched, 101, "other")       # CPU 1
+    b = VM.vmalloc(parts.v, PAGE, "b+0x0/0x1")
+    set_current(parts.sched, 100, "writer")      # CPU 0
+    a = VM.vmalloc(parts.v, PAGE, "a+0x0/0x1")
+    assert b < a and VM.addr_to_node_id(parts.v, a) == VM.addr_to_node_id(parts.v, b) == 0
+    VM.vfree(parts.v, b)
+    VM.vfree(parts.v, a)
+    ends = [line.split()[0].split("-")[0] for line in VM.vmalloc_info_show(parts.v, KEY).splitlines()]
+    # node 0's lazy list (a, from CPU 0) before node 1's (b, from CPU 1)
+    assert ends == ["0x" + VM.ptr_to_id(a, KEY), "0x" + VM.ptr_to_id(b, KEY)]
 
 
 def test_page_tables_are_allocated_once_and_kept(parts):
@@ -281,3 +348,68 @@ def test_zero_size_warns_once(parts):
     assert VM.vmalloc(parts.v, 0, CALLER) is None
     assert VM.vmalloc(parts.v, 0, CALLER) is None
     assert parts.dmesg().count("at mm/vmalloc.c:3838 __vmalloc_node_range_noprof") == 1
+
+
+def test_random_vmalloc_vfree_keeps_the_books():
+    import random
+    rng = random.Random(618)
+    p = Parts(mem=64 << 20)
+    v = p.v
+    vmap_area = SL.find_cache(p.sl, "vmap_area")
+    assert vmap_area is not None
+    live: list[int] = []
+    for step in range(400):
+        set_current(p.sched, rng.choice((100, 101)), "writer")
+        if live and rng.random() < 0.45:
+            VM.vfree(v, live.pop(rng.randrange(len(live))))
+        else:
+            a = VM.vmalloc(v, rng.choice((1, 2, 3, 16, 300, 520)) * PAGE - rng.randrange(PAGE), CALLER)
+            if a is not None:          # or out of memory: everything it took given back
+                live.append(a)
+        if step % 25 == 0:
+            assert VM.vmalloc_check(v) == []
+    assert VM.vmalloc_check(v) == []
+    for a in live:
+        VM.vfree(v, a)
+    VM.reclaim_and_purge_vmap_areas(v)
+    # everything back: one free block (one vmap_area object), no page mapped
+    assert VM.vmalloc_check(v) == []
+    assert v.areas == [] and len(vmap_area.live) == 1 and v.nr_vmalloc_pages == 0
+
+
+def test_kvmalloc_adjusts_the_mask_as_the_live_trace_shows(parts):
+    # tests/data/linux-6.18/kmalloc-large-trace.txt: kvmalloc(20000, GFP_USER) from
+    # vmemdup_user reaches kmalloc with GFP_NOWAIT|__GFP_IO|__GFP_FS|__GFP_HARDWALL
+    from allocator.linux618.trace_format import show_gfp_flags
+    live = (DATA.parent / "kmalloc-large-trace.txt").read_text()
+    want = re.search(r"bytes_req=20000 bytes_alloc=32768 gfp_flags=(\S+)", live)
+    assert want
+    seen: list[tuple[str, int, int | None]] = []
+    parts.sl.slow = parts.pa.slow = True
+    parts.pa.trace.hook = lambda event, cachep, objp, flags, size: seen.append((event, flags, size))
+    GFP_USER = 0x100CC0
+    a = VM.kvmalloc(parts.v, 20000, GFP_USER, CALLER)
+    kmallocs = [(f, s) for e, f, s in seen if e == "kmalloc"]
+    assert kmallocs and all(s == 20000 and show_gfp_flags(f) == want[1] for f, s in kmallocs)
+    assert a is not None and not VM.is_vmalloc_addr(parts.v, a)
+    VM.kvfree(parts.v, a)
+    # a page or less: the mask unchanged
+    seen.clear()
+    VM.kvfree(parts.v, VM.kvmalloc(parts.v, 100, GFP_USER, CALLER))
+    assert [f for e, f, _ in seen if e == "kmalloc"] == [GFP_USER]
+
+
+def test_kvmalloc_falls_back_to_vmalloc_and_kvfree_tells_them_apart(parts):
+    # 8 MiB is above KMALLOC_MAX_SIZE (4 MiB): kmalloc fails quietly (__GFP_NOWARN), vmalloc serves
+    a = VM.kvmalloc(parts.v, 8 << 20, VM.GFP_KERNEL, CALLER)
+    assert a is not None and VM.is_vmalloc_addr(parts.v, a)
+    assert "page allocation failure" not in parts.dmesg()
+    # 2048 pages, and the 16 KiB page array's own 4-page vmalloc
+    assert VM.get_vmalloc_info(parts.v)[1] == (2048 + 4) * 4
+    VM.kvfree(parts.v, a)
+    assert VM.get_vmalloc_info(parts.v)[1] == 0
+    # GFP_ATOMIC may not sleep: no vmalloc fallback
+    assert VM.kvmalloc(parts.v, 8 << 20, 0x820, CALLER) is None
+    z = VM.kvzalloc(parts.v, 3 * PAGE, VM.GFP_KERNEL, CALLER)
+    assert z is not None and bytes(parts.mem.view[z:z + 3 * PAGE]) == bytes(3 * PAGE)
+    VM.kvfree(parts.v, z)

@@ -10,7 +10,8 @@ What changed since 2.6.18 (allocator/mempool.py):
   * mempool_resize(pool, new_min_nr) has no gfp: it grows with GFP_KERNEL.
   * mempool_destroy has no BUG_ON for elements still out: it frees the reserve
     and the pool (mempool_exit + kfree); mempool_destroy(NULL) is a no-op.
-  * the embedded form mempool_init/mempool_exit, mempool_alloc_preallocated.
+  * the embedded form mempool_init/mempool_exit, mempool_alloc_preallocated,
+    kvmalloc pools (mempool_kvmalloc: `Mempools.vmalloc` for the fallback).
   * mempool_t is 72 bytes on x86_64 (kzalloc: kmalloc-96), the element array
     min_nr * 8 bytes (kmalloc_array_node: an overflowing size fails).
   * a min_nr == 0 pool keeps one freed element for a sleeper (ZERO_MIN_FIX).
@@ -41,6 +42,7 @@ from ..printk import KERN_CRIT, KERN_WARNING, KernelLog
 from ..sched import Sched
 from . import page_alloc as PA
 from . import slub as SL
+from . import vmalloc as VM
 from .gfp import (
     __GFP_DIRECT_RECLAIM,
     __GFP_IO,
@@ -77,8 +79,10 @@ class Mempools:
     the WARN_ON_ONCE flag."""
 
     def __init__(self, slab: SL.SlabAllocator, page_alloc: PA.PageAllocator, log: KernelLog,
-                 sched: Sched, debug_vm: bool = False):
+                 sched: Sched, debug_vm: bool = False, vmalloc: VM.Vmalloc | None = None):
         self.slab = slab
+        # for mempool_kvmalloc's vmalloc fallback (a Kernel sets it once built)
+        self.vmalloc = vmalloc
         self.page_alloc = page_alloc
         self.log = log
         self.sched = sched
@@ -369,7 +373,7 @@ def mempool_element_order(mp: Mempools, pool: Mempool) -> int:
         return order
     if alloc is mempool_alloc_slab:
         return int(getattr(pool.pool_data, "order", 0))
-    if alloc is mempool_kmalloc:
+    if alloc is mempool_kmalloc or alloc is mempool_kvmalloc:
         size = int(pool.pool_data)
         return max(0, (size - 1) >> 12).bit_length()
     return 0
@@ -398,6 +402,22 @@ def mempool_kfree(mp: Mempools, element: int, pool_data: int) -> None:
     SL.kfree(mp.slab, element)
 
 
+def mempool_kvmalloc(mp: Mempools, gfp_mask: int, pool_data: int) -> int | None:
+    """mm/mempool.c mempool_kvmalloc: kvmalloc((size_t)pool_data, gfp) (kmalloc
+    alone while the pools have no vmalloc part)."""
+    if mp.vmalloc is None:
+        element: int | None = SL.kmalloc(mp.slab, pool_data, gfp_mask)
+        return element
+    return VM.kvmalloc(mp.vmalloc, pool_data, gfp_mask)
+
+
+def mempool_kvfree(mp: Mempools, element: int, pool_data: int) -> None:
+    if mp.vmalloc is None:
+        SL.kfree(mp.slab, element)
+    else:
+        VM.kvfree(mp.vmalloc, element)
+
+
 def mempool_alloc_pages(mp: Mempools, gfp_mask: int, pool_data: int) -> int | None:
     """mm/mempool.c mempool_alloc_pages: alloc_pages(gfp, order); elements are pfns."""
     pfn: int | None = PA.alloc_pages(mp.page_alloc, gfp_mask, pool_data)
@@ -418,6 +438,11 @@ def mempool_create_kmalloc_pool(mp: Mempools, min_nr: int, size: int) -> Mempool
     """include/linux/mempool.h mempool_create_kmalloc_pool: no size check (an
     impossible size fails in the pre-fill's kmalloc)."""
     return mempool_create(mp, min_nr, MethodType(mempool_kmalloc, mp), MethodType(mempool_kfree, mp), size)
+
+
+def mempool_create_kvmalloc_pool(mp: Mempools, min_nr: int, size: int) -> Mempool | None:
+    """include/linux/mempool.h mempool_create_kvmalloc_pool."""
+    return mempool_create(mp, min_nr, MethodType(mempool_kvmalloc, mp), MethodType(mempool_kvfree, mp), size)
 
 
 def mempool_create_page_pool(mp: Mempools, min_nr: int, order: int) -> Mempool | None:

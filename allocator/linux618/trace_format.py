@@ -456,6 +456,9 @@ class Kmem618Format:
     entry_points: frozenset[str] = ENTRY_POINTS_618
     # the slab events whose call site the walk up the stack finds
     site_events = frozenset(("kmem_cache_alloc", "kmalloc", "kfree", "kmem_cache_free"))
+    # one kmalloc event in the x86_64 ring: a 4-byte ring_buffer_event header
+    # (the length in type_len) and the 56-byte record (fields up to node@48, 8-aligned)
+    entry_bytes = 4 + 56
 
     def __init__(self, key: bytes = BOOT_PTR_KEY):
         self.key = key

@@ -10,11 +10,16 @@ Each area is a `vmap_area` (72 bytes, from the `vmap_area` cache) on the busy
 list of its vmap node (addr / (16 pages) % nr_vmap_nodes, one node per possible
 CPU), pointing at a `vm_struct` (72 bytes, kzalloc: kmalloc-96). A guard page
 follows every area unless VM_NO_GUARD (`vm->size` counts it: a 4-page vmalloc is
-20480 bytes with pages=4). Address space is given lowest-first
-(find_vmap_lowest_match). A freed area is unmapped at once, but its address
-range stays taken ("unpurged vm_area" in /proc/vmallocinfo) until the lazy
-purge: when more than lazy_max_pages() = fls(num_online_cpus) * 32 MiB of pages
-are pending, or when an allocation finds no room.
+20480 bytes with pages=4). An area comes from the pool of the allocating CPU's
+vmap node when one of its size (up to 256 pages) is there (node_alloc), else
+lowest-first from the free space (find_vmap_lowest_match), whose blocks are
+vmap_area objects too (one per gap). A freed area is unmapped at once, but its
+address range stays taken ("unpurged vm_area" in /proc/vmallocinfo, listed
+with the node it was allocated for) until the purge: when more than
+lazy_max_pages() = fls(num_online_cpus) * 32 MiB of pages are pending (the
+drain: pools decay by a quarter, then the lazy areas of up to 256 pages go
+into their node's pool, the rest back to the free space), or when an
+allocation finds no room (everything back to the free space).
 
 __vmalloc_node_range: the size check against totalram_pages, the area, the page
 array (kmalloc, or a nested vmalloc above one page: ` vpages`), the pages one
@@ -33,6 +38,7 @@ import struct
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .. import vmalloc as VM2618
 from ..arch import Arch
@@ -61,6 +67,9 @@ from .gfp import (
 )
 from .trace_format import ptr_to_id
 
+if TYPE_CHECKING:
+    from ..kernel import Kernel
+
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
 # arch/x86/include/asm/pgtable_64_types.h (4-level)
@@ -77,7 +86,9 @@ PAGE_KERNEL = 0x8000000000000163
 # include/linux/vmalloc.h (6.12)
 VM_IOREMAP, VM_ALLOC, VM_MAP, VM_USERMAP = 0x1, 0x2, 0x4, 0x8
 VM_DMA_COHERENT, VM_UNINITIALIZED, VM_NO_GUARD = 0x10, 0x20, 0x40
+VM_ALLOW_HUGE_VMAP = 0x400
 VM_SPARSE = 0x1000
+INT_MAX = (1 << 31) - 1
 VMAP_RAM = 0x1                              # va->flags of a vm_map_ram area
 # next addr size flags pages, page_order + nr_pages, phys_addr caller requested_size
 SIZEOF_VM_STRUCT = 72
@@ -85,6 +96,7 @@ SIZEOF_VMAP_AREA = 72                       # va_start va_end rb_node(24) list(1
 SIZEOF_PAGE_POINTER = 8
 VMAP_ZONE_SIZE = 16 * PAGE_SIZE             # vmap_init_nodes: "Node partition is 16 pages"
 MAX_VMAP_NODES = 128
+MAX_VA_SIZE_PAGES = 256                     # a vmap node's pools: areas of 1..256 pages
 # mm/internal.h GFP_RECLAIM_MASK (__GFP_NOLOCKDEP is 0 here)
 GFP_RECLAIM_MASK = (__GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM | __GFP_HIGH | __GFP_IO | __GFP_FS
                     | __GFP_NOWARN | __GFP_RETRY_MAYFAIL | __GFP_NOFAIL | __GFP_NORETRY
@@ -128,12 +140,13 @@ class VmStruct:
 
 @dataclass(eq=False)
 class VmapArea:
-    """struct vmap_area: [va_start, va_end) and its vm_struct (busy) or none (lazy)."""
+    """struct vmap_area: [va_start, va_end), its vm_struct while busy, the
+    vmap node it was allocated for (`vn_id`: encode_vn_id, 0 = none)."""
     va_start: int
     va_end: int
     vm: VmStruct | None
     obj: int               # the vmap_area object (vmap_area cache)
-    flags: int = 0
+    vn_id: int = 0
 
     @property
     def size(self) -> int:
@@ -141,10 +154,11 @@ class VmapArea:
 
 
 class Vmalloc:
-    """mm/vmalloc.c's state: the areas (busy and lazily freed), the page tables."""
+    """mm/vmalloc.c's state: the areas (busy, lazily freed, pooled per vmap
+    node), the free space's blocks, the page tables."""
 
     def __init__(self, arch: Arch, page_alloc: PA.PageAllocator, slab: SL.SlabAllocator,
-                 mem: PhysMem, log: KernelLog, nr_cpus: int = 2):
+                 mem: PhysMem, log: KernelLog, nr_cpus: int | None = None):
         self.arch = arch
         self.page_alloc = page_alloc
         self.slab = slab
@@ -154,16 +168,19 @@ class Vmalloc:
         self.page_size = PAGE_SIZE
         self.vmalloc_start = VMALLOC_START
         self.vmalloc_end = VMALLOC_END
-        self.nr_cpus = nr_cpus
+        # num_possible_cpus() (= online here): the page allocator's scheduler's
+        self.nr_cpus: int = page_alloc.sched.nr_cpus if nr_cpus is None else nr_cpus
         # vmap_init_nodes: one vmap node per possible CPU (1..128)
-        self.nr_vmap_nodes = min(max(nr_cpus, 1), MAX_VMAP_NODES)
+        self.nr_vmap_nodes = min(max(self.nr_cpus, 1), MAX_VMAP_NODES)
         self.vmap_zone_size = VMAP_ZONE_SIZE if self.nr_vmap_nodes > 1 else 1
-        # every area holding address space, busy or lazy, sorted by va_start
+        # every area holding address space (busy, lazy, pooled), sorted by va_start
         self.areas: list[VmapArea] = []
         self.starts: list[int] = []
         self.hint = 0                      # areas[:hint] lie end to end from VMALLOC_START
         self.busy: dict[int, VmapArea] = {}  # va_start -> busy area
-        self.lazy: list[VmapArea] = []     # freed, not yet purged (in the order freed)
+        # per vmap node: its lazy list, and its pools (pool[i]: areas of i + 1 pages, head first)
+        self.lazy_lists: list[list[VmapArea]] = [[] for _ in range(self.nr_vmap_nodes)]
+        self.pools: list[dict[int, list[VmapArea]]] = [{} for _ in range(self.nr_vmap_nodes)]
         self.vmap_lazy_nr = 0              # pages (guard pages included) pending purge
         self.nr_vmalloc_pages = 0
         self.purges = 0
@@ -176,11 +193,20 @@ class Vmalloc:
         if cachep is None:
             raise RuntimeError("kmem_cache_create(vmap_area) failed: SLAB_PANIC")
         self.vmap_area_cachep: SL.KmemCache = cachep
+        # vmap_init_free_space: the free tree's blocks are vmap_area objects too,
+        # one per gap; at first one gap, the whole space
+        self.free_blocks: list[int] = []
+        _free_block_objects(self, 1)
 
     @property
     def vmlist(self) -> list[VmStruct]:
         """The busy areas' vm_structs, by address (what 2.6's vmlist was)."""
         return [va.vm for va in self.areas if va.vm is not None]
+
+    @property
+    def lazy(self) -> list[VmapArea]:
+        """Every lazily freed area, by address."""
+        return sorted((va for lst in self.lazy_lists for va in lst), key=lambda va: va.va_start)
 
 
 def lazy_max_pages(v: Vmalloc) -> int:
@@ -193,6 +219,12 @@ def addr_to_node_id(v: Vmalloc, addr: int) -> int:
     return (addr // v.vmap_zone_size) % v.nr_vmap_nodes
 
 
+def encode_vn_id(node_id: int) -> int:
+    """mm/vmalloc.c encode_vn_id: node id + 1 in the flags' high bits (0: none);
+    kept as node id + 1 here."""
+    return node_id + 1
+
+
 def vmalloc_nr_pages(v: Vmalloc) -> int:
     """mm/vmalloc.c vmalloc_nr_pages: pages vmalloc holds (meminfo's VmallocUsed)."""
     return v.nr_vmalloc_pages
@@ -201,19 +233,57 @@ def vmalloc_nr_pages(v: Vmalloc) -> int:
 # -- the address space --------------------------------------------------------
 
 
+def _free_block_objects(v: Vmalloc, n: int) -> None:
+    """Keep one vmap_area object per free block: `n` more (or fewer)."""
+    for _ in range(n):
+        obj = SL.kmem_cache_alloc(v.slab, v.vmap_area_cachep, GFP_KERNEL | __GFP_NOWARN)
+        if obj is not None:
+            v.free_blocks.append(obj)
+    for _ in range(-n):
+        if v.free_blocks:
+            SL.kmem_cache_free(v.slab, v.vmap_area_cachep, v.free_blocks.pop())
+
+
+def _free_before(v: Vmalloc, i: int, start: int) -> bool:
+    """Is the space just below `start` free (areas[:i] lie below it)?"""
+    return start > (v.areas[i - 1].va_end if i else v.vmalloc_start)
+
+
+def _free_after(v: Vmalloc, i: int, end: int) -> bool:
+    """Is the space just above `end` free (areas[i:] lie above it)?"""
+    return end < (v.areas[i].va_start if i < len(v.areas) else v.vmalloc_end)
+
+
 def _insert_area(v: Vmalloc, va: VmapArea) -> None:
+    """Take [va_start, va_end) out of the free space (adjust_va_to_fit_type:
+    the whole block FL_FIT frees its object, the middle NE_FIT needs one more)."""
     i = bisect.bisect_left(v.starts, va.va_start)
+    before, after = _free_before(v, i, va.va_start), _free_after(v, i, va.va_end)
     v.areas.insert(i, va)
     v.starts.insert(i, va.va_start)
     _advance_hint(v)
+    if not before and not after:
+        _free_block_objects(v, -1)
+    elif before and after:
+        _free_block_objects(v, 1)
 
 
-def _remove_area(v: Vmalloc, va: VmapArea) -> None:
+def _release_area(v: Vmalloc, va: VmapArea) -> None:
+    """Give [va_start, va_end) back to the free space (merge_or_add_vmap_area):
+    merged with a neighbouring block, the area's object is freed; between
+    two, they become one; with none, the object is the new block's."""
     i = bisect.bisect_left(v.starts, va.va_start)
     assert v.areas[i] is va
     del v.areas[i]
     del v.starts[i]
     v.hint = min(v.hint, i)
+    before, after = _free_before(v, i, va.va_start), _free_after(v, i, va.va_end)
+    if before or after:
+        SL.kmem_cache_free(v.slab, v.vmap_area_cachep, va.obj)
+    else:
+        v.free_blocks.append(va.obj)
+    if before and after:
+        _free_block_objects(v, -1)
 
 
 def _advance_hint(v: Vmalloc) -> None:
@@ -244,58 +314,140 @@ def __alloc_vmap_area(v: Vmalloc, size: int, align: int, vstart: int, vend: int)
         i += 1
 
 
-def alloc_vmap_area(v: Vmalloc, size: int, align: int, vstart: int, vend: int, gfp_mask: int,
-                    vm: VmStruct | None) -> VmapArea | None:
-    """mm/vmalloc.c alloc_vmap_area: a vmap_area object, the lowest room; no
-    room: purge the lazy areas and retry once, then (unless __GFP_NOWARN) the
-    ratelimited `vmalloc_node_range for size %lu failed` warning."""
-    gfp_mask &= GFP_RECLAIM_MASK
-    obj = SL.kmem_cache_alloc(v.slab, v.vmap_area_cachep, gfp_mask)
-    if obj is None:
+def size_to_va_pool(v: Vmalloc, node: int, size: int) -> list[VmapArea] | None:
+    """mm/vmalloc.c size_to_va_pool: pool (size - 1) / PAGE_SIZE, for areas of
+    up to MAX_VA_SIZE_PAGES pages."""
+    idx = (size - 1) // PAGE_SIZE
+    if idx >= MAX_VA_SIZE_PAGES:
         return None
-    purged = False
-    while True:
-        addr = __alloc_vmap_area(v, size, align, vstart, vend)
-        if addr is not None:
-            break
-        if not purged and v.lazy:
-            purge_vmap_area_lazy(v)
-            purged = True
-            continue
-        if not gfp_mask & __GFP_NOWARN and v.log.ratelimit():
-            v.log.printk(KERN_WARNING, f"vmalloc_node_range for size {size} failed: Address range"
-                                       f" restricted to {vstart:#x} - {vend:#x}")
-        SL.kmem_cache_free(v.slab, v.vmap_area_cachep, obj)
+    return v.pools[node].setdefault(idx, [])
+
+
+def node_pool_del_va(v: Vmalloc, node: int, size: int, align: int) -> VmapArea | None:
+    """mm/vmalloc.c node_pool_del_va: the pool's first area if it is aligned
+    (else it moves to the tail and the global space serves)."""
+    pool = size_to_va_pool(v, node, size)
+    if not pool:
         return None
-    va = VmapArea(addr, addr + size, vm, obj)
-    if vm is not None:
-        vm.addr = addr
-        vm.size = size
-    _insert_area(v, va)
-    v.busy[addr] = va
+    va = pool[0]
+    if va.va_start & (align - 1):
+        pool.append(pool.pop(0))
+        return None
+    del pool[0]
     return va
 
 
-def purge_vmap_area_lazy(v: Vmalloc) -> int:
-    """mm/vmalloc.c __purge_vmap_area_lazy (after the TLB flush): the lazy
-    areas' address space is free again, their vmap_area objects go back.
-    Returns the pages purged."""
-    nr = 0
-    for va in v.lazy:
-        _remove_area(v, va)
-        SL.kmem_cache_free(v.slab, v.vmap_area_cachep, va.obj)
-        nr += va.size >> PAGE_SHIFT
-    v.lazy = []
-    v.vmap_lazy_nr = 0
+def node_alloc(v: Vmalloc, size: int, align: int, vstart: int, vend: int) -> tuple[VmapArea | None, int]:
+    """mm/vmalloc.c node_alloc: for the whole vmalloc space with more than one
+    vmap node, the pool of this CPU's node: (the pooled area or None, vn_id)."""
+    if vstart != v.vmalloc_start or vend != v.vmalloc_end or v.nr_vmap_nodes == 1:
+        return None, 0
+    node = v.page_alloc.current.cpu % v.nr_vmap_nodes
+    return node_pool_del_va(v, node, size, align), encode_vn_id(node)
+
+
+def alloc_vmap_area(v: Vmalloc, size: int, align: int, vstart: int, vend: int, gfp_mask: int,
+                    vm: VmStruct | None) -> VmapArea | None:
+    """mm/vmalloc.c alloc_vmap_area: an area from this CPU's vmap node pool,
+    else a vmap_area object and the lowest room; no room: reclaim and purge
+    (pools drained too) and retry once, then (unless __GFP_NOWARN) the
+    ratelimited `vmalloc_node_range for size %lu failed` warning."""
+    gfp_mask &= GFP_RECLAIM_MASK
+    va, vn_id = node_alloc(v, size, align, vstart, vend)
+    if va is None:
+        obj = SL.kmem_cache_alloc(v.slab, v.vmap_area_cachep, gfp_mask)
+        if obj is None:
+            return None
+        purged = False
+        while True:
+            addr = __alloc_vmap_area(v, size, align, vstart, vend)
+            if addr is not None:
+                break
+            if not purged:
+                reclaim_and_purge_vmap_areas(v)
+                purged = True
+                continue
+            if not gfp_mask & __GFP_NOWARN and v.log.ratelimit():
+                v.log.printk(KERN_WARNING, f"vmalloc_node_range for size {size} failed: Address range"
+                                           f" restricted to {vstart:#x} - {vend:#x}")
+            SL.kmem_cache_free(v.slab, v.vmap_area_cachep, obj)
+            return None
+        va = VmapArea(addr, addr + size, vm, obj, vn_id)
+        _insert_area(v, va)
+    else:
+        va.vm = vm
+        va.vn_id = vn_id
+    if vm is not None:
+        vm.addr = va.va_start
+        vm.size = size
+    v.busy[va.va_start] = va
+    return va
+
+
+def decay_va_pool_node(v: Vmalloc, node: int, full_decay: bool) -> list[VmapArea]:
+    """mm/vmalloc.c decay_va_pool_node: each pool gives back ~25% of its areas
+    (len >> 2; a pool of fewer than 4 gives back all, as the kernel's
+    `if (!--n_decay)` does), or all of them with full_decay. The areas given back."""
+    decayed: list[VmapArea] = []
+    for pool in v.pools[node].values():
+        if not pool:
+            continue
+        if full_decay:
+            decayed.extend(pool)
+            pool.clear()
+            continue
+        n_decay = len(pool) >> 2
+        while pool:
+            decayed.append(pool.pop(0))
+            n_decay -= 1
+            if n_decay == 0:
+                break
+    return decayed
+
+
+def __purge_vmap_area_lazy(v: Vmalloc, full_pool_decay: bool) -> int:
+    """mm/vmalloc.c __purge_vmap_area_lazy and purge_vmap_node (after the TLB
+    flush): for each vmap node, decay its pools, then its lazy areas go into
+    its pools (skip_populate unless full_pool_decay: areas of up to 256 pages
+    allocated for a node) or back to the free space. Returns the areas purged."""
+    to_global: list[VmapArea] = []
+    purged = 0
+    for node in range(v.nr_vmap_nodes):
+        to_global.extend(decay_va_pool_node(v, node, full_pool_decay))
+        purge_list = sorted(v.lazy_lists[node], key=lambda va: va.va_start)
+        v.lazy_lists[node] = []
+        for va in purge_list:
+            v.vmap_lazy_nr -= va.size >> PAGE_SHIFT
+            purged += 1
+            if va.vn_id and not full_pool_decay:
+                pool = size_to_va_pool(v, node, va.size)
+                if pool is not None:
+                    pool.insert(0, va)      # list_add: at the head
+                    continue
+            to_global.append(va)
+    for va in to_global:                    # reclaim_list_global
+        _release_area(v, va)
     v.purges += 1
-    return nr
+    return purged
+
+
+def reclaim_and_purge_vmap_areas(v: Vmalloc) -> None:
+    """mm/vmalloc.c reclaim_and_purge_vmap_areas: purge with the pools fully drained."""
+    __purge_vmap_area_lazy(v, True)
+
+
+def purge_vmap_area_lazy(v: Vmalloc) -> int:
+    """mm/vmalloc.c drain_vmap_area_work: the purge the lazy threshold schedules."""
+    return __purge_vmap_area_lazy(v, False)
 
 
 def free_vmap_area_noflush(v: Vmalloc, va: VmapArea) -> None:
-    """mm/vmalloc.c free_vmap_area_noflush: onto the lazy list; past
-    lazy_max_pages the drain work purges (here at once)."""
+    """mm/vmalloc.c free_vmap_area_noflush: onto the lazy list of the node it
+    was allocated for (else of its address's node); past lazy_max_pages the
+    drain work purges (here at once)."""
     va.vm = None
-    v.lazy.append(va)
+    node = va.vn_id - 1 if va.vn_id else addr_to_node_id(v, va.va_start)
+    v.lazy_lists[node].append(va)
     v.vmap_lazy_nr += va.size >> PAGE_SHIFT
     if v.vmap_lazy_nr > lazy_max_pages(v):
         purge_vmap_area_lazy(v)
@@ -565,6 +717,56 @@ def vfree(v: Vmalloc, addr: int | None) -> None:
     SL.kfree(v.slab, vm.struct_addr)
 
 
+# -- kvmalloc (mm/util.c; the 6.18 gfp adjustment) ----------------------------
+
+
+def kmalloc_gfp_adjust(flags: int, size: int) -> int:
+    """mm/util.c kmalloc_gfp_adjust as 6.18 has it: above a page, no warning
+    (vmalloc is the fallback), no direct reclaim unless __GFP_RETRY_MAYFAIL
+    (kswapd still woken), no __GFP_NOFAIL. (6.12 set __GFP_NORETRY instead of
+    clearing __GFP_DIRECT_RECLAIM; the live 6.18 trace of a kvmalloc(20000,
+    GFP_USER) shows GFP_NOWAIT|__GFP_IO|__GFP_FS|__GFP_HARDWALL.)"""
+    if size > PAGE_SIZE:
+        flags |= __GFP_NOWARN
+        if not flags & __GFP_RETRY_MAYFAIL:
+            flags &= ~__GFP_DIRECT_RECLAIM
+        flags &= ~__GFP_NOFAIL
+    return flags
+
+
+def kvmalloc_node(v: Vmalloc, size: int, flags: int, node: int = -1, caller: str | None = None) -> int | None:
+    """mm/util.c __kvmalloc_node_noprof: kmalloc with the adjusted mask; above a
+    page, if that fails and the caller may sleep, vmalloc with its own mask
+    (VM_ALLOW_HUGE_VMAP: huge mappings are not simulated, the pages are order 0)."""
+    ret: int | None = SL.kmalloc_node(v.slab, size, kmalloc_gfp_adjust(flags, size), node)
+    if ret is not None or size <= PAGE_SIZE:
+        return ret
+    if not flags & __GFP_DIRECT_RECLAIM:   # non-sleeping allocations are not supported by vmalloc
+        return None
+    if size > INT_MAX:                     # WARN_ON_ONCE(!(flags & __GFP_NOWARN))
+        return None
+    return __vmalloc_node_range(v, size, 1, v.vmalloc_start, v.vmalloc_end, flags, VM_ALLOW_HUGE_VMAP,
+                                node, caller)
+
+
+def kvmalloc(v: Vmalloc, size: int, flags: int, caller: str | None = None) -> int | None:
+    """include/linux/slab.h kvmalloc: kvmalloc_node(size, flags, NUMA_NO_NODE)."""
+    return kvmalloc_node(v, size, flags, -1, caller)
+
+
+def kvzalloc(v: Vmalloc, size: int, flags: int, caller: str | None = None) -> int | None:
+    """include/linux/slab.h kvzalloc: kvmalloc(size, flags | __GFP_ZERO)."""
+    return kvmalloc_node(v, size, flags | __GFP_ZERO, -1, caller)
+
+
+def kvfree(v: Vmalloc, addr: int | None) -> None:
+    """mm/util.c kvfree: vfree for a vmalloc address, else kfree."""
+    if addr is not None and is_vmalloc_addr(v, addr):
+        vfree(v, addr)
+    else:
+        SL.kfree(v.slab, addr)
+
+
 # -- access through the page table ------------------------------------------
 
 
@@ -649,7 +851,16 @@ def _node_counts(v: Vmalloc, vm: VmStruct) -> str:
     return "".join(f" N{nid}={n}" for nid, n in sorted(counts.items()))
 
 
-def vmallocinfo(v: Vmalloc, key: bytes | None = None) -> str:
+def vmallocinfo(k: Kernel) -> str:
+    """/proc/vmallocinfo of a Kernel whose vmalloc part is this module's (the
+    same name and argument as allocator/vmalloc.py's)."""
+    v = k.vmalloc_area
+    if not isinstance(v, Vmalloc):
+        raise TypeError("not a Linux 6.18 vmalloc part")
+    return vmalloc_info_show(v)
+
+
+def vmalloc_info_show(v: Vmalloc, key: bytes | None = None) -> str:
     """/proc/vmallocinfo as mm/vmalloc.c vmalloc_info_show prints it: for each
     vmap node, its busy areas by address (`0x%pK-0x%pK %7ld`, ` %pS` caller,
     ` pages=%d`, ` phys=%pa`, the flag words, ` vpages`, ` N%u=%u` with
@@ -678,11 +889,9 @@ def vmallocinfo(v: Vmalloc, key: bytes | None = None) -> str:
             line += " vpages"
         line += _node_counts(v, vm)
         per_node[addr_to_node_id(v, va.va_start)].append(line + "\n")
-    lazy: list[list[str]] = [[] for _ in range(v.nr_vmap_nodes)]
-    for va in sorted(v.lazy, key=lambda a: a.va_start):
-        lazy[addr_to_node_id(v, va.va_start)].append(
-            f"0x{p(va.va_start)}-0x{p(va.va_end)} {va.size:7d} unpurged vm_area\n")
-    return "".join(line for lines in per_node + lazy for line in lines)
+    lazy = [f"0x{p(va.va_start)}-0x{p(va.va_end)} {va.size:7d} unpurged vm_area\n"
+            for lst in v.lazy_lists for va in sorted(lst, key=lambda a: a.va_start)]
+    return "".join(line for lines in per_node for line in lines) + "".join(lazy)
 
 
 def vmalloc_check(v: Vmalloc) -> list[str]:
@@ -716,6 +925,14 @@ def vmalloc_check(v: Vmalloc) -> list[str]:
         problems.append(f"vmalloc: {len(v.vm_ptes)} pages mapped, areas hold {mapped}")
     if mapped != v.nr_vmalloc_pages:
         problems.append(f"vmalloc: nr_vmalloc_pages {v.nr_vmalloc_pages}, areas hold {mapped}")
+    held = list(v.busy.values()) + [va for lst in v.lazy_lists for va in lst]
+    held += [va for pools in v.pools for pool in pools.values() for va in pool]
+    if sorted(id(va) for va in held) != sorted(id(va) for va in v.areas):
+        problems.append("vmalloc: the areas are not each busy, lazy or pooled exactly once")
+    gaps = sum(1 for i, va in enumerate(v.areas) if _free_before(v, i, va.va_start))
+    gaps += 1 if _free_after(v, len(v.areas), v.areas[-1].va_end if v.areas else v.vmalloc_start) else 0
+    if gaps != len(v.free_blocks):
+        problems.append(f"vmalloc: {gaps} free blocks, {len(v.free_blocks)} vmap_area objects for them")
     for tables in (v.vm_pte_pages, v.vm_pmd_pages):
         for index, pfn in tables.items():
             if mem_map[pfn] is not PGTABLE:
