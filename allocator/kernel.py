@@ -209,7 +209,8 @@ class Kernel:
         self._bind_page_alloc(v.page_alloc, pa)
         self._bind_slab(v.slab, sl)
         log.printk(KERN_NOTICE, f"Linux version {v.release}-scullcfs ({arch.name} simulation)")
-        log.printk(KERN_INFO, f"{mem >> 20}MB LOWMEM/HIGHMEM available, {nodes} node(s), {cpus} CPU(s).")
+        if any(z.name == "HighMem" for z in arch.zones):   # i386's boot line
+            log.printk(KERN_INFO, f"{mem >> 20}MB LOWMEM/HIGHMEM available, {nodes} node(s), {cpus} CPU(s).")
         for zone in pa.zones:
             log.printk(KERN_INFO, f"  Node {zone.node.id} {zone.name} zone: {zone.present} pages")
         v.slab.kmem_cache_init(sl)
@@ -218,8 +219,9 @@ class Kernel:
         self._bind_vmalloc(v.vmalloc, self.vmalloc_area)
         self._bind_mempool(v.mempool, self.mempools)
         self.shrink_slab = MethodType(VS.shrink_slab, vmscan)
-        self.background_caches = (BG.populate_background(sl, vmscan, background) if background
-                                  else BG.Background())
+        gfp_nowarn = v.gfp.GFP_KERNEL | v.gfp.BITS["__GFP_NOWARN"]
+        self.background_caches = (BG.populate_background(sl, vmscan, background, v.slab, v.background, gfp_nowarn)
+                                  if background else BG.Background())
         log.printk(KERN_INFO, f"Memory: {self.nr_free_pages() * (arch.page_size >> 10)}k/{mem >> 10}k"
                               f" available, min_free_kbytes {pa.min_free_kbytes}")
 

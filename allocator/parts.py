@@ -48,6 +48,8 @@ class ZonePart(Protocol):
     def managed(self) -> int: ...
     @property
     def free_pages(self) -> int: ...
+    @property
+    def free_area(self) -> Sequence[Any]: ...   # per order: 2.6.18 a pfn dict, 6.18 a FreeArea
 
 
 class PageAllocatorPart(Protocol):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 
-from allocator.check import check_kernel
 from allocator.fault_inject import FaultAttr
 from allocator.linux618 import fault_inject as FI618
 from allocator.printk import KERN_ERR, KERN_INFO, KERN_WARNING
@@ -104,7 +103,7 @@ def declare_files(tree: Tree) -> None:
     def check(data: bytes) -> None:
         if decode(data).strip() != "1":
             raise DeviceError(errno.EINVAL, "write 1 to check")
-        problems = check_kernel(k) + [p for drv in drivers for p in drv.check()]
+        problems = k.version.check(k) + [p for drv in drivers for p in drv.check()]
         for p in problems:
             k.log.printk(KERN_ERR, f"check: {p}")
         if problems:
