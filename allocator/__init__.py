@@ -43,11 +43,17 @@ parts a version declares and binds the API. Renderers (procfs, pagemap,
 memmap, check, trace.Tracer) read the Kernel and change
 nothing.
 
-Kernel versions. versions.py declares each version in one line: its release,
-its architecture (arch/i386.py: zone layout, pointer size, cache line, address
-space, struct page size) and its slab allocator module:
+Kernel versions. versions.py declares each version once: its release, its
+architecture (arch/i386.py: zone layout, pointer size, cache line, address
+space, struct page size) and the modules of its parts (page allocator, slab
+allocator, gfp vocabulary, /proc renderers, sysfs, mempool, vmalloc, trace
+formats, fault-injection knobs). The Kernel builds the parts from those
+modules and binds the API from them; it holds the parts as the Protocols of
+parts.py (what every version has), and a version's own renderers get their
+version's classes through narrow.py:
 
-    VERSIONS = {"2.6.18": KernelVersion("2.6.18", I386, slab, "SLAB")}
+    VERSIONS = {"2.6.18": KernelVersion("2.6.18", I386, "SLAB", page_alloc=page_alloc,
+                                        slab=slab, gfp=gfp, procfs=procfs, ...)}
 
 Adding a version adds files (an arch, a slab allocator, renderers where the
 formats differ) and one declaration; it edits no other version's parts.

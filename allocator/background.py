@@ -9,55 +9,80 @@ no buffer_head shrinker (buffer heads go with their page cache pages in
 shrink_page_list, which needs __GFP_IO to write them back); with no page cache
 here a shrinker stands in for that (docs/deviations.md). So a GFP_NOFS or
 GFP_NOIO allocation can fail where GFP_KERNEL succeeds.
+
+Each version names its caches (BACKGROUND_2618, BACKGROUND_618: names, object
+sizes and flags as that kernel's fs/ creates them) and the slab module they
+are created with; __GFP_FS and __GFP_IO have the same values in both.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 from . import slab as SL
-from .gfp import __GFP_FS, __GFP_IO, __GFP_NOWARN, GFP_KERNEL
+from .gfp import __GFP_FS, __GFP_IO
 from .printk import KERN_INFO
 from .slab_flags import SLAB_MEM_SPREAD, SLAB_PANIC, SLAB_RECLAIM_ACCOUNT
 from .vmscan import DEFAULT_SEEKS, Shrinker, Vmscan, register_shrinker
 
 VFS_CACHE_PRESSURE = 100     # sysctl_vfs_cache_pressure (fs/dcache.c)
+
+
+@dataclass(frozen=True)
+class BackgroundCache:
+    """One cache: its name, object size and flags as the version's fs/ creates
+    it, the GFP bits its shrinker needs, its share of the population, whether
+    it has a constructor, and (useroffset, usersize) (6.x KMEM_CACHE_USERCOPY)."""
+    name: str
+    size: int
+    flags: int
+    needs: int
+    share: float
+    ctor: bool
+    usercopy: tuple[int, int] = (0, 0)
+
+
 _FLAGS = SLAB_RECLAIM_ACCOUNT | SLAB_PANIC | SLAB_MEM_SPREAD
-# name, object size on i386 2.6.18, flags, GFP bits its shrinker needs, share of the population
-BACKGROUND_CACHES = (
-    ("dentry_cache", 132, _FLAGS, __GFP_FS, 0.45),
-    ("inode_cache", 344, _FLAGS, __GFP_FS, 0.35),
-    ("buffer_head", 52, _FLAGS, __GFP_IO, 0.20),
+# i386 2.6.18: fs/dcache.c, fs/inode.c, fs/buffer.c
+BACKGROUND_2618 = (
+    BackgroundCache("dentry_cache", 132, _FLAGS, __GFP_FS, 0.45, False),
+    BackgroundCache("inode_cache", 344, _FLAGS, __GFP_FS, 0.35, True),
+    BackgroundCache("buffer_head", 52, _FLAGS, __GFP_IO, 0.20, True),
 )
+BACKGROUND_CACHES = BACKGROUND_2618
 
 
 class Background:
     """The background caches and their unused objects, oldest first."""
 
     def __init__(self) -> None:
-        self.objects: dict[SL.KmemCache, list[int]] = {}
+        self.objects: dict[Any, list[int]] = {}
 
 
-def _ctor(s: SL.SlabAllocator, objp: int, cachep: SL.KmemCache, flags: int) -> None:
+def _ctor_2618(s: SL.SlabAllocator, objp: int, cachep: SL.KmemCache, flags: int) -> None:
     """Constructor of inode_cache/buffer_head: here it just clears the object."""
     s.mem.zero(objp, cachep.obj_size)
 
 
-def prune(s: SL.SlabAllocator, bg: Background, cachep: SL.KmemCache, nr: int) -> None:
-    """prune_dcache / prune_icache (2.6.18): free `nr` unused objects from the
-    tail of the unused list, the least recently used first. The objects go
-    back through kmem_cache_free; their slabs return to the page allocator only
-    as SLAB frees them (free_block over the free limit, cache_reap)."""
+def prune(m: ModuleType, s: Any, bg: Background, cachep: Any, nr: int) -> None:
+    """prune_dcache / prune_icache (2.6.18; 6.x list_lru walks do the same for
+    this purpose): free `nr` unused objects from the tail of the unused list,
+    the least recently used first. The objects go back through
+    kmem_cache_free; their slabs return to the page allocator only as the slab
+    allocator frees them (SLAB: free_block over the free limit, cache_reap;
+    SLUB: an empty slab beyond min_partial)."""
     objs = bg.objects.get(cachep)
     if not objs:
         return
     victims = objs[:nr]
     del objs[:nr]
     for objp in victims:
-        SL.kmem_cache_free(s, cachep, objp)
+        m.kmem_cache_free(s, cachep, objp)
 
 
-def pruner(s: SL.SlabAllocator, bg: Background, cachep: SL.KmemCache,
-           needs: int) -> Callable[[int, int], int]:
+def pruner(m: ModuleType, s: Any, bg: Background, cachep: Any, needs: int) -> Callable[[int, int], int]:
     """The shrinker function of one background cache: fs/dcache.c
     shrink_dcache_memory and fs/inode.c shrink_icache_memory (2.6.18): with
     nr_to_scan, -1 without the GFP bits they need, else prune; return
@@ -66,28 +91,40 @@ def pruner(s: SL.SlabAllocator, bg: Background, cachep: SL.KmemCache,
         if nr:
             if needs & ~gfp_mask:
                 return -1
-            prune(s, bg, cachep, nr)
+            prune(m, s, bg, cachep, nr)
         return (len(bg.objects.get(cachep, ())) // 100) * VFS_CACHE_PRESSURE
     return shrink
 
 
-def populate_background(s: SL.SlabAllocator, vmscan: Vmscan, percent: float) -> Background:
-    """Create the background caches, fill them with `percent` of lowmem and
-    register their shrinkers."""
+def populate_background(s: Any, vmscan: Vmscan, percent: float, m: ModuleType = SL,
+                        caches: Sequence[BackgroundCache] = BACKGROUND_2618,
+                        gfp: int = 0xD0 | 0x200) -> Background:
+    """Create the background caches with slab module `m` (SLAB's by default),
+    fill them with `percent` of lowmem (allocating with `gfp`:
+    GFP_KERNEL|__GFP_NOWARN in the version's values) and register their shrinkers."""
     bg = Background()
-    lowmem_bytes = sum(z.managed for z in s.page_alloc.zones if not z.is_highmem) * s.page_size
+    lowmem_bytes = sum(z.managed for z in s.page_alloc.zones if z.name != "HighMem") * s.page_size
     budget = lowmem_bytes * percent / 100
-    for name, size, flags, needs, share in BACKGROUND_CACHES:
-        ctor = None if name == "dentry_cache" else _ctor
-        cachep = SL.kmem_cache_create(s, name, size, 0, flags, ctor)
+    for c in caches:
+        if m is SL:
+            ctor: Any = _ctor_2618 if c.ctor else None
+            cachep = SL.kmem_cache_create(s, c.name, c.size, 0, c.flags, ctor)
+        else:
+            size = c.size
+
+            def ctor_6x(objp: int, size: int = size) -> None:   # init_once and its like
+                s.mem.zero(objp, size)
+            create = getattr(m, "__kmem_cache_create_args")
+            cachep = create(s, c.name, c.size, 0, c.flags, ctor_6x if c.ctor else None, *c.usercopy)
         assert cachep is not None  # SLAB_PANIC
-        cachep.has_shrinker = True
+        if hasattr(cachep, "has_shrinker"):
+            cachep.has_shrinker = True
         objs = bg.objects[cachep] = []
-        for _ in range(int(budget * share) // cachep.buffer_size):
-            objp = SL.kmem_cache_alloc(s, cachep, GFP_KERNEL | __GFP_NOWARN)
+        for _ in range(int(budget * c.share) // cachep.buffer_size):   # SLAB buffer_size, SLUB size
+            objp = m.kmem_cache_alloc(s, cachep, gfp)
             if objp is None:
                 break
             objs.append(objp)
-        register_shrinker(vmscan, Shrinker(name, pruner(s, bg, cachep, needs), DEFAULT_SEEKS))
-        s.log.printk(KERN_INFO, f"{name}: {len(objs)} objects at boot")
+        register_shrinker(vmscan, Shrinker(c.name, pruner(m, s, bg, cachep, c.needs), DEFAULT_SEEKS))
+        s.log.printk(KERN_INFO, f"{c.name}: {len(objs)} objects at boot")
     return bg

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import slab_debug as D
+from .narrow import page_alloc_2618, slab_2618
 from .page_alloc import FREE, MAX_ORDER, PCP
 from .physmem import PAGE_SHIFT
 from .slab import LIST_FREE, LIST_FULL, LIST_PARTIAL, Slab
@@ -28,7 +29,9 @@ def check_kernel(k: Kernel) -> list[str]:
 
 
 def _check_zones(k: Kernel, problems: list[str]) -> None:
-    for z in k.zones:
+    pa = page_alloc_2618(k)
+    mem_map = pa.mem_map
+    for z in pa.zones:
         where = f"node {z.node.id} zone {z.name}"
         free = 0
         seen: set[int] = set()
@@ -43,8 +46,8 @@ def _check_zones(k: Kernel, problems: list[str]) -> None:
                     if p in seen:
                         problems.append(f"{where}: pfn {p:#x} is on two free lists")
                     seen.add(p)
-                    if k.mem_map[p] is not FREE:
-                        problems.append(f"{where}: free pfn {p:#x} owned by {k.mem_map[p]!r}")
+                    if mem_map[p] is not FREE:
+                        problems.append(f"{where}: free pfn {p:#x} owned by {mem_map[p]!r}")
                         break
                 if order < MAX_ORDER - 1 and (pfn ^ size) in area:
                     problems.append(f"{where}: buddies {pfn:#x} and {pfn ^ size:#x} not coalesced")
@@ -54,15 +57,16 @@ def _check_zones(k: Kernel, problems: list[str]) -> None:
         for cpu, lists in enumerate(z.pcp):
             for pcp in lists:
                 for pfn in pcp.pages:
-                    if k.mem_map[pfn] is not PCP or pfn in seen:
-                        problems.append(f"{where}: cpu {cpu} pcp page {pfn:#x} is also {k.mem_map[pfn]!r}")
+                    if mem_map[pfn] is not PCP or pfn in seen:
+                        problems.append(f"{where}: cpu {cpu} pcp page {pfn:#x} is also {mem_map[pfn]!r}")
                     seen.add(pfn)
     for pfn, order in k.alloc_order.items():
-        if k.mem_map[pfn] is FREE or k.mem_map[pfn] is PCP:
+        if mem_map[pfn] is FREE or mem_map[pfn] is PCP:
             problems.append(f"allocated block {pfn:#x} order {order} is marked free")
 
 
 def _check_slabs(k: Kernel, problems: list[str]) -> None:
+    mem_map = page_alloc_2618(k).mem_map
     for c in k.cache_chain:
         where = f"cache {c.name}"
         parked: set[int] = set()
@@ -93,8 +97,8 @@ def _check_slabs(k: Kernel, problems: list[str]) -> None:
                             kind == LIST_PARTIAL and not 0 < slabp.inuse < c.num:
                         problems.append(f"{where}: slab {slabp.pfn:#x} with {slabp.inuse} in use on list {kind}")
                     for p in range(slabp.pfn, slabp.pfn + (1 << c.gfporder)):
-                        if k.mem_map[p] is not slabp:
-                            problems.append(f"{where}: page {p:#x} of a slab is owned by {k.mem_map[p]!r}")
+                        if mem_map[p] is not slabp:
+                            problems.append(f"{where}: page {p:#x} of a slab is owned by {mem_map[p]!r}")
                             break
                     for objp in slabp.free:
                         if objp in c.live or objp in parked:
@@ -107,7 +111,7 @@ def _check_slabs(k: Kernel, problems: list[str]) -> None:
             problems.append(f"{where}: slabs count {in_slabs_used} used objects, but {len(c.live)} are live"
                             f" and {len(parked)} parked in arrays")
         for objp in c.live:
-            owner = k.mem_map[objp >> PAGE_SHIFT]
+            owner = mem_map[objp >> PAGE_SHIFT]
             if not isinstance(owner, Slab) or owner.cache is not c:
                 problems.append(f"{where}: live object {objp:#x} is not in one of its slabs")
                 break
@@ -124,5 +128,5 @@ def _check_slabs(k: Kernel, problems: list[str]) -> None:
                     problems.append(f"{where}: poison of free object {addr:#x} overwritten (use after free)")
         if k.slab_debug and c.flags & SLAB_RED_ZONE:
             for slot in c.live:
-                if not D.redzones_active(k.slab, c, slot):
+                if not D.redzones_active(slab_2618(k), c, slot):
                     problems.append(f"{where}: red zone of live object {slot + c.obj_offset:#x} overwritten")

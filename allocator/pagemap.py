@@ -19,13 +19,20 @@ exactly its free_area lists, so they agree with /proc/buddyinfo.
 Also `/sys/kernel/debug/extfrag/unusable_index` (mm/vmstat.c unusable_show): per
 zone and order, how much of the free memory cannot serve an allocation of that
 order. Nothing here changes state.
+
+Both versions' page allocators are read through what they share: the zones
+(node, name, start_pfn, spanned), mem_map (6.18's sparse one walked by
+`runs`, without materializing it) and the buddy lists (2.6.18: one pfn dict
+per order; 6.18: a FreeArea per order with one list per migrate type).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from itertools import groupby
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .page_alloc import MAX_ORDER, PAGES, PageOwner, Zone
+from .page_alloc import MAX_ORDER, PAGES, PageOwner
+from .parts import ZonePart
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -62,13 +69,36 @@ def owner_label(owner: object) -> str:
     return type(owner).__name__.lower()
 
 
-def _free_blocks(zone: Zone) -> dict[int, int]:
+def _area_pfns(area: Any) -> Iterable[int]:
+    """The head pfns of one order's free blocks: 2.6.18 keeps them in one
+    dict, 6.18 in one list per migrate type (free_area.free_list[mt])."""
+    if isinstance(area, dict):
+        return area
+    return (pfn for lst in area.free_list for pfn in lst)
+
+
+def _area_nr_free(area: Any) -> int:
+    return len(area) if isinstance(area, dict) else int(area.nr_free)
+
+
+def _free_blocks(zone: ZonePart) -> dict[int, int]:
     """pfn -> order of every block on the zone's buddy lists."""
     blocks = {}
     for order, area in enumerate(zone.free_area):
-        for pfn in area:
+        for pfn in _area_pfns(area):
             blocks[pfn] = order
     return blocks
+
+
+def _owner_runs(mem_map: Any, lo: int, hi: int) -> Iterator[tuple[PageOwner | None, int]]:
+    """(owner, frames) runs of mem_map[lo:hi]: 6.18's sparse map walks its own
+    runs; 2.6.18's list is grouped."""
+    runs = getattr(mem_map, "runs", None)
+    if runs is not None:
+        yield from runs(lo, hi)
+        return
+    for owner, frames in groupby(mem_map[lo:hi]):
+        yield owner, sum(1 for _ in frames)
 
 
 def _split_blocks(node: int, zname: str, label: str, start: int, end: int,
@@ -98,14 +128,15 @@ def pagemap_runs(k: Kernel) -> list[PageRun]:
     out: list[PageRun] = []
     mem_map = k.mem_map
     for zone in k.zones:
+        if not zone.spanned:
+            continue
         free_blocks = None
         pfn = zone.start_pfn
         # Consecutive slabs of one cache are distinct Slab objects: group by the
         # label, not by the object, so a cache's neighbouring slabs make one run.
         labels: dict[int, str] = {}
         pending: Run | None = None  # the run being built
-        for owner, frames in groupby(mem_map[zone.start_pfn:zone.end_pfn]):
-            n = len(list(frames))
+        for owner, n in _owner_runs(mem_map, zone.start_pfn, zone.start_pfn + zone.spanned):
             key = id(owner)
             label = labels.get(key)
             if label is None:
@@ -130,7 +161,7 @@ class Run:
         self.label, self.start, self.count, self.owner = label, start, count, owner
 
 
-def _emit(out: list[PageRun], k: Kernel, zone: Zone, run: Run,
+def _emit(out: list[PageRun], k: Kernel, zone: ZonePart, run: Run,
           free_blocks: dict[int, int] | None) -> dict[int, int] | None:
     label, start, count, owner = run.label, run.start, run.count, run.owner
     node, zname = zone.node.id, zone.name
@@ -204,7 +235,9 @@ def unusable_index(k: Kernel) -> str:
     `Node %d, zone %8s ` then `%d.%03d ` for every order."""
     out = []
     for z in k.zones:
-        nr_free = [len(a) for a in z.free_area]
+        if not z.present:       # walk_zones_in_node(..., assert_populated=true)
+            continue
+        nr_free = [_area_nr_free(a) for a in z.free_area]
         out.append(f"Node {z.node.id}, zone {z.name:>8} "
                    + "".join(f"{i // 1000}.{i % 1000:03d} "
                              for i in (unusable_free_index(o, nr_free) for o in range(MAX_ORDER)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .narrow import page_alloc_2618
 from .page_alloc import Zone
 from .physmem import PAGE_SHIFT
 from .vmalloc import VM_ALLOC, VM_IOREMAP, VM_MAP, VM_USERMAP, VM_VPAGES
@@ -101,7 +102,7 @@ def slabinfo(k: Kernel) -> str:
 def buddyinfo(k: Kernel) -> str:
     """/proc/buddyinfo (mm/vmstat.c frag_show): free blocks per order per zone."""
     out = []
-    for z in k.zones:
+    for z in page_alloc_2618(k).zones:
         out.append(f"Node {z.node.id}, zone {z.name:>8} "
                    + "".join(f"{len(a):6d} " for a in z.free_area) + "\n")
     return "".join(out)
@@ -124,7 +125,7 @@ def meminfo(k: Kernel) -> str:
     total = k.totalram_pages
     free = k.nr_free_pages()
     high_total = k.totalhigh_pages
-    high_free = sum(z.free_pages for z in k.zones if z.is_highmem)
+    high_free = sum(z.free_pages for z in page_alloc_2618(k).zones if z.is_highmem)
     vm_total, vm_used, vm_chunk = k.vmalloc_info()
     # allowed = (totalram_pages - hugetlb_total_pages()) * sysctl_overcommit_ratio / 100
     #           + total_swap_pages
@@ -159,7 +160,7 @@ def calculate_threshold(k: Kernel, z: Zone) -> int:
 def zone_nr_slab(k: Kernel, z: Zone) -> int:
     """zone_page_state(zone, NR_SLAB): the zone's frames that belong to a slab
     (kmem_getpages adds them to the zone of the slab's pages)."""
-    return sum(1 for owner in k.mem_map[z.start_pfn:z.end_pfn]
+    return sum(1 for owner in page_alloc_2618(k).mem_map[z.start_pfn:z.end_pfn]
                if owner is not None and owner.cache is not None)
 
 
@@ -169,7 +170,7 @@ def zoneinfo(k: Kernel) -> str:
     entries; a CPU whose hot and cold lists are both empty is skipped, else
     both lists are printed and then (CONFIG_SMP) its stat threshold."""
     out = []
-    for z in k.zones:
+    for z in page_alloc_2618(k).zones:
         if not z.present:
             continue  # populated_zone()
         out.append(f"Node {z.node.id}, zone {z.name:>8}")
@@ -230,7 +231,7 @@ def vm_event_counts(k: Kernel) -> dict[str, int]:
     zones, the rest from the VmStat counters (0 for what is not modelled)."""
     events = k.vm_events
     counts = {name: events.get(name, 0) for name in VM_EVENT_TEXT}
-    for z in k.zones:
+    for z in page_alloc_2618(k).zones:
         suffix = ZONE_VMSTAT_SUFFIX[zone_index_2618(k, z)]
         counts[f"pgalloc_{suffix}"] += z.stats["pgalloc"]
     counts["pgpgin"] //= 2   # sectors -> kbytes, as vmstat_start
@@ -246,7 +247,7 @@ def vmstat(k: Kernel) -> str:
     rows[ZONE_STAT_TEXT.index("nr_slab")] = ("nr_slab", k.nr_slab_pages())
     if k.numa:
         totals = dict.fromkeys(NUMA_STAT_TEXT, 0)
-        for z in k.zones:
+        for z in page_alloc_2618(k).zones:
             for name, value in zone_numa_stats(z):
                 totals[name] += value
         rows += list(totals.items())
@@ -263,15 +264,15 @@ def sim_vmstat(k: Kernel) -> str:
     rows = [("nr_free_pages", k.nr_free_pages()),
             ("nr_slab_reclaimable", k.nr_slab_pages_reclaimable),
             ("nr_slab_unreclaimable", k.nr_slab_pages_unreclaimable),
-            ("pgalloc_hot", sum(z.stats["pgalloc_hot"] for z in k.zones)),
-            ("pgalloc_cold", sum(z.stats["pgalloc_cold"] for z in k.zones))]
+            ("pgalloc_hot", sum(z.stats["pgalloc_hot"] for z in page_alloc_2618(k).zones)),
+            ("pgalloc_cold", sum(z.stats["pgalloc_cold"] for z in page_alloc_2618(k).zones))]
     rows += [(name, k.vm_events.get(name, 0)) for name in SIM_ONLY_COUNTERS]
     return "".join(f"{name} {value}\n" for name, value in rows)
 
 
 def numastat(k: Kernel, node_id: int) -> str:
     """sys/devices/system/node/nodeN/numastat (drivers/base/node.c node_read_numastat)."""
-    zones = [z for z in k.zones if z.node.id == node_id]
+    zones = [z for z in page_alloc_2618(k).zones if z.node.id == node_id]
     total = {name: sum(z.stats[name] for z in zones)
              for name in ("numa_hit", "numa_miss", "numa_foreign", "local_node", "other_node")}
     return (f"numa_hit {total['numa_hit']}\nnuma_miss {total['numa_miss']}\n"

@@ -146,11 +146,13 @@ def exit_task(s: Sched, pid: int) -> None:
         switch_to(s, swapper)
 
 
-def sleep_deadline(s: Sched, gfp_mask: int, now: float, wait_s: float, mempool: bool = False) -> float:
+def sleep_deadline(s: Sched, gfp_mask: int, now: float, wait_s: float, mempool: bool = False,
+                   nofail: int = __GFP_NOFAIL) -> float:
     """When a sleeping allocation's wait ends (for the FUSE side): never for a
     mempool's sleep (2.6.18 mempool_alloc: io_schedule_timeout(5*HZ), then
     repeat_alloc, for ever), for __GFP_NOFAIL or with retry_forever (2.6.18's
-    __alloc_pages retries for ever), else after the mount's bounded wait."""
-    if mempool or gfp_mask & __GFP_NOFAIL or s.retry_forever:
+    __alloc_pages retries for ever), else after the mount's bounded wait.
+    `nofail`: the kernel version's __GFP_NOFAIL bit (2.6.18 0x800; 6.18 0x8000)."""
+    if mempool or gfp_mask & nofail or s.retry_forever:
         return math.inf
     return now + wait_s

@@ -17,6 +17,11 @@ caller (`register_call_sites`): a class whose methods stand for a driver's
 functions (`ScullcDevice.write` prints as `scullc_write+0x7c/0x2a0 [scullc]`),
 helpers the C driver does inline (looked through), renamed methods. The
 allocator registers only its own entry points.
+
+Another kernel version's formats: a Tracer given a TraceFormat (`Tracer(k, fmt)`,
+e.g. allocator/linux618/trace_format.Kmem618Format) lists its events, prints its
+header and has it print every event's body; the call-site walk and the rings are
+the same. Without one (the default), the formats above, unchanged.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import gfp as G
 from .physmem import PAGE_OFFSET
@@ -74,8 +79,23 @@ class TracedCache(Protocol):
     buffer_size: int
 
 
-# hook(event, cachep, objp or pfn, gfp flags, size or order)
-TraceHook = Callable[[str, TracedCache | None, int, int, int | None], None]
+# hook(event, cachep, objp or pfn, gfp flags, size or order); the cache is
+# whatever the version's slab allocator has (TracedCache for SLAB)
+TraceHook = Callable[[str, Any, int, int, int | None], None]
+
+
+class TraceFormat(Protocol):
+    """A kernel version's kmem event formats (see Tracer)."""
+    events: tuple[str, ...]        # available_events order
+    header: str                    # the `trace` column header
+    entry_points: frozenset[str]   # allocator functions the call-site walk passes
+    site_events: frozenset[str]    # events that have a call_site (the walk is done for them)
+    entry_bytes: int               # one event in the ring, its header included
+
+    def body(self, event: str, site: str, cachep: Any, objp: int, flags: int,
+             size: int | None) -> str | None: ...
+
+    def format_file(self, event: str) -> str: ...
 
 
 class KmemTrace:
@@ -87,6 +107,11 @@ class KmemTrace:
         self.inline: set[str] = set()                      # caller helpers done inline in C
         self.drivers: dict[type, str] = {}                 # class -> driver (module) name
         self.renames: dict[str, str] = {}                  # method -> driver function name
+
+
+def register_entry_points(t: KmemTrace, names: Iterable[str]) -> None:
+    """More allocator entry points (another version's) the call-site walk passes."""
+    t.skip.update(names)
 
 
 def register_call_sites(t: KmemTrace, cls: type, driver: str, inline: Iterable[str] = (),
@@ -152,8 +177,14 @@ Entry = tuple[int, float, str, int, int, str, str]
 class Tracer:
     """The kmem events of one kernel: enable switches, tracing_on, the rings."""
 
-    def __init__(self, k: Kernel):
+    def __init__(self, k: Kernel, fmt: TraceFormat | None = None):
         self.k = k
+        # the version's formats; None: the ones of this module (2.6.18's mount)
+        self.fmt = fmt
+        self.events: tuple[str, ...] = fmt.events if fmt is not None else KMEM_EVENTS
+        self.header = fmt.header if fmt is not None else TRACE_HEADER
+        if fmt is not None:
+            register_entry_points(k.trace, fmt.entry_points)
         self.enabled: set[str] = set()
         self.tracing_on = True
         self.buffer_size_kb = BUFFER_SIZE_KB_DEFAULT
@@ -165,31 +196,33 @@ class Tracer:
         self.closing = False  # unmount: readers stop waiting (see shutdown)
 
     def _capacity(self) -> int:
-        return max(1, self.buffer_size_kb * 1024 // ENTRY_BYTES)
+        entry = self.fmt.entry_bytes if self.fmt is not None else ENTRY_BYTES
+        return max(1, self.buffer_size_kb * 1024 // entry)
 
     def _update_hook(self) -> None:
-        self.k.trace.hook = self.trace_hook if self.tracing_on and self.enabled else None
+        hook = self.trace_hook if self.fmt is None else self.format_hook
+        self.k.trace.hook = hook if self.tracing_on and self.enabled else None
         self.k.update_fault_injection()
 
     # -- control files ----------------------------------------------------------
 
     def set_enabled(self, event: str, on: bool) -> None:
         """events/kmem/<event>/enable. KeyError for an unknown event."""
-        if event not in KMEM_EVENTS:
+        if event not in self.events:
             raise KeyError(event)
         (self.enabled.add if on else self.enabled.discard)(event)
         self._update_hook()
 
     def set_all(self, on: bool) -> None:
         """events/kmem/enable: every kmem event at once."""
-        self.enabled = set(KMEM_EVENTS) if on else set()
+        self.enabled = set(self.events) if on else set()
         self._update_hook()
 
     def all_state(self) -> str:
         """events/kmem/enable reads 0, 1, or X when the events disagree."""
         if not self.enabled:
             return "0"
-        return "1" if len(self.enabled) == len(KMEM_EVENTS) else "X"
+        return "1" if len(self.enabled) == len(self.events) else "X"
 
     def set_tracing_on(self, on: bool) -> None:
         self.tracing_on = on
@@ -256,6 +289,25 @@ class Tracer:
             body = f"call_site={site} ptr={ptr:08x}"
         self._record(event, body)
 
+    def format_hook(self, event: str, cachep: Any, objp: int, flags: int,
+                    size: int | None = None) -> None:
+        """The hook with a version's formats: the call site (for the events
+        that have one, found as trace_hook finds it), then the format's body."""
+        fmt = self.fmt
+        assert fmt is not None
+        site = ""
+        if event in fmt.site_events:
+            calls = self.k.trace
+            frame, suppressed = caller_frame(calls, sys._getframe(1), _SUPPRESS.get(event, frozenset()))
+            if suppressed:
+                return
+            site = call_site(calls, frame) if frame is not None else "0x0"
+        if event not in self.enabled:
+            return
+        body = fmt.body(event, site, cachep, objp, flags, size)
+        if body is not None:
+            self._record(event, body)
+
     def _record(self, event: str, body: str) -> None:
         task = self.k.current
         cpu = task.cpu
@@ -288,7 +340,7 @@ class Tracer:
         entries = self.entries()
         head = ("# tracer: nop\n#\n"
                 f"# entries-in-buffer/entries-written: {len(entries)}/{sum(self.written)}"
-                f"   #P:{len(self.rings)}\n#\n" + TRACE_HEADER)
+                f"   #P:{len(self.rings)}\n#\n" + self.header)
         return head + "".join(self.format_entry(e) for e in entries)
 
     def consume(self, size: int) -> bytes:

@@ -44,7 +44,7 @@ from .cli import _Parser
 
 if TYPE_CHECKING:
     from allocator import Kernel
-    from allocator.slab import KmemCache
+    from allocator.parts import CachePart
 
 MiB = 1 << 20
 PIN = ["taskset", "-c", "0"]
@@ -57,7 +57,7 @@ class BenchError(Exception):
     """Something could not be measured (a mount, a dd, a client failed)."""
 
 
-def _cache_create(k: Kernel, name: str, size: int, flags: int) -> KmemCache:
+def _cache_create(k: Kernel, name: str, size: int, flags: int) -> CachePart:
     """k.kmem_cache_create on a fresh machine, which cannot fail: if it does, say so."""
     cache = k.kmem_cache_create(name, size, 0, flags)
     if cache is None:
@@ -502,7 +502,7 @@ def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
                 f_free(x)
     t, f = _best_pair(cache_bursts, floor_bursts, n)
     rep.row(f"kmem_cache bursts of {burst} (scullc-like)", 1 / t, "pairs/s", 1 / f, "free list",
-            ratio=t / f, note=f"past the per-CPU array (limit {cache.limit}): refills and flushes")
+            ratio=t / f, note=f"past the per-CPU array (limit {k.geometry(cache).tunables[0]}): refills and flushes")
 
     sizes = [KMALLOC_MIX[i % len(KMALLOC_MIX)] for i in range(n)]
     kmalloc, kfree = k.kmalloc, k.kfree

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, NoReturn
 from allocator import Kernel, parse_size
 from allocator.printk import KERN_ERR, KERN_WARNING
 from allocator.sched import exit_task
-from allocator.slab import REAPTIMEOUT_CPUC, SLAB_HWCACHE_ALIGN, slab_flags_parse
-from allocator.versions import DEFAULT_VERSION, VERSIONS
+from allocator.slab import REAPTIMEOUT_CPUC
+from allocator.versions import DEFAULT_VERSION, VERSIONS, kernel_version
 
 from .drivers.scullc import ScullcDriver
 
@@ -65,7 +65,8 @@ def _size_arg(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (use K, M or G)") from None
     if not MEM_MIN <= value <= MEM_MAX:
-        raise argparse.ArgumentTypeError(f"{text} is outside 4M..64G (i386 with PAE addresses 64G)")
+        raise argparse.ArgumentTypeError(f"{text} is outside 4M..64G (i386 with PAE, and x86_64 here,"
+                                         " address at most 64G)")
     if value % 4096:
         raise argparse.ArgumentTypeError(f"{text} is not a whole number of 4 KiB pages")
     return value
@@ -81,11 +82,22 @@ def _percent_arg(text: str) -> float:
     return value
 
 
-def _flags_arg(text: str) -> int:
-    try:
-        return slab_flags_parse(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+def _flags_arg(text: str) -> str:
+    """--cache-flags: checked against every version's SLAB_* names here; its
+    value comes from the chosen kernel's (cache_flags())."""
+    for v in VERSIONS.values():
+        try:
+            v.slab_flags.parse(text)
+            return text
+        except ValueError as e:
+            why = str(e)
+    raise argparse.ArgumentTypeError(why)
+
+
+def cache_flags(args: argparse.Namespace) -> int:
+    """The scullc cache's flags in the chosen kernel's SLAB_* values (default SLAB_HWCACHE_ALIGN)."""
+    flags = kernel_version(args.kernel).slab_flags
+    return flags.SLAB_HWCACHE_ALIGN if args.cache_flags is None else flags.parse(args.cache_flags)
 
 
 # `scullcfs NAME ...` runs a subcommand instead of mounting (a mount point of
@@ -172,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         param = ScullcDriver.PARAMS[pname]  # the driver's default and bounds
         d.add_argument(opt, type=_int_arg(param.lo, param.hi), default=param.default,
                        help=f"{pname} ({param.default})")
-    d.add_argument("--cache-flags", type=_flags_arg, default=SLAB_HWCACHE_ALIGN, metavar="FLAGS",
+    d.add_argument("--cache-flags", type=_flags_arg, default=None, metavar="FLAGS",
                    help="flags of the scullc cache (default SLAB_HWCACHE_ALIGN)")
     d.add_argument("--family", default="scullc", metavar="LIST",
                    help="drivers to load: scullc,scull,scullp,scullv,scullm (default scullc;"
@@ -302,7 +314,7 @@ def boot(args: argparse.Namespace) -> tuple[Kernel, list[Driver]]:
     kernel = Kernel(version=args.kernel, mem=args.mem, nodes=args.nodes, cpus=args.cpus,
                     slab_debug=args.slab_debug, background=args.background)
     scullc = {"scullc_quantum": args.quantum, "scullc_qset": args.qset, "scullc_devs": args.devs}
-    drivers = load_drivers(kernel, scullc, args.family, args.param, args.ldd3_io, args.cache_flags)
+    drivers = load_drivers(kernel, scullc, args.family, args.param, args.ldd3_io, cache_flags(args))
     return kernel, drivers
 
 
@@ -416,14 +428,14 @@ def serve(args: argparse.Namespace, kernel: Kernel, driver: list[Driver], ready_
         os.close(ready_w)
     log.info("mounted %s (pid %d)", args.mountpoint, os.getpid())
 
-    async def reaper() -> None:
+    async def reaper(cache_reap: Callable[[], None]) -> None:
         # cache_reap runs from the events/0 workqueue thread, not a user process
         from allocator.kernel import Task
         events = Task(0, 0, "events/0")
         while True:
             await trio.sleep(REAPTIMEOUT_CPUC)
             saved, kernel.current = kernel.current, events
-            kernel.cache_reap()
+            cache_reap()
             kernel.current = saved
 
     kswapd_wakeup = trio.Event()
@@ -467,7 +479,8 @@ def serve(args: argparse.Namespace, kernel: Kernel, driver: list[Driver], ready_
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(reaper)
+            if kernel.cache_reap is not None:   # SLAB's reaper; SLUB has none
+                nursery.start_soon(reaper, kernel.cache_reap)
             nursery.start_soon(kswapd)
             nursery.start_soon(exited)
             nursery.start_soon(signals, nursery.cancel_scope)

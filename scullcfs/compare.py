@@ -1,7 +1,14 @@
 """scullcfs compare - the scull family side by side, on the same memory, in numbers.
 
     scullcfs compare [--mem 256M] [--quantum N ...] [--quick] [--memmap DIR]
+    scullcfs compare --kernels 2.6.18,6.18 [--mem 256M] [--quick]
     tools/compare ...            (the same, from a checkout)
+
+--kernels: the same scullc driver and the same three workloads on one mount per
+kernel version (`--kernel V`), in one table: per workload and kernel the bytes
+stored, the pages they cost, the scullc cache's slab geometry (objsize,
+objperslab, pagesperslab from that kernel's proc/slabinfo), the waste (pages
+beyond the bytes, in %), and the time.
 
 Mounts scullcfs once with every driver (--family scullc,scull,scullp,scullv,scullm,
 --background 0) and runs the same three workloads on each family in turn:
@@ -43,7 +50,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from allocator import Kernel
-from allocator.slab import CFLGS_OFF_SLAB, SLAB_HWCACHE_ALIGN
+from allocator.slab import CFLGS_OFF_SLAB, SLAB_HWCACHE_ALIGN, KmemCache
+from allocator.versions import VERSIONS
 
 from .cli import _Parser
 from .mount import Daemon, MountError, scullcfs_argv
@@ -107,6 +115,15 @@ def snapshot(m: Mount) -> dict[str, Any]:
         buddy[g[2]] = [int(x) for x in g[3].split()]
     return {"free": int(meminfo["MemFree"]) // 4, "vmalloc_used": int(meminfo["VmallocUsed"]),
             "slabs": slabs, "vpages": vpages, "buddy": buddy}
+
+
+def top_zone(buddy: dict[str, list[int]]) -> list[int]:
+    """The free blocks of the highest populated zone buddyinfo lists (Normal; on
+    a small x86_64 machine DMA32, where Normal is empty and not listed)."""
+    for zone in ("Normal", "DMA32"):
+        if zone in buddy:
+            return buddy[zone]
+    return next(iter(buddy.values()))
 
 
 def stored(m: Mount, family: str, devs: int = 4) -> int:
@@ -227,7 +244,7 @@ def measure(m: Mount, family: str, fn: Workload, sizes: dict[str, int], memmap_t
     row = {"family": family, "bytes": nbytes, "used": used, "slab": slab, "vmalloc": vpages,
            "other": used - slab - vpages, "time": elapsed,
            "overhead": (used * PAGE - nbytes) / nbytes * 100 if nbytes else float("nan"),
-           "buddy": after["buddy"].get("Normal") or next(iter(after["buddy"].values())),
+           "buddy": top_zone(after["buddy"]),
            "caches": sorted(caches, key=lambda c: -c[5]),
            "vmalloc_used_kb": after["vmalloc_used"] - before["vmalloc_used"]}
     trim_all(m, family)
@@ -268,7 +285,7 @@ def geometry(quanta: Iterable[int]) -> tuple[str, dict[int, tuple[float, float]]
             reason = k.log.records[-1].text if k.log.records else "nothing logged"
             sys.exit(f"compare: kmem_cache_create(geom{q}, {q}, SLAB_HWCACHE_ALIGN) failed: {reason}")
         g = k.kmalloc_cache_for(q, 0)
-        assert g is not None, f"no kmalloc cache for {q} bytes"
+        assert isinstance(c, KmemCache) and isinstance(g, KmemCache), f"no SLAB cache for {q} bytes"
 
         def cost(cache: Any) -> float:
             # pages per quantum, counting an off-slab descriptor's share of its own cache
@@ -357,6 +374,39 @@ def reading(by_q: dict[int, dict[str, Any]], per: dict[int, tuple[float, float]]
     return "\n".join(out)
 
 
+def run_kernels(kernels: Sequence[str], mem: str, sizes: dict[str, int], workdir: str) -> str:
+    """--kernels: scullc only; every workload on a fresh mount of every version
+    (what one allocator kept from the workload before does not count); one table."""
+    rows: list[tuple[str, str, dict[str, Any], str]] = []
+    for name, fn in WORKLOADS:
+        for release in kernels:
+            m = Mount(["--kernel", release, "--mem", mem, "--background", "0"], workdir)
+            try:
+                line = next(x for x in m.read("proc/slabinfo").splitlines() if x.startswith("scullc "))
+                f = line.split()
+                geometry = f"{f[3]} {f[4]} {f[5]}"
+                row = measure(m, "scullc", fn, sizes, None, f"{release}-{name}")
+                rows.append((name, release, row, geometry))
+                progress(f"{release}, {name}: {row['bytes']} bytes in {row['used']} pages, {row['time']:.2f} s")
+            finally:
+                m.close()
+    head = (f"{'workload':<8} {'kernel':<7} {'bytes stored':>12} {'pages':>6} {'slab':>6} {'other':>6}"
+            f" {'scullc objsize/perslab/pages':>28} {'waste':>7} {'time s':>6} {'MB/s':>7}")
+    out = [head, "-" * len(head)]
+    for name, release, r, geometry in rows:
+        mbs = r["bytes"] / r["time"] / 1e6 if r["time"] else float("nan")
+        out.append(f"{name:<8} {release:<7} {r['bytes']:12d} {r['used']:6d} {r['slab']:6d} {r['other']:6d}"
+                   f" {geometry:>28} {r['overhead']:6.2f}% {r['time']:6.2f} {mbs:7.1f}")
+    out.append("  pages: MemFree delta (4 KiB pages); slab: slab pages of caches that grew; waste: pages"
+               " beyond the bytes stored, in % of them")
+    out.append("  where the pages went (caches that grew: name objsize/objperslab/pagesperslab"
+               " +objects +pages):")
+    for name, release, r, _ in rows:
+        parts = [f"{c[0]} {c[1]}/{c[2]}/{c[3]} {c[4]:+d} {c[5]:+d}" for c in r["caches"][:3]]
+        out.append(f"    {name:<8} {release:<7} " + ("; ".join(parts) or "no slab growth"))
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = _Parser(prog="scullcfs compare", description=__doc__.split("\n\n")[0],
                epilog="\n\n".join(__doc__.split("\n\n")[2:]),
@@ -369,7 +419,29 @@ def main(argv: list[str] | None = None) -> int:
                         f" {QUICK_SIZES['small_appends']} small appends, {QUICK_SIZES['churn_rounds']}"
                         " churn rounds")
     p.add_argument("--memmap", metavar="DIR", help="save scullcfs memmap MNT --text after every workload")
+    p.add_argument("--kernels", metavar="LIST",
+                   help=f"compare kernel versions instead of families: a comma-separated list of"
+                        f" {', '.join(VERSIONS)} (scullc on each, one table)")
     args = p.parse_args(argv)
+    if args.kernels is not None:
+        kernels = [x.strip() for x in args.kernels.split(",") if x.strip()]
+        bad = [x for x in kernels if x not in VERSIONS]
+        if bad or not kernels:
+            p.error(f"--kernels: unknown kernel version {bad[0] if bad else args.kernels!r}"
+                    f" (known: {', '.join(VERSIONS)})")
+        if args.quantum or args.memmap:
+            p.error("--kernels: compares the default scullc (quantum 4000); without --quantum or --memmap")
+        workdir = tempfile.mkdtemp(prefix="compare-")
+        try:
+            sizes = workload_sizes(args.quick)
+            print(f"=== scullc on {', '.join(kernels)}, --mem {args.mem}, quantum 4000, qset 500")
+            for name, _ in WORKLOADS:
+                print(f"  [{name}] {describe(name, sizes)}")
+            print()
+            print(run_kernels(kernels, args.mem, sizes, workdir))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return 0
     quanta = args.quantum or [4000, 2000, 2500]
     if args.memmap:
         os.makedirs(args.memmap, exist_ok=True)

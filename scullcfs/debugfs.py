@@ -14,6 +14,7 @@ until one is recorded.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 from collections.abc import Callable
 
@@ -21,7 +22,7 @@ import trio
 
 from allocator import pagemap as PM
 from allocator import procfs
-from allocator.trace import KMEM_EVENTS, Tracer
+from allocator.trace import Tracer
 
 from .errors import DeviceError
 from .tree import File, Tree, switch_writer
@@ -92,12 +93,13 @@ def _buffer_size_writer(tracer: Tracer) -> Callable[[bytes], None]:
 def declare_files(tree: Tree) -> None:
     """Add the debugfs files of the page map, extfrag and tracing to a mount."""
     k = tree.k
-    tracer = tree.tracer = Tracer(k)
+    # the version's event formats (6.18: linux618/trace_format.Kmem618Format);
+    # 2.6.18 has no kmem tracepoints: the mount shows 5.15's (docs/deviations.md)
+    fmt_class = getattr(k.version.trace, "Kmem618Format", None)
+    tracer = tree.tracer = Tracer(k, fmt_class() if fmt_class is not None else None)
     files = {
         "sys/kernel/debug/scullc/daemon_pid": File(0o444, lambda: f"{os.getpid()}\n"),
         "sys/kernel/debug/scullc/pagemap": File(0o444, lambda: PM.pagemap(k)),
-        # the simulator's own counters, not in 2.6.18's proc/vmstat (docs/deviations.md)
-        "sys/kernel/debug/scullc/vmstat": File(0o444, lambda: procfs.sim_vmstat(k)),
         "sys/kernel/debug/extfrag/unusable_index": File(0o444, lambda: PM.unusable_index(k)),
         f"{TRACING}/tracing_on": File(0o644, lambda: f"{int(tracer.tracing_on)}\n",
                                       switch_writer(tracer.set_tracing_on)),
@@ -105,14 +107,20 @@ def declare_files(tree: Tree) -> None:
                                           _buffer_size_writer(tracer)),
         f"{TRACING}/trace": File(0o644, tracer.trace, lambda data: tracer.reset()),
         f"{TRACING}/trace_pipe": File(0o444, stream=lambda pid: TracePipe(tracer, pid)),
-        f"{TRACING}/available_events": File(0o444, lambda: "".join(f"kmem:{e}\n" for e in KMEM_EVENTS)),
+        f"{TRACING}/available_events": File(0o444, lambda: "".join(f"kmem:{e}\n" for e in tracer.events)),
         f"{TRACING}/events/enable": File(0o644, lambda: tracer.all_state() + "\n",
                                          switch_writer(tracer.set_all)),
         f"{TRACING}/events/kmem/enable": File(0o644, lambda: tracer.all_state() + "\n",
                                               switch_writer(tracer.set_all)),
     }
-    for event in KMEM_EVENTS:
+    if k.version.release == "2.6.18":
+        # the simulator's own counters, not in 2.6.18's proc/vmstat (docs/deviations.md)
+        files["sys/kernel/debug/scullc/vmstat"] = File(0o444, lambda: procfs.sim_vmstat(k))
+    for event in tracer.events:
         files[f"{TRACING}/events/kmem/{event}/enable"] = _event_enable(tracer, event)
+        if tracer.fmt is not None:
+            files[f"{TRACING}/events/kmem/{event}/format"] = File(
+                0o444, functools.partial(tracer.fmt.format_file, event))
     tree.declare(files)
 
 

@@ -1,7 +1,9 @@
 """debugfs files for breaking things on purpose and checking nothing broke:
 
   sys/kernel/debug/failslab/*, sys/kernel/debug/fail_page_alloc/*
-      the kernel's fault-injection knobs (Documentation/fault-injection)
+      the kernel's fault-injection knobs (Documentation/fault-injection): the
+      ones of the mounted version (6.18: allocator/linux618/fault_inject.py's
+      tables, with debugfs's formats and errnos)
   sys/kernel/debug/scullc/check
       write 1: a full consistency check of the kernel and every loaded driver;
       problems go to the log and the write fails with EIO
@@ -14,8 +16,8 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 
-from allocator.check import check_kernel
 from allocator.fault_inject import FaultAttr
+from allocator.linux618 import fault_inject as FI618
 from allocator.printk import KERN_ERR, KERN_INFO, KERN_WARNING
 
 from .drivers import ScullcDriver
@@ -60,28 +62,48 @@ FAILSLAB_KNOBS: dict[str, Knob] = {"cache-filter": _bool}
 FAIL_PAGE_ALLOC_KNOBS: dict[str, Knob] = {"ignore-gfp-highmem": _bool, "min-order": _u64}
 
 
+def _knob_618(attr: FaultAttr, knob: FI618.Knob) -> tuple[Callable[[], str], Callable[[bytes], None]]:
+    """A 6.18 debugfs knob: read and written as its kind says (read_knob, write_knob)."""
+    def read() -> str:
+        return FI618.read_knob(knob.kind, getattr(attr, knob.field))
+
+    def write(data: bytes) -> None:
+        try:
+            value = FI618.write_knob(knob.kind, decode(data))
+        except FI618.KnobError as e:
+            raise DeviceError(e.errno, str(e)) from None
+        setattr(attr, knob.field, bool(value) if knob.kind == "bool" else value)
+    return read, write
+
+
 def declare_files(tree: Tree) -> None:
     k, drivers = tree.k, tree.drivers
     scullc = next(d for d in drivers if isinstance(d, ScullcDriver))
 
-    def knobs(attr: FaultAttr, extra: dict[str, Knob]) -> None:
+    def declare(attr: FaultAttr, knobs: dict[str, tuple[Callable[[], str], Callable[[bytes], None]]],
+                mode: int) -> None:
         files = {}
-        for knob, kind in {**KNOBS, **extra}.items():
-            read, write = kind(attr, knob.replace("-", "_"))
+        for knob, (read, write) in knobs.items():
 
             def armed_write(data: bytes, write: Callable[[bytes], None] = write) -> None:
                 write(data)
                 k.update_fault_injection()
-            files[f"sys/kernel/debug/{attr.name}/{knob}"] = File(0o600, read, armed_write)
+            files[f"sys/kernel/debug/{attr.name}/{knob}"] = File(mode, read, armed_write)
         tree.declare(files)
 
-    knobs(k.failslab, FAILSLAB_KNOBS)
-    knobs(k.fail_page_alloc, FAIL_PAGE_ALLOC_KNOBS)
+    for attr in (k.failslab, k.fail_page_alloc):
+        if k.version.fault_inject is FI618:
+            declare(attr, {kn.name: _knob_618(attr, kn) for kn in FI618.ATTR_KNOBS[attr.name]},
+                    FI618.FAULT_DEBUGFS_MODE)
+        else:
+            extra = FAILSLAB_KNOBS if attr.name == "failslab" else FAIL_PAGE_ALLOC_KNOBS
+            declare(attr, {kn: kind(attr, kn.replace("-", "_")) for kn, kind in {**KNOBS, **extra}.items()},
+                    0o600)
 
     def check(data: bytes) -> None:
         if decode(data).strip() != "1":
             raise DeviceError(errno.EINVAL, "write 1 to check")
-        problems = check_kernel(k) + [p for drv in drivers for p in drv.check()]
+        problems = k.version.check(k) + [p for drv in drivers for p in drv.check()]
         for p in problems:
             k.log.printk(KERN_ERR, f"check: {p}")
         if problems:

@@ -193,6 +193,12 @@ class ScullcOperations(pyfuse3.Operations):
         s.f_namemax = 255
         return s
 
+    async def readlink(self, inode: int, ctx: RequestContext) -> bytes:
+        node = self._node(inode)
+        if node.target is None:
+            raise pyfuse3.FUSEError(errno.EINVAL)
+        return os.fsencode(node.target)
+
     # -- directories --------------------------------------------------------
 
     async def opendir(self, inode: int, ctx: RequestContext) -> int:

@@ -41,7 +41,8 @@ import pyfuse3
 import trio
 
 from allocator.kernel import Kernel
-from allocator.mempool import MEMPOOL_SLEEP_TIMEOUT, Mempool
+from allocator.mempool import MEMPOOL_SLEEP_TIMEOUT
+from allocator.parts import MempoolPart
 from allocator.printk import KERN_WARNING
 from allocator.sched import sleep_deadline
 
@@ -152,7 +153,7 @@ class MemoryWaitQueue:
             if not self.sleepers:
                 self.k.free_waiters = None
 
-    async def wait_pool(self, pool: Mempool, deadline: float, pid: int = 0) -> str:
+    async def wait_pool(self, pool: MempoolPart, deadline: float, pid: int = 0) -> str:
         """mempool_alloc's sleep (2.6.18 io_schedule_timeout(5*HZ)): until a
         mempool_free refills `pool`'s reserve (k.mempool_add_waiter), 5 s, the
         deadline, or a signal to `pid`. Returns as wait()."""
@@ -277,7 +278,8 @@ async def write_sleeping(k: Kernel, queue: MemoryWaitQueue, settings: Settings, 
         if deadline is None or pool_wait != (len(req) > 2):
             # math.inf for a mempool, __GFP_NOFAIL, or with retry_forever (2.6.18 exactly)
             pool_wait = len(req) > 2
-            deadline = sleep_deadline(k.sched, req[0], now, settings.alloc_wait_ms / 1000, mempool=pool_wait)
+            deadline = sleep_deadline(k.sched, req[0], now, settings.alloc_wait_ms / 1000, mempool=pool_wait,
+                                      nofail=k.gfp.F.NOFAIL)
         elif now >= deadline:
             give_up(k, settings, req, nxt)
             break

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from allocator import procfs
 from allocator.kernel import Kernel
+from allocator.parts import CachePart
 from allocator.physmem import PAGE_SIZE
 from allocator.slab import (
     SLAB_CACHE_DMA,
@@ -114,13 +115,14 @@ class Node:
     device: Device | None = None
     populate: Callable[[Node], None] | None = None  # dynamic directories
     size: int = 0                                  # st_size for virtual files
-    cache: KmemCache | None = None                 # sys/kernel/slab/<cache>: the cache shown
+    cache: CachePart | None = None                 # sys/kernel/slab/<cache>: the cache shown
     stream: Callable[[int], Stream] | None = None
     mappable: bool = False
     fs: Filesystem | None = None                   # None until registered: its parent's
     mtime_ns: int = field(default_factory=time.time_ns)
     uid: int | None = None                         # after a chown (None: the daemon's)
     gid: int | None = None
+    target: str | None = None                      # a symlink's target (sys/kernel/slab aliases)
 
     @property
     def is_dir(self) -> bool:
@@ -290,10 +292,17 @@ class Tree:
                 return None
         return node
 
+    def add_symlink(self, name: str, target: str, parent: Node) -> Node:
+        return self._register(Node(name, stat.S_IFLNK | 0o777, target=target, size=len(target)), parent)
+
     # -- sys/kernel/slab/<cache>/ ------------------------------------------------
 
     def populate_slab_dir(self, slab_dir: Node) -> None:
-        """Keep one directory per live cache, SLUB-style attributes inside."""
+        """sys/kernel/slab as the version has it (6.18: allocator/linux618/sysfs.py);
+        2.6.18 has none: one directory per live cache, SLUB-style attributes inside."""
+        if self.k.version.sysfs is not None:
+            self._populate_sysfs_slab_dir(slab_dir)
+            return
         caches = {c.name: c for c in self.k.caches()}
         for name, node in list(slab_dir.entries().items()):
             if caches.get(name) is not node.cache:
@@ -306,8 +315,42 @@ class Tree:
                     self._file_node(attr, f, cdir)
 
 
-def slab_attrs(k: Kernel, c: KmemCache) -> dict[str, File]:
-    """sys/kernel/slab/<cache>/: SLUB's attribute files over a SLAB cache."""
+    def _populate_sysfs_slab_dir(self, slab_dir: Node) -> None:
+        """6.18 (mm/slub.c sysfs_slab_add, sysfs_slab_alias): a directory per cache
+        under its name or its `:`-unique id, a symlink per alias of a merged one."""
+        sysfs = self.k.version.sysfs
+        assert sysfs is not None, "the version has a sys/kernel/slab"
+        sl = self.k.slab
+        layout = sysfs.sysfs_layout(sl)
+        for name, node in list(slab_dir.entries().items()):
+            if (layout.links.get(name) != node.target if node.target is not None
+                    else layout.dirs.get(name) is not node.cache):
+                self.remove(node)
+        for name, cachep in layout.dirs.items():
+            if name not in slab_dir.entries():
+                cdir = self._register(_dir(name), slab_dir)
+                cdir.cache = cachep
+                for attr, (mode, read, write) in sysfs.slab_attrs(sl, cachep).items():
+                    self._file_node(attr, File(mode, read, _errno_writer(write) if write else None), cdir)
+        for name, target in layout.links.items():
+            if name not in slab_dir.entries():
+                self.add_symlink(name, target, slab_dir)
+
+
+def _errno_writer(write: Callable[[bytes], None]) -> Callable[[bytes], None]:
+    """A kernel-side store that raises OSError(errno) (or ValueError: EINVAL), as a file's writer."""
+    def store(data: bytes) -> None:
+        try:
+            write(data)
+        except OSError as e:
+            raise DeviceError(e.errno or errno.EINVAL, str(e)) from None
+    return store
+
+
+def slab_attrs(k: Kernel, cache: CachePart) -> dict[str, File]:
+    """sys/kernel/slab/<cache>/: SLUB's attribute files over a SLAB cache (2.6.18)."""
+    assert isinstance(cache, KmemCache), "a SLAB cache"
+    c = cache
     def flag(bit: int) -> File:
         return File(0o444, lambda: f"{1 if c.flags & bit else 0}\n")
 
@@ -346,15 +389,113 @@ def slab_attrs(k: Kernel, c: KmemCache) -> dict[str, File]:
     }
 
 
-def declare_files(tree: Tree) -> None:
-    """The kernel's own /proc and /sys files: slabinfo and the other renderers,
-    the vm sysctls, the NUMA nodes, sys/kernel/slab/."""
-    k, settings = tree.k, tree.settings
+def kernel_files_2618(k: Kernel) -> dict[str, File]:
+    """2.6.18's /proc renderers (allocator/procfs.py); slabinfo is SLAB's,
+    writable (`name limit batchcount shared`)."""
+    slabinfo_write = k.slabinfo_write
 
     def write_slabinfo(data: bytes) -> None:
-        err = k.slabinfo_write(data)
+        assert slabinfo_write is not None, "SLAB's /proc/slabinfo is writable"
+        err = slabinfo_write(data)
         if err:
             raise DeviceError(err, "slabinfo: expected `name limit batchcount shared`")
+
+    files = {
+        "proc/slabinfo": File(0o600, lambda: procfs.slabinfo(k), write_slabinfo),
+        "proc/buddyinfo": File(0o444, lambda: procfs.buddyinfo(k)),
+        "proc/zoneinfo": File(0o444, lambda: procfs.zoneinfo(k)),
+        "proc/meminfo": File(0o444, lambda: procfs.meminfo(k)),
+        "proc/vmstat": File(0o444, lambda: procfs.vmstat(k)),
+        "proc/vmallocinfo": File(0o444, lambda: procfs.vmallocinfo(k)),
+        "proc/kmsg": File(0o400, lambda: procfs.kmsg(k), mappable=True),
+        "proc/sys/vm/min_free_kbytes": File(0o644, lambda: f"{k.min_free_kbytes}\n",
+                                            int_writer(k.set_min_free_kbytes, 128, 65536 * 16)),
+    }
+    for node_id, _ in k.online_nodes():
+        files[f"sys/devices/system/node/node{node_id}/numastat"] = File(
+            0o444, functools.partial(procfs.numastat, k, node_id))
+    return files
+
+
+def _sysctl_int(set_value: Callable[[int], None], lo: int, hi: int) -> Callable[[bytes], None]:
+    """A 6.x proc_dointvec_minmax write: one int, outside [lo, hi] is EINVAL
+    (a setter's own ValueError too)."""
+    def write(data: bytes) -> None:
+        value = proc_dointvec(data)
+        if not lo <= value <= hi:
+            raise DeviceError(errno.EINVAL, f"{value} is outside {lo}..{hi}")
+        try:
+            set_value(value)
+        except ValueError as e:
+            raise DeviceError(errno.EINVAL, str(e)) from None
+    return write
+
+
+def kernel_files_618(k: Kernel) -> dict[str, File]:
+    """6.18's /proc renderers (allocator/linux618/procfs.py, vmalloc.py) and
+    SLUB's /proc/slabinfo (linux618/sysfs.py: 0400, no write: EIO), with the
+    modes of tests/data/linux-6.18/proc-modes; the vm sysctls 6.18 has for the
+    page allocator (kernel/sysctl.c, mm/page_alloc.c bounds)."""
+    from allocator import narrow
+    from allocator.linux618 import page_alloc as PA618
+    from allocator.linux618 import procfs as P618
+    from allocator.linux618 import vmalloc as VM618
+    sysfs = k.version.sysfs
+    assert sysfs is not None, "6.18 has its slabinfo in linux618/sysfs.py"
+    pa, va = narrow.page_alloc_618(k), narrow.vmalloc_618(k)
+    sl = k.slab
+
+    def write_slabinfo(data: bytes) -> None:
+        try:
+            sysfs.slabinfo_write(data)
+        except OSError as e:
+            raise DeviceError(e.errno or errno.EIO, str(e)) from None
+
+    def lowmem_reserve_ratio(data: bytes) -> None:
+        try:
+            ratios = [int(x) for x in decode(data).split()]
+        except ValueError:
+            raise DeviceError(errno.EINVAL, "lowmem_reserve_ratio: numbers") from None
+        if len(ratios) != len(pa.lowmem_reserve_ratio) or min(ratios) < 0:
+            raise DeviceError(errno.EINVAL, f"lowmem_reserve_ratio: {len(pa.lowmem_reserve_ratio)} numbers >= 0")
+        PA618.set_lowmem_reserve_ratio(pa, ratios)
+
+    int_max = (1 << 31) - 1
+    return {
+        "proc/slabinfo": File(sysfs.SLABINFO_MODE, lambda: sysfs.slabinfo_show(sl), write_slabinfo),
+        "proc/buddyinfo": File(0o444, lambda: P618.buddyinfo(pa)),
+        "proc/pagetypeinfo": File(0o400, lambda: P618.pagetypeinfo(pa)),
+        "proc/zoneinfo": File(0o444, lambda: P618.zoneinfo(pa)),
+        "proc/meminfo": File(0o444, lambda: P618.meminfo(pa, VM618.vmalloc_nr_pages(va))),
+        "proc/vmstat": File(0o444, lambda: P618.vmstat(pa)),
+        "proc/vmallocinfo": File(0o400, lambda: VM618.vmalloc_info_show(va)),
+        "proc/kmsg": File(0o400, lambda: procfs.kmsg(k), mappable=True),
+        "proc/sys/vm/min_free_kbytes": File(0o644, lambda: f"{pa.min_free_kbytes}\n",
+                                            _sysctl_int(k.set_min_free_kbytes, 0, int_max)),
+        "proc/sys/vm/watermark_scale_factor": File(
+            0o644, lambda: f"{pa.watermark_scale_factor}\n",
+            _sysctl_int(lambda v: PA618.set_watermark_scale_factor(pa, v), 1, 3000)),
+        "proc/sys/vm/watermark_boost_factor": File(
+            0o644, lambda: f"{pa.watermark_boost_factor}\n",
+            _sysctl_int(lambda v: setattr(pa, "watermark_boost_factor", v), 0, int_max)),
+        "proc/sys/vm/percpu_pagelist_high_fraction": File(
+            0o644, lambda: f"{pa.percpu_pagelist_high_fraction}\n",
+            _sysctl_int(lambda v: PA618.set_percpu_pagelist_high_fraction(pa, v), 0, int_max)),
+        "proc/sys/vm/lowmem_reserve_ratio": File(
+            0o644, lambda: "\t".join(map(str, pa.lowmem_reserve_ratio)) + "\n", lowmem_reserve_ratio),
+    }
+
+
+# release -> the kernel's own /proc files
+KERNEL_FILES: dict[str, Callable[[Kernel], dict[str, File]]] = {"2.6.18": kernel_files_2618,
+                                                                 "6.18": kernel_files_618}
+
+
+def declare_files(tree: Tree) -> None:
+    """The kernel's own /proc and /sys files: slabinfo and the other renderers
+    of the mounted version (KERNEL_FILES), the vm sysctls, the NUMA nodes,
+    sys/kernel/slab/."""
+    k, settings = tree.k, tree.settings
 
     def write_drop_caches(data: bytes) -> None:
         text = decode(data).strip()
@@ -381,17 +522,9 @@ def declare_files(tree: Tree) -> None:
     def set_retry_forever(on: bool) -> None:
         k.retry_forever = on
 
+    tree.declare(KERNEL_FILES[k.version.release](k))
     tree.declare({
-        "proc/slabinfo": File(0o600, lambda: procfs.slabinfo(k), write_slabinfo),
-        "proc/buddyinfo": File(0o444, lambda: procfs.buddyinfo(k)),
-        "proc/zoneinfo": File(0o444, lambda: procfs.zoneinfo(k)),
-        "proc/meminfo": File(0o444, lambda: procfs.meminfo(k)),
-        "proc/vmstat": File(0o444, lambda: procfs.vmstat(k)),
-        "proc/vmallocinfo": File(0o444, lambda: procfs.vmallocinfo(k)),
-        "proc/kmsg": File(0o400, lambda: procfs.kmsg(k), mappable=True),
         "proc/sys/vm/drop_caches": File(0o644, lambda: "0\n", write_drop_caches),
-        "proc/sys/vm/min_free_kbytes": File(0o644, lambda: f"{k.min_free_kbytes}\n",
-                                            int_writer(k.set_min_free_kbytes, 128, 65536 * 16)),
         "proc/sys/vm/alloc_wait_ms": File(0o644, lambda: f"{settings.alloc_wait_ms}\n",
                                           int_writer(set_alloc_wait, 0, 3_600_000)),
         "proc/sys/vm/panic_on_oom": File(0o644, read_panic_on_oom, write_panic_on_oom),
@@ -401,12 +534,8 @@ def declare_files(tree: Tree) -> None:
                                                    switch_writer(set_retry_forever)),
     })
     for node_id, node_cpus in k.online_nodes():
-        base = f"sys/devices/system/node/node{node_id}"
         cpulist = ",".join(map(str, node_cpus)) + "\n"
-        tree.declare({
-            f"{base}/numastat": File(0o444, functools.partial(procfs.numastat, k, node_id)),
-            f"{base}/cpulist": File(0o444, cpulist.__str__),
-        })
+        tree.declare({f"sys/devices/system/node/node{node_id}/cpulist": File(0o444, cpulist.__str__)})
     tree.add("sys/kernel/slab", _dir("slab")).populate = tree.populate_slab_dir
 
 

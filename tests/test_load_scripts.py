@@ -52,6 +52,20 @@ def test_load_passes_quantum_qset_and_devs_to_the_driver(scripts):
     assert (params / "scullc_devs").read_text() == "2\n"
 
 
+def test_load_kernel_6_18_mounts_the_6_18_machine(scripts):
+    assert_ok(scripts.load("kernel=6.18"))
+    mnt = scripts.mnt
+    assert "Linux version 6.18-scullcfs (x86_64 simulation)" in (mnt / "proc/kmsg").read_text()
+    # SLUB's slabinfo: no tunables, 0400 (mm/slab_common.c SLABINFO_RIGHTS)
+    assert (mnt / "proc/slabinfo").stat().st_mode & 0o777 == 0o400
+    scullc = next(line for line in (mnt / "proc/slabinfo").read_text().splitlines() if line.startswith("scullc "))
+    assert scullc.split()[3:6] == ["4032", "8", "8"]
+    out = assert_ok(scripts.load("kernel=6.18"))   # the same parameters: already loaded
+    assert "already loaded" in out
+    r = scripts.load()                              # 2.6.18 asked for: other parameters
+    assert r.returncode == 1, r
+
+
 def test_second_load_says_already_loaded(scripts):
     assert_ok(scripts.load())
     pid = scripts.pid()
@@ -284,8 +298,9 @@ def test_reload_compares_with_the_module_parameters_as_they_are_now(scripts):
     (["--mem", "10Q"], "scullc_load: --mem: not a size: '10Q' (use K, M or G); see --help"),
     (["--mem=0"], "scullc_load: --mem: size must be positive: '0'; see --help"),
     (["--mem"], "scullc_load: --mem: needs a value; see --help"),
-    (["quantom=2000"], "scullc_load: unknown parameter 'quantom' (valid: quantum, qset, devs,"
+    (["quantom=2000"], "scullc_load: unknown parameter 'quantom' (valid: quantum, qset, devs, kernel,"
                        " or scullc_quantum, scullc_qset, scullc_devs); see --help"),
+    (["kernel=2.4"], "--kernel: unknown kernel version '2.4' (known: 2.6.18, 6.18)"),
     (["qset=many"], "scullc_load: qset: not a number: 'many'; see --help"),
     (["quantum=0"], "scullc_load: quantum: 0 is outside 1..131072; see --help"),
     (["--devs", "65"], "scullc_load: --devs: 65 is outside 1..64; see --help"),

@@ -73,15 +73,26 @@ def test_version_names_the_package_version_and_the_simulated_kernel():
     r = scullcfs("--version")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f"scullcfs {metadata.version('scullcfs')}, ")
-    assert "Linux 2.6.18" in r.stdout
+    assert "Linux 2.6.18 (i386, SLAB), 6.18 (x86_64, SLUB); default 2.6.18" in r.stdout
     assert len(r.stdout.splitlines()) == 1
 
 
 def test_an_unknown_kernel_version_is_one_line_exit_2_naming_the_known_ones(tmp_path):
     r = scullcfs(str(tmp_path), "--kernel", "2.4.0")
     assert r.returncode == 2, r.stderr
-    assert r.stderr.splitlines() == ["scullcfs: --kernel: unknown kernel version '2.4.0' (known: 2.6.18); see --help"]
+    assert r.stderr.splitlines() == [
+        "scullcfs: --kernel: unknown kernel version '2.4.0' (known: 2.6.18, 6.18); see --help"]
     assert not is_mounted(tmp_path)
+
+
+def test_kernel_6_18_mounts_with_slub_and_says_so_in_its_boot_log(mount_scullcfs):
+    m = mount_scullcfs(kernel="6.18")
+    assert "Linux version 6.18-scullcfs (x86_64 simulation)" in (m.path / "proc/kmsg").read_text()
+    slabinfo = (m.path / "proc/slabinfo").read_text().splitlines()
+    assert slabinfo[0] == "slabinfo - version: 2.1"
+    # SLUB: LDD3's cache is 8 objects of 4032 bytes per order-3 slab (reference/linux-6.18.md §4.6)
+    scullc = next(line.split() for line in slabinfo if line.startswith("scullc "))
+    assert scullc[3:6] == ["4032", "8", "8"] and scullc[6:10] == [":", "tunables", "0", "0"] and scullc[10] == "0"
 
 
 def test_kernel_2_6_18_mounts_and_says_so_in_its_boot_log(mount_scullcfs):

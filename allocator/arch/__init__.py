@@ -30,6 +30,9 @@ class Arch:
     max_mem: int                # the most RAM the architecture addresses
     vmalloc_end: int            # the highest end the vmalloc area may have
     bios_hole: tuple[int, int]  # the e820 hole [lo, hi) (physical addresses)
+    # the e820 hole below 4 GiB for PCI [lo, hi): RAM beyond lo is placed from hi
+    # on (x86_64: 3G-4G; (0, 0): none)
+    pci_hole: tuple[int, int] = (0, 0)
 
     @property
     def page_size(self) -> int:

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from allocator import gfp as G
 from allocator.kernel import Kernel
-from allocator.slab import SLAB_HWCACHE_ALIGN
 
 from ..tree import File, Tree, decode
 from .model import Device, Driver, Param
@@ -74,11 +72,12 @@ def parse_family_args(families: str = MOUNT_DRIVER,
 
 def load_drivers(kernel: Kernel, scullc: Mapping[str, int], families: str = MOUNT_DRIVER,
                  params: Iterable[str] = (), ldd3_io: bool = False,
-                 cache_flags: int = SLAB_HWCACHE_ALIGN) -> list[Driver]:
+                 cache_flags: int | None = None) -> list[Driver]:
     """insmod scullc with its parameters `scullc`, then every driver named in
     `families` (comma-separated) with `params` (`name=value` strings, as insmod
-    takes them). Raises ValueError for a bad name or value, MemoryError if a
-    module cannot initialise; nothing stays loaded then."""
+    takes them); the scullc cache's flags default to the kernel's
+    SLAB_HWCACHE_ALIGN. Raises ValueError for a bad name or value, MemoryError
+    if a module cannot initialise; nothing stays loaded then."""
     wanted, values = parse_family_args(families, params)
     loaded: list[Driver] = [ScullcDriver(kernel, scullc, ldd3_io, cache_flags)]
     try:
@@ -104,7 +103,7 @@ def _param_file(drv: Driver, pname: str, p: Param) -> File:
 def _gfp_file(drv: Driver, dev: Device) -> File:
 
     def read() -> str:
-        return G.gfp_format(dev.gfp) + "\n"
+        return dev.k.gfp.gfp_format(dev.gfp) + "\n"
 
     def write(data: bytes) -> None:
         drv.set_gfp(dev, decode(data))

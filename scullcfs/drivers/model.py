@@ -2,8 +2,11 @@
 
 A device is a list of items; each item holds a `qset`-slot pointer array from
 kmalloc, and each slot one quantum. The structures live in simulated memory
-(the arrays even hold the 32-bit pointers); the Python lists beside them are the
-authority the driver's C pointers would be. Where a quantum comes from and goes
+(the arrays even hold the pointers: 4 bytes on i386, 8 on x86_64, so a qset
+array is qset * sizeof(void *)); the Python lists beside them are the
+authority the driver's C pointers would be. What the compiled module's ABI
+says (pointer size, struct sizes, the largest size_t, how %p prints) comes
+from the kernel it is loaded into (`Abi`). Where a quantum comes from and goes
 back to, and how the module's parameters are named, is each driver's own (one
 module each in this package); the rest is here, once: the item walk, read,
 write, trim and truncate, the module parameters, the gfp mode, the consistency
@@ -25,7 +28,7 @@ from allocator import gfp as G
 from allocator.kernel import Kernel
 from allocator.kmalloc_sizes import KMALLOC_MAX_SIZE
 from allocator.page_alloc import MAX_ORDER
-from allocator.physmem import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from allocator.physmem import PAGE_SHIFT, PAGE_SIZE
 from allocator.printk import KERN_INFO, KERN_NOTICE, KERN_WARNING
 from allocator.slab import BUG_FLAGCHECK_DMA, KmemCache
 
@@ -33,22 +36,42 @@ from ..errors import DeviceError
 
 Buffer = bytes | bytearray | memoryview
 
-SIZEOF_POINTER = 4  # i386
-# The bounds of the module parameters, for every driver: a quantum and a qset
-# pointer array each come from kmalloc (or a cache) at most KMALLOC_MAX_SIZE.
+SIZEOF_POINTER_I386 = 4
+# The bounds of the module parameters, for every driver and kernel: a quantum
+# and a qset pointer array each come from kmalloc (or a cache) at most 2.6.18's
+# KMALLOC_MAX_SIZE with i386 pointers (6.18 would allow more: docs/deviations.md).
 QUANTUM_MAX = KMALLOC_MAX_SIZE
-QSET_MAX = KMALLOC_MAX_SIZE // SIZEOF_POINTER
+QSET_MAX = KMALLOC_MAX_SIZE // SIZEOF_POINTER_I386
 DEVS_MAX = 64
 ORDER_MAX = MAX_ORDER - 1
-# sizeof(struct scullc_dev) on i386 with the HEAD driver: six 4-byte fields
-# (data, next, vmas, quantum, qset, size) + struct mutex (16) + 2.6.18 struct cdev (88).
+# sizeof(struct scullc_dev) with the HEAD driver. i386: six 4-byte fields (data,
+# next, vmas, quantum, qset, size) + struct mutex (16) + 2.6.18 struct cdev (88).
+# x86_64 (6.12 include/linux/{mutex,kobject,cdev}.h): data, next (16), vmas,
+# quantum, qset (12) + 4 padding, size_t size (8) = 40; struct mutex without
+# debugging (owner 8, wait_lock 4, osq 4, wait_list 16) = 32; struct cdev =
+# struct kobject (64) + owner, ops (16) + list (16) + dev, count (8) = 104.
 # scullp's and scullv's structs are the same with `order` for `quantum`.
-SIZEOF_SCULLC_DEV = 128
+SIZEOF_SCULLC_DEV = {4: 128, 8: 176}
 # The seq_file buffer is one page and the dump stops 80 bytes short of it.
 PROCMEM_LIMIT = PAGE_SIZE - 80
-# dev->size is a 32-bit size_t on i386: the VFS refuses to grow a file past it (EFBIG)
-MAX_DEVICE_SIZE = 0xFFFFFFFF
-_pack_ptr = struct.Struct("<I").pack_into
+
+
+@dataclass(frozen=True)
+class Abi:
+    """What the module is compiled for, from the kernel it is loaded into:
+    sizeof(void *), PAGE_OFFSET (lowmem pointers are PAGE_OFFSET + phys), the
+    largest dev->size (a 32-bit size_t on i386: the VFS refuses to grow a file
+    past it, EFBIG; 64-bit on x86_64) and the C pointer store."""
+    pointer: int
+    page_offset: int
+    max_size: int
+    pack_ptr: Callable[[memoryview, int, int], None]
+
+    @classmethod
+    def of(cls, k: Kernel) -> Abi:
+        ptr = k.pointer_size
+        return cls(ptr, k.page_offset, (1 << (8 * ptr)) - 1 if ptr == 4 else (1 << 63) - 1,
+                   struct.Struct("<I" if ptr == 4 else "<Q").pack_into)
 
 # What traces and slab-debug "last user" records name (allocator/trace.py):
 # helpers the C driver does inline, and the one method under another name.
@@ -120,7 +143,8 @@ class Device:
         self.quantum, self.qset = driver.quantum_qset()
         self.size = 0
         self.items: list[Qset] = [Qset(addr)] if self.head_in_device_array else []
-        self.gfp = G.GFP_KERNEL
+        self.abi = driver.abi
+        self.gfp = self.k.gfp.GFP_KERNEL
         self.nquanta = 0  # quanta held (st_blocks and sys/class/.../quanta, without a walk)
 
     # -- what a driver says: where a quantum comes from and goes back to ------
@@ -136,7 +160,7 @@ class Device:
 
     def _kernel_address(self, q: int) -> int:
         """The pointer the driver stores for quantum q (lowmem: PAGE_OFFSET + phys)."""
-        return PAGE_OFFSET + q
+        return self.abi.page_offset + q
 
     def _store(self, addr: int, data: memoryview) -> int:
         """vmapped quanta: copy data in, return the bytes copied."""
@@ -159,7 +183,7 @@ class Device:
 
     def _link_address(self) -> int:
         """Where the pointer to a new item goes: the last item's `next`."""
-        return self.items[-1].addr + 4
+        return self.items[-1].addr + self.abi.pointer
 
     def _follow(self, n: int, gfp: int) -> Qset | None:
         """<driver>_follow: the n-th item, creating missing ones (zeroed)."""
@@ -171,19 +195,20 @@ class Device:
             if addr is None:
                 return None
             self.k.mem.zero(addr, self.driver.sizeof_item)
-            _pack_ptr(self.k.mem.view, self._link_address(), PAGE_OFFSET + addr)
+            self.abi.pack_ptr(self.k.mem.view, self._link_address(), self.abi.page_offset + addr)
             items.append(Qset(addr))
         return items[n]
 
     def _alloc_data(self, dptr: Qset, gfp: int) -> list[int | None] | None:
-        addr = self.k.kmalloc(self.qset * SIZEOF_POINTER, gfp)
+        size = self.qset * self.abi.pointer     # kmalloc(qset * sizeof(void *))
+        addr = self.k.kmalloc(size, gfp)
         if addr is None:
             return None
-        self.k.mem.zero(addr, self.qset * SIZEOF_POINTER)
+        self.k.mem.zero(addr, size)
         dptr.data_addr = addr
         data: list[int | None] = [None] * self.qset
         dptr.data = data
-        _pack_ptr(self.k.mem.view, dptr.addr, PAGE_OFFSET + addr)  # item->data
+        self.abi.pack_ptr(self.k.mem.view, dptr.addr, self.abi.page_offset + addr)  # item->data
         return data
 
     def _alloc_quantum(self, dptr: Qset, s_pos: int, gfp: int) -> int | None:
@@ -196,7 +221,7 @@ class Device:
         self._zero_quantum(q, 0, self.quantum)
         dptr.data[s_pos] = q
         self.nquanta += 1
-        _pack_ptr(self.k.mem.view, dptr.data_addr + s_pos * SIZEOF_POINTER, self._kernel_address(q))
+        self.abi.pack_ptr(self.k.mem.view, dptr.data_addr + s_pos * self.abi.pointer, self._kernel_address(q))
         return q
 
     def _forget_quantum(self, dptr: Qset, s: int) -> None:
@@ -204,7 +229,7 @@ class Device:
         assert dptr.data is not None and dptr.data_addr is not None
         dptr.data[s] = None
         self.nquanta -= 1
-        self.k.mem.zero(dptr.data_addr + s * SIZEOF_POINTER, SIZEOF_POINTER)
+        self.k.mem.zero(dptr.data_addr + s * self.abi.pointer, self.abi.pointer)
 
     # -- file operations ----------------------------------------------------
 
@@ -227,7 +252,7 @@ class Device:
             if n:
                 k.kfree(dptr.addr)
         head = self.items[0]
-        k.mem.zero(head.addr, 8)  # data = next = NULL
+        k.mem.zero(head.addr, 2 * self.abi.pointer)  # data = next = NULL
         self.items = [head]
 
     def trim(self) -> None:
@@ -241,8 +266,8 @@ class Device:
     def truncate(self, length: int) -> None:
         """Free every quantum wholly past `length` and zero the rest of the
         quantum it ends in, so that a later extension reads zeros."""
-        if length > MAX_DEVICE_SIZE:
-            raise DeviceError(errno.EFBIG, f"{self.name}: past the driver's 32-bit size")
+        if length > self.abi.max_size:
+            raise DeviceError(errno.EFBIG, f"{self.name}: past the driver's {8 * self.abi.pointer}-bit size")
         if length <= 0:
             self.trim()
             return
@@ -273,7 +298,7 @@ class Device:
             if n and base >= length:
                 k.kfree(dptr.addr)
                 del self.items[n]
-                k.mem.zero(self.items[n - 1].addr + 4, 4)
+                k.mem.zero(self.items[n - 1].addr + self.abi.pointer, self.abi.pointer)
         self.size = length
 
     def write(self, pos: int, data: Buffer) -> int:
@@ -283,8 +308,8 @@ class Device:
         count = len(data)
         if count == 0:
             return 0
-        if pos + count > MAX_DEVICE_SIZE:
-            raise DeviceError(errno.EFBIG, f"{self.name}: past the driver's 32-bit size")
+        if pos + count > self.abi.max_size:
+            raise DeviceError(errno.EFBIG, f"{self.name}: past the driver's {8 * self.abi.pointer}-bit size")
         quantum, qset = self.quantum, self.qset
         itemsize = quantum * qset
         gfp = self.gfp
@@ -391,7 +416,7 @@ class Device:
         quantum, qset = self.quantum, self.qset
         item, rest = divmod(pos, quantum * qset)
         s_pos, q_pos = divmod(rest, quantum)
-        dptr = self._follow(item, G.GFP_KERNEL)
+        dptr = self._follow(item, self.k.gfp.GFP_KERNEL)
         if dptr is None or dptr.data is None:
             return b""
         q = dptr.data[s_pos]
@@ -421,11 +446,12 @@ class Driver:
     name: ClassVar[str] = ""
     device_class: ClassVar[type[Device]] = Device
     PARAMS: ClassVar[Mapping[str, Param]] = {}  # see module_params
-    sizeof_dev: ClassVar[int] = SIZEOF_SCULLC_DEV   # one struct <driver>_dev in the device array
-    sizeof_item: ClassVar[int] = SIZEOF_SCULLC_DEV  # a list item after the head
+    # by sizeof(void *): one struct <driver>_dev in the device array, a list item after the head
+    SIZEOF_DEV: ClassVar[Mapping[int, int]] = SIZEOF_SCULLC_DEV
+    SIZEOF_ITEM: ClassVar[Mapping[int, int]] = SIZEOF_SCULLC_DEV
     # /proc dump: "quantum" or "order" in the header; the slot line's format
     proc_shows: ClassVar[str] = "quantum"
-    proc_slot: ClassVar[str] = "    {j: 4d}:{ptr:8x}\n"
+    proc_slot: ClassVar[str] = "    {j: 4d}:{ptr}\n"      # "    % 4i:%8p\n"
     # the dump's page limit is tested after every line (scullc), or only
     # before a device or an item (scull)
     proc_limit_per_line: ClassVar[bool] = True
@@ -433,6 +459,9 @@ class Driver:
 
     def __init__(self, kernel: Kernel, params: Mapping[str, int] | None = None, ldd3_io: bool = False):
         self.k = kernel
+        self.abi = Abi.of(kernel)
+        self.sizeof_dev = self.SIZEOF_DEV[self.abi.pointer]
+        self.sizeof_item = self.SIZEOF_ITEM[self.abi.pointer]
         self.ldd3_io = ldd3_io
         given = params or {}
         self.values: dict[str, int] = {}
@@ -466,7 +495,7 @@ class Driver:
 
     def _alloc_devices(self) -> None:
         devs = self.values[self.role_of[DEVS]]
-        addr = self.k.kzalloc(devs * self.sizeof_dev, G.GFP_KERNEL)
+        addr = self.k.kzalloc(devs * self.sizeof_dev, self.k.gfp.GFP_KERNEL)
         if addr is None:
             raise MemoryError(f"{self.name}: cannot allocate the device array")
         self.devices_addr = addr
@@ -533,7 +562,9 @@ class Driver:
 
     def gfp_refused(self, mask: int) -> str | None:
         """Why the devices cannot allocate with `mask`, or None."""
-        return self.highmem_refused if mask & G.F.HIGHMEM else None
+        if mask & G.F.HIGHMEM and any(z.name == "HighMem" for z in self.k.version.arch.zones):
+            return self.highmem_refused
+        return None   # no HighMem (x86_64): the allocators serve __GFP_HIGHMEM from lowmem
 
     def gfp_warning(self, mask: int) -> str | None:
         """What the devices' allocations with `mask` will run into (logged at
@@ -545,19 +576,19 @@ class Driver:
         allocator cannot honour, is EINVAL with a log line."""
         log = self.k.log
         try:
-            mask = G.gfp_parse(text)
+            mask = self.k.gfp.gfp_parse(text)   # the kernel's own GFP names (6.18: no __GFP_REPEAT)
         except ValueError as e:
             log.printk(KERN_WARNING, f"{self.name}: {dev.name}: gfp {text.strip()[:60]!r} refused: {e}")
             raise DeviceError(errno.EINVAL, str(e)) from None
         why = self.gfp_refused(mask)
         if why:
-            log.printk(KERN_WARNING, f"{self.name}: {dev.name}: gfp {G.gfp_format(mask)} refused: {why}")
+            log.printk(KERN_WARNING, f"{self.name}: {dev.name}: gfp {self.k.gfp.gfp_format(mask)} refused: {why}")
             raise DeviceError(errno.EINVAL, why)
         dev.gfp = mask
-        log.printk(KERN_NOTICE, f"{self.name}: {dev.name}: allocating with {G.gfp_format(mask)}")
+        log.printk(KERN_NOTICE, f"{self.name}: {dev.name}: allocating with {self.k.gfp.gfp_format(mask)}")
         warning = self.gfp_warning(mask)
         if warning:
-            log.printk(KERN_WARNING, f"{self.name}: {dev.name}: gfp {G.gfp_format(mask)}: {warning}")
+            log.printk(KERN_WARNING, f"{self.name}: {dev.name}: gfp {self.k.gfp.gfp_format(mask)}: {warning}")
 
     def module_attrs(self) -> dict[str, Callable[[], str]]:
         """Read-only files under sys/module/<driver>/ besides the parameters."""
@@ -598,20 +629,22 @@ class Driver:
     # -- the proc dump ---------------------------------------------------------
 
     def proc_pointer(self, q: int) -> int:
-        """How the dump prints a quantum's pointer (lowmem: PAGE_OFFSET + phys)."""
-        return PAGE_OFFSET + q
+        """The quantum's pointer the dump prints (lowmem: PAGE_OFFSET + phys)."""
+        return self.abi.page_offset + q
 
     def _proc_chunks(self) -> Iterator[list[str]]:
         """The dump's lines in the groups its page limit is tested between:
         a device's header, then each item with (for the last item only) its slots."""
+        p = self.k.sprint_pointer   # the kernel's %p (6.x hashes it)
         for i, d in enumerate(self.devices):
             shown = d.order if self.proc_shows == "order" else d.quantum
             yield [f"\nDevice {i}: qset {d.qset}, {self.proc_shows} {shown}, sz {d.size}\n"]
             for n, item in enumerate(d.items):
-                data = PAGE_OFFSET + item.data_addr if item.data_addr is not None else 0
-                lines = [f"  item at {PAGE_OFFSET + item.addr:08x}, qset at {data:08x}\n"]
+                po = self.abi.page_offset
+                data = po + item.data_addr if item.data_addr is not None else 0
+                lines = [f"  item at {p(po + item.addr)}, qset at {p(data)}\n"]
                 if item.data is not None and n == len(d.items) - 1:
-                    lines += [self.proc_slot.format(j=j, ptr=self.proc_pointer(q))
+                    lines += [self.proc_slot.format(j=j, ptr=p(self.proc_pointer(q), 8))
                               for j, q in enumerate(item.data) if q is not None]
                 yield lines
 

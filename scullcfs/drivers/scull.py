@@ -12,10 +12,13 @@ from collections.abc import Callable
 
 from .model import Buffer, Device, Driver, module_params
 
-# sizeof(struct scull_dev) on i386: data, quantum, qset, size, access_key (20) +
-# struct mutex (16) + struct cdev (88); struct scull_qset is two pointers.
-SIZEOF_SCULL_DEV = 124
-SIZEOF_SCULL_QSET = 8
+# sizeof(struct scull_dev), by sizeof(void *). i386: data, quantum, qset, size,
+# access_key (20) + struct mutex (16) + struct cdev (88). x86_64: data (8),
+# quantum, qset (8), unsigned long size (8), access_key (4) + 4 padding = 32, +
+# struct mutex (32) + struct cdev (104) (see model.SIZEOF_SCULLC_DEV).
+# struct scull_qset is two pointers.
+SIZEOF_SCULL_DEV = {4: 124, 8: 168}
+SIZEOF_SCULL_QSET = {4: 8, 8: 16}
 
 
 class ScullDevice(Device):
@@ -30,7 +33,7 @@ class ScullDevice(Device):
         return {**super().class_attrs(), "zeroed": lambda: f"{self.zeroed}\n"}
 
     def _link_address(self) -> int:
-        return self.items[-1].addr + 4 if self.items else self.head_addr  # prev->next or dev->data
+        return self.items[-1].addr + self.abi.pointer if self.items else self.head_addr  # prev->next or dev->data
 
     def _quantum_alloc(self, gfp: int) -> int | None:
         q = self.k.kmalloc(self.quantum, gfp)
@@ -53,7 +56,7 @@ class ScullDevice(Device):
                         k.kfree(q)
                 k.kfree(dptr.data_addr)
             k.kfree(dptr.addr)
-        k.mem.zero(self.head_addr, 4)  # dev->data = NULL
+        k.mem.zero(self.head_addr, self.abi.pointer)  # dev->data = NULL
         self.items = []
 
     def _read_ldd3(self, pos: int, count: int) -> Buffer:
@@ -67,10 +70,10 @@ class ScullDriver(Driver):
     device_class = ScullDevice
     PARAMS = module_params(quantum=("scull_quantum", 4000), qset=("scull_qset", 1000),
                            devs=("scull_nr_devs", 4))
-    sizeof_dev = SIZEOF_SCULL_DEV
-    sizeof_item = SIZEOF_SCULL_QSET
+    SIZEOF_DEV = SIZEOF_SCULL_DEV
+    SIZEOF_ITEM = SIZEOF_SCULL_QSET
     proc_shows = "q"
-    proc_slot = "    {j: 4d}: {ptr:8x}\n"
+    proc_slot = "    {j: 4d}: {ptr}\n"     # "    % 4i: %8p\n"
     proc_limit_per_line = False
 
     def quantum_problem(self, q: int) -> str | None:

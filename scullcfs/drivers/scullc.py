@@ -11,7 +11,7 @@ import errno
 from collections.abc import Mapping
 
 from allocator.kernel import Kernel
-from allocator.slab import SLAB_HWCACHE_ALIGN, KmemCache
+from allocator.parts import CachePart
 
 from ..errors import DeviceError
 from .model import Device, Driver, Qset, flagcheck_warning, module_params
@@ -41,7 +41,8 @@ class ScullcDevice(Device):
         k, cache = self.k, self.driver.cache
         dptr, s, q = self._last_quantum()
         if bug == "overrun":
-            k.mem.view[q + cache.obj_size:q + cache.obj_size + n] = b"\xee" * n
+            end = q + k.object_size(cache)
+            k.mem.view[end:end + n] = b"\xee" * n
             return
         self._forget_quantum(dptr, s)
         k.kmem_cache_free(cache, q)
@@ -55,7 +56,7 @@ class ScullcDevice(Device):
 
 class ScullcDriver(Driver):
     """The module: parameters (scullc.h defaults), the devices, the `scullc` cache."""
-    cache: KmemCache
+    cache: CachePart
     name = "scullc"
     device_class = ScullcDevice
     PARAMS = module_params(quantum=("scullc_quantum", 4000), qset=("scullc_qset", 500),
@@ -63,8 +64,9 @@ class ScullcDriver(Driver):
     highmem_refused = "slab memory cannot come from HighMem"
 
     def __init__(self, kernel: Kernel, params: Mapping[str, int] | None = None, ldd3_io: bool = False,
-                 cache_flags: int = SLAB_HWCACHE_ALIGN):
-        self.cache_flags = cache_flags
+                 cache_flags: int | None = None):
+        # SLAB_HWCACHE_ALIGN as the kernel's headers define it (2.6.18 0x2000, 6.18 0x10)
+        self.cache_flags = kernel.slab_flags.SLAB_HWCACHE_ALIGN if cache_flags is None else cache_flags
         super().__init__(kernel, params, ldd3_io)
 
     def _init(self) -> None:
@@ -84,7 +86,7 @@ class ScullcDriver(Driver):
         return [dev for dev in self.devices if isinstance(dev, ScullcDevice)]
 
     def param_refused(self, pname: str, value: int) -> str | None:
-        size = self.cache.obj_size
+        size = self.k.object_size(self.cache)
         if pname == "scullc_quantum" and not 1 <= value <= size:
             why = ("a quantum of 0 bytes or less would divide every offset by it" if value < 1
                    else f"the scullc cache's objects are {size} bytes and the driver would overflow them")
@@ -92,7 +94,8 @@ class ScullcDriver(Driver):
         return super().param_refused(pname, value)
 
     def gfp_warning(self, mask: int) -> str | None:
-        return flagcheck_warning(self.cache, mask)
+        # SLAB's kmem_flagcheck; SLUB (6.18) has no such check
+        return flagcheck_warning(self.cache, mask) if self.k.version.slab_name == "SLAB" else None
 
     def quantum_problem(self, q: int) -> str | None:
         return None if self.k.object_is_live(self.cache, q) else "not a live scullc object"

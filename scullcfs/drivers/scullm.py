@@ -7,8 +7,8 @@ import errno
 from collections.abc import Callable
 
 from allocator import gfp as G
-from allocator.mempool import Mempool
-from allocator.slab import SLAB_HWCACHE_ALIGN, KmemCache
+from allocator.parts import CachePart, MempoolPart
+from allocator.versions import KERNEL_VERSION
 
 from ..errors import DeviceError
 from .model import Device, Driver, Param, flagcheck_warning, module_params
@@ -34,12 +34,12 @@ class ScullmDriver(Driver):
     device_class = ScullmDevice
     PARAMS = module_params(quantum=("scullm_quantum", 4000), qset=("scullm_qset", 500),
                            devs=("scullm_devs", 4), scullm_min_nr=Param(16, 1, 4096, at_trim=False))
-    cache: KmemCache
-    pool: Mempool
+    cache: CachePart
+    pool: MempoolPart
 
     def _load(self) -> None:
         k = self.k
-        cache = k.kmem_cache_create("scullm", self.values["scullm_quantum"], 0, SLAB_HWCACHE_ALIGN)
+        cache = k.kmem_cache_create("scullm", self.values["scullm_quantum"], 0, k.slab_flags.SLAB_HWCACHE_ALIGN)
         if cache is None:
             raise MemoryError("scullm: kmem_cache_create failed (see the kernel log)")
         min_nr = self.values["scullm_min_nr"]
@@ -55,18 +55,21 @@ class ScullmDriver(Driver):
 
     def param_refused(self, pname: str, value: int) -> str | None:
         why = super().param_refused(pname, value)
-        if why is None and pname == "scullm_quantum" and value > self.cache.obj_size:
-            return (f"the scullm cache's objects are {self.cache.obj_size} bytes"
+        size = self.k.object_size(self.cache)
+        if why is None and pname == "scullm_quantum" and value > size:
+            return (f"the scullm cache's objects are {size} bytes"
                     " (the driver would overflow them)")
         return why
 
     def _apply_param(self, pname: str, value: int) -> None:
-        if pname == "scullm_min_nr" and self.k.mempool_resize(self.pool, value, G.GFP_KERNEL):
+        # mempool_resize lost its gfp argument in 2.6.29 (mm/mempool.c)
+        gfp = (G.GFP_KERNEL,) if self.k.version.code < KERNEL_VERSION(2, 6, 29) else ()
+        if pname == "scullm_min_nr" and self.k.mempool_resize(self.pool, value, *gfp):
             raise DeviceError(errno.ENOMEM, "mempool_resize: no memory for the element array")
         super()._apply_param(pname, value)
 
     def gfp_warning(self, mask: int) -> str | None:
-        why = flagcheck_warning(self.cache, mask)
+        why = flagcheck_warning(self.cache, mask) if self.k.version.slab_name == "SLAB" else None
         return why and (why + "; mempool_alloc then takes the reserve, and with the reserve"
                               " empty the writer sleeps until an element comes back")
 

@@ -1,0 +1,1 @@
+cd /sys/kernel/slab && for c in *; do [ -L "$c" ] && continue; printf "%s" "$c"; for a in object_size slab_size objs_per_slab order align hwcache_align reclaim_account cache_dma destroy_by_rcu poison red_zone store_user usersize; do printf " %s=%s" "$a" "$(cat "$c/$a")"; done; printf " ctor=%s\n" "$([ -n "$(cat "$c/ctor")" ] && echo 1 || echo 0)"; done

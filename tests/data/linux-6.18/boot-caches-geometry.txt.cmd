@@ -1,0 +1,1 @@
+cd /sys/kernel/slab && for c in kmem_cache kmem_cache_node; do printf "%s" "$c"; for a in object_size slab_size objs_per_slab order align min_partial cpu_partial hwcache_align; do printf " %s=%s" "$a" "$(cat "$c/$a")"; done; echo; done

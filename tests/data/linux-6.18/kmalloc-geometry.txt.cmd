@@ -1,0 +1,1 @@
+cd /sys/kernel/slab && for c in kmalloc-* dma-kmalloc-*; do [ "$c" = kmalloc_buckets ] && continue; printf "%s" "$c"; for a in object_size slab_size objs_per_slab order align min_partial cpu_partial usersize aliases; do printf " %s=%s" "$a" "$(cat "$c/$a")"; done; grep "^$c " /proc/slabinfo | awk "{printf \" objsize=%s objperslab=%s pagesperslab=%s\", \$4, \$5, \$6}"; echo; done

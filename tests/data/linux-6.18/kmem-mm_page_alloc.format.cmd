@@ -1,0 +1,1 @@
+unshare -m sh -c 'mount -t tracefs nodev /mnt && cat /mnt/events/kmem/mm_page_alloc/format'

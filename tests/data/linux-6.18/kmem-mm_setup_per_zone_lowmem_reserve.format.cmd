@@ -1,0 +1,1 @@
+unshare -m sh -c 'mount -t tracefs nodev /mnt && cat /mnt/events/kmem/mm_setup_per_zone_lowmem_reserve/format'

@@ -1,0 +1,1 @@
+grep -E '^(slabinfo|# name|dmaengine-unmap-2|fanotify_path_event|iommu_iova|jbd2_inode|ksm_rmap_item|ksm_stable_node|xfs_defer_pending|kmalloc-64|kmalloc-cg-64|dma-kmalloc-64|anon_vma_chain|bio_post_read_ctx) ' /proc/slabinfo

@@ -1,0 +1,1 @@
+cat /proc/sys/vm/lowmem_reserve_ratio

@@ -1,0 +1,1 @@
+cat /proc/sys/vm/min_free_kbytes

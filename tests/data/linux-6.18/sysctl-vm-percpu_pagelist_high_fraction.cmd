@@ -1,0 +1,1 @@
+cat /proc/sys/vm/percpu_pagelist_high_fraction

@@ -1,0 +1,1 @@
+cat /proc/sys/vm/watermark_boost_factor

@@ -1,0 +1,1 @@
+cd /sys/kernel/slab && for n in :0000064 dmaengine-unmap-2 fanotify_path_event iommu_iova jbd2_inode ksm_rmap_item ksm_stable_node xfs_defer_pending kmalloc-64 kmalloc-cg-64 dma-kmalloc-64 :A-0000064 anon_vma_chain :a-0000048 bio_post_read_ctx; do stat -c '%F %a %N' $n; done

@@ -1,0 +1,1 @@
+grep -i vmalloc /proc/meminfo
