@@ -279,7 +279,7 @@ async def write_sleeping(k: Kernel, queue: MemoryWaitQueue, settings: Settings, 
             # math.inf for a mempool, __GFP_NOFAIL, or with retry_forever (2.6.18 exactly)
             pool_wait = len(req) > 2
             deadline = sleep_deadline(k.sched, req[0], now, settings.alloc_wait_ms / 1000, mempool=pool_wait,
-                                      nofail=k.gfp.F.NOFAIL)
+                                      nofail=k.gfp.BITS["__GFP_NOFAIL"])
         elif now >= deadline:
             give_up(k, settings, req, nxt)
             break

@@ -28,6 +28,7 @@ from allocator import gfp as G
 from allocator.kernel import Kernel
 from allocator.kmalloc_sizes import KMALLOC_MAX_SIZE
 from allocator.page_alloc import MAX_ORDER
+from allocator.parts import CachePart
 from allocator.physmem import PAGE_SHIFT, PAGE_SIZE
 from allocator.printk import KERN_INFO, KERN_NOTICE, KERN_WARNING
 from allocator.slab import BUG_FLAGCHECK_DMA, KmemCache
@@ -665,11 +666,13 @@ class Driver:
         return "".join(out)
 
 
-def flagcheck_warning(cache: KmemCache, mask: int) -> str | None:
+def flagcheck_warning(cache: CachePart, mask: int) -> str | None:
     """2.6.18 mm/slab.c kmem_flagcheck: `if (flags & SLAB_DMA)
     BUG_ON(!(cachep->gfpflags & GFP_DMA))`, called by cache_grow (and, with slab
     debugging, by cache_alloc_debugcheck_before on every allocation). What a
     __GFP_DMA mask for a cache created without SLAB_CACHE_DMA will run into."""
+    if not isinstance(cache, KmemCache):      # SLUB (6.18) has no kmem_flagcheck
+        return None
     if not mask & G.GFP_DMA or cache.gfpflags & G.GFP_DMA:
         return None
     return (f"the {cache.name} cache is not a DMA cache (created without SLAB_CACHE_DMA):"

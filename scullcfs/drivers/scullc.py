@@ -94,8 +94,7 @@ class ScullcDriver(Driver):
         return super().param_refused(pname, value)
 
     def gfp_warning(self, mask: int) -> str | None:
-        # SLAB's kmem_flagcheck; SLUB (6.18) has no such check
-        return flagcheck_warning(self.cache, mask) if self.k.version.slab_name == "SLAB" else None
+        return flagcheck_warning(self.cache, mask)
 
     def quantum_problem(self, q: int) -> str | None:
         return None if self.k.object_is_live(self.cache, q) else "not a live scullc object"

@@ -69,7 +69,7 @@ class ScullmDriver(Driver):
         super()._apply_param(pname, value)
 
     def gfp_warning(self, mask: int) -> str | None:
-        why = flagcheck_warning(self.cache, mask) if self.k.version.slab_name == "SLAB" else None
+        why = flagcheck_warning(self.cache, mask)
         return why and (why + "; mempool_alloc then takes the reserve, and with the reserve"
                               " empty the writer sleeps until an element comes back")
 
