@@ -222,6 +222,9 @@ class Kernel:
         gfp_nowarn = v.gfp.GFP_KERNEL | v.gfp.BITS["__GFP_NOWARN"]
         self.background_caches = (BG.populate_background(sl, vmscan, background, v.slab, v.background, gfp_nowarn)
                                   if background else BG.Background())
+        # the kernel's own caches (SLAB's cache_cache, SLUB's kmem_cache and
+        # kmem_cache_node, vmalloc's vmap_area, the background ones): not a module's leak
+        self.boot_caches = {id(c) for c in self.caches()}
         log.printk(KERN_INFO, f"Memory: {self.nr_free_pages() * (arch.page_size >> 10)}k/{mem >> 10}k"
                               f" available, min_free_kbytes {pa.min_free_kbytes}")
 
@@ -404,12 +407,10 @@ class Kernel:
         return list(pool.elements)
 
     def slab_leaks(self) -> list[CachePart]:
-        """Caches, other than the general and the background ones, that still
-        hold objects: what unloading a module with a leak leaves behind."""
-        bg = self.background_caches.objects
-        cache_cache = getattr(self.slab, "cache_cache", None)   # SLAB's cache of caches
-        return [c for c in self.caches()
-                if not c.kmalloc and c.live and c not in bg and c is not cache_cache]
+        """Caches, other than the general ones and those the kernel made at boot,
+        that still hold objects: what unloading a module with a leak leaves behind."""
+        boot = self.boot_caches
+        return [c for c in self.caches() if not c.kmalloc and c.live and id(c) not in boot]
 
     def online_nodes(self) -> list[tuple[int, list[int]]]:
         """(node id, its CPUs) for every node."""

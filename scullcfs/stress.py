@@ -2,7 +2,7 @@
 
     scullcfs stress [MNT] [-w WRITERS] [-r READERS] [-t TRIMMERS] [-d SECONDS] [--seed N]
                  [--span BYTES] [--max-io BYTES] [--force | --only-empty]
-                 [--mem SIZE] [--family LIST] [--slab-debug]
+                 [--mem SIZE] [--family LIST] [--slab-debug] [--kernel V]
     tools/stress ...           (the same, from a checkout)
 
 For SECONDS (default 10) WRITERS threads (default 4) pwrite random bytes at random
@@ -52,6 +52,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from allocator.versions import DEFAULT_VERSION, VERSIONS
 
 from .cli import _Parser
 from .mount import Daemon, MountError, is_mounted, scullcfs_argv
@@ -350,13 +352,13 @@ class Run:
 class OwnMount:
     """A scullcfs this tool mounted; always unmounted by close()."""
 
-    def __init__(self, mem: str, family: str, slab_debug: bool):
+    def __init__(self, mem: str, family: str, slab_debug: bool, kernel: str = DEFAULT_VERSION):
         self.dir = Path(tempfile.mkdtemp(prefix="scullcfs-stress-"))
         self.mnt = self.dir / "mnt"
         self.mnt.mkdir()
         self.log = self.dir / "scullcfs.log"
         argv = scullcfs_argv(self.mnt, "--mem", mem, "--family", family, "--log", str(self.log),
-                             *(["--slab-debug"] if slab_debug else []))
+                             "--kernel", kernel, *(["--slab-debug"] if slab_debug else []))
         self.daemon = Daemon(argv, self.mnt, output=self.dir / "daemon.out", logs=(self.log,),
                              cwd=self.dir)
 
@@ -501,6 +503,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--family", default=ALL_FAMILIES,
                    help=f"--family of the scullcfs this tool mounts (default {ALL_FAMILIES})")
     p.add_argument("--slab-debug", action="store_true", help="mount with --slab-debug")
+    p.add_argument("--kernel", default=DEFAULT_VERSION, choices=list(VERSIONS),
+                   help=f"--kernel of the scullcfs this tool mounts (default {DEFAULT_VERSION})")
     held = p.add_mutually_exclusive_group()
     held.add_argument("--force", action="store_true",
                       help="with MNT: trim and overwrite devices that hold data too")
@@ -511,8 +515,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("need at least one writer or reader, and no negative counts")
     if args.duration <= 0 or args.span < 1 or args.max_io < 1:
         p.error("duration, span and max-io must be positive")
-    if args.mnt and (args.slab_debug or args.mem != DEFAULT_MEM or args.family != ALL_FAMILIES):
-        p.error("--mem, --family and --slab-debug are for the mount stress makes itself (no MNT)")
+    if args.mnt and (args.slab_debug or args.mem != DEFAULT_MEM or args.family != ALL_FAMILIES
+                     or args.kernel != DEFAULT_VERSION):
+        p.error("--mem, --family, --slab-debug and --kernel are for the mount stress makes itself (no MNT)")
     if args.seed is None:
         args.seed = int(time.time() * 1000) % 1_000_000
     return args
@@ -525,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mnt is not None:
         rc = stress(Path(args.mnt), args, None)
     else:
-        own = OwnMount(args.mem, args.family, args.slab_debug)
+        own = OwnMount(args.mem, args.family, args.slab_debug, args.kernel)
         rc = 1
         try:
             try:

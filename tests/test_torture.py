@@ -41,8 +41,9 @@ def data_line(out: str) -> tuple[int, int, int]:
 # --------------------------------------------------------------------------- scullcfs stress
 
 
-def test_stress_with_its_own_mount_loses_no_byte_and_unmounts_clean(fuse_environment):
-    r = run_stress("-w", "4", "-r", "4", "-t", "2", "-d", "4", "--seed", "11")
+@pytest.mark.parametrize("kernel", ["2.6.18", "6.18"])
+def test_stress_with_its_own_mount_loses_no_byte_and_unmounts_clean(fuse_environment, kernel):
+    r = run_stress("-w", "4", "-r", "4", "-t", "2", "-d", "4", "--seed", "11", "--kernel", kernel)
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
     assert data_line(out) == (0, 0, 0)
@@ -99,13 +100,14 @@ def fio(job: Path, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=180, stdin=subprocess.DEVNULL, cwd=job.parent)
 
 
+@pytest.mark.parametrize("kernel", ["2.6.18", "6.18"])
 @pytest.mark.parametrize("family", FAMILIES)
-def test_fio_crc32c_verifies_a_separate_pass_over_four_jobs(mount_scullcfs, tmp_path, family):
+def test_fio_crc32c_verifies_a_separate_pass_over_four_jobs(mount_scullcfs, tmp_path, family, kernel):
     """Four jobs, one per device, write random unaligned sizes (511 B..64 KiB at
     512-byte aligned random offsets) with crc32c headers; a second fio run reads
     back every block the first wrote and verifies it."""
     assert shutil.which("fio"), "fio is not installed (tools/quickstart setup installs it)"
-    m = mount_scullcfs(mem="128M", family=family)
+    m = mount_scullcfs(mem="128M", family=family, kernel=kernel)
     devices = [m.path / "dev" / f"{family}{i}" for i in range(4)]
     for dev in devices:
         os.truncate(dev, DEVICE_SIZE)  # fio wants the file at its size already
