@@ -45,8 +45,8 @@ from .linux618 import check as check_618
 from .linux618 import fault_inject as fault_inject_618
 from .linux618 import gfp as gfp_618
 from .linux618 import mempool as mempool_618
-from .linux618 import page_alloc as page_alloc_618
 from .linux618 import oom_kill as oom_kill_618
+from .linux618 import page_alloc as page_alloc_618
 from .linux618 import procfs as procfs_618
 from .linux618 import slub
 from .linux618 import sysfs as sysfs_618
