@@ -45,6 +45,7 @@ from .linux618 import check as check_618
 from .linux618 import fault_inject as fault_inject_618
 from .linux618 import gfp as gfp_618
 from .linux618 import mempool as mempool_618
+from .linux618 import oom_kill as oom_kill_618
 from .linux618 import page_alloc as page_alloc_618
 from .linux618 import procfs as procfs_618
 from .linux618 import slub
@@ -87,6 +88,9 @@ class KernelVersion:
     background: Sequence[BackgroundCache]
     # the simulator's consistency check of this version's state (debugfs scullc/check)
     check: Callable[[Any], list[str]]
+    # the OOM killer the Kernel installs in its page allocator (None: the page
+    # allocator calls its own, as 2.6.18's does)
+    out_of_memory: Callable[[Any, int, int], bool] | None = None
 
     @property
     def code(self) -> int:
@@ -173,7 +177,8 @@ VERSIONS: dict[str, KernelVersion] = {
         sysfs=sysfs_618, mempool=mempool_618, vmalloc=vmalloc_618, trace=trace_618,
         fault_inject=fault_inject_618, geometry=slub_geometry, caches=slub_caches,
         sprint_pointer=sprint_pointer_618, slab_flags=SlabFlags(slub.SLAB_FLAG_NAMES),
-        slab_debug=slab_debug_618, background=BACKGROUND_618, check=check_618.check_kernel),
+        slab_debug=slab_debug_618, background=BACKGROUND_618, check=check_618.check_kernel,
+        out_of_memory=oom_kill_618.out_of_memory),
 }
 
 

@@ -1960,7 +1960,8 @@ def __alloc_pages_may_oom(pa: PageAllocator, gfp_mask: int, order: int,
     if ac.highest_zoneidx < ZONE_NORMAL:
         return None, False
     kills = pa.vm_events["oom_kill"]
-    progress = out_of_memory(pa, gfp_mask, order)
+    # the Kernel's OOM killer (oom_kill.py's, installed per machine), else the module's hook
+    progress = (getattr(pa, "out_of_memory_hook", None) or out_of_memory)(pa, gfp_mask, order)
     pa.oom_killed = pa.vm_events["oom_kill"] != kills
     if progress or gfp_mask & __GFP_NOFAIL:
         progress = True
