@@ -204,8 +204,8 @@ class Kernel:
         vmscan = self.vmscan = Vmscan(vmstat)
         pa = self.page_alloc = v.page_alloc.PageAllocator(arch, self.mem, log, sched, vmstat, faults, trace,
                                                           vmscan, nodes)
-        if v.oom_killer is not None:
-            pa.oom_killer = v.oom_killer
+        if v.out_of_memory is not None:
+            vars(pa)["out_of_memory_hook"] = v.out_of_memory   # this machine's OOM killer
         sl = self.slab = v.slab.SlabAllocator(arch, pa, log, sched, vmstat, faults, trace, vmscan,
                                               v.slab_debug(slab_debug))
         self._bind_page_alloc(v.page_alloc, pa)

@@ -88,8 +88,9 @@ class KernelVersion:
     background: Sequence[BackgroundCache]
     # the simulator's consistency check of this version's state (debugfs scullc/check)
     check: Callable[[Any], list[str]]
-    # the OOM killer __alloc_pages_may_oom calls (None: the page allocator's own)
-    oom_killer: Callable[[Any, int, int], bool] | None = None
+    # the OOM killer the Kernel installs in its page allocator (None: the page
+    # allocator calls its own, as 2.6.18's does)
+    out_of_memory: Callable[[Any, int, int], bool] | None = None
 
     @property
     def code(self) -> int:
@@ -177,7 +178,7 @@ VERSIONS: dict[str, KernelVersion] = {
         fault_inject=fault_inject_618, geometry=slub_geometry, caches=slub_caches,
         sprint_pointer=sprint_pointer_618, slab_flags=SlabFlags(slub.SLAB_FLAG_NAMES),
         slab_debug=slab_debug_618, background=BACKGROUND_618, check=check_618.check_kernel,
-        oom_killer=oom_kill_618.out_of_memory),
+        out_of_memory=oom_kill_618.out_of_memory),
 }
 
 

@@ -43,7 +43,7 @@ class Parts:
         vmscan = Vmscan(vm)
         self.mem = PhysMem(mem)
         self.pa = PA.PageAllocator(X86_64, self.mem, self.log, self.sched, vm, faults, trace, vmscan, 1)
-        self.pa.oom_killer = OOM.out_of_memory     # as Kernel(version="6.18") boots it
+        self.pa.out_of_memory_hook = OOM.out_of_memory     # as Kernel(version="6.18") boots it
         self.sl = SL.SlabAllocator(X86_64, self.pa, self.log, self.sched, vm, faults, trace, vmscan, "")
         SL.kmem_cache_init(self.sl)
         self.v = VM.Vmalloc(X86_64, self.pa, self.sl, self.mem, self.log, cpus)

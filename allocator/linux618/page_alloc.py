@@ -644,9 +644,10 @@ class PageAllocator:
         self.mem_map = MemMap(self.nr_pages, [(0, HOLE)])
         self.nopage_rs = RatelimitState(10 * HZ, 1)
         self.oom_killed = False                 # the last out_of_memory call killed a task
-        # the OOM killer the kernel boots with (oom_kill.out_of_memory; the
-        # module's `out_of_memory` hook when None, as for a bare allocator)
-        self.oom_killer: Callable[[PageAllocator, int, int], bool] | None = None
+        # the OOM killer the kernel boots with (Kernel: oom_kill.out_of_memory);
+        # None: the module's `out_of_memory` hook (declared here: a compiled
+        # PageAllocator has no attributes it does not declare)
+        self.out_of_memory_hook: Callable[[PageAllocator, int, int], bool] | None = None
         self.oom_dead: set[Task] = set()        # SIGKILLed victims past their ALLOC_OOM allocation
         self.nofail_order_warned = False        # WARN_ON_ONCE(order > 1) for __GFP_NOFAIL
         attach_cpu_view(sched, self)
@@ -1963,7 +1964,8 @@ def __alloc_pages_may_oom(pa: PageAllocator, gfp_mask: int, order: int,
     if ac.highest_zoneidx < ZONE_NORMAL:
         return None, False
     kills = pa.vm_events["oom_kill"]
-    progress = (pa.oom_killer or out_of_memory)(pa, gfp_mask, order)
+    # the Kernel's OOM killer (oom_kill.py's, installed per machine), else the module's hook
+    progress = (pa.out_of_memory_hook or out_of_memory)(pa, gfp_mask, order)
     pa.oom_killed = pa.vm_events["oom_kill"] != kills
     if progress or gfp_mask & __GFP_NOFAIL:
         progress = True
