@@ -540,8 +540,9 @@ _PARTS: dict[str, ModuleType | None] = {}
 
 
 def _part(name: str) -> ModuleType | None:
-    """allocator/linux618/<name>.py if it exists (the OOM killer and the
-    reports are other parts, imported when first needed: they import this one)."""
+    """allocator/linux618/<name>.py if it exists (show_mem.py's reports,
+    fault_inject.py's 6.18 knobs: other parts, imported when first needed,
+    as they import this one)."""
     if name not in _PARTS:
         try:
             _PARTS[name] = importlib.import_module(f"{__package__}.{name}")
@@ -551,11 +552,9 @@ def _part(name: str) -> ModuleType | None:
 
 
 def _default_out_of_memory(pa: PageAllocator, gfp_mask: int, order: int) -> bool:
-    """mm/oom_kill.c out_of_memory: oom_kill.py's; without it, kill nothing
-    (true without __GFP_FS, as out_of_memory returns, else false)."""
-    oom = _part("oom_kill")
-    if oom is not None:
-        return bool(oom.out_of_memory(pa, gfp_mask, order))
+    """Until the kernel installs oom_kill.py's out_of_memory: kill nothing,
+    returning what mm/oom_kill.c out_of_memory returns then (true without
+    __GFP_FS: the caller keeps looping; false otherwise)."""
     return not gfp_mask & __GFP_FS
 
 
@@ -570,11 +569,11 @@ def _default_warn_alloc(pa: PageAllocator, gfp_mask: int, order: int, msg: str) 
                                 f" nodemask=(null),cpuset=/,mems_allowed={node_list(pa)}")
 
 
-# Hooks into other parts, module attributes so that a test or a part may
-# replace them: the OOM killer __alloc_pages_may_oom calls,
-# out_of_memory(pa, gfp, order) -> progress (allocator/linux618/oom_kill.py),
-# and warn_alloc's report, warn_alloc_hook(pa, gfp, order, msg)
-# (allocator/linux618/show_mem.py).
+# Hooks into other parts, module attributes so that the kernel (or a test)
+# may set them: the OOM killer __alloc_pages_may_oom calls,
+# out_of_memory(pa, gfp, order) -> progress (the kernel installs
+# allocator/linux618/oom_kill.py's), and warn_alloc's report,
+# warn_alloc_hook(pa, gfp, order, msg) (show_mem.py's when present).
 out_of_memory: Callable[[PageAllocator, int, int], bool] = _default_out_of_memory
 warn_alloc_hook: Callable[[PageAllocator, int, int, str], None] = _default_warn_alloc
 
@@ -645,6 +644,7 @@ class PageAllocator:
         self.mem_map = MemMap(self.nr_pages, [(0, HOLE)])
         self.nopage_rs = RatelimitState(10 * HZ, 1)
         self.oom_killed = False                 # the last out_of_memory call killed a task
+        self.oom_dead: set[Task] = set()        # SIGKILLed victims past their ALLOC_OOM allocation
         self.nofail_order_warned = False        # WARN_ON_ONCE(order > 1) for __GFP_NOFAIL
         attach_cpu_view(sched, self)
         free_area_init(self, nr_nodes)
@@ -1769,11 +1769,12 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
     killer cannot help), a caller that may sleep gets None with
     sched.sleep_request and sched.alloc_next set (sleep_and_retry). `owner`
     is what the frames record."""
-    if order <= PAGE_ALLOC_COSTLY_ORDER and not pa.slow:
+    if order <= PAGE_ALLOC_COSTLY_ORDER and not pa.slow and pa.trace.hook is None:
         # The common case in one piece, exactly what the first
         # get_page_from_freelist attempt does when the preferred zone is
         # above its high watermark (zone_watermark_fast) and the CPU's list
-        # has a block (rmqueue_pcplist); anything else takes the general path.
+        # has a block (rmqueue_pcplist); anything else (fault injection,
+        # tracing: `slow`, or a trace hook set directly) takes the general path.
         current = pa.current
         cpu = current.cpu
         pref = pa.preferred[pa.cpu_node[cpu] if node_id is None else node_id][gfp_mask & GFP_ZONEMASK]
@@ -1816,7 +1817,7 @@ def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | N
     if order > MAX_PAGE_ORDER:
         return None                              # WARN_ON_ONCE_GFP
     p = pa.current
-    if p.killed and not p.memdie:
+    if p.killed and (not p.memdie or p in pa.oom_dead):
         return None                              # dead: SIGKILL from the OOM killer
     if pa.faults.fail_page_alloc_armed and should_fail_alloc_page(pa, gfp_mask, order):
         return None                              # prepare_alloc_pages: no mm_page_alloc event
@@ -2011,8 +2012,10 @@ def __alloc_pages_slowpath(pa: PageAllocator, gfp_mask: int, order: int,
             victim = True
             if p.killed:
                 # SIGKILLed: the task exits after this allocation, so its
-                # later ones fail (__alloc_pages); it stays a victim here
-                p.memdie = False
+                # later ones fail (__alloc_pages); tsk_is_oom_victim stays true
+                if len(pa.oom_dead) > 4096:
+                    pa.oom_dead.clear()
+                pa.oom_dead.add(p)
         if pfn is not None:
             return pfn
         if not can_direct_reclaim:
