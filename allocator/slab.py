@@ -29,7 +29,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from . import slab_debug as D
 from .arch import Arch
@@ -244,7 +244,8 @@ class Slab(PageOwner):
     `free` is the bufctl chain as a list whose end is slabp->free (the next
     object slab_get_obj hands out)."""
     __slots__ = ("colouroff", "free", "inuse", "list", "mgmt", "next", "node", "on", "prev", "s_mem")
-    cache: KmemCache
+    # `cache` is PageOwner's (SlabCacheRef | None: mypyc keeps an attribute's
+    # type in a subclass); a slab's is always its KmemCache, see _slab_cache.
 
     def __init__(self, cache: KmemCache, node: int):
         self.cache = cache
@@ -263,7 +264,12 @@ class Slab(PageOwner):
 
     @property
     def addr(self) -> int:
-        return self.pfn << self.cache.page_shift
+        return self.pfn << _slab_cache(self).page_shift
+
+
+def _slab_cache(slabp: Slab) -> KmemCache:
+    """slabp->cache (GET_PAGE_CACHE): a Slab is built with its KmemCache."""
+    return cast(KmemCache, slabp.cache)
 
 
 class KmemList3:
@@ -1315,10 +1321,10 @@ def bad_free(s: SlabAllocator, cachep: KmemCache | None, objp: int) -> None:
         BUG(s, BUG_PAGE_GET_CACHE)
     elif cachep is not None and owner.cache is not cachep:
         BUG(s, BUG_CACHE_FREE)
-    elif (objp - owner.s_mem) % owner.cache.buffer_size or objp < owner.s_mem:
-        slab_bug(s, f"kfree({objp:#x}): not the start of an object of cache `{owner.cache.name}'")
+    elif (objp - owner.s_mem) % _slab_cache(owner).buffer_size or objp < owner.s_mem:
+        slab_bug(s, f"kfree({objp:#x}): not the start of an object of cache `{_slab_cache(owner).name}'")
     else:
-        slab_bug(s, f"double free of object {objp:#x} of cache `{owner.cache.name}'")
+        slab_bug(s, f"double free of object {objp:#x} of cache `{_slab_cache(owner).name}'")
 
 
 def cache_flusharray(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache, node: int) -> None:
@@ -1566,7 +1572,7 @@ def ksize(s: SlabAllocator, objp: int | None) -> int:
     if slabp is None:
         BUG(s, BUG_PAGE_GET_CACHE)
         return 0
-    return obj_size(s, slabp.cache)
+    return obj_size(s, _slab_cache(slabp))
 
 
 def kfree(s: SlabAllocator, objp: int | None) -> None:
@@ -1581,7 +1587,7 @@ def kfree(s: SlabAllocator, objp: int | None) -> None:
         else:
             BUG(s, BUG_PAGE_GET_CACHE)
         return
-    cachep = owner.cache
+    cachep = _slab_cache(owner)
     if s.slow and s.trace.hook is not None and objp in cachep.live:
         s.trace.hook("kfree", cachep, objp, 0, None)
     kmem_cache_free(s, cachep, objp)
