@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Protocol
+from typing import Final, Protocol
 
 from . import oom_kill
 from .arch import Arch
@@ -52,25 +52,25 @@ from .vmstat import VmStat, count_vm_event, nr_slab_pages
 # Besides what it defines, the module re-exports the zone types.
 __all__ = ["ZONE_DMA", "ZONE_HIGHMEM", "ZONE_NORMAL"]
 
-MAX_ORDER = 11
-MAX_NR_ZONES = 3
+MAX_ORDER: Final = 11
+MAX_NR_ZONES: Final = 3
 # mm/page_alloc.c: sysctl_lowmem_reserve_ratio for DMA and Normal.
-LOWMEM_RESERVE_RATIO = (256, 32)
-SWAP_CLUSTER_MAX = 32
+LOWMEM_RESERVE_RATIO: Final = (256, 32)
+SWAP_CLUSTER_MAX: Final = 32
 # min_free_kbytes bounds (init_per_zone_pages_min)
 MIN_FREE_KBYTES_MIN, MIN_FREE_KBYTES_MAX = 128, 65536
 # zone_batchsize: a per-CPU batch is at most half a megabyte
-PCP_BATCH_MAX_BYTES = 512 * 1024
+PCP_BATCH_MAX_BYTES: Final = 512 * 1024
 
 # __alloc_pages alloc_flags (mm/page_alloc.c, 2.6.18)
-ALLOC_NO_WATERMARKS = 0x01
-ALLOC_WMARK_MIN = 0x02
-ALLOC_WMARK_LOW = 0x04
-ALLOC_WMARK_HIGH = 0x08
-ALLOC_HARDER = 0x10
-ALLOC_HIGH = 0x20
+ALLOC_NO_WATERMARKS: Final = 0x01
+ALLOC_WMARK_MIN: Final = 0x02
+ALLOC_WMARK_LOW: Final = 0x04
+ALLOC_WMARK_HIGH: Final = 0x08
+ALLOC_HARDER: Final = 0x10
+ALLOC_HIGH: Final = 0x20
 
-ZONE_STATS = ("pgalloc", "pgfree", "numa_hit", "numa_miss", "numa_foreign", "local_node",
+ZONE_STATS: Final = ("pgalloc", "pgfree", "numa_hit", "numa_miss", "numa_foreign", "local_node",
               "other_node", "pgalloc_hot", "pgalloc_cold")
 
 
@@ -98,11 +98,11 @@ class PageOwner:
         return self.name
 
 
-FREE = None                       # in a buddy free list
-PCP = PageOwner("pcp")            # free, parked on a per-CPU list
-RESERVED = PageOwner("reserved")  # boot-time reservation, never freed
-HOLE = PageOwner("hole")          # no RAM behind the frame (e820 hole)
-PAGES = PageOwner("pages")        # alloc_pages / __get_free_pages user
+FREE: Final = None                       # in a buddy free list
+PCP: Final = PageOwner("pcp")            # free, parked on a per-CPU list
+RESERVED: Final = PageOwner("reserved")  # boot-time reservation, never freed
+HOLE: Final = PageOwner("hole")          # no RAM behind the frame (e820 hole)
+PAGES: Final = PageOwner("pages")        # alloc_pages / __get_free_pages user
 
 
 @dataclass(slots=True)
@@ -326,7 +326,7 @@ def free_range_to_buddy(zone: Zone, pfn: int, end: int) -> None:
 
 
 LOCAL_DISTANCE, REMOTE_DISTANCE = 10, 20   # include/linux/topology.h node_distance
-PENALTY_FOR_NODE_WITH_CPUS = 1             # mm/page_alloc.c
+PENALTY_FOR_NODE_WITH_CPUS: Final = 1             # mm/page_alloc.c
 
 
 def find_next_best_node(pa: PageAllocator, node: int, used: set[int], node_load: list[int]) -> int:
@@ -353,7 +353,7 @@ def find_next_best_node(pa: PageAllocator, node: int, used: set[int], node_load:
     return best
 
 
-MAX_NUMNODES = 64   # i386 NUMA: NODES_SHIFT 6
+MAX_NUMNODES: Final = 64   # i386 NUMA: NODES_SHIFT 6
 
 
 def build_zonelists(pa: PageAllocator) -> None:
@@ -1007,10 +1007,10 @@ def show_free_areas(pa: PageAllocator) -> list[str]:
     return lines
 
 
-ZONE_NAMES_2618 = ("DMA", "DMA32", "Normal", "HighMem")   # include/linux/mmzone.h, MAX_NR_ZONES 4
+ZONE_NAMES_2618: Final = ("DMA", "DMA32", "Normal", "HighMem")   # include/linux/mmzone.h, MAX_NR_ZONES 4
 _IDX_2618 = {ZONE_DMA: 0, ZONE_NORMAL: 2, ZONE_HIGHMEM: 3}
 # mm/page_alloc.c sysctl_lowmem_reserve_ratio[MAX_NR_ZONES-1] (2.6.18)
-LOWMEM_RESERVE_RATIO_2618 = (256, 256, 32)
+LOWMEM_RESERVE_RATIO_2618: Final = (256, 256, 32)
 
 
 @dataclass(frozen=True)

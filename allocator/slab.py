@@ -29,7 +29,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import Final, Protocol, cast
 
 from . import slab_debug as D
 from .arch import Arch
@@ -96,53 +96,55 @@ __all__ = [
 ]
 
 # -- i386 SMP structure sizes (no PREEMPT, no DEBUG_SPINLOCK: spinlock_t is 4 bytes)
-SIZEOF_SPINLOCK = 4
-SIZEOF_STRUCT_SLAB = 28     # struct slab: list_head 8, colouroff 4, s_mem 4, inuse 4, free 4, nodeid 2 (+2)
-SIZEOF_ARRAY_CACHE = 16 + SIZEOF_SPINLOCK   # avail, limit, batchcount, touched, lock; entry[] follows
-BOOT_CPUCACHE_ENTRIES = 1
-SIZEOF_ARRAYCACHE_INIT = SIZEOF_ARRAY_CACHE + 4 * BOOT_CPUCACHE_ENTRIES  # 24: INDEX_AC is size-32
+SIZEOF_SPINLOCK: Final = 4
+SIZEOF_STRUCT_SLAB: Final = 28     # struct slab: list_head 8, colouroff 4, s_mem 4, inuse 4, free 4, nodeid 2 (+2)
+SIZEOF_ARRAY_CACHE: Final = 16 + SIZEOF_SPINLOCK   # avail, limit, batchcount, touched, lock; entry[] follows
+BOOT_CPUCACHE_ENTRIES: Final = 1
+SIZEOF_ARRAYCACHE_INIT: Final = SIZEOF_ARRAY_CACHE + 4 * BOOT_CPUCACHE_ENTRIES  # 24: INDEX_AC is size-32
 # struct kmem_list3: 3 list_heads 24, free_objects 4, free_limit 4, colour_next 4,
 # list_lock, shared 4, alien 4, next_reap 4, free_touched 4: 56, INDEX_L3 is size-64
-SIZEOF_KMEM_LIST3 = 24 + 4 + 4 + 4 + SIZEOF_SPINLOCK + 4 + 4 + 4 + 4
-NR_CPUS_DEFAULT = 8         # arch/i386/Kconfig NR_CPUS default (SMP)
-NR_CPUS_NUMA = 32           # default "32" if X86_NUMAQ || X86_SUMMIT || ...
-NODES_SHIFT_NUMA = 3        # arch/i386/Kconfig NODES_SHIFT default "3" (NUMAQ: 4)
-MAX_OBJ_ORDER = 5
-MAX_GFP_ORDER = 5
-MAX_ORDER = 11
-BATCHREFILL_LIMIT = 16
-REAPTIMEOUT_CPUC = 2.0      # seconds: the reaper's period
-REAPTIMEOUT_LIST3 = 4.0     # seconds: how often one node's lists are reaped
-SLAB_LIMIT = 0xFFFFFFFF - 3
-BAD_ALIEN_MAGIC = 0xBAADF00D  # the shared and alien arrays' batchcount (never used to refill)
-SLABINFO_WRITE_MAX = 128    # MAX_SLABINFO_WRITE
+SIZEOF_KMEM_LIST3: Final = 24 + 4 + 4 + 4 + SIZEOF_SPINLOCK + 4 + 4 + 4 + 4
+NR_CPUS_DEFAULT: Final = 8         # arch/i386/Kconfig NR_CPUS default (SMP)
+NR_CPUS_NUMA: Final = 32           # default "32" if X86_NUMAQ || X86_SUMMIT || ...
+NODES_SHIFT_NUMA: Final = 3        # arch/i386/Kconfig NODES_SHIFT default "3" (NUMAQ: 4)
+MAX_OBJ_ORDER: Final = 5
+MAX_GFP_ORDER: Final = 5
+MAX_ORDER: Final = 11
+BATCHREFILL_LIMIT: Final = 16
+REAPTIMEOUT_CPUC: Final = 2.0      # seconds: the reaper's period
+REAPTIMEOUT_LIST3: Final = 4.0     # seconds: how often one node's lists are reaped
+SLAB_LIMIT: Final = 0xFFFFFFFF - 3
+BAD_ALIEN_MAGIC: Final = 0xBAADF00D  # the shared and alien arrays' batchcount (never used to refill)
+SLABINFO_WRITE_MAX: Final = 128    # MAX_SLABINFO_WRITE
 # slab_break_gfp_order: BREAK_GFP_ORDER_HI (1) above 32 MiB of RAM, else LO (0)
 BREAK_GFP_ORDER_HI, BREAK_GFP_ORDER_LO = 1, 0
-BREAK_GFP_ORDER_MEM = 32 << 20
+BREAK_GFP_ORDER_MEM: Final = 32 << 20
 # include/linux/gfp.h GFP_LEVEL_MASK (SLAB_LEVEL_MASK): neither __GFP_DMA,
 # __GFP_HIGHMEM nor __GFP_ZERO is in it
-GFP_LEVEL_MASK = 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x1000 | 0x2000 \
+GFP_LEVEL_MASK: Final = 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x1000 | 0x2000 \
     | 0x4000 | 0x10000 | 0x20000
-LIST_POISON1 = 0x00100100
+LIST_POISON1: Final = 0x00100100
 
 # Lines of the BUG()s in mm/slab.c at 4ba3a12d
-BUG_PAGE_GET_CACHE = 595        # page_get_cache: BUG_ON(!PageSlab(page))
-BUG_CREATE_EARLY = 2006         # kmem_cache_create: Early error in slab
-BUG_CREATE_RCU_POISON = 2064    # DEBUG: SLAB_DESTROY_BY_RCU with SLAB_POISON
-BUG_CREATE_RCU_DTOR = 2067      # SLAB_DESTROY_BY_RCU with a destructor
-BUG_CREATE_MASK = 2073          # BUG_ON(flags & ~CREATE_MASK)
-BUG_DESTROY_NULL = 2395         # kmem_cache_destroy: BUG_ON(!cachep || in_interrupt())
-BUG_FLAGCHECK_DMA = 2519        # kmem_flagcheck: GFP_DMA for a cache without it
-BUG_FLAGCHECK_NODMA = 2521      # kmem_flagcheck: a DMA cache without GFP_DMA
-BUG_CACHE_GROW = 2602           # cache_grow: BUG_ON(flags & ~(SLAB_DMA | SLAB_LEVEL_MASK | SLAB_NO_GROW))
-BUG_KFREE_RANGE = 2692          # kfree_debugcheck: out of range ptr
-BUG_KFREE_BADPTR = 2698         # kfree_debugcheck: bad ptr
-BUG_FREE_OBJNR = 2747           # cache_free_debugcheck: BUG_ON(objnr >= cachep->num)
-BUG_FREE_NOTOBJ = 2748          # cache_free_debugcheck: BUG_ON(objp != index_to_obj(...))
-BUG_CACHE_FREE = 3434           # kmem_cache_free: BUG_ON(virt_to_cache(objp) != cachep)
-BUG_TUNE_KMEMLIST = 3642        # do_tune_cpucache: alloc_kmemlist failed
+BUG_PAGE_GET_CACHE: Final = 595        # page_get_cache: BUG_ON(!PageSlab(page))
+BUG_CREATE_EARLY: Final = 2006         # kmem_cache_create: Early error in slab
+BUG_CREATE_RCU_POISON: Final = 2064    # DEBUG: SLAB_DESTROY_BY_RCU with SLAB_POISON
+BUG_CREATE_RCU_DTOR: Final = 2067      # SLAB_DESTROY_BY_RCU with a destructor
+BUG_CREATE_MASK: Final = 2073          # BUG_ON(flags & ~CREATE_MASK)
+BUG_DESTROY_NULL: Final = 2395         # kmem_cache_destroy: BUG_ON(!cachep || in_interrupt())
+BUG_FLAGCHECK_DMA: Final = 2519        # kmem_flagcheck: GFP_DMA for a cache without it
+BUG_FLAGCHECK_NODMA: Final = 2521      # kmem_flagcheck: a DMA cache without GFP_DMA
+BUG_CACHE_GROW: Final = 2602           # cache_grow: BUG_ON(flags & ~(SLAB_DMA | SLAB_LEVEL_MASK | SLAB_NO_GROW))
+BUG_KFREE_RANGE: Final = 2692          # kfree_debugcheck: out of range ptr
+BUG_KFREE_BADPTR: Final = 2698         # kfree_debugcheck: bad ptr
+BUG_FREE_OBJNR: Final = 2747           # cache_free_debugcheck: BUG_ON(objnr >= cachep->num)
+BUG_FREE_NOTOBJ: Final = 2748          # cache_free_debugcheck: BUG_ON(objp != index_to_obj(...))
+BUG_CACHE_FREE: Final = 3434           # kmem_cache_free: BUG_ON(virt_to_cache(objp) != cachep)
+BUG_TUNE_KMEMLIST: Final = 3642        # do_tune_cpucache: alloc_kmemlist failed
 
-LIST_FULL, LIST_PARTIAL, LIST_FREE = 0, 1, 2
+LIST_FULL: Final = 0
+LIST_PARTIAL: Final = 1
+LIST_FREE: Final = 2
 
 # ctor(slab allocator, object, cache, SLAB_CTOR_* flags); dtor the same with 0
 Ctor = Callable[["SlabAllocator", int, "KmemCache", int], None]
