@@ -29,7 +29,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Final, Protocol, cast
+from typing import Final, TypeAlias, cast
 
 from . import slab_debug as D
 from .arch import Arch
@@ -167,10 +167,9 @@ class ArrayCache:
         self.addr = addr
 
 
-class ListHead(Protocol):
-    """struct list_head: what SlabList and Slab have in common."""
-    next: ListHead
-    prev: ListHead
+# struct list_head: what SlabList and Slab have in common. A union of the two
+# classes, not a Protocol: compiled, its next/prev are native attribute accesses.
+ListHead: TypeAlias = "SlabList | Slab"
 
 
 class SlabList:
