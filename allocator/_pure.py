@@ -38,6 +38,7 @@ PACKAGE = "allocator"
 TWIN = "allocator._twin"
 ROOT = Path(__file__).resolve().parent
 ENV = "SCULLCFS_PURE_PYTHON"
+GROUP = "scullcfs_core"   # setup.py: mypycify(group_name=...)
 
 COMPILED = False
 BUILD = "pure Python"
@@ -63,6 +64,14 @@ def _compiled_file(source: Path) -> Path | None:
         if candidate.exists():
             return candidate
     return None
+
+
+def _group_mtime() -> float:
+    """When the shared library of the compiled modules was built (setup.py's
+    group_name): a rebuild relinks it, not every module's small shim."""
+    libs = [p for suffix in importlib.machinery.EXTENSION_SUFFIXES
+            for p in ROOT.parent.glob(GROUP + "__mypyc" + suffix)]
+    return max((p.stat().st_mtime for p in libs), default=0.0)
 
 
 class _SourceFinder(importlib.abc.MetaPathFinder):
@@ -91,7 +100,7 @@ def choose() -> None:
     elif not built:
         reason = "pure Python (not compiled)"
     elif (ROOT.parent / "setup.py").exists() and any(
-            sources[name].stat().st_mtime > so.stat().st_mtime for name, so in built.items()):
+            sources[name].stat().st_mtime > max(so.stat().st_mtime, _group_mtime()) for name, so in built.items()):
         # a checkout whose sources changed since `pip install -e .` compiled them
         reason = "pure Python (the compiled modules are older than their source: reinstall to rebuild)"
     else:
