@@ -15,7 +15,7 @@ import math
 import sys
 import zlib
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Final, Protocol
@@ -105,6 +105,54 @@ HOLE: Final = PageOwner("hole")          # no RAM behind the frame (e820 hole)
 PAGES: Final = PageOwner("pages")        # alloc_pages / __get_free_pages user
 
 
+class ZoneStats:
+    """A zone's counters (ZONE_STATS): attributes for the allocator's hot
+    paths, a mapping for everyone else (`zone.stats["pgalloc"]`, dict(...)).
+    Compiled (mypyc), an attribute is a native int; a dict entry was a
+    lookup by name and a boxed add on every page."""
+    __slots__ = ("pgalloc", "pgfree", "numa_hit", "numa_miss", "numa_foreign", "local_node",
+                 "other_node", "pgalloc_hot", "pgalloc_cold")   # ZONE_STATS
+
+    def __init__(self) -> None:
+        self.pgalloc = self.pgfree = self.numa_hit = self.numa_miss = self.numa_foreign = 0
+        self.local_node = self.other_node = self.pgalloc_hot = self.pgalloc_cold = 0
+
+    def __getitem__(self, name: str) -> int:
+        if name not in ZONE_STATS:
+            raise KeyError(name)
+        value: int = getattr(self, name)
+        return value
+
+    def __setitem__(self, name: str, value: int) -> None:
+        if name not in ZONE_STATS:
+            raise KeyError(name)
+        setattr(self, name, value)
+
+    def __contains__(self, name: object) -> bool:
+        return name in ZONE_STATS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ZONE_STATS)
+
+    def __len__(self) -> int:
+        return len(ZONE_STATS)
+
+    def keys(self) -> tuple[str, ...]:
+        return ZONE_STATS
+
+    def values(self) -> list[int]:
+        return [self[name] for name in ZONE_STATS]
+
+    def items(self) -> list[tuple[str, int]]:
+        return [(name, self[name]) for name in ZONE_STATS]
+
+    def get(self, name: str, default: int | None = None) -> int | None:
+        return self[name] if name in ZONE_STATS else default
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
 @dataclass(slots=True)
 class PerCpuPages:
     """One per-CPU page list (2.6.18 struct per_cpu_pages)."""
@@ -131,7 +179,7 @@ class Zone:
     pages_scanned: int = 0            # LRU pages scanned since the last free (none here)
     free_area: list[dict[int, None]] = field(default_factory=lambda: [{} for _ in range(MAX_ORDER)])
     pcp: list[tuple[PerCpuPages, PerCpuPages]] = field(default_factory=list)  # [cpu] -> (hot, cold)
-    stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ZONE_STATS, 0))
+    stats: ZoneStats = field(default_factory=ZoneStats)
 
     @property
     def end_pfn(self) -> int:
@@ -516,14 +564,14 @@ def zone_statistics(pa: PageAllocator, preferred: Zone, zone: Zone) -> None:
     other_node are 2.6.18's numa_local and numa_other."""
     st = zone.stats
     if zone.node is preferred.node:
-        st["numa_hit"] += 1
+        st.numa_hit += 1
     else:
-        st["numa_miss"] += 1
-        preferred.stats["numa_foreign"] += 1
+        st.numa_miss += 1
+        preferred.stats.numa_foreign += 1
     if zone.node.id == pa.cpu_node[pa.current.cpu]:
-        st["local_node"] += 1
+        st.local_node += 1
     else:
-        st["other_node"] += 1
+        st.other_node += 1
 
 
 def buffered_rmqueue(pa: PageAllocator, zone: Zone, order: int, gfp_mask: int, cpu: int) -> int | None:
@@ -536,13 +584,16 @@ def buffered_rmqueue(pa: PageAllocator, zone: Zone, order: int, gfp_mask: int, c
             if not pages:
                 return None
         pfn = pages.pop()
-        zone.stats["pgalloc_cold" if cold else "pgalloc_hot"] += 1
+        if cold:
+            zone.stats.pgalloc_cold += 1
+        else:
+            zone.stats.pgalloc_hot += 1
     else:
         got = __rmqueue(zone, order)
         if got is None:
             return None
         pfn = got
-    zone.stats["pgalloc"] += 1 << order
+    zone.stats.pgalloc += 1 << order
     return pfn
 
 
@@ -593,11 +644,17 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
             if pages:
                 pfn = pages.pop()
                 st = zone.stats
-                st["pgalloc"] += 1
-                st["pgalloc_cold" if cold else "pgalloc_hot"] += 1
+                st.pgalloc += 1
+                if cold:
+                    st.pgalloc_cold += 1
+                else:
+                    st.pgalloc_hot += 1
                 if pa.numa:
-                    st["numa_hit"] += 1
-                    st["local_node" if zone.node.id == pa.cpu_node[cpu] else "other_node"] += 1
+                    st.numa_hit += 1
+                    if zone.node.id == pa.cpu_node[cpu]:
+                        st.local_node += 1
+                    else:
+                        st.other_node += 1
                 pa.mem_map[pfn] = owner
                 if owner.cache is None:  # a slab knows its own order
                     pa.alloc_order[pfn] = 0
@@ -874,7 +931,7 @@ def __free_pages(pa: PageAllocator, pfn: int, order: int, slab_pages: bool = Fal
     if hook is not None:
         hook("mm_page_free", None, pfn, 0, order)
     zone = pa.zones_by_pfn[bisect_right(pa.zone_starts, pfn) - 1]
-    zone.stats["pgfree"] += 1 << order
+    zone.stats.pgfree += 1 << order
     pa.vm_events["pgfree"] += 1 << order
     current = pa.current
     current.total_vm = max(0, current.total_vm - (1 << order))
