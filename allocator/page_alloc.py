@@ -15,13 +15,14 @@ import math
 import sys
 import zlib
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Final, Protocol
 
 from . import oom_kill
 from .arch import Arch
+from .counters import Counters
 from .fault_inject import FaultInject, should_fail_alloc_page
 from .gfp import (
     __GFP_COLD,
@@ -105,52 +106,15 @@ HOLE: Final = PageOwner("hole")          # no RAM behind the frame (e820 hole)
 PAGES: Final = PageOwner("pages")        # alloc_pages / __get_free_pages user
 
 
-class ZoneStats:
-    """A zone's counters (ZONE_STATS): attributes for the allocator's hot
-    paths, a mapping for everyone else (`zone.stats["pgalloc"]`, dict(...)).
-    Compiled (mypyc), an attribute is a native int; a dict entry was a
-    lookup by name and a boxed add on every page."""
+class ZoneStats(Counters):
+    """A zone's counters (ZONE_STATS), see counters.py."""
+    NAMES = ZONE_STATS
     __slots__ = ("pgalloc", "pgfree", "numa_hit", "numa_miss", "numa_foreign", "local_node",
                  "other_node", "pgalloc_hot", "pgalloc_cold")   # ZONE_STATS
 
     def __init__(self) -> None:
         self.pgalloc = self.pgfree = self.numa_hit = self.numa_miss = self.numa_foreign = 0
         self.local_node = self.other_node = self.pgalloc_hot = self.pgalloc_cold = 0
-
-    def __getitem__(self, name: str) -> int:
-        if name not in ZONE_STATS:
-            raise KeyError(name)
-        value: int = getattr(self, name)
-        return value
-
-    def __setitem__(self, name: str, value: int) -> None:
-        if name not in ZONE_STATS:
-            raise KeyError(name)
-        setattr(self, name, value)
-
-    def __contains__(self, name: object) -> bool:
-        return name in ZONE_STATS
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(ZONE_STATS)
-
-    def __len__(self) -> int:
-        return len(ZONE_STATS)
-
-    def keys(self) -> tuple[str, ...]:
-        return ZONE_STATS
-
-    def values(self) -> list[int]:
-        return [self[name] for name in ZONE_STATS]
-
-    def items(self) -> list[tuple[str, int]]:
-        return [(name, self[name]) for name in ZONE_STATS]
-
-    def get(self, name: str, default: int | None = None) -> int | None:
-        return self[name] if name in ZONE_STATS else default
-
-    def __repr__(self) -> str:
-        return repr(dict(self.items()))
 
 
 @dataclass(slots=True)

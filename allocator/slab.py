@@ -33,6 +33,7 @@ from typing import Final, TypeAlias, cast
 
 from . import slab_debug as D
 from .arch import Arch
+from .counters import Counters
 from .fault_inject import FaultInject, should_failslab
 from .gfp import __GFP_DMA, __GFP_NO_GROW, __GFP_WAIT, GFP_DMA, GFP_KERNEL
 from .kmalloc_sizes import KMALLOC_MAX_SIZE, KMALLOC_SIZES, SIZE_INDEX
@@ -311,9 +312,15 @@ class KmemList3:
         self.up = False     # set in cachep->nodelists[] (static at boot, or kmalloc'd)
 
 
-def _slab_stats() -> dict[str, int]:
-    return dict.fromkeys(("allocs", "active", "high", "max_freeable", "node_allocs", "overflows",
-                          "allochit", "allocmiss", "freehit", "freemiss"), 0)
+class SlabStats(Counters):
+    """SLAB's STATS of a cache (slabinfo's globalstat and cpustat), see counters.py."""
+    NAMES = ("allocs", "active", "high", "max_freeable", "node_allocs", "overflows",
+             "allochit", "allocmiss", "freehit", "freemiss")
+    __slots__ = NAMES
+
+    def __init__(self) -> None:
+        self.allocs = self.active = self.high = self.max_freeable = self.node_allocs = 0
+        self.overflows = self.allochit = self.allocmiss = self.freehit = self.freemiss = 0
 
 
 @dataclass(eq=False)
@@ -343,7 +350,7 @@ class KmemCache:
     kmalloc: bool = False          # a general (size-N) cache
     has_shrinker: bool = False     # its objects are reclaimed by a registered shrinker
     failslab: bool = False         # sysfs `failslab`: eligible when failslab/cache-filter is on
-    stats: dict[str, int] = field(default_factory=_slab_stats)  # SLAB's STATS
+    stats: SlabStats = field(default_factory=SlabStats)  # SLAB's STATS
     desc: int | None = None        # its struct kmem_cache, an object of cache_cache
     grown: int = 0
     reaped: int = 0
@@ -988,10 +995,10 @@ def ____cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int) -
     """An object from the CPU's array, refilled if it is empty."""
     ac = cachep.array[cpu]
     if ac.entry:
-        cachep.stats["allochit"] += 1
+        cachep.stats.allochit += 1
         ac.touched = True
         return ac.entry.pop()
-    cachep.stats["allocmiss"] += 1
+    cachep.stats.allocmiss += 1
     return cache_alloc_refill(s, cachep, flags, cpu)
 
 
@@ -1046,9 +1053,9 @@ def cache_alloc_refill(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int
                     list_add(slabp, partial)
             if taken:
                 st = cachep.stats
-                st["allocs"] += taken
-                st["active"] += taken
-                st["high"] = max(st["high"], st["active"])
+                st.allocs += taken
+                st.active += taken
+                st.high = max(st.high, st.active)
             l3.free_objects -= len(ac.entry)
         if not ac.entry:
             grown = cache_grow(s, cachep, flags, node)
@@ -1091,9 +1098,9 @@ def __cache_alloc_node(s: SlabAllocator, cachep: KmemCache, flags: int, nodeid: 
                 continue
             slabp = free.first()
         st = cachep.stats
-        st["node_allocs"] += 1
-        st["active"] += 1
-        st["high"] = max(st["high"], st["active"])
+        st.node_allocs += 1
+        st.active += 1
+        st.high = max(st.high, st.active)
         obj = slabp.free.pop()
         slabp.inuse += 1
         l3.free_objects -= 1
@@ -1243,9 +1250,9 @@ def ____cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
         return
     ac = cachep.array[cpu]
     if len(ac.entry) < ac.limit:
-        cachep.stats["freehit"] += 1
+        cachep.stats.freehit += 1
     else:
-        cachep.stats["freemiss"] += 1
+        cachep.stats.freemiss += 1
         cache_flusharray(s, cachep, ac, s.cpu_node[cpu])
     ac.entry.append(objp)
     waiters = s.free_waiters
@@ -1268,7 +1275,7 @@ def cache_free_alien(s: SlabAllocator, cachep: KmemCache, objp: int, cpu: int) -
     alien = l3.alien[nodeid] if l3.alien else None
     if alien is not None:
         if len(alien.entry) >= alien.limit:
-            cachep.stats["overflows"] += 1
+            cachep.stats.overflows += 1
             __drain_alien_cache(s, cachep, alien, nodeid)
         alien.entry.append(objp)
     else:
@@ -1344,7 +1351,7 @@ def cache_flusharray(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache, node: 
     free_block(s, cachep, ac.entry[:batchcount], node)
     if s.debug is not None:
         freeable = l3.slabs_free.count
-        cachep.stats["max_freeable"] = max(cachep.stats["max_freeable"], freeable)
+        cachep.stats.max_freeable = max(cachep.stats.max_freeable, freeable)
     del ac.entry[:batchcount]
 
 
@@ -1358,7 +1365,7 @@ def free_block(s: SlabAllocator, cachep: KmemCache, objs: list[int], node: int) 
     l3 = cachep.nodelists[node]
     free = l3.slabs_free
     partial = l3.slabs_partial
-    cachep.stats["active"] -= len(objs)
+    cachep.stats.active -= len(objs)
     for objp in objs:
         slabp = mem_map[objp >> shift]
         assert isinstance(slabp, Slab)
