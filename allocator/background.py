@@ -13,6 +13,7 @@ GFP_NOIO allocation can fail where GFP_KERNEL succeeds.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from . import slab as SL
 from .gfp import __GFP_FS, __GFP_IO, __GFP_NOWARN, GFP_KERNEL
@@ -56,19 +57,24 @@ def prune(s: SL.SlabAllocator, bg: Background, cachep: SL.KmemCache, nr: int) ->
         SL.kmem_cache_free(s, cachep, objp)
 
 
-def pruner(s: SL.SlabAllocator, bg: Background, cachep: SL.KmemCache,
-           needs: int) -> Callable[[int, int], int]:
+def shrink_background(s: SL.SlabAllocator, bg: Background, cachep: SL.KmemCache, needs: int,
+                      nr: int, gfp_mask: int) -> int:
     """The shrinker function of one background cache: fs/dcache.c
     shrink_dcache_memory and fs/inode.c shrink_icache_memory (2.6.18): with
     nr_to_scan, -1 without the GFP bits they need, else prune; return
     (nr_unused / 100) * sysctl_vfs_cache_pressure (100)."""
-    def shrink(nr: int, gfp_mask: int) -> int:
-        if nr:
-            if needs & ~gfp_mask:
-                return -1
-            prune(s, bg, cachep, nr)
-        return (len(bg.objects.get(cachep, ())) // 100) * VFS_CACHE_PRESSURE
-    return shrink
+    if nr:
+        if needs & ~gfp_mask:
+            return -1
+        prune(s, bg, cachep, nr)
+    return (len(bg.objects.get(cachep, ())) // 100) * VFS_CACHE_PRESSURE
+
+
+def pruner(s: SL.SlabAllocator, bg: Background, cachep: SL.KmemCache,
+           needs: int) -> Callable[[int, int], int]:
+    """shrink_background bound to one cache: a partial, not a closure, so that
+    _pure.select can bind it to the pure twin's function while frames are read."""
+    return partial(shrink_background, s, bg, cachep, needs)
 
 
 def populate_background(s: SL.SlabAllocator, vmscan: Vmscan, percent: float) -> Background:
