@@ -30,6 +30,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from types import FunctionType, MethodType, ModuleType
 from typing import Any
@@ -187,8 +188,24 @@ def select(obj: Any, pure: bool) -> None:
     API) to the twin (pure) or to the compiled module (not pure)."""
     if not COMPILED:
         return
-    for name, value in list(vars(obj).items()):
+    _rebind(obj, list(vars(obj)), pure)
+    # callables the allocator keeps in its state: mempools' alloc/free, shrinkers
+    mempools = getattr(obj, "mempools", None)
+    for pool in getattr(mempools, "pools", ()):
+        _rebind(pool, ["alloc", "free"], pure)
+    vmscan = getattr(obj, "vmscan", None)
+    for shrinker in getattr(vmscan, "shrinkers", ()):
+        _rebind(shrinker, ["shrink"], pure)
+
+
+def _rebind(obj: Any, names: list[str], pure: bool) -> None:
+    for name in names:
+        value = getattr(obj, name, None)
         if isinstance(value, MethodType):
             func = _counterpart(value.__func__, pure)
             if func is not value.__func__:
                 setattr(obj, name, MethodType(func, value.__self__))
+        elif isinstance(value, partial):
+            func = _counterpart(value.func, pure)
+            if func is not value.func:
+                setattr(obj, name, partial(func, *value.args, **value.keywords))

@@ -33,7 +33,7 @@ class Clock:
 def run(seed: int, ops: int) -> dict[str, object]:
     rng = random.Random(seed)
     clock = Clock()
-    k = Kernel(mem=64 << 20, cpus=2, clock=clock)
+    k = Kernel(mem=64 << 20, cpus=2, clock=clock, background=5)
     tracer = Tracer(k)
     tracer.set_buffer_size_kb(1 << 14)
     out: list[object] = []
@@ -43,6 +43,12 @@ def run(seed: int, ops: int) -> dict[str, object]:
     cache_objs: list[tuple[int, int]] = []      # (cache index, objp)
     kmallocs: list[int] = []
     pages: list[tuple[int, int]] = []           # (pfn, order)
+    # mempools (their alloc/free functions are bound at creation) and their elements
+    pool_cache = caches[1]
+    assert pool_cache is not None
+    pools = [k.mempool_create_slab_pool(4, pool_cache), k.mempool_create_kmalloc_pool(2, 300),
+             k.mempool_create_page_pool(2, 0)]
+    elements: list[tuple[int, object]] = []
     for i in range(ops):
         if i % 2500 == 0:
             tracer.set_all((i // 2500) % 2 == 1)
@@ -81,6 +87,22 @@ def run(seed: int, ops: int) -> dict[str, object]:
         elif pages:
             pfn, order = pages.pop(rng.randrange(len(pages)))
             out.append(k.free_pages_pfn(pfn, order))
+        if rng.random() < 0.04:
+            pi = rng.randrange(len(pools))
+            pool = pools[pi]
+            assert pool is not None
+            if elements and rng.random() < 0.5:
+                pj, element = elements.pop(rng.randrange(len(elements)))
+                target = pools[pj]
+                assert target is not None
+                k.mempool_free(element, target)
+            else:
+                element = k.mempool_alloc(pool, G.GFP_KERNEL)
+                out.append(element)
+                if element is not None:
+                    elements.append((pi, element))
+        if i % 3001 == 0:
+            k.drop_caches(2)     # the background caches' shrinkers (registered at boot)
         if i % 997 == 0:
             clock.now += 2.5
             k.cache_reap()
