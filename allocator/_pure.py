@@ -157,9 +157,17 @@ class _TwinFinder(importlib.abc.MetaPathFinder):
                                                       submodule_search_locations=search)
 
 
+def _is_compiled(module: ModuleType) -> bool:
+    """Is the module a compiled one (setup.py's PURE_MODULES are not)?"""
+    return str(getattr(module, "__file__", "")).endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+
+
 def twin(module: ModuleType) -> ModuleType:
-    """The pure twin of an allocator module (the module itself when not compiled)."""
-    if not COMPILED or module.__name__.startswith(TWIN):
+    """The pure twin of an allocator module (the module itself when not compiled:
+    the pure build, or one of setup.py's PURE_MODULES, which has its frames and
+    whose module globals, such as linux618/page_alloc's hooks, stay the ones
+    that tests and the kernel reassign)."""
+    if not COMPILED or module.__name__.startswith(TWIN) or not _is_compiled(module):
         return module
     if TWIN not in sys.modules:
         # the twin package is only a namespace: allocator/__init__.py does not run again
@@ -179,6 +187,8 @@ def _counterpart(func: Any, pure: bool) -> Any:
     is_twin = modname.startswith(TWIN + ".")
     if is_twin == pure:
         return func
+    if pure and not _is_compiled(sys.modules[modname]):
+        return func      # an interpreted module's function already has its frames
     target = twin(sys.modules[modname]) if pure else sys.modules[PACKAGE + modname[len(TWIN):]]
     return getattr(target, name, func)
 

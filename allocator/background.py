@@ -113,6 +113,7 @@ def populate_background(s: Any, vmscan: Vmscan, percent: float, m: ModuleType = 
     lowmem_bytes = sum(z.managed for z in s.page_alloc.zones if z.name != "HighMem") * s.page_size
     budget = lowmem_bytes * percent / 100
     for c in caches:
+        cachep: Any   # SLAB's or SLUB's KmemCache (compiled, a narrower inferred type is checked)
         if m is SL:
             ctor: Any = _ctor_2618 if c.ctor else None
             cachep = SL.kmem_cache_create(s, c.name, c.size, 0, c.flags, ctor)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Final, Protocol
 
+from mypy_extensions import mypyc_attr
+
 from . import oom_kill
 from .arch import Arch
 from .counters import Counters
@@ -82,6 +84,8 @@ class SlabCacheRef(Protocol):
     kmalloc: bool
 
 
+# an interpreted subclass: linux618/slub.py's Slab (6.18's SLUB stays pure, setup.py)
+@mypyc_attr(allow_interpreted_subclasses=True)
 class PageOwner:
     """What a page frame belongs to (the frame is free when its owner is None).
 
