@@ -76,7 +76,12 @@ The filesystem side asks through Kernel's query methods (object_is_live,
 cache_of, page_owner, page_block_order, partial_slabs, cpu_objects, caches,
 drop_caches, register_call_sites, ...), never through a part's internals.
 """
-from . import gfp, procfs, slab  # noqa: F401
-from .kernel import Kernel, parse_size  # noqa: F401
+from . import _pure
 
-__all__ = ["Kernel", "gfp", "parse_size", "procfs", "slab"]
+_pure.choose()   # the compiled modules or their source (SCULLCFS_PURE_PYTHON=1): before the others
+COMPILED, BUILD = _pure.COMPILED, _pure.BUILD
+
+from . import gfp, procfs, slab  # noqa: E402, F401
+from .kernel import Kernel, parse_size  # noqa: E402, F401
+
+__all__ = ["BUILD", "COMPILED", "Kernel", "gfp", "parse_size", "procfs", "slab"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -82,18 +83,24 @@ def prune(m: ModuleType, s: Any, bg: Background, cachep: Any, nr: int) -> None:
         m.kmem_cache_free(s, cachep, objp)
 
 
-def pruner(m: ModuleType, s: Any, bg: Background, cachep: Any, needs: int) -> Callable[[int, int], int]:
+def shrink_background(m: ModuleType, s: Any, bg: Background, cachep: Any, needs: int,
+                      nr: int, gfp_mask: int) -> int:
     """The shrinker function of one background cache: fs/dcache.c
     shrink_dcache_memory and fs/inode.c shrink_icache_memory (2.6.18): with
     nr_to_scan, -1 without the GFP bits they need, else prune; return
     (nr_unused / 100) * sysctl_vfs_cache_pressure (100)."""
-    def shrink(nr: int, gfp_mask: int) -> int:
-        if nr:
-            if needs & ~gfp_mask:
-                return -1
-            prune(m, s, bg, cachep, nr)
-        return (len(bg.objects.get(cachep, ())) // 100) * VFS_CACHE_PRESSURE
-    return shrink
+    if nr:
+        if needs & ~gfp_mask:
+            return -1
+        prune(m, s, bg, cachep, nr)
+    return (len(bg.objects.get(cachep, ())) // 100) * VFS_CACHE_PRESSURE
+
+
+def pruner(m: ModuleType, s: Any, bg: Background, cachep: Any, needs: int) -> Callable[[int, int], int]:
+    """shrink_background bound to one cache: a partial, not a closure, so that
+    _pure.select can bind it (and the slab module `m` it frees through) to the
+    pure twin's while frames are read."""
+    return partial(shrink_background, m, s, bg, cachep, needs)
 
 
 def populate_background(s: Any, vmscan: Vmscan, percent: float, m: ModuleType = SL,
@@ -106,6 +113,7 @@ def populate_background(s: Any, vmscan: Vmscan, percent: float, m: ModuleType = 
     lowmem_bytes = sum(z.managed for z in s.page_alloc.zones if z.name != "HighMem") * s.page_size
     budget = lowmem_bytes * percent / 100
     for c in caches:
+        cachep: Any   # SLAB's or SLUB's KmemCache (compiled, a narrower inferred type is checked)
         if m is SL:
             ctor: Any = _ctor_2618 if c.ctor else None
             cachep = SL.kmem_cache_create(s, c.name, c.size, 0, c.flags, ctor)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-_BITS = (
+_BITS: Final = (
     ("__GFP_DMA", 0x01), ("__GFP_HIGHMEM", 0x02), ("__GFP_WAIT", 0x10), ("__GFP_HIGH", 0x20),
     ("__GFP_IO", 0x40), ("__GFP_FS", 0x80), ("__GFP_COLD", 0x100), ("__GFP_NOWARN", 0x200),
     ("__GFP_REPEAT", 0x400), ("__GFP_NOFAIL", 0x800), ("__GFP_NORETRY", 0x1000),
@@ -44,36 +44,38 @@ assert all(getattr(F, name[6:]) == value for name, value in _BITS)
 
 
 # Module-level int constants: the names kernel code uses.
-__GFP_DMA = 0x01
-__GFP_HIGHMEM = 0x02
-__GFP_WAIT = 0x10
-__GFP_HIGH = 0x20
-__GFP_IO = 0x40
-__GFP_FS = 0x80
-__GFP_COLD = 0x100
-__GFP_NOWARN = 0x200
-__GFP_REPEAT = 0x400
-__GFP_NOFAIL = 0x800
-__GFP_NORETRY = 0x1000
-__GFP_NO_GROW = 0x2000
-__GFP_COMP = 0x4000
-__GFP_ZERO = 0x8000
-__GFP_NOMEMALLOC = 0x10000
-__GFP_HARDWALL = 0x20000
+__GFP_DMA: Final = 0x01
+__GFP_HIGHMEM: Final = 0x02
+__GFP_WAIT: Final = 0x10
+__GFP_HIGH: Final = 0x20
+__GFP_IO: Final = 0x40
+__GFP_FS: Final = 0x80
+__GFP_COLD: Final = 0x100
+__GFP_NOWARN: Final = 0x200
+__GFP_REPEAT: Final = 0x400
+__GFP_NOFAIL: Final = 0x800
+__GFP_NORETRY: Final = 0x1000
+__GFP_NO_GROW: Final = 0x2000
+__GFP_COMP: Final = 0x4000
+__GFP_ZERO: Final = 0x8000
+__GFP_NOMEMALLOC: Final = 0x10000
+__GFP_HARDWALL: Final = 0x20000
 
-GFP_NOWAIT = 0
-GFP_ATOMIC = __GFP_HIGH
-GFP_NOIO = __GFP_WAIT
-GFP_NOFS = __GFP_WAIT | __GFP_IO
-GFP_KERNEL = __GFP_WAIT | __GFP_IO | __GFP_FS
-GFP_USER = GFP_KERNEL | __GFP_HARDWALL
-GFP_HIGHUSER = GFP_USER | __GFP_HIGHMEM
-GFP_DMA = __GFP_DMA
+GFP_NOWAIT: Final = 0
+GFP_ATOMIC: Final = __GFP_HIGH
+GFP_NOIO: Final = __GFP_WAIT
+GFP_NOFS: Final = __GFP_WAIT | __GFP_IO
+GFP_KERNEL: Final = __GFP_WAIT | __GFP_IO | __GFP_FS
+GFP_USER: Final = GFP_KERNEL | __GFP_HARDWALL
+GFP_HIGHUSER: Final = GFP_USER | __GFP_HIGHMEM
+GFP_DMA: Final = __GFP_DMA
 # the bits that choose a zone (gfp_zone)
-GFP_ZONEMASK = __GFP_DMA | __GFP_HIGHMEM
+GFP_ZONEMASK: Final = __GFP_DMA | __GFP_HIGHMEM
 
 # enum zone_type (include/linux/mmzone.h, 2.6.18 without ZONE_DMA32 on i386)
-ZONE_DMA, ZONE_NORMAL, ZONE_HIGHMEM = 0, 1, 2
+ZONE_DMA: Final = 0
+ZONE_NORMAL: Final = 1
+ZONE_HIGHMEM: Final = 2
 
 # Printing prefers the largest composite contained in the mask, then single bits.
 COMPOSITES = {

@@ -19,6 +19,7 @@ from . import sched as SC
 from . import slab as SL
 from . import vmalloc as VM
 from . import vmscan as VS
+from ._pure import select, twin
 from .fault_inject import FaultAttr, FaultInject, update_fault_attrs
 from .narrow import slab_2618, vmalloc_2618
 from .parts import (
@@ -215,18 +216,23 @@ class Kernel:
             log.printk(KERN_INFO, f"{mem >> 20}MB LOWMEM/HIGHMEM available, {nodes} node(s), {cpus} CPU(s).")
         for zone in pa.zones:
             log.printk(KERN_INFO, f"  Node {zone.node.id} {zone.name} zone: {zone.present} pages")
-        v.slab.kmem_cache_init(sl)
+        # slab debugging names callers from Python frames: a compiled build boots on the
+        # pure twin of the version's slab module (_pure.py), and select() binds the API to it
+        slab_m = twin(v.slab) if slab_debug else v.slab
+        slab_m.kmem_cache_init(sl)
         self.vmalloc_area = v.vmalloc.Vmalloc(arch, pa, sl, self.mem, log)
         self.mempools = v.mempool.Mempools(sl, pa, log, sched)
         self._bind_vmalloc(v.vmalloc, self.vmalloc_area)
         self._bind_mempool(v.mempool, self.mempools)
         self.shrink_slab = MethodType(VS.shrink_slab, vmscan)
         gfp_nowarn = v.gfp.GFP_KERNEL | v.gfp.BITS["__GFP_NOWARN"]
-        self.background_caches = (BG.populate_background(sl, vmscan, background, v.slab, v.background, gfp_nowarn)
+        self.background_caches = ((twin(BG) if slab_debug else BG).populate_background(
+                                      sl, vmscan, background, slab_m, v.background, gfp_nowarn)
                                   if background else BG.Background())
         # the kernel's own caches (SLAB's cache_cache, SLUB's kmem_cache and
         # kmem_cache_node, vmalloc's vmap_area, the background ones): not a module's leak
         self.boot_caches = {id(c) for c in self.caches()}
+        select(self, slab_debug)
         log.printk(KERN_INFO, f"Memory: {self.nr_free_pages() * (arch.page_size >> 10)}k/{mem >> 10}k"
                               f" available, min_free_kbytes {pa.min_free_kbytes}")
 
@@ -315,6 +321,8 @@ class Kernel:
         tracing = self.trace.hook is not None
         self.slab.slow = self.slab_debug or self.faults.failslab_armed or tracing
         self.page_alloc.slow = self.faults.fail_page_alloc_armed or tracing
+        # call sites and last-user records read Python frames: the pure twin's (_pure.py)
+        select(self, self.slab_debug or tracing)
 
     def drop_caches(self, mode: int = 3) -> None:
         """proc/sys/vm/drop_caches: 2 or 3 frees every reclaimable slab object

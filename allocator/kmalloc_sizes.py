@@ -15,9 +15,10 @@ each with a `size-N(DMA)` twin. A request takes the smallest class that fits
 from __future__ import annotations
 
 import bisect
+from typing import Final
 
-PAGE_SIZE = 4096
-L1_CACHE_BYTES = 64
+PAGE_SIZE: Final = 4096
+L1_CACHE_BYTES: Final = 64
 
 
 def kmalloc_sizes(page_size: int = PAGE_SIZE, l1_cache_bytes: int = L1_CACHE_BYTES) -> tuple[int, ...]:

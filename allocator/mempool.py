@@ -102,6 +102,8 @@ class Mempools:
         self.log = log
         self.sched = sched
         self.oops_count = 0
+        # the pools not destroyed: their alloc/free are rebound by _pure.select
+        self.pools: list[Mempool] = []
 
 
 # -- the reserve's invariants, guarded in one place --------------------------
@@ -166,6 +168,7 @@ def mempool_create(mp: Mempools, min_nr: int, alloc_fn: AllocFn, free_fn: FreeFn
             free_pool(mp, pool)
             return None
         add_element(mp, pool, element)
+    mp.pools.append(pool)
     return pool
 
 
@@ -211,6 +214,7 @@ def mempool_destroy(mp: Mempools, pool: Mempool | None) -> bool:
                                            f" elements still out")
         return False
     free_pool(mp, pool)
+    mp.pools.remove(pool)
     return True
 
 

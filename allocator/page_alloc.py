@@ -18,10 +18,13 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Protocol
+from typing import Final, Protocol
+
+from mypy_extensions import mypyc_attr
 
 from . import oom_kill
 from .arch import Arch
+from .counters import Counters
 from .fault_inject import FaultInject, should_fail_alloc_page
 from .gfp import (
     __GFP_COLD,
@@ -52,25 +55,25 @@ from .vmstat import VmStat, count_vm_event, nr_slab_pages
 # Besides what it defines, the module re-exports the zone types.
 __all__ = ["ZONE_DMA", "ZONE_HIGHMEM", "ZONE_NORMAL"]
 
-MAX_ORDER = 11
-MAX_NR_ZONES = 3
+MAX_ORDER: Final = 11
+MAX_NR_ZONES: Final = 3
 # mm/page_alloc.c: sysctl_lowmem_reserve_ratio for DMA and Normal.
-LOWMEM_RESERVE_RATIO = (256, 32)
-SWAP_CLUSTER_MAX = 32
+LOWMEM_RESERVE_RATIO: Final = (256, 32)
+SWAP_CLUSTER_MAX: Final = 32
 # min_free_kbytes bounds (init_per_zone_pages_min)
 MIN_FREE_KBYTES_MIN, MIN_FREE_KBYTES_MAX = 128, 65536
 # zone_batchsize: a per-CPU batch is at most half a megabyte
-PCP_BATCH_MAX_BYTES = 512 * 1024
+PCP_BATCH_MAX_BYTES: Final = 512 * 1024
 
 # __alloc_pages alloc_flags (mm/page_alloc.c, 2.6.18)
-ALLOC_NO_WATERMARKS = 0x01
-ALLOC_WMARK_MIN = 0x02
-ALLOC_WMARK_LOW = 0x04
-ALLOC_WMARK_HIGH = 0x08
-ALLOC_HARDER = 0x10
-ALLOC_HIGH = 0x20
+ALLOC_NO_WATERMARKS: Final = 0x01
+ALLOC_WMARK_MIN: Final = 0x02
+ALLOC_WMARK_LOW: Final = 0x04
+ALLOC_WMARK_HIGH: Final = 0x08
+ALLOC_HARDER: Final = 0x10
+ALLOC_HIGH: Final = 0x20
 
-ZONE_STATS = ("pgalloc", "pgfree", "numa_hit", "numa_miss", "numa_foreign", "local_node",
+ZONE_STATS: Final = ("pgalloc", "pgfree", "numa_hit", "numa_miss", "numa_foreign", "local_node",
               "other_node", "pgalloc_hot", "pgalloc_cold")
 
 
@@ -81,6 +84,8 @@ class SlabCacheRef(Protocol):
     kmalloc: bool
 
 
+# an interpreted subclass: linux618/slub.py's Slab (6.18's SLUB stays pure, setup.py)
+@mypyc_attr(allow_interpreted_subclasses=True)
 class PageOwner:
     """What a page frame belongs to (the frame is free when its owner is None).
 
@@ -98,11 +103,22 @@ class PageOwner:
         return self.name
 
 
-FREE = None                       # in a buddy free list
-PCP = PageOwner("pcp")            # free, parked on a per-CPU list
-RESERVED = PageOwner("reserved")  # boot-time reservation, never freed
-HOLE = PageOwner("hole")          # no RAM behind the frame (e820 hole)
-PAGES = PageOwner("pages")        # alloc_pages / __get_free_pages user
+FREE: Final = None                       # in a buddy free list
+PCP: Final = PageOwner("pcp")            # free, parked on a per-CPU list
+RESERVED: Final = PageOwner("reserved")  # boot-time reservation, never freed
+HOLE: Final = PageOwner("hole")          # no RAM behind the frame (e820 hole)
+PAGES: Final = PageOwner("pages")        # alloc_pages / __get_free_pages user
+
+
+class ZoneStats(Counters):
+    """A zone's counters (ZONE_STATS), see counters.py."""
+    NAMES = ZONE_STATS
+    __slots__ = ("pgalloc", "pgfree", "numa_hit", "numa_miss", "numa_foreign", "local_node",
+                 "other_node", "pgalloc_hot", "pgalloc_cold")   # ZONE_STATS
+
+    def __init__(self) -> None:
+        self.pgalloc = self.pgfree = self.numa_hit = self.numa_miss = self.numa_foreign = 0
+        self.local_node = self.other_node = self.pgalloc_hot = self.pgalloc_cold = 0
 
 
 @dataclass(slots=True)
@@ -131,7 +147,7 @@ class Zone:
     pages_scanned: int = 0            # LRU pages scanned since the last free (none here)
     free_area: list[dict[int, None]] = field(default_factory=lambda: [{} for _ in range(MAX_ORDER)])
     pcp: list[tuple[PerCpuPages, PerCpuPages]] = field(default_factory=list)  # [cpu] -> (hot, cold)
-    stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ZONE_STATS, 0))
+    stats: ZoneStats = field(default_factory=ZoneStats)
 
     @property
     def end_pfn(self) -> int:
@@ -326,7 +342,7 @@ def free_range_to_buddy(zone: Zone, pfn: int, end: int) -> None:
 
 
 LOCAL_DISTANCE, REMOTE_DISTANCE = 10, 20   # include/linux/topology.h node_distance
-PENALTY_FOR_NODE_WITH_CPUS = 1             # mm/page_alloc.c
+PENALTY_FOR_NODE_WITH_CPUS: Final = 1             # mm/page_alloc.c
 
 
 def find_next_best_node(pa: PageAllocator, node: int, used: set[int], node_load: list[int]) -> int:
@@ -353,7 +369,7 @@ def find_next_best_node(pa: PageAllocator, node: int, used: set[int], node_load:
     return best
 
 
-MAX_NUMNODES = 64   # i386 NUMA: NODES_SHIFT 6
+MAX_NUMNODES: Final = 64   # i386 NUMA: NODES_SHIFT 6
 
 
 def build_zonelists(pa: PageAllocator) -> None:
@@ -516,14 +532,14 @@ def zone_statistics(pa: PageAllocator, preferred: Zone, zone: Zone) -> None:
     other_node are 2.6.18's numa_local and numa_other."""
     st = zone.stats
     if zone.node is preferred.node:
-        st["numa_hit"] += 1
+        st.numa_hit += 1
     else:
-        st["numa_miss"] += 1
-        preferred.stats["numa_foreign"] += 1
+        st.numa_miss += 1
+        preferred.stats.numa_foreign += 1
     if zone.node.id == pa.cpu_node[pa.current.cpu]:
-        st["local_node"] += 1
+        st.local_node += 1
     else:
-        st["other_node"] += 1
+        st.other_node += 1
 
 
 def buffered_rmqueue(pa: PageAllocator, zone: Zone, order: int, gfp_mask: int, cpu: int) -> int | None:
@@ -536,13 +552,16 @@ def buffered_rmqueue(pa: PageAllocator, zone: Zone, order: int, gfp_mask: int, c
             if not pages:
                 return None
         pfn = pages.pop()
-        zone.stats["pgalloc_cold" if cold else "pgalloc_hot"] += 1
+        if cold:
+            zone.stats.pgalloc_cold += 1
+        else:
+            zone.stats.pgalloc_hot += 1
     else:
         got = __rmqueue(zone, order)
         if got is None:
             return None
         pfn = got
-    zone.stats["pgalloc"] += 1 << order
+    zone.stats.pgalloc += 1 << order
     return pfn
 
 
@@ -593,11 +612,17 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
             if pages:
                 pfn = pages.pop()
                 st = zone.stats
-                st["pgalloc"] += 1
-                st["pgalloc_cold" if cold else "pgalloc_hot"] += 1
+                st.pgalloc += 1
+                if cold:
+                    st.pgalloc_cold += 1
+                else:
+                    st.pgalloc_hot += 1
                 if pa.numa:
-                    st["numa_hit"] += 1
-                    st["local_node" if zone.node.id == pa.cpu_node[cpu] else "other_node"] += 1
+                    st.numa_hit += 1
+                    if zone.node.id == pa.cpu_node[cpu]:
+                        st.local_node += 1
+                    else:
+                        st.other_node += 1
                 pa.mem_map[pfn] = owner
                 if owner.cache is None:  # a slab knows its own order
                     pa.alloc_order[pfn] = 0
@@ -874,7 +899,7 @@ def __free_pages(pa: PageAllocator, pfn: int, order: int, slab_pages: bool = Fal
     if hook is not None:
         hook("mm_page_free", None, pfn, 0, order)
     zone = pa.zones_by_pfn[bisect_right(pa.zone_starts, pfn) - 1]
-    zone.stats["pgfree"] += 1 << order
+    zone.stats.pgfree += 1 << order
     pa.vm_events["pgfree"] += 1 << order
     current = pa.current
     current.total_vm = max(0, current.total_vm - (1 << order))
@@ -1007,10 +1032,10 @@ def show_free_areas(pa: PageAllocator) -> list[str]:
     return lines
 
 
-ZONE_NAMES_2618 = ("DMA", "DMA32", "Normal", "HighMem")   # include/linux/mmzone.h, MAX_NR_ZONES 4
+ZONE_NAMES_2618: Final = ("DMA", "DMA32", "Normal", "HighMem")   # include/linux/mmzone.h, MAX_NR_ZONES 4
 _IDX_2618 = {ZONE_DMA: 0, ZONE_NORMAL: 2, ZONE_HIGHMEM: 3}
 # mm/page_alloc.c sysctl_lowmem_reserve_ratio[MAX_NR_ZONES-1] (2.6.18)
-LOWMEM_RESERVE_RATIO_2618 = (256, 256, 32)
+LOWMEM_RESERVE_RATIO_2618: Final = (256, 256, 32)
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,17 @@ __GFP_ZERO, as with real RAM.
 from __future__ import annotations
 
 import mmap
+from typing import Final
 
 # Linux's MAP_NORESERVE (the mmap module does not export it): no swap or
 # overcommit reservation, so a simulated machine larger than the host mounts and
 # costs only the pages it touches.
 MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
+PAGE_SHIFT: Final = 12
+PAGE_SIZE: Final = 1 << PAGE_SHIFT
 # x86-32 3G/1G split: lowmem is mapped at PAGE_OFFSET + phys.
-PAGE_OFFSET = 0xC0000000
+PAGE_OFFSET: Final = 0xC0000000
 
 _ZEROS = bytes(1 << 22)  # one order-10 block of zeros, sliced for every zeroing
 

@@ -29,10 +29,11 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, TypeAlias, cast
 
 from . import slab_debug as D
 from .arch import Arch
+from .counters import Counters
 from .fault_inject import FaultInject, should_failslab
 from .gfp import __GFP_DMA, __GFP_NO_GROW, __GFP_WAIT, GFP_DMA, GFP_KERNEL
 from .kmalloc_sizes import KMALLOC_MAX_SIZE, KMALLOC_SIZES, SIZE_INDEX
@@ -96,57 +97,59 @@ __all__ = [
 ]
 
 # -- i386 SMP structure sizes (no PREEMPT, no DEBUG_SPINLOCK: spinlock_t is 4 bytes)
-SIZEOF_SPINLOCK = 4
-SIZEOF_STRUCT_SLAB = 28     # struct slab: list_head 8, colouroff 4, s_mem 4, inuse 4, free 4, nodeid 2 (+2)
-SIZEOF_ARRAY_CACHE = 16 + SIZEOF_SPINLOCK   # avail, limit, batchcount, touched, lock; entry[] follows
-BOOT_CPUCACHE_ENTRIES = 1
-SIZEOF_ARRAYCACHE_INIT = SIZEOF_ARRAY_CACHE + 4 * BOOT_CPUCACHE_ENTRIES  # 24: INDEX_AC is size-32
+SIZEOF_SPINLOCK: Final = 4
+SIZEOF_STRUCT_SLAB: Final = 28     # struct slab: list_head 8, colouroff 4, s_mem 4, inuse 4, free 4, nodeid 2 (+2)
+SIZEOF_ARRAY_CACHE: Final = 16 + SIZEOF_SPINLOCK   # avail, limit, batchcount, touched, lock; entry[] follows
+BOOT_CPUCACHE_ENTRIES: Final = 1
+SIZEOF_ARRAYCACHE_INIT: Final = SIZEOF_ARRAY_CACHE + 4 * BOOT_CPUCACHE_ENTRIES  # 24: INDEX_AC is size-32
 # struct kmem_list3: 3 list_heads 24, free_objects 4, free_limit 4, colour_next 4,
 # list_lock, shared 4, alien 4, next_reap 4, free_touched 4: 56, INDEX_L3 is size-64
-SIZEOF_KMEM_LIST3 = 24 + 4 + 4 + 4 + SIZEOF_SPINLOCK + 4 + 4 + 4 + 4
-NR_CPUS_DEFAULT = 8         # arch/i386/Kconfig NR_CPUS default (SMP)
-NR_CPUS_NUMA = 32           # default "32" if X86_NUMAQ || X86_SUMMIT || ...
-NODES_SHIFT_NUMA = 3        # arch/i386/Kconfig NODES_SHIFT default "3" (NUMAQ: 4)
-MAX_OBJ_ORDER = 5
-MAX_GFP_ORDER = 5
-MAX_ORDER = 11
-BATCHREFILL_LIMIT = 16
-REAPTIMEOUT_CPUC = 2.0      # seconds: the reaper's period
-REAPTIMEOUT_LIST3 = 4.0     # seconds: how often one node's lists are reaped
+SIZEOF_KMEM_LIST3: Final = 24 + 4 + 4 + 4 + SIZEOF_SPINLOCK + 4 + 4 + 4 + 4
+NR_CPUS_DEFAULT: Final = 8         # arch/i386/Kconfig NR_CPUS default (SMP)
+NR_CPUS_NUMA: Final = 32           # default "32" if X86_NUMAQ || X86_SUMMIT || ...
+NODES_SHIFT_NUMA: Final = 3        # arch/i386/Kconfig NODES_SHIFT default "3" (NUMAQ: 4)
+MAX_OBJ_ORDER: Final = 5
+MAX_GFP_ORDER: Final = 5
+MAX_ORDER: Final = 11
+BATCHREFILL_LIMIT: Final = 16
+REAPTIMEOUT_CPUC: Final = 2.0      # seconds: the reaper's period
+REAPTIMEOUT_LIST3: Final = 4.0     # seconds: how often one node's lists are reaped
 # include/linux/jiffies.h INITIAL_JIFFIES ((unsigned long)(unsigned int)(-300*HZ)):
 # jiffies wraps 300 s after boot. l3->next_reap is in jiffies (unsigned long, 32 bits).
-INITIAL_JIFFIES = (-300 * HZ) & 0xFFFFFFFF
-REAPTIMEOUT_LIST3_JIFFIES = 4 * HZ
-SLAB_LIMIT = 0xFFFFFFFF - 3
-BAD_ALIEN_MAGIC = 0xBAADF00D  # the shared and alien arrays' batchcount (never used to refill)
-SLABINFO_WRITE_MAX = 128    # MAX_SLABINFO_WRITE
+INITIAL_JIFFIES: Final = (-300 * HZ) & 0xFFFFFFFF
+REAPTIMEOUT_LIST3_JIFFIES: Final = 4 * HZ
+SLAB_LIMIT: Final = 0xFFFFFFFF - 3
+BAD_ALIEN_MAGIC: Final = 0xBAADF00D  # the shared and alien arrays' batchcount (never used to refill)
+SLABINFO_WRITE_MAX: Final = 128    # MAX_SLABINFO_WRITE
 # slab_break_gfp_order: BREAK_GFP_ORDER_HI (1) above 32 MiB of RAM, else LO (0)
 BREAK_GFP_ORDER_HI, BREAK_GFP_ORDER_LO = 1, 0
-BREAK_GFP_ORDER_MEM = 32 << 20
+BREAK_GFP_ORDER_MEM: Final = 32 << 20
 # include/linux/gfp.h GFP_LEVEL_MASK (SLAB_LEVEL_MASK): neither __GFP_DMA,
 # __GFP_HIGHMEM nor __GFP_ZERO is in it
-GFP_LEVEL_MASK = 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x1000 | 0x2000 \
+GFP_LEVEL_MASK: Final = 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x1000 | 0x2000 \
     | 0x4000 | 0x10000 | 0x20000
-LIST_POISON1 = 0x00100100
+LIST_POISON1: Final = 0x00100100
 
 # Lines of the BUG()s in mm/slab.c at 4ba3a12d
-BUG_PAGE_GET_CACHE = 595        # page_get_cache: BUG_ON(!PageSlab(page))
-BUG_CREATE_EARLY = 2006         # kmem_cache_create: Early error in slab
-BUG_CREATE_RCU_POISON = 2064    # DEBUG: SLAB_DESTROY_BY_RCU with SLAB_POISON
-BUG_CREATE_RCU_DTOR = 2067      # SLAB_DESTROY_BY_RCU with a destructor
-BUG_CREATE_MASK = 2073          # BUG_ON(flags & ~CREATE_MASK)
-BUG_DESTROY_NULL = 2395         # kmem_cache_destroy: BUG_ON(!cachep || in_interrupt())
-BUG_FLAGCHECK_DMA = 2519        # kmem_flagcheck: GFP_DMA for a cache without it
-BUG_FLAGCHECK_NODMA = 2521      # kmem_flagcheck: a DMA cache without GFP_DMA
-BUG_CACHE_GROW = 2602           # cache_grow: BUG_ON(flags & ~(SLAB_DMA | SLAB_LEVEL_MASK | SLAB_NO_GROW))
-BUG_KFREE_RANGE = 2692          # kfree_debugcheck: out of range ptr
-BUG_KFREE_BADPTR = 2698         # kfree_debugcheck: bad ptr
-BUG_FREE_OBJNR = 2747           # cache_free_debugcheck: BUG_ON(objnr >= cachep->num)
-BUG_FREE_NOTOBJ = 2748          # cache_free_debugcheck: BUG_ON(objp != index_to_obj(...))
-BUG_CACHE_FREE = 3434           # kmem_cache_free: BUG_ON(virt_to_cache(objp) != cachep)
-BUG_TUNE_KMEMLIST = 3642        # do_tune_cpucache: alloc_kmemlist failed
+BUG_PAGE_GET_CACHE: Final = 595        # page_get_cache: BUG_ON(!PageSlab(page))
+BUG_CREATE_EARLY: Final = 2006         # kmem_cache_create: Early error in slab
+BUG_CREATE_RCU_POISON: Final = 2064    # DEBUG: SLAB_DESTROY_BY_RCU with SLAB_POISON
+BUG_CREATE_RCU_DTOR: Final = 2067      # SLAB_DESTROY_BY_RCU with a destructor
+BUG_CREATE_MASK: Final = 2073          # BUG_ON(flags & ~CREATE_MASK)
+BUG_DESTROY_NULL: Final = 2395         # kmem_cache_destroy: BUG_ON(!cachep || in_interrupt())
+BUG_FLAGCHECK_DMA: Final = 2519        # kmem_flagcheck: GFP_DMA for a cache without it
+BUG_FLAGCHECK_NODMA: Final = 2521      # kmem_flagcheck: a DMA cache without GFP_DMA
+BUG_CACHE_GROW: Final = 2602           # cache_grow: BUG_ON(flags & ~(SLAB_DMA | SLAB_LEVEL_MASK | SLAB_NO_GROW))
+BUG_KFREE_RANGE: Final = 2692          # kfree_debugcheck: out of range ptr
+BUG_KFREE_BADPTR: Final = 2698         # kfree_debugcheck: bad ptr
+BUG_FREE_OBJNR: Final = 2747           # cache_free_debugcheck: BUG_ON(objnr >= cachep->num)
+BUG_FREE_NOTOBJ: Final = 2748          # cache_free_debugcheck: BUG_ON(objp != index_to_obj(...))
+BUG_CACHE_FREE: Final = 3434           # kmem_cache_free: BUG_ON(virt_to_cache(objp) != cachep)
+BUG_TUNE_KMEMLIST: Final = 3642        # do_tune_cpucache: alloc_kmemlist failed
 
-LIST_FULL, LIST_PARTIAL, LIST_FREE = 0, 1, 2
+LIST_FULL: Final = 0
+LIST_PARTIAL: Final = 1
+LIST_FREE: Final = 2
 
 # ctor(slab allocator, object, cache, SLAB_CTOR_* flags); dtor the same with 0
 Ctor = Callable[["SlabAllocator", int, "KmemCache", int], None]
@@ -169,10 +172,9 @@ class ArrayCache:
         self.addr = addr
 
 
-class ListHead(Protocol):
-    """struct list_head: what SlabList and Slab have in common."""
-    next: ListHead
-    prev: ListHead
+# struct list_head: what SlabList and Slab have in common. A union of the two
+# classes, not a Protocol: compiled, its next/prev are native attribute accesses.
+ListHead: TypeAlias = "SlabList | Slab"
 
 
 class SlabList:
@@ -248,7 +250,8 @@ class Slab(PageOwner):
     `free` is the bufctl chain as a list whose end is slabp->free (the next
     object slab_get_obj hands out)."""
     __slots__ = ("colouroff", "free", "inuse", "list", "mgmt", "next", "node", "on", "prev", "s_mem")
-    cache: KmemCache
+    # `cache` is PageOwner's (SlabCacheRef | None: mypyc keeps an attribute's
+    # type in a subclass); a slab's is always its KmemCache, see _slab_cache.
 
     def __init__(self, cache: KmemCache, node: int):
         self.cache = cache
@@ -267,7 +270,12 @@ class Slab(PageOwner):
 
     @property
     def addr(self) -> int:
-        return self.pfn << self.cache.page_shift
+        return self.pfn << _slab_cache(self).page_shift
+
+
+def _slab_cache(slabp: Slab) -> KmemCache:
+    """slabp->cache (GET_PAGE_CACHE): a Slab is built with its KmemCache."""
+    return cast(KmemCache, slabp.cache)
 
 
 class KmemList3:
@@ -308,9 +316,15 @@ class KmemList3:
         self.up = False     # set in cachep->nodelists[] (static at boot, or kmalloc'd)
 
 
-def _slab_stats() -> dict[str, int]:
-    return dict.fromkeys(("allocs", "active", "high", "max_freeable", "node_allocs", "overflows",
-                          "allochit", "allocmiss", "freehit", "freemiss"), 0)
+class SlabStats(Counters):
+    """SLAB's STATS of a cache (slabinfo's globalstat and cpustat), see counters.py."""
+    NAMES = ("allocs", "active", "high", "max_freeable", "node_allocs", "overflows",
+             "allochit", "allocmiss", "freehit", "freemiss")
+    __slots__ = NAMES
+
+    def __init__(self) -> None:
+        self.allocs = self.active = self.high = self.max_freeable = self.node_allocs = 0
+        self.overflows = self.allochit = self.allocmiss = self.freehit = self.freemiss = 0
 
 
 @dataclass(eq=False)
@@ -340,7 +354,7 @@ class KmemCache:
     kmalloc: bool = False          # a general (size-N) cache
     has_shrinker: bool = False     # its objects are reclaimed by a registered shrinker
     failslab: bool = False         # sysfs `failslab`: eligible when failslab/cache-filter is on
-    stats: dict[str, int] = field(default_factory=_slab_stats)  # SLAB's STATS
+    stats: SlabStats = field(default_factory=SlabStats)  # SLAB's STATS
     desc: int | None = None        # its struct kmem_cache, an object of cache_cache
     grown: int = 0
     reaped: int = 0
@@ -1012,10 +1026,10 @@ def ____cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int) -
     """An object from the CPU's array, refilled if it is empty."""
     ac = cachep.array[cpu]
     if ac.entry:
-        cachep.stats["allochit"] += 1
+        cachep.stats.allochit += 1
         ac.touched = True
         return ac.entry.pop()
-    cachep.stats["allocmiss"] += 1
+    cachep.stats.allocmiss += 1
     return cache_alloc_refill(s, cachep, flags, cpu)
 
 
@@ -1070,9 +1084,9 @@ def cache_alloc_refill(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int
                     list_add(slabp, partial)
             if taken:
                 st = cachep.stats
-                st["allocs"] += taken
-                st["active"] += taken
-                st["high"] = max(st["high"], st["active"])
+                st.allocs += taken
+                st.active += taken
+                st.high = max(st.high, st.active)
             l3.free_objects -= len(ac.entry)
         if not ac.entry:
             grown = cache_grow(s, cachep, flags, node)
@@ -1115,9 +1129,9 @@ def __cache_alloc_node(s: SlabAllocator, cachep: KmemCache, flags: int, nodeid: 
                 continue
             slabp = free.first()
         st = cachep.stats
-        st["node_allocs"] += 1
-        st["active"] += 1
-        st["high"] = max(st["high"], st["active"])
+        st.node_allocs += 1
+        st.active += 1
+        st.high = max(st.high, st.active)
         obj = slabp.free.pop()
         slabp.inuse += 1
         l3.free_objects -= 1
@@ -1267,9 +1281,9 @@ def ____cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
         return
     ac = cachep.array[cpu]
     if len(ac.entry) < ac.limit:
-        cachep.stats["freehit"] += 1
+        cachep.stats.freehit += 1
     else:
-        cachep.stats["freemiss"] += 1
+        cachep.stats.freemiss += 1
         cache_flusharray(s, cachep, ac, s.cpu_node[cpu])
     ac.entry.append(objp)
     waiters = s.free_waiters
@@ -1292,7 +1306,7 @@ def cache_free_alien(s: SlabAllocator, cachep: KmemCache, objp: int, cpu: int) -
     alien = l3.alien[nodeid] if l3.alien else None
     if alien is not None:
         if len(alien.entry) >= alien.limit:
-            cachep.stats["overflows"] += 1
+            cachep.stats.overflows += 1
             __drain_alien_cache(s, cachep, alien, nodeid)
         alien.entry.append(objp)
     else:
@@ -1346,10 +1360,10 @@ def bad_free(s: SlabAllocator, cachep: KmemCache | None, objp: int) -> None:
         BUG(s, BUG_PAGE_GET_CACHE)
     elif cachep is not None and owner.cache is not cachep:
         BUG(s, BUG_CACHE_FREE)
-    elif (objp - owner.s_mem) % owner.cache.buffer_size or objp < owner.s_mem:
-        slab_bug(s, f"kfree({objp:#x}): not the start of an object of cache `{owner.cache.name}'")
+    elif (objp - owner.s_mem) % _slab_cache(owner).buffer_size or objp < owner.s_mem:
+        slab_bug(s, f"kfree({objp:#x}): not the start of an object of cache `{_slab_cache(owner).name}'")
     else:
-        slab_bug(s, f"double free of object {objp:#x} of cache `{owner.cache.name}'")
+        slab_bug(s, f"double free of object {objp:#x} of cache `{_slab_cache(owner).name}'")
 
 
 def cache_flusharray(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache, node: int) -> None:
@@ -1368,7 +1382,7 @@ def cache_flusharray(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache, node: 
     free_block(s, cachep, ac.entry[:batchcount], node)
     if s.debug is not None:
         freeable = l3.slabs_free.count
-        cachep.stats["max_freeable"] = max(cachep.stats["max_freeable"], freeable)
+        cachep.stats.max_freeable = max(cachep.stats.max_freeable, freeable)
     del ac.entry[:batchcount]
 
 
@@ -1382,7 +1396,7 @@ def free_block(s: SlabAllocator, cachep: KmemCache, objs: list[int], node: int) 
     l3 = cachep.nodelists[node]
     free = l3.slabs_free
     partial = l3.slabs_partial
-    cachep.stats["active"] -= len(objs)
+    cachep.stats.active -= len(objs)
     for objp in objs:
         slabp = mem_map[objp >> shift]
         assert isinstance(slabp, Slab)
@@ -1597,7 +1611,7 @@ def ksize(s: SlabAllocator, objp: int | None) -> int:
     if slabp is None:
         BUG(s, BUG_PAGE_GET_CACHE)
         return 0
-    return obj_size(s, slabp.cache)
+    return obj_size(s, _slab_cache(slabp))
 
 
 def kfree(s: SlabAllocator, objp: int | None) -> None:
@@ -1612,7 +1626,7 @@ def kfree(s: SlabAllocator, objp: int | None) -> None:
         else:
             BUG(s, BUG_PAGE_GET_CACHE)
         return
-    cachep = owner.cache
+    cachep = _slab_cache(owner)
     if s.slow and s.trace.hook is not None and objp in cachep.live:
         s.trace.hook("kfree", cachep, objp, 0, None)
     kmem_cache_free(s, cachep, objp)

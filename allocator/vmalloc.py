@@ -66,8 +66,8 @@ WARN_LINE_BAD_ADDRESS = 321
 WARN_LINE_NONEXISTENT = 329
 STACK_DEPTH = 8   # frames dump_stack shows here
 
-VMALLOC = PageOwner("vmalloc")    # a frame mapped into the vmalloc area
-PGTABLE = PageOwner("pgtable")    # a kernel page table for the vmalloc area
+VMALLOC: PageOwner = PageOwner("vmalloc")    # a frame mapped into the vmalloc area
+PGTABLE: PageOwner = PageOwner("pgtable")    # a kernel page table for the vmalloc area
 
 _pack_pte = struct.Struct("<I").pack_into
 

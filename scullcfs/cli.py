@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
-from allocator import Kernel, parse_size
+from allocator import BUILD, Kernel, parse_size
 from allocator.printk import KERN_ERR, KERN_WARNING
 from allocator.sched import exit_task
 from allocator.slab import REAPTIMEOUT_CPUC
@@ -120,7 +120,8 @@ def version_text() -> str:
     except metadata.PackageNotFoundError:
         version = "(not installed: run from a checkout)"
     kernels = ", ".join(f"{v.release} ({v.arch.name}, {v.slab_name})" for v in VERSIONS.values())
-    return f"scullcfs {version}, simulating Linux {kernels}; default {DEFAULT_VERSION}"
+    # which allocator runs: the mypyc-compiled modules or their source (allocator/_pure.py)
+    return f"scullcfs {version}, simulating Linux {kernels}; default {DEFAULT_VERSION}; allocator {BUILD}"
 
 
 def run_subcommand(name: str, argv: list[str]) -> int:

@@ -257,9 +257,13 @@ def mnt(mount_scullcfs) -> Mount:
 
 
 def pytest_collection_modifyitems(config, items):
+    import allocator
     for item in items:
         if any(name in getattr(item, "fixturenames", ()) for name in FUSE_FIXTURES):
             item.add_marker(pytest.mark.fuse)
+        if allocator.COMPILED and item.get_closest_marker("pure_only"):
+            item.add_marker(pytest.mark.skip(reason="reads what only the interpreted allocator has;"
+                                                    " CI runs it with SCULLCFS_PURE_PYTHON=1"))
 
 
 # --------------------------------------------------------------------------- load scripts

@@ -134,6 +134,7 @@ def test_no_fs_small_order_retries_for_ever_without_the_oom_killer(k):
     assert not any("oom-killer" in t or "failure" in t for t in texts(k, n))
 
 
+@pytest.mark.pure_only   # dump_stack reads the allocator's Python frames (allocator/_pure.py)
 @pytest.mark.parametrize("gfp, order", [
     (NOFS, 4),                  # order > 3 without __GFP_REPEAT: do_retry 0
     (KERNEL | NORETRY, 0),      # __GFP_NORETRY: no OOM killer, no retry
@@ -226,6 +227,7 @@ def test_the_oom_report_is_printk_ratelimited(k):
     assert len(headers) == 10                   # printk_ratelimit_burst
 
 
+@pytest.mark.pure_only   # dump_stack reads the allocator's Python frames (allocator/_pure.py)
 def test_the_report_after_the_mounts_wait_shows_the_stack_of_the_sleeping_allocation(k):
     k.sleep_ok, k.sleep_request = True, None
     try:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from allocator.kernel import Kernel
 from allocator.printk import KernelLog
 
@@ -189,6 +191,7 @@ def test_show_mem_on_a_numa_kernel_names_the_node():
     k.close()
 
 
+@pytest.mark.pure_only   # dump_stack reads the allocator's Python frames (allocator/_pure.py)
 def test_a_page_allocation_failure_dumps_the_stack_of_the_simulated_path():
     k = Kernel(mem=16 << 20, cpus=1)
     while k.alloc_pages(ATOMIC | NOWARN, 0) is not None:

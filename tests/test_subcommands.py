@@ -75,6 +75,10 @@ def test_version_names_the_package_version_and_the_simulated_kernel():
     assert r.stdout.startswith(f"scullcfs {metadata.version('scullcfs')}, ")
     assert "Linux 2.6.18 (i386, SLAB), 6.18 (x86_64, SLUB); default 2.6.18" in r.stdout
     assert len(r.stdout.splitlines()) == 1
+    # which allocator build runs: the daemon's is this interpreter's (same environment)
+    import allocator
+    assert r.stdout.rstrip().endswith(f"; allocator {allocator.BUILD}")
+    assert allocator.BUILD.startswith("compiled (mypyc)" if allocator.COMPILED else "pure Python")
 
 
 def test_an_unknown_kernel_version_is_one_line_exit_2_naming_the_known_ones(tmp_path):

@@ -33,7 +33,7 @@ import pytest
 
 from allocator import gfp as G
 from allocator.kernel import Kernel
-from allocator.page_alloc import ALLOC_HARDER, ALLOC_HIGH, ALLOC_WMARK_MIN, MAX_ORDER, Zone, zone_watermark_ok
+from allocator.page_alloc import ALLOC_HARDER, ALLOC_HIGH, ALLOC_WMARK_MIN, MAX_ORDER, Node, Zone, zone_watermark_ok
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -148,7 +148,7 @@ def test_lowmem_reserve_uses_the_ratios_256_and_32(mem, expected, boot):
 def zone(free: int, reserve=(0, 0, 0), blocks: dict | None = None) -> Zone:
     """A zone holding `free` pages; `blocks` {order: count} lays them out (default:
     all order 0)."""
-    z = Zone(node=None, idx=1, start_pfn=0, spanned=free)
+    z = Zone(node=Node(0, 0, free), idx=1, start_pfn=0, spanned=free)
     z.free_pages = free
     z.lowmem_reserve = list(reserve)
     layout = blocks if blocks is not None else {0: free}

@@ -89,6 +89,8 @@ class Mempools:
         self.debug_vm = debug_vm
         self.oops_count = 0
         self.warned_zero = False
+        # the pools initialised and not exited: their alloc/free are rebound by _pure.select
+        self.pools: list[Mempool] = []
 
 
 # -- BUG and WARN as 6.x prints them ----------------------------------------
@@ -160,6 +162,8 @@ def mempool_exit(mp: Mempools, pool: Mempool) -> None:
     if pool.elements_addr:
         SL.kfree(mp.slab, pool.elements_addr)
     pool.elements_addr = 0
+    if pool in mp.pools:
+        mp.pools.remove(pool)
 
 
 def mempool_init_node(mp: Mempools, pool: Mempool, min_nr: int, alloc_fn: AllocFn, free_fn: FreeFn,
@@ -184,6 +188,7 @@ def mempool_init_node(mp: Mempools, pool: Mempool, min_nr: int, alloc_fn: AllocF
             mempool_exit(mp, pool)
             return -12
         add_element(mp, pool, element)
+    mp.pools.append(pool)
     return 0
 
 
@@ -259,6 +264,7 @@ def mempool_resize(mp: Mempools, pool: Mempool, new_min_nr: int) -> int:
         if element is None:
             break
         add_element(mp, pool, element)
+    mp.pools.append(pool)
     return 0
 
 

@@ -58,7 +58,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from ..arch import Arch
 from ..fault_inject import FaultInject
@@ -126,7 +126,7 @@ SLAB_FAILSLAB = 0               # CONFIG_FAILSLAB off on the 6.18 host
 SLAB_KASAN = 0
 SLAB_SKIP_KFENCE = 0
 SLAB_TEMPORARY = SLAB_RECLAIM_ACCOUNT
-SLAB_FLAG_NAMES = {
+SLAB_FLAG_NAMES: dict[str, int] = {   # annotated: mypyc type-checks versions.py before this module
     "SLAB_CONSISTENCY_CHECKS": SLAB_CONSISTENCY_CHECKS, "SLAB_RED_ZONE": SLAB_RED_ZONE,
     "SLAB_POISON": SLAB_POISON, "SLAB_KMALLOC": SLAB_KMALLOC,
     "SLAB_HWCACHE_ALIGN": SLAB_HWCACHE_ALIGN, "SLAB_CACHE_DMA": SLAB_CACHE_DMA,
@@ -352,7 +352,8 @@ class Slab(PageOwner):
     node list it is on (partial or full)."""
     __slots__ = ("addr", "end", "freelist", "frozen", "inuse", "next", "node", "obj_exts", "objects",
                  "on", "on_partial", "order", "pnext", "prev", "slabs")
-    cache: KmemCache
+    # `cache` keeps PageOwner's type (mypyc does not let a subclass narrow an
+    # attribute); a slab's is always its KmemCache, see _slab_cache.
 
     def __init__(self, cache: KmemCache, order: int, objects: int):
         self.cache = cache
@@ -379,7 +380,12 @@ class Slab(PageOwner):
         return self.order
 
     def __repr__(self) -> str:
-        return f"<Slab {self.cache.name} pfn {self.pfn:#x} {self.inuse}/{self.objects}>"
+        return f"<Slab {_slab_cache(self).name} pfn {self.pfn:#x} {self.inuse}/{self.objects}>"
+
+
+def _slab_cache(slab: Slab) -> KmemCache:
+    """slab->slab_cache: a Slab is built with its KmemCache."""
+    return cast(KmemCache, slab.cache)
 
 
 class KmemCacheCpu:
@@ -1963,8 +1969,8 @@ def kmem_cache_free(sl: SlabAllocator, s: KmemCache, x: int) -> None:
         return
     if slab.cache is not s:
         warn(sl, "mm/slub.c", LINE_CACHE_FROM_OBJ,
-             f"cache_from_obj: Wrong slab cache. {s.name} but object is from {slab.cache.name}")
-        s = slab.cache
+             f"cache_from_obj: Wrong slab cache. {s.name} but object is from {_slab_cache(slab).name}")
+        s = _slab_cache(slab)
     hook = sl.trace.hook
     if hook is not None:
         hook("kmem_cache_free", s, x, 0, None)
@@ -2342,7 +2348,7 @@ def ksize(sl: SlabAllocator, objp: int | None) -> int:
             warn(sl, "mm/slab_common.c", LINE_KSIZE, None)
             return 0
         return sl.page_size << order
-    return slab_ksize(slab.cache)
+    return slab_ksize(_slab_cache(slab))
 
 
 def slab_ksize(s: KmemCache) -> int:
@@ -2366,7 +2372,7 @@ def kfree(sl: SlabAllocator, objp: int | None) -> None:
     if slab is None:
         free_large_kmalloc(sl, objp)
         return
-    slab_free(sl, slab.cache, slab, objp)
+    slab_free(sl, _slab_cache(slab), slab, objp)
 
 
 # -- queries ----------------------------------------------------------------
