@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -214,6 +215,25 @@ def test_the_writes_it_takes():
     assert write(dl, d64, "validate", b"1") == 0
     assert [read(dl, d64, a) for a in ("sanity_checks", "red_zone", "poison", "store_user", "trace")] == \
         ["1\n", "1\n", "1\n", "1\n", "0\n"]
+
+
+def test_a_page_of_digits_is_erange_without_a_long_parse():
+    """lib/kstrtox.c _parse_integer_limit keeps a 64-bit value and only flags the
+    overflow: a write of a run of digits (kernfs hands a store up to PAGE_SIZE of
+    them; the mount may hand it more) is ERANGE after one pass. Parsing it into
+    an ever-growing integer took minutes for 1 MiB and hung the writer."""
+    sl = boot()
+    k64 = S.find_cache(sl, "kmalloc-64")
+    assert k64 is not None
+    for attr in ("cpu_partial", "min_partial", "remote_node_defrag_ratio"):
+        start = time.perf_counter()
+        assert write(sl, k64, attr, b"9" * (64 << 10)) == errno.ERANGE
+        assert time.perf_counter() - start < 0.5, attr
+    # leading zeros are not an overflow (the value is 7), and the limit is exact
+    assert write(sl, k64, "min_partial", b"0" * 5000 + b"7\n") == 0 and read(sl, k64, "min_partial") == "7\n"
+    assert write(sl, k64, "min_partial", b"18446744073709551615") == 0
+    assert write(sl, k64, "min_partial", b"18446744073709551616") == errno.ERANGE
+    assert write(sl, k64, "cpu_partial", b"4294967296\n") == errno.ERANGE
 
 
 # -- /proc/slabinfo ---------------------------------------------------------------------

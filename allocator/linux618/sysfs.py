@@ -41,6 +41,7 @@ SlabAttr = tuple[int, Reader, Writer | None]
 SLABINFO_MODE = 0o400          # mm/slab_common.c SLABINFO_RIGHTS
 SLAB_ATTR_RO = 0o400           # __ATTR_RO_MODE(_name, 0400)
 SLAB_ATTR_RW = 0o600           # __ATTR_RW_MODE(_name, 0600)
+ULLONG_MAX = (1 << 64) - 1
 
 SLABINFO_HEADER = (
     "slabinfo - version: 2.1\n"
@@ -150,17 +151,17 @@ def slabs_cpu_partial_show(s: KmemCache) -> str:
 
 
 def _parse_integer(text: bytes) -> tuple[int, int]:
-    """lib/kstrtox.c _parse_integer, base 10: (value, digits); value -1 on overflow
-    of unsigned long long."""
-    value = 0
-    i = 0
-    overflow = False
-    while i < len(text) and 0x30 <= text[i] <= 0x39:
-        value = value * 10 + text[i] - 0x30
-        if value >= 1 << 64:
-            overflow = True
-        i += 1
-    return (-1 if overflow else value), i
+    """lib/kstrtox.c _parse_integer_limit, base 10: (value, digits); value -1 on
+    overflow of unsigned long long. The kernel keeps a 64-bit value and only
+    flags an overflow; here the digits are counted first and at most 20
+    significant ones converted, so a write of a long run of digits (a sysfs
+    write takes up to PAGE_SIZE of them) costs no more than its length."""
+    n = len(text) - len(text.lstrip(b"0123456789"))
+    significant = text[:n].lstrip(b"0")
+    if len(significant) > len(str(ULLONG_MAX)):
+        return -1, n
+    value = int(significant) if significant else 0
+    return (-1 if value > ULLONG_MAX else value), n
 
 
 def kstrtoull(data: bytes, limit: int = (1 << 64) - 1) -> int:
