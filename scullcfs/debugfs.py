@@ -22,10 +22,11 @@ import trio
 
 from allocator import pagemap as PM
 from allocator import procfs
+from allocator.linux618.sysfs import kstrtoul
 from allocator.trace import Tracer
 
 from .errors import DeviceError
-from .tree import File, Tree, switch_writer
+from .tree import File, Tree
 
 TRACING = "sys/kernel/debug/tracing"
 # pyfuse3 does not pass FUSE_INTERRUPT on, so a reader killed while it sleeps in
@@ -80,14 +81,46 @@ class TracePipe:
         self.leftover = b""
 
 
-def _buffer_size_writer(tracer: Tracer) -> Callable[[bytes], None]:
+def kstrtoul_from_user(data: bytes) -> int:
+    """lib/kstrtox.c kstrtoul_from_user, base 10, as every tracing file parses a
+    write (kernel/trace/trace.c, trace_events.c; the same from 5.15 to 6.18):
+    the first 66 bytes (buf[1 + 64 + 1 + 1]) as a C string, then kstrtoul:
+    digits and one optional newline, EINVAL for anything else, ERANGE past
+    unsigned long."""
+    try:
+        return kstrtoul(data[:66])
+    except OSError as e:
+        raise DeviceError(e.errno or errno.EINVAL, str(e)) from None
+
+
+def _ul_writer(setter: Callable[[int], None], values: tuple[int, ...] | None = None) -> Callable[[bytes], None]:
+    """A tracing file's write: kstrtoul_from_user, then EINVAL unless the value
+    is one of `values` (None: any)."""
     def write(data: bytes) -> None:
+        val = kstrtoul_from_user(data)
+        if values is not None and val not in values:
+            raise DeviceError(errno.EINVAL, f"write one of {values}")
+        setter(val)
+    return write
+
+
+def _buffer_size_writer(tracer: Tracer) -> Callable[[bytes], None]:
+    """trace.c tracing_entries_write: kstrtoul_from_user; 0 is EINVAL."""
+    def write(data: bytes) -> None:
+        kb = kstrtoul_from_user(data)
         try:
-            kb = int(data.strip())
+            if not kb:
+                raise ValueError("0")
             tracer.set_buffer_size_kb(kb)
         except ValueError:
             raise DeviceError(errno.EINVAL, "buffer_size_kb takes a positive number of KiB") from None
     return write
+
+
+def _switch(setter: Callable[[bool], None]) -> Callable[[bytes], None]:
+    """events/enable, events/<system>/enable (trace_events.c system_enable_write)
+    and events/<system>/<event>/enable (event_enable_write): 0 or 1."""
+    return _ul_writer(lambda val: setter(bool(val)), (0, 1))
 
 
 def declare_files(tree: Tree) -> None:
@@ -102,16 +135,17 @@ def declare_files(tree: Tree) -> None:
         "sys/kernel/debug/scullc/pagemap": File(0o444, lambda: PM.pagemap(k)),
         "sys/kernel/debug/extfrag/unusable_index": File(0o444, lambda: PM.unusable_index(k)),
         f"{TRACING}/tracing_on": File(0o644, lambda: f"{int(tracer.tracing_on)}\n",
-                                      switch_writer(tracer.set_tracing_on)),
+                                      # trace.c rb_simple_write: any non-zero value is on
+                                      _ul_writer(lambda val: tracer.set_tracing_on(bool(val)))),
         f"{TRACING}/buffer_size_kb": File(0o644, lambda: f"{tracer.buffer_size_kb}\n",
                                           _buffer_size_writer(tracer)),
         f"{TRACING}/trace": File(0o644, tracer.trace, lambda data: tracer.reset()),
         f"{TRACING}/trace_pipe": File(0o444, stream=lambda pid: TracePipe(tracer, pid)),
         f"{TRACING}/available_events": File(0o444, lambda: "".join(f"kmem:{e}\n" for e in tracer.events)),
         f"{TRACING}/events/enable": File(0o644, lambda: tracer.all_state() + "\n",
-                                         switch_writer(tracer.set_all)),
+                                         _switch(tracer.set_all)),
         f"{TRACING}/events/kmem/enable": File(0o644, lambda: tracer.all_state() + "\n",
-                                              switch_writer(tracer.set_all)),
+                                              _switch(tracer.set_all)),
     }
     if k.version.release == "2.6.18":
         # the simulator's own counters, not in 2.6.18's proc/vmstat (docs/deviations.md)
@@ -130,4 +164,4 @@ def _event_enable(tracer: Tracer, event: str) -> File:
 
     def enable(on: bool) -> None:
         tracer.set_enabled(event, on)
-    return File(0o644, read, switch_writer(enable))
+    return File(0o644, read, _switch(enable))

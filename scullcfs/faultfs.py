@@ -68,11 +68,22 @@ def _knob_618(attr: FaultAttr, knob: FI618.Knob) -> tuple[Callable[[], str], Cal
         return FI618.read_knob(knob.kind, getattr(attr, knob.field))
 
     def write(data: bytes) -> None:
+        # What the handler parses is a C string in a small buffer: fs/libfs.c
+        # simple_attr_write copies at most 23 bytes (set_buf[24]), lib/kstrtox.c
+        # kstrtobool_from_user 3 (buf[4]); it ends at the first NUL.
+        if knob.kind == "bool":
+            text = data[:3].split(b"\0", 1)[0].decode("latin-1")
+            try:
+                value = FI618.write_knob(knob.kind, text)
+            except FI618.KnobError:
+                return  # fs/debugfs/file.c debugfs_write_file_bool returns count even then
+            setattr(attr, knob.field, bool(value))
+            return
         try:
-            value = FI618.write_knob(knob.kind, decode(data))
+            value = FI618.write_knob(knob.kind, decode(data[:23].split(b"\0", 1)[0]))
         except FI618.KnobError as e:
             raise DeviceError(e.errno, str(e)) from None
-        setattr(attr, knob.field, bool(value) if knob.kind == "bool" else value)
+        setattr(attr, knob.field, value)
     return read, write
 
 
