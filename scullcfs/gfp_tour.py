@@ -17,7 +17,8 @@ GFP_ATOMIC and GFP_NOWAIT may take below min, __GFP_RETRY_MAYFAIL (no OOM kill),
 __GFP_NOFAIL, the gfp file refusing __GFP_REPEAT/__GFP_COLD/__GFP_WAIT with their
 successors, __GFP_ZERO/__GFP_ACCOUNT/__GFP_DMA32 as %pGg prints them, the
 watermarks from min_free_kbytes and watermark_scale_factor, a SLAB_CACHE_DMA
-cache (no OOM kill for lowmem), and drop_caches against sys/kernel/slab/scullc/shrink;
+cache (no OOM kill for lowmem), drop_caches against sys/kernel/slab/scullc/shrink,
+and a full node spilling to the other;
 it reads /proc/vmstat, zoneinfo and the kmem trace events (every failed attempt is an
 mm_page_alloc with page=NULL). For each it prints what it
 did, what it expected, the kernel log and zoneinfo lines that show it, and
@@ -708,6 +709,7 @@ class Tour618(Tour):
         self.machine_small()
         self.machine_dma()
         self.machine_drop_caches()
+        self.machine_numa()
         self.unmount()
 
     def machine_small(self) -> None:
@@ -1101,6 +1103,59 @@ class Tour618(Tour):
                    self.slab("scullc", "num_slabs") == 0)
         self.check("and gave the pages back (nr_free_pages rose by 8 per slab at least)",
                    self.vmstat("nr_free_pages") >= free_dropped + 8 * scullc_dropped)
+
+    def numastat(self, node: int, key: str) -> int:
+        """A NUMA event of a node: the sum over its zones in proc/zoneinfo (6.18
+        prints numa_hit ... numa_other per populated zone)."""
+        total, cur = 0, False
+        for line in self.read("proc/zoneinfo").splitlines():
+            words = line.split()
+            if words[:1] == ["Node"]:
+                cur = words[1:2] == [f"{node},"]
+            elif cur and words[:1] == [key] and len(words) == 2:
+                total += int(words[1])
+        return total
+
+    def numa_line(self, node: int) -> str:
+        return f"node{node} " + " ".join(f"{k} {self.numastat(node, k)}" for k in (
+            "numa_hit", "numa_miss", "numa_foreign", "numa_local", "numa_other"))
+
+    def machine_numa(self) -> None:
+        """Machine 4: two NUMA nodes (64 MiB: node 0 is DMA, node 1 DMA32)."""
+        print()
+        self.mount("--mem", "64M", "--nodes", "2", "--cpus", "2", "--devs", "2", "--background", "0")
+        self.section("12. NUMA: a full node spills to the other (numa_miss, numa_foreign, numa_other)")
+
+        def total(key: str) -> int:
+            return self.numastat(0, key) + self.numastat(1, key)
+        miss0, other0 = total("numa_miss"), total("numa_other")
+        nbytes = 30 << 20
+        writer = subprocess.Popen(["sh", "-c", 'exec head -c "$0" "$1" > "$2"', str(nbytes),
+                                   str(self.src_path), str(self.dev(0))], stdin=subprocess.DEVNULL)
+        rc = writer.wait()
+        cpu = writer.pid % 2
+        local_node = next((nid for nid in (0, 1) if str(cpu) in self.read(
+            f"sys/devices/system/node/node{nid}/cpulist").strip().split(",")), None)
+        if local_node is None:
+            raise TourError(f"no node's cpulist has CPU {cpu}")
+        managed = [sum(self.zone(n, z, "managed") for z in ("DMA", "DMA32") if self._zone_lines(n, z))
+                   for n in (0, 1)]
+        self.say("did:", f"wrote 30 MiB to scullc0 from PID {writer.pid} (CPU {cpu}, node {local_node});"
+                         f" the nodes manage {managed[0]} and {managed[1]} pages")
+        self.say("expected:", "the local node fills first, the rest comes from the other node (zone_statistics:"
+                              " numa_miss and numa_other on the zone used, numa_foreign on the preferred one)")
+        self.say("zoneinfo:", self.numa_line(0))
+        self.say("", self.numa_line(1))
+        miss1, other1 = total("numa_miss"), total("numa_other")
+        self.check("the write succeeded", rc == 0 and self.size(0) == nbytes)
+        self.check(f"numa_miss rose ({miss0} -> {miss1}), and proc/vmstat's is the zones' sum",
+                   miss1 > miss0 and self.vmstat("numa_miss") == miss1)
+        self.check(f"numa_other rose ({other0} -> {other1})", other1 > other0)
+        self.check(f"the misses are on the node that is not local (node{1 - local_node})",
+                   self.numastat(1 - local_node, "numa_miss") > 0)
+        self.check("the local node's numa_foreign counts them",
+                   self.numastat(local_node, "numa_foreign") == self.numastat(1 - local_node, "numa_miss"))
+        self.check("scullc0 reads back intact", self.intact(0))
 
 def main(argv: list[str] | None = None) -> int:
     p = _Parser(prog="scullcfs gfp-tour", description=__doc__.split("\n\n")[2],

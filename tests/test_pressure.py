@@ -514,7 +514,8 @@ TOUR_SECTIONS = {
                "min_free_kbytes", "SLAB_CACHE_DMA:", "GFP_NOIO / GFP_NOFS:", "drop_caches:", "NUMA:"),
     "6.18": ("GFP_KERNEL (0xcc0):", "__GFP_NORETRY (0x10000):", "__GFP_NOWARN (0x2000):", "the reserves below min:",
              "__GFP_RETRY_MAYFAIL (0x4000,", "__GFP_NOFAIL (0x8000):", "__GFP_REPEAT, __GFP_COLD, __GFP_WAIT:",
-             "%pGg names:", "min_free_kbytes and watermark_scale_factor", "SLAB_CACHE_DMA:", "drop_caches"),
+             "%pGg names:", "min_free_kbytes and watermark_scale_factor", "SLAB_CACHE_DMA:", "drop_caches",
+             "NUMA:"),
 }
 
 
