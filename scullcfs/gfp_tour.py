@@ -683,11 +683,15 @@ class Tour618(Tour):
             time.sleep(left)
 
     def refuse(self, i: int, mode: str) -> str:
-        """Write a gfp the 6.18 mount must refuse; returns the errno name, or 'accepted'."""
+        """Write a gfp the 6.18 mount must refuse, in one write(2) as echo does (a
+        buffered file would write again at close); returns the errno's text, or 'accepted'."""
+        fd = os.open(self.p(f"sys/class/scullc/scullc{i}/gfp"), os.O_WRONLY)
         try:
-            self.set_gfp(i, mode)
+            os.write(fd, f"{mode}\n".encode())
         except OSError as e:
             return os.strerror(e.errno or 0)
+        finally:
+            os.close(fd)
         return "accepted"
 
     @staticmethod
