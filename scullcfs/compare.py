@@ -19,11 +19,12 @@ Mounts scullcfs once with every driver (--family scullc,scull,scullp,scullv,scul
 --quick makes them smaller (a smoke test; its option help says how small); the headers of
 the tables say what ran. A line per workload and family goes to stderr
 as it finishes (the tables, on stdout, come at the end of each mount).
-Before and after a workload the allocator is settled (proc/sys/vm/drop_caches: empty
-slabs and per-CPU lists go back to the buddy lists), so the delta is what the stored
-data costs. Per workload it prints one row per family: bytes stored, pages used
-(MemFree delta) and where they went (slab pages from proc/slabinfo, vmalloc'd pages
-from proc/vmallocinfo, the rest: whole pages and page tables), overhead %, free blocks
+Before and after a workload the allocator is settled (proc/sys/vm/drop_caches, then
+sys/kernel/slab/<cache>/shrink of every cache: its free slabs go back to the buddy
+lists), so the delta is what the stored data costs. Per workload it prints one row per
+family: bytes stored, pages used (free-page delta: MemFree, plus the per-CPU lists
+where zoneinfo shows them, 6.18) and where they went (slab pages from proc/slabinfo,
+vmalloc'd pages from proc/vmallocinfo, the rest: whole pages and page tables), overhead %, free blocks
 per order of the Normal zone afterwards (proc/buddyinfo), and time. Then the family's
 devices are trimmed and the next family runs.
 
@@ -96,9 +97,44 @@ Workload = Callable[[Mount, str, dict[str, int]], None]
 
 # -- snapshots --------------------------------------------------------------------------
 
+def settle(m: Mount) -> None:
+    """Give every free slab back to the page allocator, whatever the kernel: drop_caches
+    runs only the shrinkers (2.6.18 fs/drop_caches.c drop_slab, 6.18 the same), so each
+    cache is shrunk too, by its sys/kernel/slab/<cache>/shrink: kmem_cache_shrink
+    (2.6.18 mm/slab.c: drain the per-CPU arrays, free the free slabs; 6.18 mm/slub.c
+    shrink_store: flush the CPU slabs, free every empty slab). Then nothing the
+    previous workload freed is left for the reaper to hand back during the next one."""
+    m.write("proc/sys/vm/drop_caches", "3")
+    slab_dir = m.p("sys/kernel/slab")
+    last = -1
+    for _ in range(4):
+        # again while slabs went: a destroyed slab frees its off-slab descriptor (2.6.18's
+        # size-32 of size-4096) after that cache's turn
+        for name in sorted(os.listdir(slab_dir)):
+            if os.path.islink(os.path.join(slab_dir, name)):
+                continue                  # a merged cache's alias: its target directory is shrunk
+            try:
+                m.write(f"sys/kernel/slab/{name}/shrink", "1")
+            except FileNotFoundError:
+                pass                      # a cache destroyed meanwhile
+        total = sum(int(f[14]) * int(f[5]) for f in (line.split() for line in
+                                                      m.read("proc/slabinfo").splitlines()[2:]))
+        if total == last:
+            break
+        last = total
+
+
+def free_pages(m: Mount, meminfo: dict[str, str]) -> int:
+    """Free pages: MemFree plus the pages on the per-CPU lists where zoneinfo shows
+    them (6.x `count:`; they are free but not in MemFree, and a workload's first
+    allocations take them without moving MemFree)."""
+    pcp = sum(int(n) for n in re.findall(r"^\s+count:\s+(\d+)$", m.read("proc/zoneinfo"), re.M))
+    return int(meminfo["MemFree"]) // 4 + pcp
+
+
 def snapshot(m: Mount) -> dict[str, Any]:
     """Settle the allocator, then read what the workload will be measured by."""
-    m.write("proc/sys/vm/drop_caches", "3")
+    settle(m)
     meminfo = dict(re.findall(r"^(\w+):\s+(\d+) kB$", m.read("proc/meminfo"), re.M))
     slabs = {}
     for line in m.read("proc/slabinfo").splitlines()[2:]:
@@ -113,7 +149,7 @@ def snapshot(m: Mount) -> dict[str, Any]:
         if g is None:
             continue
         buddy[g[2]] = [int(x) for x in g[3].split()]
-    return {"free": int(meminfo["MemFree"]) // 4, "vmalloc_used": int(meminfo["VmallocUsed"]),
+    return {"free": free_pages(m, meminfo), "vmalloc_used": int(meminfo["VmallocUsed"]),
             "slabs": slabs, "vpages": vpages, "buddy": buddy}
 
 
@@ -397,8 +433,8 @@ def run_kernels(kernels: Sequence[str], mem: str, sizes: dict[str, int], workdir
         mbs = r["bytes"] / r["time"] / 1e6 if r["time"] else float("nan")
         out.append(f"{name:<8} {release:<7} {r['bytes']:12d} {r['used']:6d} {r['slab']:6d} {r['other']:6d}"
                    f" {geometry:>28} {r['overhead']:6.2f}% {r['time']:6.2f} {mbs:7.1f}")
-    out.append("  pages: MemFree delta (4 KiB pages); slab: slab pages of caches that grew; waste: pages"
-               " beyond the bytes stored, in % of them")
+    out.append("  pages: free-page delta (MemFree + per-CPU lists, 4 KiB pages); slab: slab pages of caches"
+               " that grew; waste: pages beyond the bytes stored, in % of them")
     out.append("  where the pages went (caches that grew: name objsize/objperslab/pagesperslab"
                " +objects +pages):")
     for name, release, r, _ in rows:

@@ -1,6 +1,6 @@
 """scullcfs gfp-tour - watch every GFP flag at work on a fresh, small scullcfs.
 
-    scullcfs gfp-tour          (tools/gfp_tour from a checkout does the same)
+    scullcfs gfp-tour [--kernel 2.6.18|6.18]   (tools/gfp_tour from a checkout does the same)
 
 Mounts a few small simulated machines (32-64 MiB) on temporary mount points, one
 after the other, and on each shows what the allocator does when memory runs out:
@@ -10,7 +10,17 @@ is trimmed, GFP_ATOMIC dips below the min watermark, __GFP_NOWARN keeps the log
 quiet, a SLAB_CACHE_DMA cache fails at the size of ZONE_DMA, kswapd reclaims the
 fs/io-backed caches whatever a GFP_NOFS/GFP_NOIO writer's mask, drop_caches runs
 the shrinkers, min_free_kbytes moves the watermarks, __GFP_COLD is counted,
-and on two NUMA nodes a full node spills to the other. For each it prints what it
+and on two NUMA nodes a full node spills to the other. With --kernel 6.18 it tours
+6.18's flags on a 48 MiB x86_64 machine (DMA and DMA32): GFP_KERNEL (0xcc0) and the
+OOM killer's 6.18 report, __GFP_NORETRY, __GFP_NOWARN, the reserves __GFP_HIGH,
+GFP_ATOMIC and GFP_NOWAIT may take below min, __GFP_RETRY_MAYFAIL (no OOM kill),
+__GFP_NOFAIL, the gfp file refusing __GFP_REPEAT/__GFP_COLD/__GFP_WAIT with their
+successors, __GFP_ZERO/__GFP_ACCOUNT/__GFP_DMA32 as %pGg prints them, the
+watermarks from min_free_kbytes and watermark_scale_factor, a SLAB_CACHE_DMA
+cache (no OOM kill for lowmem), drop_caches against sys/kernel/slab/scullc/shrink,
+and a full node spilling to the other;
+it reads /proc/vmstat, zoneinfo and the kmem trace events (every failed attempt is an
+mm_page_alloc with page=NULL). For each it prints what it
 did, what it expected, the kernel log and zoneinfo lines that show it, and
 PASS/FAIL. Data stored before every failure is read back and compared.
 
@@ -21,6 +31,7 @@ Exit status: 0 every outcome as expected, 1 some differed, 2 could not run.
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -28,6 +39,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from allocator.versions import DEFAULT_VERSION, VERSIONS
 
 from .cli import _Parser
 from .mount import Daemon, MountError, read_with_timeout, scullcfs_argv
@@ -44,6 +57,8 @@ def now_ms() -> int:
 
 
 class Tour:
+    kernel = "2.6.18"
+
     def __init__(self, work: Path):
         self.work = work
         self.src_path = work / "src"
@@ -64,6 +79,8 @@ class Tour:
         self.n += 1
         self.mnt = self.work / f"mnt{self.n}"
         self.mnt.mkdir()
+        if self.kernel != DEFAULT_VERSION:
+            options = ("--kernel", self.kernel, *options)
         print(f"$ scullcfs MNT {' '.join(options)}", flush=True)
         log = self.work / f"log{self.n}"
         self.daemon = Daemon(scullcfs_argv(self.mnt, *options, "--log", str(log)), self.mnt,
@@ -242,8 +259,8 @@ class Tour:
 
     def show_kmsg(self, mark: int) -> None:
         keys = ("page allocation failure", "no memory freed", "messages suppressed",
-                "allocating with", "refused", "oom-killer", "Kill process", "Killed process",
-                "Kernel panic")
+                "callbacks suppressed", "allocating with", "refused", "oom-killer", "Kill process",
+                "Killed process", "Kernel panic", "Unable to allocate", "Unexpected gfp")
         lines = [line for line in self.kmsg_since(mark) if any(k in line for k in keys)][-6:]
         if not lines:
             self.say("kmsg:", "(nothing new)")
@@ -583,10 +600,573 @@ class Tour:
         self.check("scullc0 reads back intact", self.intact(0))
 
 
+
+class Tour618(Tour):
+    """The tour on `--kernel 6.18`: 6.18's flags (allocator/linux618/gfp.py), as
+    6.18's mm/page_alloc.c treats them (allocator/linux618/page_alloc.py), read
+    from the files a 6.18 machine has: /proc/vmstat and zoneinfo (no 2.6.18-only
+    sys/kernel/debug/scullc/vmstat), the kmem trace events for every failed
+    attempt (mm_page_alloc with page=NULL), sys/kernel/slab/<cache>/shrink."""
+
+    kernel = "6.18"
+    MEM = "48M"        # DMA 3840 pages managed, DMA32 3584: about 29 MiB for the 40 MiB source
+    WARN_INTERVAL = 10.2  # s: warn_alloc's nopage_rs allows one report per 10 s
+
+    def __init__(self, work: Path):
+        super().__init__(work)
+        self.clock = (0.0, 0.0)     # (host monotonic, kernel uptime) at the last log line read
+
+    def mount(self, *options: str) -> None:
+        super().mount(*options)
+        self.clock = (0.0, 0.0)
+
+    # ---- 6.18's files ------------------------------------------------------------
+
+    def vmstat(self, key: str) -> int:
+        """A counter of proc/vmstat (6.18's names: allocstall_normal, oom_kill, ...)."""
+        for line in self.read("proc/vmstat").splitlines():
+            words = line.split()
+            if words[:1] == [key]:
+                return int(words[1])
+        raise TourError(f"no {key} in proc/vmstat")
+
+    def zone_line(self, node: int, zone: str) -> str:
+        protection = next((" ".join(w[1:]) for w in self._zone_lines(node, zone)
+                           if w[:1] == ["protection:"]), "")
+        z = {f: self.zone(node, zone, f) for f in ("free", "boost", "min", "low", "high")}
+        return (f"node{node} {zone:<6} free {z['free']:5d}  boost {z['boost']:3d}  min {z['min']:4d}"
+                f"  low {z['low']:4d}  high {z['high']:4d}  protection {protection}")
+
+    def bg_line(self) -> str:
+        return (f"dentry {self.slab('dentry', 'num_slabs')} slabs, inode_cache"
+                f" {self.slab('inode_cache', 'num_slabs')}, buffer_head {self.slab('buffer_head', 'num_slabs')}")
+
+    def trace_on(self, *events: str) -> None:
+        for ev in events:
+            self.write(f"sys/kernel/debug/tracing/events/kmem/{ev}/enable", "1")
+
+    def trace_clear(self) -> None:
+        self.write("sys/kernel/debug/tracing/trace", "")
+
+    def trace(self, event: str) -> list[str]:
+        """The trace lines of one event, since the last trace_clear."""
+        return [line for line in self.read("sys/kernel/debug/tracing/trace").splitlines()
+                if f" {event}: " in line]
+
+    def failed(self) -> list[str]:
+        """mm_page_alloc lines of failed attempts (6.18 traces every attempt in
+        __alloc_pages: page=NULL pfn=0x0 on failure): 'order=N gfp_flags=...'."""
+        return [line.split(" migratetype=")[0].split()[-1] + " " + line.split()[-1]
+                for line in self.trace("mm_page_alloc") if " pfn=0x0 " in line]
+
+    def uptime(self) -> float:
+        """The kernel's uptime now: the timestamp of a log line, advanced by the host's clock."""
+        mono, up = self.clock
+        return up + (time.monotonic() - mono) if mono else 0.0
+
+    def set_gfp(self, i: int, mode: str) -> None:
+        super().set_gfp(i, mode)
+        last = self.read("proc/kmsg").splitlines()[-1]
+        if "allocating with" in last and last.startswith("<"):
+            self.clock = (time.monotonic(), float(last.split("[", 1)[1].split("]", 1)[0]))
+
+    def warn_window(self) -> None:
+        """Wait until warn_alloc may print again: nopage_rs (10 s, burst 1) counts
+        from the last printed 'page allocation failure' line."""
+        stamps = [float(line.split("[", 1)[1].split("]", 1)[0]) for line in self.kmsg_since(0)
+                  if "page allocation failure" in line and line.startswith("<")]
+        if not stamps or not self.clock[0]:
+            return
+        left = stamps[-1] + self.WARN_INTERVAL - self.uptime()
+        if left > 0:
+            self.say("(wait)", f"{left:.1f} s: warn_alloc prints one report per 10 s (nopage_rs)")
+            time.sleep(left)
+
+    def refuse(self, i: int, mode: str) -> str:
+        """Write a gfp the 6.18 mount must refuse, in one write(2) as echo does (a
+        buffered file would write again at close); returns the errno's text, or 'accepted'."""
+        fd = os.open(self.p(f"sys/class/scullc/scullc{i}/gfp"), os.O_WRONLY)
+        try:
+            os.write(fd, f"{mode}\n".encode())
+        except OSError as e:
+            return os.strerror(e.errno or 0)
+        finally:
+            os.close(fd)
+        return "accepted"
+
+    @staticmethod
+    def reserve_min(mark: int, alloc_flags: str) -> int:
+        """mm/page_alloc.c __zone_watermark_ok: what is left of the min mark a
+        request may not take, for ALLOC_MIN_RESERVE (__GFP_HIGH) and with
+        ALLOC_NON_BLOCK (no __GFP_DIRECT_RECLAIM)."""
+        m = mark
+        if "MIN_RESERVE" in alloc_flags:
+            m -= m // 2
+            if "NON_BLOCK" in alloc_flags:
+                m -= m // 4
+        return m
+
+    # ---- the tour -----------------------------------------------------------------
+
+    def run(self) -> None:
+        print(f"gfp_tour: scullcfs is {sys.executable} -m scullcfs, --kernel 6.18")
+        self.machine_small()
+        self.machine_dma()
+        self.machine_drop_caches()
+        self.machine_numa()
+        self.unmount()
+
+    def machine_small(self) -> None:
+        """Machine 1: 48 MiB x86_64 (DMA and DMA32, no Normal), no background caches."""
+        print()
+        self.mount("--mem", self.MEM, "--devs", "4", "--background", "0")
+        wait_fill, wait = 200, 1500
+        self.set_wait(wait_fill)
+        self.set_gfp(0, "GFP_KERNEL")
+        self.trace_on("mm_page_alloc", "kmalloc", "kmem_cache_alloc")
+        Z = "DMA32"  # GFP_KERNEL's zonelist is Normal (empty), DMA32, DMA
+
+        self.section("1. GFP_KERNEL (0xcc0): reclaim finds nothing, the OOM killer kills the writer")
+        mark = self.kmsg_mark()
+        rc = self.fill(0)
+        fill_err = self.dd_err
+        stored0 = self.size(0)
+        self.say("did:", f"dd a 40 MiB file into scullc0 (GFP_KERNEL, a {self.MEM} machine)")
+        self.say("expected:", "allocate_slab tries order 3 with __GFP_NORETRY|__GFP_NOWARN, then order 0 with the"
+                              " caller's GFP_KERNEL|__GFP_COMP;")
+        self.say("", "reclaim finds nothing, __alloc_pages_may_oom calls out_of_memory: it kills the dd"
+                     " (the most pages); the simulated kill sends no signal, dd stops with ENOMEM")
+        self.say("got:", f"dd exit {rc} ({self.dd_error()}), {stored0} bytes stored")
+        self.show_kmsg(mark)
+        self.check("the log has 6.18's 'dd invoked oom-killer: gfp_mask=0x40cc0(GFP_KERNEL|__GFP_COMP), order=0'",
+                   self.logged(mark, "dd invoked oom-killer: gfp_mask=0x40cc0(GFP_KERNEL|__GFP_COMP), order=0,"
+                                     " oom_score_adj=0"))
+        self.check("the OOM killer chose the dd: 'Out of memory: Killed process N (dd) total-vm:...'",
+                   any("Out of memory: Killed process " in line and " (dd) total-vm:" in line
+                       for line in self.kmsg_since(mark)))
+        self.check("SLUB says which cache failed: 'cache: scullc, object size: 4000, buffer size: 4032,"
+                   " default order: 3, min order: 0'",
+                   self.logged(mark, "SLUB: Unable to allocate memory on CPU ")
+                   and self.logged(mark, "  cache: scullc, object size: 4000, buffer size: 4032, default order: 3,"
+                                         " min order: 0"))
+        self.check("the fill failed with ENOMEM", "Cannot allocate memory" in fill_err)
+        self.check(f"scullc0's {stored0} bytes read back intact (cmp)", self.intact(0))
+        self.set_wait(wait)
+        mark = self.kmsg_mark()
+        kills = self.vmstat("oom_kill")
+        t = now_ms()
+        rc = self.append(0, 262144)
+        elapsed = now_ms() - t
+        self.say("did:", f"one more 256 KiB write to scullc0 with alloc_wait_ms={wait}")
+        self.say("expected:", "the first dd is gone; the OOM killer runs again and kills this dd, the task with"
+                              " pages; the killed task's allocations fail (6.18 would SIGKILL it)")
+        self.say("got:", f"dd exit {rc} after {elapsed} ms; vmstat oom_kill {kills} -> {self.vmstat('oom_kill')}")
+        self.show_kmsg(mark)
+        self.say("zoneinfo:", self.zone_line(0, Z))
+        self.say("", self.zone_line(0, "DMA"))
+        self.check("the write failed", rc != 0)
+        self.check(f"the OOM killer killed once more (oom_kill {kills} -> {self.vmstat('oom_kill')}), a dd",
+                   self.vmstat("oom_kill") == kills + 1 and any(
+                       "Out of memory: Killed process " in line and " (dd) total-vm:" in line
+                       for line in self.kmsg_since(mark)))
+        self.check(f"no wait for a free: the victim fails at once ({elapsed} ms < alloc_wait_ms {wait})",
+                   elapsed < wait)
+        free, zmin = self.zone(0, Z, "free"), self.zone(0, Z, "min")
+        self.check(f"{Z} free ({free}) is down to its min watermark ({zmin})", free <= zmin)
+        self.check("scullc0 still reads back intact", self.intact(0))
+
+        self.section("2. __GFP_NORETRY (0x10000): one reclaim pass, no OOM killer, fails without sleeping")
+        self.set_gfp(1, "GFP_KERNEL|__GFP_NORETRY")
+        self.warn_window()
+        mark = self.kmsg_mark()
+        kills = self.vmstat("oom_kill")
+        self.trace_clear()
+        t = now_ms()
+        rc = self.append(1, 262144)
+        elapsed = now_ms() - t
+        self.say("did:", f"scullc1 gfp = {self.gfp(1)}; a 256 KiB write (alloc_wait_ms={wait})")
+        self.say("expected:", "__alloc_pages_slowpath: direct reclaim, then 'if (gfp_mask & __GFP_NORETRY)"
+                              " goto nopage': ENOMEM at once, warn_alloc (mode 0x50cc0)")
+        self.say("got:", f"dd exit {rc} after {elapsed} ms; failed attempts {sorted(set(self.failed()))}")
+        self.show_kmsg(mark)
+        self.check("the write failed", rc != 0)
+        self.check(f"it failed after {elapsed} ms < alloc_wait_ms {wait}", elapsed < wait)
+        self.check("the log has 'page allocation failure: order:0, mode:0x50cc0(GFP_KERNEL|__GFP_NORETRY|__GFP_COMP)'",
+                   self.logged(mark, "page allocation failure: order:0,"
+                                     " mode:0x50cc0(GFP_KERNEL|__GFP_NORETRY|__GFP_COMP)"))
+        self.check("no OOM killer (no 'invoked oom-killer', vmstat oom_kill unchanged)",
+                   not self.logged(mark, "invoked oom-killer") and self.vmstat("oom_kill") == kills)
+        self.check("scullc0 still reads back intact", self.intact(0))
+
+        self.section("3. __GFP_NOWARN (0x2000): the same failure, no warning")
+        self.set_gfp(1, "GFP_KERNEL|__GFP_NORETRY|__GFP_NOWARN")
+        self.warn_window()      # so that only __GFP_NOWARN can keep warn_alloc quiet
+        mark = self.kmsg_mark()
+        self.trace_clear()
+        rc = self.append(1, 262144)
+        failed = self.failed()
+        self.say("did:", f"scullc1 gfp = {self.gfp(1)}; a 256 KiB write (warn_alloc's 10 s window is open)")
+        self.say("expected:", "ENOMEM; the trace shows the failed attempts; warn_alloc returns at __GFP_NOWARN and"
+                              " ___slab_alloc skips slab_out_of_memory")
+        self.say("got:", f"dd exit {rc}; {len(failed)} failed attempts traced {sorted(set(failed))}")
+        self.show_kmsg(mark)
+        self.check("the write failed", rc != 0)
+        self.check("the trace has the failed order-0 attempt with GFP_KERNEL|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP",
+                   "order=0 gfp_flags=GFP_KERNEL|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP" in failed)
+        self.check("no new 'page allocation failure' line", self.warnings_since(mark) == 0)
+        self.check("no new 'SLUB: Unable to allocate memory' line", not self.logged(mark, "SLUB: Unable to allocate"))
+        self.check("scullc0 still reads back intact", self.intact(0))
+
+        self.section("4. the reserves below min: __GFP_HIGH 1/2, GFP_ATOMIC 5/8, GFP_NOWAIT none")
+        zones = ("DMA32", "DMA")
+
+        def floors(flags: str) -> dict[str, int]:
+            """Per zone, the free pages an order-0 request with these alloc flags
+            leaves: zone_watermark_fast ignores the boost for ALLOC_MIN_RESERVE at
+            WMARK_MIN; __zone_watermark_ok's cuts; + lowmem_reserve[ZONE_NORMAL]."""
+            out = {}
+            for z in zones:
+                mark = self.zone(0, z, "min") - (self.zone(0, z, "boost") if "MIN_RESERVE" in flags else 0)
+                protection = next(w for w in self._zone_lines(0, z) if w[:1] == ["protection:"])
+                out[z] = self.reserve_min(mark, flags) + int(protection[3].strip("(),"))
+            return out
+        self.say("before:", self.zone_line(0, Z))
+        self.say("", self.zone_line(0, "DMA"))
+        high_floor = floors("ALLOC_MIN_RESERVE")
+        atomic_floor = floors("ALLOC_MIN_RESERVE|ALLOC_NON_BLOCK")
+        nowait_floor = floors("")
+        self.say("expected:", "__zone_watermark_ok: ALLOC_MIN_RESERVE (__GFP_HIGH) may take half of min, with"
+                              " ALLOC_NON_BLOCK (GFP_ATOMIC) a quarter of the rest too;")
+        self.say("", "zone_watermark_fast ignores the boost for them; GFP_NOWAIT (0x2800) gets no reserve;"
+                     " + lowmem_reserve: floors")
+        self.say("", f"__GFP_HIGH {high_floor}, GFP_ATOMIC {atomic_floor}, GFP_NOWAIT {nowait_floor}")
+
+        def frees() -> dict[str, int]:
+            return {z: self.zone(0, z, "free") for z in zones}
+        free0 = frees()
+        self.set_gfp(1, "GFP_KERNEL|__GFP_HIGH|__GFP_NORETRY")
+        size1 = self.size(1)
+        rc = self.append(1, 1048576)
+        stored_high, free_high = self.size(1) - size1, frees()
+        self.say("__GFP_HIGH:", f"scullc1 gfp = {self.gfp(1)}: dd exit {rc}, {stored_high} bytes more;"
+                                f" free {free0} -> {free_high}")
+        self.set_gfp(2, "GFP_ATOMIC")
+        t = now_ms()
+        rc = self.append(2, 1048576)
+        elapsed = now_ms() - t
+        stored_atomic, free_atomic = self.size(2), frees()
+        self.say("ATOMIC:", f"scullc2 gfp = {self.gfp(2)}: dd exit {rc} after {elapsed} ms, {stored_atomic} bytes;"
+                            f" free -> {free_atomic}")
+        self.set_gfp(3, "GFP_NOWAIT")
+        mark = self.kmsg_mark()
+        self.trace_clear()
+        rc_nowait = self.append(3, 262144)
+        stored_nowait = self.size(3)
+        self.say("NOWAIT:", f"scullc3 gfp = {self.gfp(3)}: dd exit {rc_nowait}, {stored_nowait} bytes;"
+                            f" failed attempts {sorted(set(self.failed()))}")
+        self.say("after:", self.zone_line(0, Z))
+        self.say("", self.zone_line(0, "DMA"))
+        self.check(f"__GFP_HIGH stored {stored_high} bytes where GFP_KERNEL could not", stored_high > 0)
+        self.check(f"and stopped with every zone at or below its __GFP_HIGH floor ({free_high} <= {high_floor})",
+                   all(free_high[z] <= high_floor[z] for z in zones))
+        self.check(f"GFP_ATOMIC stored {stored_atomic} bytes more, without sleeping ({elapsed} ms < {wait})",
+                   stored_atomic > 0 and elapsed < wait)
+        self.check(f"and stopped with every zone at or below its GFP_ATOMIC floor ({free_atomic} <= {atomic_floor})",
+                   all(free_atomic[z] <= atomic_floor[z] for z in zones)
+                   and sum(free_atomic.values()) < sum(free_high.values()))
+        self.check("GFP_NOWAIT stored nothing, failed at once", rc_nowait != 0 and stored_nowait == 0)
+        self.check("GFP_NOWAIT includes __GFP_NOWARN in 6.18: no warning",
+                   self.warnings_since(mark) == 0 and not self.logged(mark, "SLUB: Unable to allocate"))
+        self.check("scullc1 and scullc2 read back intact", self.intact(1) and self.intact(2))
+
+        self.section("5. __GFP_RETRY_MAYFAIL (0x4000, __GFP_REPEAT's successor): tries hard, no OOM killer, fails")
+        self.set_gfp(1, "GFP_KERNEL|__GFP_RETRY_MAYFAIL")
+        mark = self.kmsg_mark()
+        kills, stalls = self.vmstat("oom_kill"), self.vmstat("allocstall_normal")
+        self.trace_clear()
+        t = now_ms()
+        rc = self.append(1, 262144)
+        elapsed = now_ms() - t
+        failed = self.failed()
+        self.say("did:", f"scullc1 gfp = {self.gfp(1)}; a 256 KiB write")
+        self.say("expected:", "direct reclaim (allocstall_normal), should_reclaim_retry while reclaim may help;"
+                              " __alloc_pages_may_oom: 'if (gfp_mask & (__GFP_RETRY_MAYFAIL | __GFP_THISNODE))")
+        self.say("", "goto out': no kill, no endless loop: ENOMEM without the mount's sleep")
+        self.say("got:", f"dd exit {rc} after {elapsed} ms; allocstall_normal {stalls} ->"
+                         f" {self.vmstat('allocstall_normal')}; oom_kill {kills} -> {self.vmstat('oom_kill')}")
+        self.show_kmsg(mark)
+        self.check("the write failed", rc != 0)
+        self.check("the OOM killer did not run (no 'invoked oom-killer', oom_kill unchanged)",
+                   not self.logged(mark, "invoked oom-killer") and self.vmstat("oom_kill") == kills)
+        self.check(f"it did reclaim directly (allocstall_normal {stalls} -> {self.vmstat('allocstall_normal')})",
+                   self.vmstat("allocstall_normal") > stalls)
+        self.check(f"it did not sleep for a free ({elapsed} ms < alloc_wait_ms {wait})", elapsed < wait)
+        self.check("the trace has the failed attempt with GFP_KERNEL|__GFP_RETRY_MAYFAIL|__GFP_COMP",
+                   "order=0 gfp_flags=GFP_KERNEL|__GFP_RETRY_MAYFAIL|__GFP_COMP" in failed)
+
+        self.section("6. __GFP_NOFAIL (0x8000): sleeps until memory comes back, however long")
+        self.set_wait(500)
+        # GFP_NOFS: out_of_memory returns true without a kill when !__GFP_FS, and
+        # the slow path goes round again; with GFP_KERNEL the writer would be killed
+        self.trim(3)
+        self.set_gfp(3, "GFP_NOFS|__GFP_NOFAIL")
+        mark = self.kmsg_mark()
+        stalls = self.vmstat("allocstall_normal")
+        nofail = subprocess.Popen(["dd", f"if={self.src_path}", f"of={self.dev(3)}", "bs=64K", "count=16",
+                                   "status=none"], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.background.append(nofail)
+        for _ in range(100):  # until its direct reclaim shows in vmstat
+            if self.vmstat("allocstall_normal") > stalls:
+                break
+            time.sleep(0.05)
+        time.sleep(1.5)  # three times alloc_wait_ms
+        sleeping = "yes" if nofail.poll() is None else "no"
+        self.say("did:", "scullc3 gfp = GFP_NOFS|__GFP_NOFAIL; dd 1 MiB into it in the background"
+                         " (alloc_wait_ms=500)")
+        self.say("expected:", "dd sleeps past alloc_wait_ms (no __GFP_FS: out_of_memory kills nobody and the slow"
+                              " path loops); the rest of the tree still answers")
+        self.say("got:", f"after 1.5 s dd is still writing: {sleeping}; scullc3 size {self.size(3)}")
+        self.check("the __GFP_NOFAIL writer is still asleep after 3x alloc_wait_ms", sleeping == "yes")
+        self.check("meanwhile cat proc/meminfo answers",
+                   read_with_timeout(self.p("proc/meminfo"), 10)[0] is not None)
+        self.check("meanwhile scullc0 reads back intact", self.intact(0, timeout=10))
+        self.trim(0)
+        t = now_ms()
+        try:
+            rc = nofail.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            rc = -1
+        elapsed = now_ms() - t
+        self.say("did:", "trimmed scullc0 (: > MNT/dev/scullc0)")
+        self.say("expected:", "the sleeping dd wakes, completes, and its data is intact; no warning")
+        self.say("got:", f"dd exit {rc} {elapsed} ms after the trim; scullc3 size {self.size(3)}")
+        self.show_kmsg(mark)
+        self.check("the __GFP_NOFAIL dd completed (exit 0)", rc == 0)
+        self.check("scullc3 holds the whole 1 MiB, intact", self.size(3) == 1048576 and self.intact(3))
+        self.check("no 'page allocation failure' for it", self.warnings_since(mark) == 0)
+
+        self.section("7. __GFP_REPEAT, __GFP_COLD, __GFP_WAIT: gone in 6.18; the gfp file refuses them")
+        self.set_gfp(1, "GFP_KERNEL")
+        gone = {"__GFP_REPEAT": "__GFP_REPEAT is gone since 4.13: use __GFP_RETRY_MAYFAIL",
+                "__GFP_COLD": "__GFP_COLD is gone since 4.15",
+                "__GFP_WAIT": "__GFP_WAIT is gone since 4.4: use __GFP_DIRECT_RECLAIM"}
+        for name, says in gone.items():
+            mark = self.kmsg_mark()
+            err = self.refuse(1, f"GFP_KERNEL|{name}")
+            self.say(f"{name}:", f"echo 'GFP_KERNEL|{name}' > sys/class/scullc/scullc1/gfp: {err};"
+                                 f" gfp now {self.gfp(1)}")
+            self.show_kmsg(mark)
+            self.check("refused with EINVAL, the gfp unchanged", err == os.strerror(errno.EINVAL)
+                       and self.gfp(1) == "GFP_KERNEL")
+            self.check(f"the log names why: '{says}'",
+                       self.logged(mark, f"scullc1: gfp 'GFP_KERNEL|{name}' refused: {says}"))
+        self.set_gfp(1, "GFP_KERNEL|__GFP_RETRY_MAYFAIL")
+        self.check(f"the successor is taken: gfp now {self.gfp(1)}", self.gfp(1) == "GFP_KERNEL|__GFP_RETRY_MAYFAIL")
+
+        self.section("8. %pGg names: __GFP_ZERO (0x100), __GFP_ACCOUNT (0x400000), __GFP_DMA32 (0x4)")
+        self.trim(1)
+        self.set_gfp(1, "GFP_KERNEL|__GFP_ZERO")
+        self.trace_clear()
+        self.append(1, 4000)
+        zero = [line for line in self.trace("kmem_cache_alloc") if " name=scullc " in line]
+        self.say("__GFP_ZERO:", (zero[-1].split("kmem_cache_alloc: ")[-1] if zero else "(no scullc kmem_cache_alloc)"))
+        self.check("kmem_cache_alloc of scullc has gfp_flags=GFP_KERNEL|__GFP_ZERO (0xdc0)",
+                   any("gfp_flags=GFP_KERNEL|__GFP_ZERO " in line for line in zero))
+        self.trim(2)
+        self.set_gfp(2, "GFP_KERNEL_ACCOUNT")
+        cg_before = self.slab("kmalloc-cg-4k", "num_objs")
+        self.trace_clear()
+        self.append(2, 4000)
+        qset = [line for line in self.trace("kmalloc") if " bytes_req=4000 " in line]
+        self.say("ACCOUNT:", (qset[-1].split("kmalloc: ")[-1] if qset else "(no kmalloc of the qset array)"))
+        self.say("", f"kmalloc-cg-4k num_objs {cg_before} -> {self.slab('kmalloc-cg-4k', 'num_objs')}")
+        self.check("the qset array (500 * 8 bytes) is kmalloc'ed GFP_KERNEL_ACCOUNT, accounted=true",
+                   any("gfp_flags=GFP_KERNEL_ACCOUNT " in line and line.endswith("accounted=true") for line in qset))
+        self.check("it comes from kmalloc-cg-4k (kmalloc_type: __GFP_ACCOUNT -> KMALLOC_CGROUP)",
+                   any(" bytes_alloc=4096 " in line for line in qset)
+                   and self.slab("kmalloc-cg-4k", "num_objs") > cg_before)
+        self.set_gfp(3, "GFP_KERNEL|__GFP_DMA32")
+        mark = self.kmsg_mark()
+        rc = self.append(3, 1048576)
+        self.say("DMA32:", f"scullc3 gfp = {self.gfp(3)}; a 1 MiB write: dd exit {rc}")
+        self.show_kmsg(mark)
+        self.check("new slabs strip it: 'Unexpected gfp: 0x4 (GFP_DMA32). Fixing up to gfp: 0xcc0 (GFP_KERNEL)."
+                   " Fix your code!' (kmalloc_fix_flags)",
+                   self.logged(mark, "Unexpected gfp: 0x4 (GFP_DMA32). Fixing up to gfp: 0xcc0 (GFP_KERNEL)."
+                                     " Fix your code!"))
+        self.check("the write succeeded, intact", rc == 0 and self.intact(3))
+
+        self.section("9. min_free_kbytes and watermark_scale_factor move the watermarks")
+        mfk = int(self.read("proc/sys/vm/min_free_kbytes"))
+        wsf = int(self.read("proc/sys/vm/watermark_scale_factor"))
+        for knob, value in (("min_free_kbytes", mfk * 4), ("watermark_scale_factor", 1000)):
+            before = [self.zone_line(0, z) for z in ("DMA", Z)]
+            self.write(f"proc/sys/vm/{knob}", str(value))
+            self.say("did:", f"{knob} -> {self.read(f'proc/sys/vm/{knob}').strip()}")
+            self.say("before:", before[0])
+            self.say("", before[1])
+            self.say("after:", self.zone_line(0, "DMA"))
+            self.say("", self.zone_line(0, Z))
+            # __setup_per_zone_wmarks: pages_min split over the !highmem zones by managed pages
+            pages_min = int(self.read("proc/sys/vm/min_free_kbytes")) >> 2
+            scale = int(self.read("proc/sys/vm/watermark_scale_factor"))
+            lowmem = sum(self.zone(0, z, "managed") for z in ("DMA", Z, "Normal"))
+            for z in ("DMA", Z):
+                managed, boost = self.zone(0, z, "managed"), self.zone(0, z, "boost")
+                tmp = pages_min * managed // lowmem
+                step = max(tmp >> 2, managed * scale // 10000)
+                want = f"{tmp + boost} {tmp + step + boost} {tmp + 2 * step + boost}"
+                got = " ".join(str(self.zone(0, z, f)) for f in ("min", "low", "high"))
+                self.say("expected:", f"{z} min/low/high = {want} (tmp = {pages_min} * managed {managed} / {lowmem};"
+                                      f" step = max(tmp/4, managed * {scale} / 10000) = {step}; + boost {boost})")
+                self.check(f"{z} watermarks are now {got}", got == want)
+        self.write("proc/sys/vm/watermark_scale_factor", str(wsf))
+        self.write("proc/sys/vm/min_free_kbytes", str(mfk))
+
+    def machine_dma(self) -> None:
+        """Machine 2: a SLAB_CACHE_DMA scullc cache."""
+        print()
+        self.mount("--mem", self.MEM, "--devs", "2", "--background", "0",
+                   "--cache-flags", "SLAB_HWCACHE_ALIGN|SLAB_CACHE_DMA")
+        self.set_wait(1500)
+        self.set_gfp(0, "GFP_KERNEL")
+        self.section("10. SLAB_CACHE_DMA: the scullc cache takes its slabs from ZONE_DMA (16 MiB), and no OOM kill")
+        mark = self.kmsg_mark()
+        t = now_ms()
+        rc = self.fill(0)
+        elapsed = now_ms() - t
+        stored = self.size(0)
+        cache_dma = self.read("sys/kernel/slab/scullc/cache_dma").strip()
+        self.say("did:", f"dd a 40 MiB file into scullc0 (cache_dma = {cache_dma}, gfp = {self.gfp(0)})")
+        self.say("expected:", "the cache's allocflags add __GFP_DMA (no GFP_DMA from the caller in 6.18):"
+                              " ENOMEM below 16 MiB, DMA32 still free;")
+        self.say("", "__alloc_pages_may_oom: 'The OOM killer does not needlessly kill tasks for lowmem'"
+                     " (highest_zoneidx < ZONE_NORMAL): no kill, no sleep")
+        self.say("got:", f"dd exit {rc} after {elapsed} ms, {stored} bytes stored; vmstat pgalloc_dma"
+                         f" {self.vmstat('pgalloc_dma')}, pgalloc_dma32 {self.vmstat('pgalloc_dma32')}")
+        self.show_kmsg(mark)
+        self.say("zoneinfo:", self.zone_line(0, "DMA"))
+        self.say("", self.zone_line(0, "DMA32"))
+        # the DMA zone at the failure: warn_alloc's show_mem (kswapd may drop a boost later)
+        report = next((line.split("] ", 1)[-1] for line in self.kmsg_since(mark) if "Node 0 DMA free:" in line), "")
+        kb = {w.split(":")[0]: int(w.split(":")[1][:-2]) for w in report.split()[2:7] if w.endswith("kB")}
+        self.say("show_mem:", report[:100])
+        d32_free, d32_managed = self.zone(0, "DMA32", "free"), self.zone(0, "DMA32", "managed")
+        self.check("the fill failed with ENOMEM", "Cannot allocate memory" in self.dd_err)
+        self.check(f"it stored {stored} bytes: between 12 MiB and 16 MiB", 12 << 20 < stored < 16 << 20)
+        self.check(f"at the failure DMA free ({kb.get('free')} kB) was at its min ({kb.get('min')} kB, boost included)",
+                   "free" in kb and "min" in kb and kb["free"] <= kb["min"])
+        self.check(f"DMA32 still has {d32_free} of {d32_managed} pages free", d32_free > d32_managed // 2)
+        self.check("no OOM kill (no 'invoked oom-killer', vmstat oom_kill 0)",
+                   not self.logged(mark, "invoked oom-killer") and self.vmstat("oom_kill") == 0)
+        self.check(f"no sleep for a free ({elapsed} ms < alloc_wait_ms 1500)", elapsed < 1500)
+        self.check("warn_alloc has the cache's __GFP_DMA: 'mode:0x40cc1(GFP_KERNEL|GFP_DMA|__GFP_COMP)'",
+                   self.logged(mark, "page allocation failure: order:0, mode:0x40cc1(GFP_KERNEL|GFP_DMA|__GFP_COMP)"))
+        self.check("scullc0 reads back intact", self.intact(0))
+
+    def machine_drop_caches(self) -> None:
+        """Machine 3: drop_caches and sys/kernel/slab/<cache>/shrink."""
+        print()
+        self.mount("--mem", self.MEM, "--devs", "2", "--background", "20")
+        self.section("11. drop_caches runs the shrinkers; SLUB's empty slabs go with sys/kernel/slab/scullc/shrink")
+        with open(self.dev(0), "wb") as f:
+            f.write(self.src[:4 << 20])
+        self.trim(0)
+        min_partial = int(self.read("sys/kernel/slab/scullc/min_partial"))
+
+        def scullc_line() -> str:
+            return (f"scullc {self.slab('scullc', 'num_slabs')} slabs (partial"
+                    f" {self.read('sys/kernel/slab/scullc/partial').strip()},"
+                    f" cpu {self.read('sys/kernel/slab/scullc/cpu_slabs').strip()}), {self.bg_line()}")
+        before = scullc_line()
+        scullc_before = self.slab("scullc", "num_slabs")
+        bg_before = [self.slab(c, "num_slabs") for c in ("dentry", "inode_cache", "buffer_head")]
+        free_before = self.vmstat("nr_free_pages")
+        self.write("proc/sys/vm/drop_caches", "3")
+        after = scullc_line()
+        scullc_dropped = self.slab("scullc", "num_slabs")
+        bg_after = [self.slab(c, "num_slabs") for c in ("dentry", "inode_cache", "buffer_head")]
+        free_dropped = self.vmstat("nr_free_pages")
+        self.write("sys/kernel/slab/scullc/shrink", "1")
+        shrunk = scullc_line()
+        self.say("did:", "wrote 4 MiB to scullc0 and trimmed it; echo 3 > proc/sys/vm/drop_caches;"
+                         " echo 1 > sys/kernel/slab/scullc/shrink")
+        self.say("expected:", f"SLUB keeps the CPU slab, the CPU partial slabs and up to min_partial ({min_partial})"
+                              " empty node slabs; drop_slab runs the shrinkers only;")
+        self.say("", "kmem_cache_shrink (shrink_store) flushes the CPU slabs and frees every empty slab")
+        self.say("before:", before)
+        self.say("dropped:", after)
+        self.say("shrunk:", shrunk)
+        self.say("", f"nr_free_pages {free_before} -> {free_dropped} -> {self.vmstat('nr_free_pages')}")
+        self.check(f"after the trim scullc still has {scullc_before} empty slabs", scullc_before > 0)
+        self.check(f"drop_caches left them ({scullc_before} -> {scullc_dropped})", scullc_dropped == scullc_before)
+        self.check(f"every background cache shrank ({bg_before} -> {bg_after} slabs)",
+                   all(a < b for a, b in zip(bg_after, bg_before)))
+        self.check("nr_free_pages rose with drop_caches", free_dropped > free_before)
+        self.check(f"shrink freed every scullc slab ({scullc_dropped} -> {self.slab('scullc', 'num_slabs')})",
+                   self.slab("scullc", "num_slabs") == 0)
+        self.check("and gave the pages back (nr_free_pages rose by 8 per slab at least)",
+                   self.vmstat("nr_free_pages") >= free_dropped + 8 * scullc_dropped)
+
+    def numastat(self, node: int, key: str) -> int:
+        """A NUMA event of a node: the sum over its zones in proc/zoneinfo (6.18
+        prints numa_hit ... numa_other per populated zone)."""
+        total, cur = 0, False
+        for line in self.read("proc/zoneinfo").splitlines():
+            words = line.split()
+            if words[:1] == ["Node"]:
+                cur = words[1:2] == [f"{node},"]
+            elif cur and words[:1] == [key] and len(words) == 2:
+                total += int(words[1])
+        return total
+
+    def numa_line(self, node: int) -> str:
+        return f"node{node} " + " ".join(f"{k} {self.numastat(node, k)}" for k in (
+            "numa_hit", "numa_miss", "numa_foreign", "numa_local", "numa_other"))
+
+    def machine_numa(self) -> None:
+        """Machine 4: two NUMA nodes (64 MiB: node 0 is DMA, node 1 DMA32)."""
+        print()
+        self.mount("--mem", "64M", "--nodes", "2", "--cpus", "2", "--devs", "2", "--background", "0")
+        self.section("12. NUMA: a full node spills to the other (numa_miss, numa_foreign, numa_other)")
+
+        def total(key: str) -> int:
+            return self.numastat(0, key) + self.numastat(1, key)
+        miss0, other0 = total("numa_miss"), total("numa_other")
+        nbytes = 30 << 20
+        writer = subprocess.Popen(["sh", "-c", 'exec head -c "$0" "$1" > "$2"', str(nbytes),
+                                   str(self.src_path), str(self.dev(0))], stdin=subprocess.DEVNULL)
+        rc = writer.wait()
+        cpu = writer.pid % 2
+        local_node = next((nid for nid in (0, 1) if str(cpu) in self.read(
+            f"sys/devices/system/node/node{nid}/cpulist").strip().split(",")), None)
+        if local_node is None:
+            raise TourError(f"no node's cpulist has CPU {cpu}")
+        managed = [sum(self.zone(n, z, "managed") for z in ("DMA", "DMA32") if self._zone_lines(n, z))
+                   for n in (0, 1)]
+        self.say("did:", f"wrote 30 MiB to scullc0 from PID {writer.pid} (CPU {cpu}, node {local_node});"
+                         f" the nodes manage {managed[0]} and {managed[1]} pages")
+        self.say("expected:", "the local node fills first, the rest comes from the other node (zone_statistics:"
+                              " numa_miss and numa_other on the zone used, numa_foreign on the preferred one)")
+        self.say("zoneinfo:", self.numa_line(0))
+        self.say("", self.numa_line(1))
+        miss1, other1 = total("numa_miss"), total("numa_other")
+        self.check("the write succeeded", rc == 0 and self.size(0) == nbytes)
+        self.check(f"numa_miss rose ({miss0} -> {miss1}), and proc/vmstat's is the zones' sum",
+                   miss1 > miss0 and self.vmstat("numa_miss") == miss1)
+        self.check(f"numa_other rose ({other0} -> {other1})", other1 > other0)
+        self.check(f"the misses are on the node that is not local (node{1 - local_node})",
+                   self.numastat(1 - local_node, "numa_miss") > 0)
+        self.check("the local node's numa_foreign counts them",
+                   self.numastat(local_node, "numa_foreign") == self.numastat(1 - local_node, "numa_miss"))
+        self.check("scullc0 reads back intact", self.intact(0))
+
 def main(argv: list[str] | None = None) -> int:
     p = _Parser(prog="scullcfs gfp-tour", description=__doc__.split("\n\n")[2],
                 epilog="\n\n".join(__doc__.split("\n\n")[3:]))
-    p.parse_args(argv)
+    p.add_argument("--kernel", default=DEFAULT_VERSION, choices=list(VERSIONS),
+                   help=f"--kernel of the machines the tour mounts (default {DEFAULT_VERSION})")
+    args = p.parse_args(argv)
     for tool in ("dd", "head", "sh", "fusermount3"):
         if shutil.which(tool) is None:
             print(f"gfp_tour: {tool} not found", file=sys.stderr)
@@ -596,7 +1176,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="gfp_tour."))
-    tour = Tour(work)
+    tour = (Tour618 if args.kernel == "6.18" else Tour)(work)
     try:
         tour.run()
     except TourError as e:

@@ -27,7 +27,8 @@ def _read(mnt: str, path: str) -> str:
 
 
 def parse_zoneinfo(text: str) -> list[dict[str, Any]]:
-    """Zones of /proc/zoneinfo: node, zone, free, min, low, high, spanned, present."""
+    """Zones of /proc/zoneinfo: node, zone, free, min, low, high, spanned, present
+    (and managed, which 6.x prints)."""
     zones: list[dict[str, Any]] = []
     zone: dict[str, Any] | None = None
     for line in text.splitlines():
@@ -41,10 +42,22 @@ def parse_zoneinfo(text: str) -> list[dict[str, Any]]:
         words = line.split()
         if words[:2] == ["pages", "free"]:
             zone["free"] = int(words[2])
-        elif len(words) == 2 and words[0] in ("min", "low", "high", "spanned", "present") \
+        elif len(words) == 2 and words[0] in ("min", "low", "high", "spanned", "present", "managed") \
                 and words[0] not in zone:
             zone[words[0]] = int(words[1])
     return zones
+
+
+def zone_mark(z: dict[str, Any]) -> str:
+    """' <min' or ' <low' for a zone whose free pages are under that watermark. A
+    zone with no pages (6.x lists empty zones: Movable and Device, Normal below
+    4 GiB, a DMA32 the boot reservations took whole on a small --mem: managed 0;
+    2.6.18 lists populated zones only) has nothing to run short of: no mark,
+    whatever watermarks it prints (6.18 gives an empty Movable zone 32)."""
+    if z.get("managed", z.get("present", 0)) == 0:
+        return ""
+    free = z.get("free", 0)
+    return " <min" if free < z.get("min", 0) else " <low" if free < z.get("low", 0) else ""
 
 
 def parse_buddyinfo(text: str) -> dict[tuple[int, str], list[int]]:
@@ -125,8 +138,7 @@ def snapshot(mnt: str, ncaches: int = 10) -> str:
                + " ".join(f"{o:>4}" for o in range(11)))
     for z in zones:
         orders = buddy.get((z["node"], z["zone"]), [])
-        mark = " <min" if z.get("free", 0) < z.get("min", 0) else \
-            " <low" if z.get("free", 0) < z.get("low", 0) else ""
+        mark = zone_mark(z)
         out.append(f"  Node {z['node']} {z['zone']:<8} {z.get('free', 0):7d} {z.get('min', 0):7d}"
                    f" {z.get('low', 0):7d} {z.get('high', 0):7d}   "
                    + " ".join(f"{n:4d}" for n in orders) + mark)

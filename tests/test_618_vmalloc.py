@@ -415,3 +415,17 @@ def test_kvmalloc_falls_back_to_vmalloc_and_kvfree_tells_them_apart(parts):
     z = VM.kvzalloc(parts.v, 3 * PAGE, VM.GFP_KERNEL, CALLER)
     assert z is not None and bytes(parts.mem.view[z:z + 3 * PAGE]) == bytes(3 * PAGE)
     VM.kvfree(parts.v, z)
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 4, 8])
+def test_the_kernels_cpu_count_reaches_vmalloc(cpus):
+    """Kernel(version="6.18", cpus=N) (the mount's --cpus N): vmap_init_nodes makes one
+    vmap node per possible CPU, and lazy_max_pages is fls(num_online_cpus()) * 32 MiB."""
+    from allocator.kernel import Kernel
+    k = Kernel(version="6.18", mem=256 << 20, cpus=cpus)
+    try:
+        v = k.vmalloc_area
+        assert v.nr_vmap_nodes == cpus
+        assert VM.lazy_max_pages(v) == {1: 1, 2: 2, 4: 3, 8: 4}[cpus] * (32 << 20) // 4096
+    finally:
+        k.close()

@@ -508,15 +508,42 @@ def test_numa_a_full_node_spills_to_the_other_node(mount_scullcfs, src):
 # --------------------------------------------------------------------------- the tour
 
 
+# the sections each kernel's tour must show (their titles begin with these)
+TOUR_SECTIONS = {
+    "2.6.18": ("GFP_KERNEL:", "__GFP_NORETRY:", "__GFP_NOWARN:", "GFP_ATOMIC:", "__GFP_NOFAIL:", "__GFP_COLD:",
+               "min_free_kbytes", "SLAB_CACHE_DMA:", "GFP_NOIO / GFP_NOFS:", "drop_caches:", "NUMA:"),
+    "6.18": ("GFP_KERNEL (0xcc0):", "__GFP_NORETRY (0x10000):", "__GFP_NOWARN (0x2000):", "the reserves below min:",
+             "__GFP_RETRY_MAYFAIL (0x4000,", "__GFP_NOFAIL (0x8000):", "__GFP_REPEAT, __GFP_COLD, __GFP_WAIT:",
+             "%pGg names:", "min_free_kbytes and watermark_scale_factor", "SLAB_CACHE_DMA:", "drop_caches",
+             "NUMA:"),
+}
+
+
 @pytest.mark.fuse
-def test_gfp_tour_passes(fuse_environment, tmp_path):
+@pytest.mark.parametrize("kernel", ["2.6.18", "6.18"])
+def test_gfp_tour_passes(fuse_environment, tmp_path, kernel):
     wrapper = tmp_path / "scullcfs"
     wrapper.write_text("#!/bin/sh\n"
                        f'PYTHONPATH="{REPO_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"'
                        f' exec "{sys.executable}" -m scullcfs "$@"\n')
     wrapper.chmod(0o755)
-    r = subprocess.run([str(REPO_ROOT / "tools/gfp_tour")], capture_output=True, text=True,
+    r = subprocess.run([str(REPO_ROOT / "tools/gfp_tour"), "--kernel", kernel], capture_output=True, text=True,
                        timeout=600, env=dict(os.environ, SCULLCFS=str(wrapper)))
     assert r.returncode == 0, f"gfp_tour exit {r.returncode}\n{r.stdout}\n{r.stderr}"
     assert re.search(r"gfp_tour: (\d+) checks, \1 passed, 0 failed", r.stdout), r.stdout
     assert not re.search(r"^\s+FAIL\s", r.stdout, re.M), r.stdout
+    # every section ran, each with its checks passing
+    sections = re.split(r"^== \d+\. ", r.stdout, flags=re.M)[1:]
+    assert len(sections) == len(TOUR_SECTIONS[kernel]), r.stdout
+    for body, title in zip(sections, TOUR_SECTIONS[kernel]):
+        assert body.startswith(title), (title, body[:200])
+        assert re.search(r"^  PASS  ", body, re.M), body
+    mounts = re.findall(r"^\$ scullcfs MNT (.*)$", r.stdout, re.M)
+    assert mounts and all(("--kernel 6.18" in m) == (kernel == "6.18") for m in mounts), mounts
+    if kernel == "6.18":
+        # 6.18's own reports, as mm/oom_kill.c dump_header and warn_alloc print them
+        assert "invoked oom-killer: gfp_mask=0x40cc0(GFP_KERNEL|__GFP_COMP), order=0, oom_score_adj=0" in r.stdout
+        assert "page allocation failure: order:0, mode:0x50cc0(GFP_KERNEL|__GFP_NORETRY|__GFP_COMP)" in r.stdout
+        # one write(2), one refusal, one log line
+        assert r.stdout.count("refused: __GFP_REPEAT is gone since 4.13: use __GFP_RETRY_MAYFAIL") == 1, r.stdout
+        assert "sys/kernel/debug/scullc/vmstat" not in r.stdout and "pgalloc_cold" not in r.stdout

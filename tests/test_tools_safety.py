@@ -184,6 +184,34 @@ def test_compare_quick_headers_match_the_bytes_stored_and_progress_goes_to_stder
     assert [(d[1], d[2]) for d in done if d] == [(w, f) for w in ("stream", "small", "churn")
                                                  for f in ("scullc", "scull", "scullp", "scullv", "scullm")]
     assert "compare: " not in r.stdout
+    # every figure of every row is a count of something: none is negative (the settle
+    # between workloads leaves no free slab for the reaper to give back during the next)
+    table = [line.split() for line in r.stdout.splitlines() if re.match(r"scull\w* +\d+ +-?\d", line)]
+    assert len(table) == 15, r.stdout
+    for row in table:
+        nbytes, pages, slab, vmalloc, other = (int(x) for x in row[1:6])
+        assert min(nbytes, pages, slab, vmalloc, other) >= 0, row
+        assert pages == slab + vmalloc + other, row
+
+
+@pytest.mark.fuse
+def test_compare_kernels_figures_add_up_and_none_is_negative(fuse_environment, tmp_path):
+    """`compare --kernels 2.6.18,6.18`: per workload and kernel the pages used are the
+    slab pages of the caches that grew plus the rest, and no figure is negative."""
+    r = run_tool(COMPARE, "--kernels", "2.6.18,6.18", "--quick", timeout=300, TMPDIR=str(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert list(tmp_path.iterdir()) == []
+    rows = [line.split() for line in r.stdout.splitlines() if re.match(r"(stream|small|churn) +\d", line)]
+    assert [(row[0], row[1]) for row in rows] == [(w, k) for w in ("stream", "small", "churn")
+                                                  for k in ("2.6.18", "6.18")], r.stdout
+    for row in rows:
+        nbytes, pages, slab, other = (int(x) for x in row[2:6])
+        assert min(nbytes, pages, slab, other) >= 0, row
+        assert pages == slab + other, row
+        # the data is in scullc quanta: at least one 4 KiB page's worth per 4000 bytes stored
+        assert pages >= -(-nbytes // 4000) * 4000 // 4096, row
+    geometry = {row[1]: row[6:9] for row in rows}
+    assert geometry == {"2.6.18": ["4032", "1", "1"], "6.18": ["4032", "8", "8"]}, r.stdout
 
 
 # --------------------------------------------------------------------------- --ldd3-io and async I/O

@@ -91,3 +91,62 @@ def test_slabtop_says_when_nothing_is_mounted(tmp_path):
                        timeout=60)
     assert r.returncode == 1
     assert f"no scullcfs mounted at {tmp_path}" in r.stderr
+
+
+def _mount_dir(tmp_path: Path, zoneinfo: str, buddyinfo: str, slabinfo: str) -> str:
+    """A directory with the three proc files top reads (no devices)."""
+    (tmp_path / "proc").mkdir(parents=True)
+    for name, text in (("zoneinfo", zoneinfo), ("buddyinfo", buddyinfo), ("slabinfo", slabinfo)):
+        (tmp_path / "proc" / name).write_text(text)
+    return str(tmp_path)
+
+
+def _zone_rows(view: str) -> dict[str, str]:
+    return {line.split()[2]: line for line in view.splitlines() if line.startswith("  Node ")}
+
+
+def test_top_flags_no_empty_zone_on_6_18(tmp_path):
+    """A 32 MiB x86_64 machine: DMA holds every page; DMA32 is present (16-32 MiB)
+    but the boot reservations (the kernel image at 16 MiB, the memmap) leave it no
+    managed page; Normal, Movable and Device are empty, Movable with min/low/high 32
+    (6.18 __setup_per_zone_wmarks: clamp(managed/1024, 32, 128) for Movable). Only DMA
+    can run short, and once it does it is flagged."""
+    from allocator.linux618 import gfp as G618
+    from allocator.linux618 import procfs as P618
+    from allocator.linux618 import sysfs as S618
+    k = Kernel(version="6.18", mem=32 << 20)
+    try:
+        pa = k.page_alloc
+        zones = {z["zone"]: z for z in top.parse_zoneinfo(P618.zoneinfo(pa))}
+        assert list(zones) == ["DMA", "DMA32", "Normal", "Movable", "Device"]
+        assert zones["DMA32"]["present"] == 4096 and zones["DMA32"]["managed"] == 0
+        assert zones["Movable"]["free"] == 0 and zones["Movable"]["min"] == 32   # the live host's empty Movable
+        mnt = _mount_dir(tmp_path / "idle", P618.zoneinfo(pa), P618.buddyinfo(pa), S618.slabinfo_show(k.slab))
+        rows = _zone_rows(top.snapshot(mnt))
+        assert set(rows) == {"DMA", "DMA32", "Normal", "Movable", "Device"}
+        assert not any(row.endswith(("<min", "<low")) for row in rows.values()), rows
+        # now DMA, the one zone with pages, runs short: GFP_ATOMIC goes below min
+        while k.alloc_pages(G618.GFP_ATOMIC | G618.__GFP_NOWARN, 0) is not None:
+            pass
+        zones = {z["zone"]: z for z in top.parse_zoneinfo(P618.zoneinfo(pa))}
+        assert zones["DMA"]["free"] < zones["DMA"]["min"]
+        mnt = _mount_dir(tmp_path / "full", P618.zoneinfo(pa), P618.buddyinfo(pa), S618.slabinfo_show(k.slab))
+        rows = _zone_rows(top.snapshot(mnt))
+        assert rows["DMA"].endswith(" <min"), rows["DMA"]
+        assert [name for name, row in rows.items() if row.endswith(("<min", "<low"))] == ["DMA"], rows
+    finally:
+        k.close()
+
+
+def test_top_zone_mark_on_2_6_18_lists_populated_zones_only():
+    k = Kernel(mem=64 << 20)
+    try:
+        zones = top.parse_zoneinfo(procfs.zoneinfo(k))
+        assert [z["zone"] for z in zones] == ["DMA", "Normal"] and all("managed" not in z for z in zones)
+        assert [top.zone_mark(z) for z in zones] == ["", ""]          # a fresh machine: plenty free
+        while k.alloc_pages(G.GFP_ATOMIC | G.__GFP_NOWARN, 0) is not None:
+            pass
+        zones = {z["zone"]: z for z in top.parse_zoneinfo(procfs.zoneinfo(k))}
+        assert zones["Normal"]["free"] < zones["Normal"]["min"] and top.zone_mark(zones["Normal"]) == " <min"
+    finally:
+        k.close()
