@@ -467,6 +467,18 @@ def _hwcache_align(k: Kernel) -> int:
     return flag
 
 
+def _slabinfo(k: Kernel) -> str:
+    """/proc/slabinfo as the kernel's version renders it (2.6.18: procfs;
+    6.18: SLUB's slabinfo_show, which /proc/slabinfo and sysfs share)."""
+    v = k.version
+    if hasattr(v.procfs, "slabinfo"):
+        text: str = v.procfs.slabinfo(k)
+        return text
+    assert v.sysfs is not None
+    shown: str = v.sysfs.slabinfo_show(k.slab)
+    return shown
+
+
 def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
     from allocator import Kernel
     from allocator.gfp import GFP_KERNEL
@@ -612,12 +624,13 @@ def bench_scaling(rep: Report, mounts: Mounts, quick: bool) -> None:
         for _ in range(5):
             t = time.process_time()
             for _ in range(reps):
-                kernel.version.procfs.slabinfo(kernel)
+                _slabinfo(kernel)
             best = min(best, (time.process_time() - t) / reps)
         return best
 
     k = Kernel(version=mounts.kernel, mem=512 * MiB)
     k.set_current(0, "bench")
+    alloc, free = k.kmem_cache_alloc, k.kmem_cache_free     # this machine's (the first one is closed)
     extra = [_cache_create(k, f"bench-{i}", 32 + 8 * i, 0) for i in range(10)]
     few_caches = len(k.caches())  # the general caches come with the kernel
     t10 = render_time(k)
