@@ -9,8 +9,9 @@ up by the glob) except the few in PURE_MODULES, which stay interpreted:
     allocator/kernel.py     the facade: binds the API, takes attributes from tests
     allocator/trace.py      walks the Python stack for call sites (tracing only)
     allocator/memmap.py     the Pillow picture of memory (not an allocation path)
-    allocator/linux618/...  6.18's parts whose reports read Python frames, and a
-                            few that behave differently compiled (see PURE_MODULES)
+    allocator/linux618/...  6.18's reports that read Python frames, mempool and
+                            vmalloc, and a few parts that behave differently
+                            compiled (see PURE_MODULES)
 
 `SCULLCFS_PURE_PYTHON=1 pip install ...` installs the interpreted source only
 (no compiler, no mypy). The same variable at run time runs the .py files even
@@ -32,21 +33,17 @@ PURE_MODULES = {
     # draws the memory map with Pillow (scullcfs memmap): not on an allocation path,
     # and Pillow is not in the build environment mypyc type-checks in
     "allocator/memmap.py",
-    # Linux 6.18's parts that print stacks read off Python frames on every report, not
-    # only while tracing or slab debugging is on (where the pure twin covers 2.6.18):
-    # warn_alloc's and the OOM killer's dump_stack walk the frames of the page
-    # allocator, SLUB, mempool and vmalloc functions (show_mem.dump_stack), SLUB's
-    # reports and _RET_IP_ walk their callers' (slub_debug.simulated_stack,
-    # slub._ret_ip). Compiled, those functions have no frames and the reports lose
-    # their call traces. Besides: oom_kill.py and slub_debug.py keep per-allocator
-    # state in WeakKeyDictionaries (a native class takes no weak reference), and
-    # page_alloc.py's hooks out_of_memory and warn_alloc_hook are module globals
-    # that tests and the kernel reassign at run time.
-    "allocator/linux618/page_alloc.py",
-    "allocator/linux618/slub.py",
+    # Linux 6.18's reports that print stacks read off Python frames (warn_alloc's
+    # and the OOM killer's dump_stack, SLUB's WARN/BUG and slab_debug tracks,
+    # fault injection's stack). page_alloc.py and slub.py are compiled: their entry
+    # points hand a call that could report to the pure twin, whole
+    # (allocator/_pure.py interpreted(); page_alloc.alloc_may_report, slub's
+    # _slow_alloc_may_report and _free_twin). The reports themselves stay here:
     "allocator/linux618/slub_debug.py",
     "allocator/linux618/show_mem.py",
     "allocator/linux618/oom_kill.py",
+    # mempool's and vmalloc's functions are on the call traces warn_alloc prints
+    # (mempool_alloc, __vmalloc_node_range, ...) and call the compiled entry points
     "allocator/linux618/mempool.py",
     "allocator/linux618/vmalloc.py",
     # compiled, FaultAttr's bool knobs reject the ints the debugfs writes and the

@@ -20,9 +20,19 @@ the compiled module's own objects, so that the twin's functions act on the very
 same native objects, with frames. `select(kernel)` binds a kernel's API to the
 twin while tracing or slab debugging is on, and back to the compiled functions
 when it is off again.
+
+Linux 6.18's reports print call traces on every allocation failure, OOM kill
+and SLUB warning, not only while tracing. There a compiled entry point (the
+API a caller reaches: kmem_cache_alloc, kmalloc, kfree, alloc_pages, ...) first
+tests whether the call could reach such a report (the page allocator's slow
+path, a bad free, a debug cache, fault injection); if it could, the whole call
+runs in the twin (`interpreted(__name__)`), whose frames are the very ones the
+interpreted build has. The test comes before the call changes anything, so the
+twin starts from the state the call found.
 """
 from __future__ import annotations
 
+import dis
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -32,7 +42,7 @@ import sys
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from types import FunctionType, MethodType, ModuleType
+from types import FrameType, FunctionType, MethodType, ModuleType
 from typing import Any
 
 PACKAGE = "allocator"
@@ -176,6 +186,60 @@ def twin(module: ModuleType) -> ModuleType:
         package.__package__ = TWIN
         sys.modules[TWIN] = package
     return importlib.import_module(TWIN + module.__name__[len(PACKAGE):])
+
+
+_INTERPRETED: dict[str, ModuleType | None] = {}
+
+
+def interpreted(name: str) -> ModuleType | None:
+    """The pure twin of allocator module `name` while that module runs compiled;
+    None when it runs interpreted (the pure build, the twin itself, one of
+    setup.py's PURE_MODULES). A compiled entry point hands a call whose report
+    would read Python frames to it (see the module docstring)."""
+    try:
+        return _INTERPRETED[name]
+    except KeyError:
+        module = sys.modules[name]
+        other = twin(module)
+        _INTERPRETED[name] = found = None if other is module else other
+        return found
+
+
+_PRECALL = dis.opmap.get("PRECALL")
+_CALL = dis.opmap.get("CALL")
+_CACHE = dis.opmap.get("CACHE")
+
+
+def frame_lasti(frame: FrameType) -> int:
+    """frame.f_lasti as the interpreted build has it. A frame that calls a
+    Python function stands on the last inline cache entry of its CALL (3.11+);
+    one that calls a compiled function stands on the CALL itself, or on its
+    PRECALL (3.11's specialised builtin calls). A call that a compiled entry
+    point hands to the twin has the second kind of caller where the
+    interpreted build has the first: the offsets that call sites print are
+    this, not f_lasti."""
+    lasti = frame.f_lasti
+    code = frame.f_code.co_code
+    if _CALL is None or lasti < 0 or code[lasti] not in (_PRECALL, _CALL):
+        return lasti
+    at = lasti
+    if code[at] == _PRECALL:
+        at += 2
+        while at < len(code) and code[at] == _CACHE:
+            at += 2
+        if at >= len(code) or code[at] != _CALL:
+            return lasti
+    while at + 2 < len(code) and code[at + 2] == _CACHE:
+        at += 2
+    return at
+
+
+def primary(name: str) -> ModuleType:
+    """The allocator module itself for its twin's name (or its own): where the
+    module attributes that tests and the kernel reassign at run time live."""
+    if name.startswith(TWIN + "."):
+        name = PACKAGE + name[len(TWIN):]
+    return sys.modules[name]
 
 
 def _counterpart(func: Any, pure: bool) -> Any:

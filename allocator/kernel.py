@@ -206,7 +206,9 @@ class Kernel:
         pa = self.page_alloc = v.page_alloc.PageAllocator(arch, self.mem, log, sched, vmstat, faults, trace,
                                                           vmscan, nodes)
         if v.out_of_memory is not None:
-            vars(pa)["out_of_memory_hook"] = v.out_of_memory   # this machine's OOM killer
+            # this machine's OOM killer (a declared attribute of its PageAllocator, not of the Protocol)
+            pa_any: Any = pa
+            pa_any.out_of_memory_hook = v.out_of_memory
         sl = self.slab = v.slab.SlabAllocator(arch, pa, log, sched, vmstat, faults, trace, vmscan,
                                               v.slab_debug(slab_debug))
         self._bind_page_alloc(v.page_alloc, pa)

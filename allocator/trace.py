@@ -32,6 +32,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import gfp as G
+from ._pure import frame_lasti
 from .physmem import PAGE_OFFSET
 
 if TYPE_CHECKING:
@@ -140,7 +141,8 @@ def call_site(t: KmemTrace, frame: FrameType) -> str:
         if driver is not None:
             name = f"{driver}_{t.renames.get(name, name)}"
             module = f" [{driver}]"
-    return f"{name}+0x{frame.f_lasti:x}/0x{len(code.co_code):x}{module}"
+    # the offset the interpreted build has, also where a compiled entry point was called
+    return f"{name}+0x{frame_lasti(frame):x}/0x{len(code.co_code):x}{module}"
 
 
 def caller_frame(t: KmemTrace, frame: FrameType | None,

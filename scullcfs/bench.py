@@ -1,6 +1,6 @@
 """scullcfs bench - how fast scullcfs is, against the ceiling of its stack, in one run.
 
-    scullcfs bench [--quick] [--json FILE] [--max-tasks N] [--only SECTION,...]
+    scullcfs bench [--quick] [--json FILE] [--max-tasks N] [--only SECTION,...] [--kernel VERSION]
     tools/bench ...            (the same, from a checkout)
 
 Every comparable figure is a ratio against a baseline measured in the same run:
@@ -11,6 +11,8 @@ Every comparable figure is a ratio against a baseline measured in the same run:
   allocator   kmem_cache, kmalloc and page pairs/s vs the thinnest Python free list
   scaling     pair cost with 10^3..10^6 live objects; proc/slabinfo rendering cost
   memory      daemon RSS with --mem 4G after storing 1 GiB (quick: 256 MiB)
+--kernel VERSION runs every section on that kernel (the mounts with --kernel, the
+in-process machines with Kernel(version=...)); default 2.6.18.
 Daemons and clients are pinned to CPU 0 (`taskset -c 0`): a round trip between CPUs
 costs ~40 us more and makes small-request figures swing 4x between runs
 (../shared/reference/fuse-performance.md). MB/s are 10^6 bytes per second.
@@ -38,6 +40,9 @@ from collections.abc import Callable, Iterable
 from importlib import metadata
 from types import FrameType
 from typing import TYPE_CHECKING, Any
+
+from allocator.versions import DEFAULT_VERSION as DEFAULT_KERNEL
+from allocator.versions import VERSIONS
 
 from . import mount
 from .cli import _Parser
@@ -204,9 +209,10 @@ class Daemon(mount.Daemon):
 class Mounts:
     """Owns every mount and daemon of the run; close() tears them all down."""
 
-    def __init__(self, workdir: str, max_tasks: int):
+    def __init__(self, workdir: str, max_tasks: int, kernel: str = DEFAULT_KERNEL):
         self.workdir = workdir
         self.max_tasks = max_tasks
+        self.kernel = kernel        # every section's kernel version (--kernel)
         self.daemons: list[Daemon] = []
         self.tmpfs_dir: str | None = None
         self.own_tmpfs: str | None = None
@@ -218,7 +224,7 @@ class Mounts:
         mnt = self._mkmnt("scullcfs")
         d = Daemon("scullcfs", mount.scullcfs_argv(mnt, "--mem", "4G", "--max-tasks", str(self.max_tasks),
                                                    "--log", os.path.join(self.workdir, "scullcfs.log"),
-                                                   *extra),
+                                                   "--kernel", self.kernel, *extra),
                    mnt, "proc/meminfo", self.workdir)
         self.daemons.append(d)
         return d.start()
@@ -455,15 +461,33 @@ class SizeClassFreeLists:
 KMALLOC_MIX = (24, 100, 200, 600, 1500, 3000, 64, 5000, 40, 300, 900, 16000)
 
 
+def _hwcache_align(k: Kernel) -> int:
+    """SLAB_HWCACHE_ALIGN in the kernel's own slab allocator's flag bits."""
+    flag: int = k.version.slab.SLAB_HWCACHE_ALIGN
+    return flag
+
+
+def _slabinfo(k: Kernel) -> str:
+    """/proc/slabinfo as the kernel's version renders it (2.6.18: procfs;
+    6.18: SLUB's slabinfo_show, which /proc/slabinfo and sysfs share)."""
+    v = k.version
+    if hasattr(v.procfs, "slabinfo"):
+        text: str = v.procfs.slabinfo(k)
+        return text
+    assert v.sysfs is not None
+    shown: str = v.sysfs.slabinfo_show(k.slab)
+    return shown
+
+
 def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
     from allocator import Kernel
     from allocator.gfp import GFP_KERNEL
-    from allocator.slab import SLAB_HWCACHE_ALIGN
 
     n = 50_000 if quick else 200_000
-    rep.section("allocator", f"in-process, no FUSE; {n} pairs, best of 5 in turns (CPU time),"
-                             f" vs a Python free list (baseline)")
-    k = Kernel(mem=256 * MiB)
+    rep.section("allocator", f"in-process, no FUSE; Linux {mounts.kernel}; {n} pairs, best of 5 in turns"
+                             f" (CPU time), vs a Python free list (baseline)")
+    k = Kernel(version=mounts.kernel, mem=256 * MiB)
+    SLAB_HWCACHE_ALIGN = _hwcache_align(k)
     k.set_current(0, "bench")
     cache = _cache_create(k, "bench-scullc", 4000, SLAB_HWCACHE_ALIGN)
     alloc, free = k.kmem_cache_alloc, k.kmem_cache_free
@@ -501,8 +525,10 @@ def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
             for x in objs:
                 f_free(x)
     t, f = _best_pair(cache_bursts, floor_bursts, n)
+    array_limit = k.geometry(cache).tunables[0]
     rep.row(f"kmem_cache bursts of {burst} (scullc-like)", 1 / t, "pairs/s", 1 / f, "free list",
-            ratio=t / f, note=f"past the per-CPU array (limit {k.geometry(cache).tunables[0]}): refills and flushes")
+            ratio=t / f, note=f"past the per-CPU array (limit {array_limit}): refills and flushes" if array_limit else
+            "past the CPU slab: new slabs, CPU-partial and node-partial lists")
 
     sizes = [KMALLOC_MIX[i % len(KMALLOC_MIX)] for i in range(n)]
     kmalloc, kfree = k.kmalloc, k.kfree
@@ -544,18 +570,17 @@ def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
 
 
 def bench_scaling(rep: Report, mounts: Mounts, quick: bool) -> None:
-    from allocator import Kernel, procfs
+    from allocator import Kernel
     from allocator.gfp import GFP_KERNEL
-    from allocator.slab import SLAB_HWCACHE_ALIGN
 
     levels = [10 ** e for e in range(3, 6 if quick else 7)]
     pairs = 20_000 if quick else 100_000
     burst = 100
     rep.section("scaling", f"pair cost (bursts of {burst}) with live objects held;"
                            f" proc/slabinfo rendering")
-    k = Kernel(mem=512 * MiB)
+    k = Kernel(version=mounts.kernel, mem=512 * MiB)
     k.set_current(0, "bench")
-    cache = _cache_create(k, "bench-obj", 64, SLAB_HWCACHE_ALIGN)
+    cache = _cache_create(k, "bench-obj", 64, _hwcache_align(k))
     alloc, free = k.kmem_cache_alloc, k.kmem_cache_free
 
     def bursts(n: int) -> None:
@@ -599,18 +624,19 @@ def bench_scaling(rep: Report, mounts: Mounts, quick: bool) -> None:
         for _ in range(5):
             t = time.process_time()
             for _ in range(reps):
-                procfs.slabinfo(kernel)
+                _slabinfo(kernel)
             best = min(best, (time.process_time() - t) / reps)
         return best
 
-    k = Kernel(mem=512 * MiB)
+    k = Kernel(version=mounts.kernel, mem=512 * MiB)
     k.set_current(0, "bench")
+    alloc, free = k.kmem_cache_alloc, k.kmem_cache_free     # this machine's (the first one is closed)
     extra = [_cache_create(k, f"bench-{i}", 32 + 8 * i, 0) for i in range(10)]
-    few_caches = len(k.cache_chain)  # the general caches come with the kernel
+    few_caches = len(k.caches())  # the general caches come with the kernel
     t10 = render_time(k)
     extra += [_cache_create(k, f"bench-{i}", 32 + 8 * i, 0) for i in range(10, 200)]
     t200 = render_time(k)
-    rep.row(f"slabinfo, {len(k.cache_chain)} vs {few_caches} caches", t200 * 1e6, "us", t10 * 1e6,
+    rep.row(f"slabinfo, {len(k.caches())} vs {few_caches} caches", t200 * 1e6, "us", t10 * 1e6,
             f"{few_caches} caches", note="grows with caches (expected)")
     for c in extra[10:]:
         k.kmem_cache_destroy(c)
@@ -712,7 +738,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="pyfuse3 max_tasks of both daemons (default 32, scullcfs's default)")
     p.add_argument("--only", metavar="SECTIONS", default=",".join(SECTIONS),
                    help=f"comma-separated subset of {','.join(SECTIONS)}")
+    p.add_argument("--kernel", metavar="VERSION", default=DEFAULT_KERNEL,
+                   help=f"the kernel every section runs on: {', '.join(VERSIONS)} (default {DEFAULT_KERNEL})")
     args = p.parse_args(argv)
+    if args.kernel not in VERSIONS:
+        p.error(f"unknown kernel version {args.kernel!r} (known: {', '.join(VERSIONS)})")
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     bad = [s for s in only if s not in BENCHES]
     if bad:
@@ -737,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
           f" every figure noisier)")
     rep = Report()
     workdir = tempfile.mkdtemp(prefix="bench-")
-    mounts = Mounts(workdir, args.max_tasks)
+    mounts = Mounts(workdir, args.max_tasks, args.kernel)
     cleanup_problems: list[str] = []
     try:
         for name in only:

@@ -71,3 +71,22 @@ def test_bench_quick_reports_every_section_as_json(fuse_environment, tmp_path):
     assert mounts_under(tmp) == [], "scullcfs bench left a mount behind"
     assert processes_naming(str(tmp)) == [], "scullcfs bench left a daemon behind"
     assert list(tmp.iterdir()) == [], "scullcfs bench left its mount points or logs behind"
+
+
+def test_bench_runs_its_in_process_sections_on_the_kernel_asked_for(tmp_path):
+    """--kernel 6.18: the allocator section's machine is a 6.18 one (its
+    title says so, its rows are there); a version that does not exist is one
+    line and exit 2."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path))
+    out = tmp_path / "bench.json"
+    r = subprocess.run([sys.executable, "-m", "scullcfs", "bench", "--quick", "--only", "allocator",
+                        "--kernel", "6.18", "--json", str(out)], capture_output=True, text=True, env=env,
+                       timeout=600, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Linux 6.18" in r.stdout
+    section = json.loads(out.read_text())["sections"]["allocator"]
+    names = [row["name"] for row in section["rows"]]
+    assert "kmem_cache alloc+free (scullc-like)" in names and "alloc_pages+free_pages order 3" in names
+    bad = subprocess.run([sys.executable, "-m", "scullcfs", "bench", "--kernel", "5.4"], capture_output=True,
+                         text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "5.4" in bad.stderr

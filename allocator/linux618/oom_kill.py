@@ -21,11 +21,10 @@ over. oom_score_adj and MMF_OOM_SKIP are kept per task here (oom_state).
 from __future__ import annotations
 
 import sys
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ..printk import HZ, KERN_EMERG, KERN_ERR, KERN_INFO, KERN_WARNING
 from ..sched import Task
@@ -72,15 +71,12 @@ class OomState:
     kills: int = 0
 
 
-_STATES: weakref.WeakKeyDictionary[PageAllocator, OomState] = weakref.WeakKeyDictionary()
-
-
 def oom_state(pa: PageAllocator) -> OomState:
-    """pa's OOM killer state (made on first use)."""
-    st = _STATES.get(pa)
+    """pa's OOM killer state (made on first use, kept in pa.oom_state)."""
+    st = pa.oom_state
     if st is None:
-        st = _STATES[pa] = OomState()
-    return st
+        st = pa.oom_state = OomState()
+    return cast(OomState, st)
 
 
 def oom_score_adj(pa: PageAllocator, p: Task) -> int:

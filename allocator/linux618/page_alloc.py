@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import overload
 
+from .._pure import interpreted, primary
 from ..arch import Arch
 from ..fault_inject import FaultInject
 from ..page_alloc import FREE, HOLE, PAGES, PCP, RESERVED, PageOwner
@@ -573,9 +574,38 @@ def _default_warn_alloc(pa: PageAllocator, gfp_mask: int, order: int, msg: str) 
 # may set them: the OOM killer __alloc_pages_may_oom calls,
 # out_of_memory(pa, gfp, order) -> progress (the kernel installs
 # allocator/linux618/oom_kill.py's), and warn_alloc's report,
-# warn_alloc_hook(pa, gfp, order, msg) (show_mem.py's when present).
+# warn_alloc_hook(pa, gfp, order, msg) (show_mem.py's when present). They
+# are read off this module (primary(__name__)), so that the pure twin, which
+# runs the calls that report, sees what was set here.
 out_of_memory: Callable[[PageAllocator, int, int], bool] = _default_out_of_memory
 warn_alloc_hook: Callable[[PageAllocator, int, int, str], None] = _default_warn_alloc
+
+
+def _twin() -> ModuleType | None:
+    """This module's pure twin while it runs compiled, else None (_pure.py).
+    The reports of an allocation failure (warn_alloc's and the OOM killer's
+    dump_stack, a sleeping allocation's pending trace) and fault injection's
+    stack read Python frames: an entry point hands a call that could reach
+    them to the twin, whole (alloc_may_report)."""
+    return interpreted(__name__)
+
+
+def alloc_may_report(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | None) -> bool:
+    """Could alloc_pages(gfp_mask, order, node_id) reach a report that reads
+    Python frames (the slow path, fault injection, tracing)? False only when
+    its first get_page_from_freelist attempt is sure to be served by the
+    preferred zone: no fault injection or trace hook, an order the per-CPU
+    lists serve (<= PAGE_ALLOC_COSTLY_ORDER), and the zone passes the high
+    watermark for a costly-order request (free pages, and a free block of
+    that order or above in a per-CPU migrate type)."""
+    if pa.slow or pa.trace.hook is not None or order > PAGE_ALLOC_COSTLY_ORDER:
+        return True
+    pref = pa.preferred[pa.cpu_node[pa.current.cpu] if node_id is None else node_id][gfp_mask & GFP_ZONEMASK]
+    if pref is None:
+        return True
+    zone, highest = pref
+    return not __zone_watermark_ok(zone, PAGE_ALLOC_COSTLY_ORDER, high_wmark_pages(zone), highest, 0,
+                                   zone.free_pages)
 
 
 def node_list(pa: PageAllocator) -> str:
@@ -628,6 +658,7 @@ class PageAllocator:
         self.numa = nr_nodes > 1
         self.kswapd_wake: Callable[[int], None] | None = None
         self.pending_trace: str | None = None
+        self.oom_state: object = None           # oom_kill.py's OomState (made when first needed)
         self.min_free_kbytes = 0
         self.user_min_free_kbytes = -1
         self.watermark_scale_factor = WATERMARK_SCALE_FACTOR
@@ -1810,6 +1841,10 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
                     if gfp_mask & __GFP_ZERO:
                         pa.mem.zero(pfn << pa.page_shift, 1 << (pa.page_shift + order))
                     return pfn
+    twin = _twin()
+    if twin is not None and alloc_may_report(pa, gfp_mask, order, node_id):
+        served: int | None = twin.alloc_pages(pa, gfp_mask, order, node_id, owner)
+        return served
     return __alloc_pages(pa, gfp_mask, order, node_id, owner)
 
 
@@ -1965,7 +2000,8 @@ def __alloc_pages_may_oom(pa: PageAllocator, gfp_mask: int, order: int,
         return None, False
     kills = pa.vm_events["oom_kill"]
     # the Kernel's OOM killer (oom_kill.py's, installed per machine), else the module's hook
-    progress = (pa.out_of_memory_hook or out_of_memory)(pa, gfp_mask, order)
+    oom: Callable[[PageAllocator, int, int], bool] = pa.out_of_memory_hook or primary(__name__).out_of_memory
+    progress = oom(pa, gfp_mask, order)
     pa.oom_killed = pa.vm_events["oom_kill"] != kills
     if progress or gfp_mask & __GFP_NOFAIL:
         progress = True
@@ -2109,7 +2145,8 @@ def warn_alloc_failure(pa: PageAllocator, gfp_mask: int, order: int) -> None:
         return
     if gfp_mask & __GFP_DMA and not any(n.node_zones[ZONE_DMA].managed for n in pa.nodes):
         return                                   # __GFP_DMA without a DMA zone (has_managed_dma)
-    warn_alloc_hook(pa, gfp_mask, order, f"page allocation failure: order:{order}")
+    hook: Callable[[PageAllocator, int, int, str], None] = primary(__name__).warn_alloc_hook
+    hook(pa, gfp_mask, order, f"page allocation failure: order:{order}")
     pa.pending_trace = None
 
 
@@ -2545,6 +2582,10 @@ VMEMMAP_START = 0xFFFFEA0000000000
 def __get_free_pages(pa: PageAllocator, gfp_mask: int, order: int) -> int | None:
     """mm/page_alloc.c get_free_pages_noprof: the pages' address, or None
     (no HighMem on x86_64: every page has one)."""
+    twin = _twin()
+    if twin is not None and alloc_may_report(pa, gfp_mask & ~__GFP_HIGHMEM, order, None):
+        addr: int | None = twin.__get_free_pages(pa, gfp_mask, order)
+        return addr
     pfn = alloc_pages(pa, gfp_mask & ~__GFP_HIGHMEM, order)
     if pfn is None:
         return None
@@ -2553,6 +2594,10 @@ def __get_free_pages(pa: PageAllocator, gfp_mask: int, order: int) -> int | None
 
 def get_zeroed_page(pa: PageAllocator, gfp_mask: int) -> int | None:
     """mm/page_alloc.c get_zeroed_page_noprof."""
+    twin = _twin()
+    if twin is not None and alloc_may_report(pa, gfp_mask | __GFP_ZERO, 0, None):
+        addr: int | None = twin.get_zeroed_page(pa, gfp_mask)
+        return addr
     return __get_free_pages(pa, gfp_mask | __GFP_ZERO, 0)
 
 

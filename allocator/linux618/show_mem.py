@@ -22,6 +22,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from ..printk import KERN_WARNING
+from ..trace import call_site as call_site  # re-exported: slub._ret_ip names its caller with it
 from .gfp import (
     __GFP_DIRECT_RECLAIM,
     __GFP_DMA,
@@ -159,7 +160,6 @@ def show_trace(pa: PageAllocator, top: tuple[str, ...], frame: FrameType | None)
     path: `Call Trace:`, ` <TASK>`, one ` %pBb` line per return address
     (`top`: the report's own functions, innermost first), the user registers
     at the system call entry, ` </TASK>`."""
-    from ..trace import call_site
     out = ["Call Trace:", " <TASK>"]
     out += [" " + _sym(sym, i) for i, sym in enumerate(top)]
     method = None

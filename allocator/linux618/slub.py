@@ -57,15 +57,16 @@ import struct
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Protocol, cast
 
+from .._pure import interpreted
 from ..arch import Arch
 from ..fault_inject import FaultInject
 from ..page_alloc import PageOwner
 from ..printk import KERN_ERR, KERN_INFO, KERN_WARNING, KernelLog
 from ..sched import Sched, Task, attach_cpu_view
-from ..trace import KmemTrace, call_site, caller_frame
+from ..trace import KmemTrace, caller_frame
 from ..vmscan import Vmscan
 from ..vmstat import VmStat
 from .gfp import (
@@ -582,6 +583,7 @@ class SlabAllocator:
         self.debug = "FZPU" if debug is True else debug or ""
         self.slub_debug, self.disable_higher_order_debug = parse_slub_debug_flags(self.debug)
         self.debug_hooks: DebugHooks | None = None
+        self.debug_state: object = None             # slub_debug.py's SlubDebugState (made when first needed)
         self.kmem_cache: KmemCache | None = None
         self.kmem_cache_node: KmemCache | None = None
         self.large: dict[int, int] = {}             # large kmalloc: address -> order
@@ -648,8 +650,79 @@ def _hooks(sl: SlabAllocator) -> DebugHooks:
 
 def _ret_ip(sl: SlabAllocator) -> str:
     """_RET_IP_ of the allocator's caller as %pS prints it."""
+    from .show_mem import call_site as site_of
     frame, _ = caller_frame(sl.trace, sys._getframe(1))
-    return call_site(sl.trace, frame) if frame is not None else "0x0"
+    return site_of(sl.trace, frame) if frame is not None else "0x0"
+
+
+# -- the calls that report run interpreted ---------------------------------------
+#
+# SLUB's reports (WARN, BUG, _RET_IP_, slab_debug's tracks and checks), the
+# page allocator's (warn_alloc, the OOM killer), fault injection's and the
+# trace events' call sites read Python frames. While this module runs compiled
+# its functions have none, so an entry point hands a call that could reach one
+# of them to the pure twin, whole, before it changes anything (_pure.py); the
+# rare entry points (kmem_cache_create, kmem_cache_destroy, kmem_cache_shrink)
+# always run there.
+
+
+def _twin() -> ModuleType | None:
+    """This module's pure twin while it runs compiled, else None."""
+    return interpreted(__name__)
+
+
+def _slow_alloc_may_report(sl: SlabAllocator, s: KmemCache, gfpflags: int, node: int) -> bool:
+    """Could an allocation from s that misses the CPU freelist report? Yes
+    while tracing, fault injection or slab debugging is on, for a debug cache,
+    for a SLAB_ACCOUNT cache (its new slab takes a second allocation, the
+    slabobj_ext vector), and when a new slab's pages could come from the page
+    allocator's slow path (page_alloc.alloc_may_report; for a node, the
+    __GFP_THISNODE attempt's flags too)."""
+    if sl.slow or sl.faults.failslab_armed or sl.trace.hook is not None:
+        return True
+    if s.flags & (SLAB_DEBUG_FLAGS | SLAB_ACCOUNT):
+        return True
+    from .page_alloc import alloc_may_report
+    nid = None if node == NUMA_NO_NODE else node
+    if alloc_may_report(sl.pa, gfpflags | s.allocflags, s.order, nid):
+        return True
+    return nid is not None and alloc_may_report(sl.pa, GFP_NOWAIT | __GFP_THISNODE | s.allocflags, s.order, nid)
+
+
+def _kmalloc_twin(sl: SlabAllocator, size: int, flags: int, node: int) -> ModuleType | None:
+    """The twin that kmalloc(size, flags) on `node` runs in (None: here). Not
+    for a request __do_kmalloc_node's fast path serves; a large one asks the
+    page allocator."""
+    size &= (1 << 64) - 1                       # a size_t
+    if 0 < size <= KMALLOC_MAX_CACHE_SIZE:
+        s = sl.kmalloc_caches[kmalloc_type(flags)][kmalloc_index(size)]
+        assert s is not None
+        if not sl.slow and node == NUMA_NO_NODE and s.cpu_slab[sl.current.cpu].freelist:
+            return None
+        return _twin() if _slow_alloc_may_report(sl, s, flags, node) else None
+    if sl.slow or sl.trace.hook is not None:
+        return _twin()
+    if size > KMALLOC_MAX_CACHE_SIZE:
+        from .page_alloc import alloc_may_report
+        order = get_order(size)
+        if alloc_may_report(sl.pa, flags & ~GFP_SLAB_BUG_MASK, order, None if node == NUMA_NO_NODE else node):
+            return _twin()
+    return None
+
+
+def _free_twin(sl: SlabAllocator, s: KmemCache | None, x: int) -> ModuleType | None:
+    """The twin that a free of x (to s; None: kfree) runs in (None: here): a
+    free that could report (not a slab object nor a large kmalloc's, another
+    cache's object, a debug cache, an object that is not handed out)."""
+    if sl.slow or sl.trace.hook is not None:
+        return _twin()
+    slab = virt_to_slab(sl, x)
+    if slab is None:
+        return _twin() if s is not None or x not in sl.large else None
+    cache = _slab_cache(slab)
+    if (s is not None and cache is not s) or cache.flags & SLAB_DEBUG_FLAGS or x not in cache.live:
+        return _twin()
+    return None
 
 
 # -- reports ----------------------------------------------------------------
@@ -1085,6 +1158,10 @@ def kmem_cache_create(sl: SlabAllocator, name: str | None, size: int, align: int
     """include/linux/slab.h kmem_cache_create (6.x: name, size, align, flags,
     ctor) = __kmem_cache_create_args: an alias of a mergeable cache, or a new
     cache. None (with the kernel's warning and stack) on failure."""
+    twin = _twin()
+    if twin is not None:
+        created: KmemCache | None = twin.kmem_cache_create(sl, name, size, align, flags, ctor)
+        return created
     return __kmem_cache_create_args(sl, name, size, align, flags, ctor)
 
 
@@ -1092,6 +1169,11 @@ def kmem_cache_create_usercopy(sl: SlabAllocator, name: str | None, size: int, a
                                useroffset: int, usersize: int, ctor: Ctor | None = None) -> KmemCache | None:
     """include/linux/slab.h kmem_cache_create_usercopy: a region that may be
     copied to or from user space (HARDENED_USERCOPY; usersize makes the cache unmergeable)."""
+    twin = _twin()
+    if twin is not None:
+        created: KmemCache | None = twin.kmem_cache_create_usercopy(sl, name, size, align, flags, useroffset,
+                                                                    usersize, ctor)
+        return created
     return __kmem_cache_create_args(sl, name, size, align, flags, ctor, useroffset, usersize)
 
 
@@ -1207,6 +1289,10 @@ def kmem_cache_destroy(sl: SlabAllocator, s: KmemCache | None) -> int:
     """mm/slab_common.c kmem_cache_destroy: refcount--; the last reference
     shuts the cache down. With objects left it WARNs and the cache leaves
     slab_caches but is not freed (1); 0 otherwise."""
+    twin = _twin()
+    if twin is not None:
+        left: int = twin.kmem_cache_destroy(sl, s)
+        return left
     if s is None:
         return 0
     s.refcount -= 1
@@ -1713,6 +1799,11 @@ def __flush_cpu_slab(sl: SlabAllocator, s: KmemCache, cpu: int) -> None:
 
 def flush_all(sl: SlabAllocator, s: KmemCache) -> None:
     """mm/slub.c flush_all: every online CPU with a CPU slab or partials."""
+    if s.flags & SLAB_DEBUG_FLAGS or sl.slow:
+        twin = _twin()
+        if twin is not None:
+            twin.flush_all(sl, s)
+            return
     for cpu, c in enumerate(s.cpu_slab):
         if c.slab is not None or c.partial is not None:
             __flush_cpu_slab(sl, s, cpu)
@@ -1780,6 +1871,10 @@ def kmem_cache_alloc(sl: SlabAllocator, s: KmemCache, gfpflags: int) -> int | No
                 sl.mem.zero(obj, s.object_size)
             s.live.add(obj)
             return obj
+    twin = _twin()
+    if twin is not None and _slow_alloc_may_report(sl, s, gfpflags, NUMA_NO_NODE):
+        served: int | None = twin.kmem_cache_alloc(sl, s, gfpflags)
+        return served
     objp = slab_alloc_node(sl, s, gfpflags, NUMA_NO_NODE, s.object_size)
     hook = sl.trace.hook
     if hook is not None:
@@ -1789,6 +1884,10 @@ def kmem_cache_alloc(sl: SlabAllocator, s: KmemCache, gfpflags: int) -> int | No
 
 def kmem_cache_alloc_node(sl: SlabAllocator, s: KmemCache, gfpflags: int, node: int) -> int | None:
     """mm/slub.c kmem_cache_alloc_node."""
+    twin = _twin()
+    if twin is not None and _slow_alloc_may_report(sl, s, gfpflags, node):
+        served: int | None = twin.kmem_cache_alloc_node(sl, s, gfpflags, node)
+        return served
     objp = slab_alloc_node(sl, s, gfpflags, node, s.object_size)
     hook = sl.trace.hook
     if hook is not None:
@@ -1962,6 +2061,10 @@ def kmem_cache_free(sl: SlabAllocator, s: KmemCache, x: int) -> None:
             if waiters is not None:
                 waiters()
             return
+    twin = _free_twin(sl, s, x)
+    if twin is not None:
+        twin.kmem_cache_free(sl, s, x)
+        return
     slab = virt_to_slab(sl, x)
     if slab is None:
         warn_once(sl, "mm/slub.c", LINE_VIRT_TO_CACHE,
@@ -2158,6 +2261,10 @@ def __kmem_cache_do_shrink(sl: SlabAllocator, s: KmemCache) -> int:
 def kmem_cache_shrink(sl: SlabAllocator, s: KmemCache) -> int:
     """mm/slab_common.c kmem_cache_shrink = __kmem_cache_shrink: flush_all,
     then __kmem_cache_do_shrink. 0 if every slab was released."""
+    twin = _twin()
+    if twin is not None:
+        left: int = twin.kmem_cache_shrink(sl, s)
+        return left
     flush_all(sl, s)
     return __kmem_cache_do_shrink(sl, s)
 
@@ -2229,10 +2336,18 @@ def kmalloc_size_roundup(sl: SlabAllocator, size: int) -> int:
 
 def kmalloc(sl: SlabAllocator, size: int, flags: int) -> int | None:
     """kmalloc = __do_kmalloc_node(size, NULL, flags, NUMA_NO_NODE)."""
+    twin = _kmalloc_twin(sl, size, flags, NUMA_NO_NODE)
+    if twin is not None:
+        served: int | None = twin.kmalloc(sl, size, flags)
+        return served
     return __do_kmalloc_node(sl, size, flags, NUMA_NO_NODE)
 
 
 def kmalloc_node(sl: SlabAllocator, size: int, flags: int, node: int) -> int | None:
+    twin = _kmalloc_twin(sl, size, flags, node)
+    if twin is not None:
+        served: int | None = twin.kmalloc_node(sl, size, flags, node)
+        return served
     return __do_kmalloc_node(sl, size, flags, node)
 
 
@@ -2345,6 +2460,10 @@ def ksize(sl: SlabAllocator, objp: int | None) -> int:
     if slab is None:
         order = sl.large.get(objp)
         if order is None:
+            twin = _twin()
+            if twin is not None:
+                size: int = twin.ksize(sl, objp)
+                return size
             warn(sl, "mm/slab_common.c", LINE_KSIZE, None)
             return 0
         return sl.page_size << order
@@ -2363,6 +2482,11 @@ def slab_ksize(s: KmemCache) -> int:
 def kfree(sl: SlabAllocator, objp: int | None) -> None:
     """mm/slub.c kfree: the kfree event first (even for NULL), then a large
     kmalloc's pages or the object to its slab."""
+    if objp is not None and objp > ZERO_SIZE_PTR or sl.trace.hook is not None:
+        twin = _free_twin(sl, None, objp or 0)
+        if twin is not None:
+            twin.kfree(sl, objp)
+            return
     hook = sl.trace.hook
     if hook is not None:
         hook("kfree", None, objp or 0, 0, None)

@@ -39,12 +39,12 @@ from __future__ import annotations
 import os
 import struct
 import sys
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
+from .._pure import frame_lasti
 from ..printk import KERN_ERR, KERN_INFO, KERN_WARNING, KernelLog
 from ..trace import call_site
 from . import slub as S
@@ -116,14 +116,12 @@ class SlubDebugState:
     reports: int = 0
 
 
-_states: weakref.WeakKeyDictionary[SlabAllocator, SlubDebugState] = weakref.WeakKeyDictionary()
-
-
 def debug_state(sl: SlabAllocator) -> SlubDebugState:
-    st = _states.get(sl)
+    """sl's slab_debug state (made on first use, kept in sl.debug_state)."""
+    st = sl.debug_state
     if st is None:
-        st = _states[sl] = SlubDebugState()
-    return st
+        st = sl.debug_state = SlubDebugState()
+    return cast(SlubDebugState, st)
 
 
 # -- printing helpers -----------------------------------------------------------
@@ -229,7 +227,7 @@ def _frame_name(sl: SlabAllocator, frame: FrameType) -> str:
     functions, `[module]` after them)."""
     if _in_allocator(frame):
         code = frame.f_code
-        return f"{code.co_name}+0x{frame.f_lasti:x}/0x{len(code.co_code):x}"
+        return f"{code.co_name}+0x{frame_lasti(frame):x}/0x{len(code.co_code):x}"
     return call_site(sl.trace, frame)
 
 
