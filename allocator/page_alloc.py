@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from mypy_extensions import mypyc_attr
 
@@ -920,12 +920,13 @@ def __free_pages(pa: PageAllocator, pfn: int, order: int, slab_pages: bool = Fal
     else:
         # alloc_order.pop(pfn, None), with the dict operations mypyc has natively
         alloc_order = pa.alloc_order
-        got = alloc_order.get(pfn)
+        key: Any = pfn               # one int object for both dict operations
+        got = alloc_order.get(key)
         if got is None or got != order:
             if got is not None:
-                del alloc_order[pfn]   # bad_page puts it back (at the end, as pop did)
+                del alloc_order[key]   # bad_page puts it back (at the end, as pop did)
             return bad_page(pa, pfn, order, got)
-        del alloc_order[pfn]
+        del alloc_order[key]
     if pa.slow:                  # a trace hook is set only with pa.slow (__alloc_pages)
         hook = pa.trace.hook
         if hook is not None:
@@ -999,10 +1000,12 @@ def __free_one_page(zone: Zone, pfn: int, order: int) -> None:
     area = zone.free_area
     while order < MAX_ORDER - 1:
         buddy = pfn ^ (1 << order)
+        # one int object for both dict operations (compiled, each would box its own)
+        key: Any = buddy
         free_list = area[order]
-        if buddy not in free_list:
+        if key not in free_list:
             break
-        del free_list[buddy]
+        del free_list[key]
         pfn &= buddy
         order += 1
     area[order][pfn] = None
