@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from mypy_extensions import mypyc_attr
 
@@ -147,6 +147,9 @@ class Zone:
     pages_scanned: int = 0            # LRU pages scanned since the last free (none here)
     free_area: list[dict[int, None]] = field(default_factory=lambda: [{} for _ in range(MAX_ORDER)])
     pcp: list[tuple[PerCpuPages, PerCpuPages]] = field(default_factory=list)  # [cpu] -> (hot, cold)
+    # the same lists flat, [2 * cpu + cold], for the hot paths: indexing a list of
+    # tuples by a variable boxes the tuple again (compiled) on every allocation
+    pcp_lists: list[PerCpuPages] = field(default_factory=list)
     stats: ZoneStats = field(default_factory=ZoneStats)
 
     @property
@@ -175,6 +178,7 @@ class Node:
     zones: list[Zone] = field(default_factory=list)  # populated zones, lowest first
     cpus: list[int] = field(default_factory=list)
     zonelists: dict[int, list[Zone]] = field(default_factory=dict)  # highest zone idx -> [Zone]
+    zonelist_by_idx: list[list[Zone]] = field(default_factory=list)  # zonelists as a list
     mem_map_pfn: int = 0   # where boot placed this node's struct page array
     kswapd_max_order: int = 0        # pgdat->kswapd_max_order
     kswapd_woken: bool = False       # wakeup_kswapd woke it; kswapd_run runs balance_pgdat
@@ -271,7 +275,10 @@ def free_area_init(pa: PageAllocator, nr_nodes: int) -> None:
         batch = zone_batchsize(zone.present, arch.page_size)
         zone.pcp = [(PerCpuPages(6 * batch, max(1, batch)),
                      PerCpuPages(2 * batch, max(1, batch // 2))) for _ in range(pa.sched.nr_cpus)]
+        zone.pcp_lists = [pcp for pair in zone.pcp for pcp in pair]
     build_zonelists(pa)
+    for node in pa.nodes:
+        node.zonelist_by_idx = [node.zonelists[top] for top in range(MAX_NR_ZONES)]
     zones_by_pfn = sorted(pa.zones, key=lambda z: z.start_pfn)
     pa.zone_starts = [z.start_pfn for z in zones_by_pfn]
     pa.zones_by_pfn = zones_by_pfn
@@ -460,6 +467,18 @@ def page_zone(pa: PageAllocator, pfn: int) -> Zone:
     return zone
 
 
+def pfn_zone(pa: PageAllocator, pfn: int) -> Zone:
+    """zones_by_pfn[bisect_right(zone_starts, pfn) - 1] for a pfn of the
+    machine (the hot paths: a few native compares instead of a call)."""
+    starts = pa.zone_starts
+    i = len(starts) - 1
+    while i > 0 and starts[i] > pfn:
+        i -= 1
+    if i == 0 and starts[0] > pfn:
+        i = -1
+    return pa.zones_by_pfn[i]
+
+
 def page_owner(pa: PageAllocator, pfn: int) -> PageOwner | None:
     """Who owns frame pfn (None: free in the buddy lists, or no such frame)."""
     return pa.mem_map[pfn] if 0 <= pfn < pa.nr_pages else None
@@ -545,7 +564,7 @@ def zone_statistics(pa: PageAllocator, preferred: Zone, zone: Zone) -> None:
 def buffered_rmqueue(pa: PageAllocator, zone: Zone, order: int, gfp_mask: int, cpu: int) -> int | None:
     if order == 0:
         cold = 1 if gfp_mask & __GFP_COLD else 0
-        pcp = zone.pcp[cpu][cold]
+        pcp = zone.pcp_lists[2 * cpu + cold]
         pages = pcp.pages
         if not pages:
             rmqueue_bulk(pa, zone, pcp.batch, pages)
@@ -569,8 +588,9 @@ def __rmqueue(zone: Zone, order: int) -> int | None:
     """Take a block of `order`, splitting a larger one (expand)."""
     area = zone.free_area
     for current in range(order, MAX_ORDER):
-        if area[current]:
-            pfn, _ = area[current].popitem()
+        free_list = area[current]
+        if free_list:
+            pfn, _ = free_list.popitem()
             zone.free_pages -= 1 << order
             while current > order:
                 current -= 1
@@ -605,7 +625,7 @@ def alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | Non
         zone = pa.preferred[pa.cpu_node[cpu] if node_id is None else node_id][gfp_mask & GFP_ZONEMASK]
         if zone is not None and zone.free_pages > zone.pages_low and not current.killed:
             cold = gfp_mask & __GFP_COLD
-            pcp = zone.pcp[cpu][1 if cold else 0]
+            pcp = zone.pcp_lists[2 * cpu + 1 if cold else 2 * cpu]
             pages = pcp.pages
             if not pages:
                 rmqueue_bulk(pa, zone, pcp.batch, pages)
@@ -639,26 +659,32 @@ def __alloc_pages(pa: PageAllocator, gfp_mask: int, order: int, node_id: int | N
     injection (2.6.20's fail_page_alloc) first."""
     if order >= MAX_ORDER:
         return None
-    if pa.faults.fail_page_alloc_armed and should_fail_alloc_page(pa.faults, gfp_mask, order):
+    # pa.slow is set whenever fault injection is armed or a trace hook is set
+    # (Kernel.update_fault_injection): otherwise neither is read
+    slow = pa.slow
+    if slow and pa.faults.fail_page_alloc_armed and should_fail_alloc_page(pa.faults, gfp_mask, order):
         return None
     cpu = pa.current.cpu
     if node_id is None:
         node_id = pa.cpu_node[cpu]
-    zonelist = pa.nodes[node_id].zonelists[gfp_zone(gfp_mask)]
+    zonelist = pa.nodes[node_id].zonelist_by_idx[gfp_zone(gfp_mask)]
     if not zonelist:
         return None              # "Should this ever happen??": NULL, no report
     pfn = __alloc_pages_loop(pa, gfp_mask, order, zonelist, cpu)
     if pfn is None:
         return None
-    pa.mem_map[pfn:pfn + (1 << order)] = [owner] * (1 << order)
+    mem_map = pa.mem_map
+    for i in range(pfn, pfn + (1 << order)):
+        mem_map[i] = owner
     if owner.cache is None:
         pa.alloc_order[pfn] = order
     pa.current.total_vm += 1 << order
     if gfp_mask & __GFP_ZERO:
         pa.mem.zero(pfn << pa.page_shift, 1 << (pa.page_shift + order))
-    hook = pa.trace.hook
-    if hook is not None:
-        hook("mm_page_alloc", None, pfn, gfp_mask, order)
+    if slow:
+        hook = pa.trace.hook
+        if hook is not None:
+            hook("mm_page_alloc", None, pfn, gfp_mask, order)
     return pfn
 
 
@@ -892,26 +918,36 @@ def __free_pages(pa: PageAllocator, pfn: int, order: int, slab_pages: bool = Fal
         if owner is None or owner.cache is None or owner.pfn != pfn or owner.cache.gfporder != order:
             return bad_page(pa, pfn, order, None)
     else:
-        got = pa.alloc_order.pop(pfn, None)
-        if got != order:
+        # alloc_order.pop(pfn, None), with the dict operations mypyc has natively
+        alloc_order = pa.alloc_order
+        key: Any = pfn               # one int object for both dict operations
+        got = alloc_order.get(key)
+        if got is None or got != order:
+            if got is not None:
+                del alloc_order[key]   # bad_page puts it back (at the end, as pop did)
             return bad_page(pa, pfn, order, got)
-    hook = pa.trace.hook
-    if hook is not None:
-        hook("mm_page_free", None, pfn, 0, order)
-    zone = pa.zones_by_pfn[bisect_right(pa.zone_starts, pfn) - 1]
-    zone.stats.pgfree += 1 << order
-    pa.vm_events["pgfree"] += 1 << order
+        del alloc_order[key]
+    if pa.slow:                  # a trace hook is set only with pa.slow (__alloc_pages)
+        hook = pa.trace.hook
+        if hook is not None:
+            hook("mm_page_free", None, pfn, 0, order)
+    zone = pfn_zone(pa, pfn)
+    nr = 1 << order
+    zone.stats.pgfree += nr
+    pa.vmstat.pgfree_delta += nr     # __count_vm_events(PGFREE, 1 << order): see VmStat
     current = pa.current
-    current.total_vm = max(0, current.total_vm - (1 << order))
+    total_vm = current.total_vm - nr
+    current.total_vm = total_vm if total_vm > 0 else 0
     if order == 0:
-        hot = zone.pcp[pa.current.cpu][0]
+        hot = zone.pcp_lists[2 * current.cpu]
         mem_map[pfn] = PCP
         pages = hot.pages
         pages.append(pfn)
         if len(pages) >= hot.high:
             free_pages_bulk(pa, zone, hot.batch, pages)
     else:
-        mem_map[pfn:pfn + (1 << order)] = [FREE] * (1 << order)
+        for i in range(pfn, pfn + nr):
+            mem_map[i] = FREE
         zone.all_unreclaimable = False   # free_one_page
         zone.pages_scanned = 0
         __free_one_page(zone, pfn, order)
@@ -963,9 +999,12 @@ def __free_one_page(zone: Zone, pfn: int, order: int) -> None:
     area = zone.free_area
     while order < MAX_ORDER - 1:
         buddy = pfn ^ (1 << order)
-        if buddy not in area[order]:
+        # one int object for both dict operations (compiled, each would box its own)
+        key: Any = buddy
+        free_list = area[order]
+        if key not in free_list:
             break
-        del area[order][buddy]
+        del free_list[key]
         pfn &= buddy
         order += 1
     area[order][pfn] = None

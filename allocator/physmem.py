@@ -3,6 +3,13 @@
 A 4 GiB machine costs host memory only for the pages that were written. Nothing
 here zeroes on allocation: the previous owner's bytes stay until someone asks for
 __GFP_ZERO, as with real RAM.
+
+Each first touch of a host page is a host page fault (~2.6 us of system time per
+4 KiB here). madvise(MADV_HUGEPAGE) on the mapping was measured (issue 14, THP in
+"madvise" mode, defrag "madvise"): storing 835 MiB through scullc with --mem 4G
+took 12.6-13.9 s against 8.8-9.6 s without, and the daemon's RSS grew by 4 MiB
+(the 2 MiB faults zero, and at times compact, more than they save), so the
+mapping stays with small pages.
 """
 from __future__ import annotations
 
