@@ -31,6 +31,7 @@ from allocator.page_alloc import MAX_ORDER
 from allocator.parts import CachePart
 from allocator.physmem import PAGE_SHIFT, PAGE_SIZE
 from allocator.printk import KERN_INFO, KERN_NOTICE, KERN_WARNING
+from allocator.quanta import gather_quanta, store_quanta
 from allocator.slab import BUG_FLAGCHECK_DMA, KmemCache
 
 from ..errors import DeviceError
@@ -76,8 +77,10 @@ class Abi:
 
 # What traces and slab-debug "last user" records name (allocator/trace.py):
 # helpers the C driver does inline, and the one method under another name.
+# The write's slot walk (_store_slots, then allocator/quanta.py's store_quanta) is
+# the write's own loop.
 INLINE_HELPERS = ("_alloc_quantum", "_quantum_alloc", "_free_quantum", "_alloc_data", "_zero_quantum",
-                  "_release_items", "_alloc_devices")
+                  "_release_items", "_alloc_devices", "_store_slots", "store_quanta")
 RENAMES = {"read_ldd3": "read"}
 
 
@@ -115,6 +118,19 @@ def module_params(*, qset: tuple[str, int], devs: tuple[str, int], quantum: tupl
     return {**params, **own}
 
 
+def _store_slots(view: memoryview, src: memoryview, done: int, count: int, slots: list[int | None], s_pos: int,
+                 qset: int, q_pos: int, quantum: int, dptr: Qset, gfp: int,
+                 alloc: Callable[[Qset, int, int, int, int], int | None]) -> tuple[int, int]:
+    """Device.write's walk over one item's slots: allocator/quanta.store_quanta,
+    compiled, which calls back `alloc` (Device._alloc_quantum) for a hole.
+    An interpreted function without `self` between the two, so that the
+    driver's frame a trace or a stack dump reads (trace.call_site: the write's
+    offset is its current instruction) is the write calling a Python function
+    in either build: a compiled callee would leave that offset elsewhere (at
+    PRECALL, not CALL), and the two builds' traces would differ."""
+    return store_quanta(view, src, done, count, slots, s_pos, qset, q_pos, quantum, dptr, gfp, alloc)
+
+
 class Qset:
     """One list item: the node that holds a pointer array (struct scullc_dev
     used as a list node, or scull's struct scull_qset)."""
@@ -147,6 +163,10 @@ class Device:
         self.abi = driver.abi
         self.gfp = self.k.gfp.GFP_KERNEL
         self.nquanta = 0  # quanta held (st_blocks and sys/class/.../quanta, without a walk)
+        # quanta are plain physical memory, zeroed and pointed to as Device does it
+        cls = type(self)
+        self.plain_quanta = (not self.vmapped and cls._zero_quantum is Device._zero_quantum
+                             and cls._kernel_address is Device._kernel_address)
 
     # -- what a driver says: where a quantum comes from and goes back to ------
 
@@ -212,17 +232,33 @@ class Device:
         self.abi.pack_ptr(self.k.mem.view, dptr.addr, self.abi.page_offset + addr)  # item->data
         return data
 
-    def _alloc_quantum(self, dptr: Qset, s_pos: int, gfp: int) -> int | None:
+    def _alloc_quantum(self, dptr: Qset, s_pos: int, gfp: int, keep: int = 0, n: int = 0) -> int | None:
         """Allocate slot s_pos's quantum, zeroed as the driver does, and record
-        it (in the Python list and as a pointer in the qset array)."""
-        assert dptr.data is not None and dptr.data_addr is not None
+        it (in the Python list and as a pointer in the qset array). The n bytes
+        at offset `keep` that the caller copies in at once are not zeroed first:
+        the quantum's bytes end up the same."""
+        data, data_addr = dptr.data, dptr.data_addr
+        assert data is not None and data_addr is not None
         q = self._quantum_alloc(gfp)
         if q is None:
             return None
-        self._zero_quantum(q, 0, self.quantum)
-        dptr.data[s_pos] = q
+        quantum, abi, mem = self.quantum, self.abi, self.k.mem
+        if not self.plain_quanta:
+            self._zero_quantum(q, 0, quantum)
+            kaddr = self._kernel_address(q)
+        else:   # _zero_quantum and _kernel_address as Device has them, without their calls
+            if not n:
+                mem.zero(q, quantum)
+            else:
+                if keep:
+                    mem.zero(q, keep)
+                end = keep + n
+                if end < quantum:
+                    mem.zero(q + end, quantum - end)
+            kaddr = abi.page_offset + q
+        data[s_pos] = q
         self.nquanta += 1
-        self.abi.pack_ptr(self.k.mem.view, dptr.data_addr + s_pos * self.abi.pointer, self._kernel_address(q))
+        abi.pack_ptr(mem.view, data_addr + s_pos * abi.pointer, kaddr)
         return q
 
     def _forget_quantum(self, dptr: Qset, s: int) -> None:
@@ -323,6 +359,7 @@ class Device:
             count = quantum - q_pos
         done = 0
         items = self.items
+        alloc = self._alloc_quantum
         while done < count:
             dptr = items[item] if item < len(items) else self._follow(item, gfp)
             if dptr is None:
@@ -332,6 +369,15 @@ class Device:
                 data_list = self._alloc_data(dptr, gfp)
                 if data_list is None:
                     break
+            if not vmapped:
+                # the slot walk, compiled (allocator/quanta.py); holes from _alloc_quantum
+                done, s_pos = _store_slots(view, src, done, count, data_list, s_pos, qset, q_pos, quantum, dptr, gfp,
+                                           alloc)
+                if s_pos < qset and done < count:
+                    break  # an allocation failed
+                item += 1
+                s_pos = q_pos = 0
+                continue
             while s_pos < qset and done < count:
                 q = data_list[s_pos]
                 if q is None:
@@ -341,21 +387,17 @@ class Device:
                 n = quantum - q_pos
                 if n > count - done:
                     n = count - done
-                if vmapped:
-                    copied = self._store(q + q_pos, src[done:done + n])
-                    done += copied
-                    if copied < n:  # an unmapped page: logged as a paging oops
-                        break
-                else:
-                    view[q + q_pos:q + q_pos + n] = src[done:done + n]
-                    done += n
+                copied = self._store(q + q_pos, src[done:done + n])
+                done += copied
+                if copied < n:  # an unmapped page: logged as a paging oops
+                    break
                 q_pos = 0
                 s_pos += 1
             else:
                 item += 1
                 s_pos = 0
                 continue
-            break  # an allocation (or, vmapped, a copy) failed
+            break  # an allocation (or a copy) failed
         if done == 0:
             raise DeviceError(errno.ENOMEM, f"{self.name}: out of memory")
         end = pos + done
@@ -387,6 +429,12 @@ class Device:
         while done < count:
             dptr = items[item] if item < len(items) else None
             data_list = dptr.data if dptr is not None else None
+            if not vmapped:
+                # the slot walk, compiled (allocator/quanta.py)
+                done = gather_quanta(view, mem.zeros, parts, done, count, data_list, s_pos, qset, q_pos, quantum)
+                item += 1
+                s_pos = q_pos = 0
+                continue
             while s_pos < qset and done < count:
                 n = quantum - q_pos
                 if n > count - done:
@@ -394,10 +442,8 @@ class Device:
                 q = data_list[s_pos] if data_list is not None else None
                 if q is None:
                     parts.append(mem.zeros(n))
-                elif vmapped:
-                    parts.append(self._load(q + q_pos, n))
                 else:
-                    parts.append(view[q + q_pos:q + q_pos + n])
+                    parts.append(self._load(q + q_pos, n))
                 done += n
                 q_pos = 0
                 s_pos += 1
