@@ -22,7 +22,9 @@ really handed out (sysfs `objects`), and is what catches double and foreign
 frees. It is kept in the slabs: each slab's kmem_bufctl_t array (slab_bufctl)
 chains its free objects from `slabp.free_index`, as 2.6.18's does, and marks
 every other object as parked in an array or handed out (the simulator's two
-markers), so that an allocation or a free is a few native operations.
+markers), so that an allocation or a free is a few native operations. The
+arrays of a cache's slabs are consecutive pieces of one list (cache.bufctl),
+so that growing the cache makes one Python object, the Slab.
 
 A BUG() is logged as i386 prints it (`kernel BUG at mm/slab.c:LINE!`, the line
 of the 4ba3a12d source) and the operation fails; the daemon never crashes.
@@ -171,12 +173,15 @@ def _align(x: int, a: int) -> int:
 class ArrayCache:
     """struct array_cache: a stack of object pointers, `slots[:avail]` (entry[]
     and avail; the top is slots[avail - 1]). The slots are kept when objects
-    leave, so that pushing and popping allocate nothing. `addr` is the
-    kmalloc'd object that holds it (None: a static boot array)."""
+    leave, so that pushing and popping allocate nothing. Below avail a slot is
+    never None: it is typed `int | None` so that, compiled, it holds the very
+    int object pushed (an object handed on or out is not unboxed and boxed
+    again). `addr` is the kmalloc'd object that holds it (None: a static boot
+    array)."""
     __slots__ = ("addr", "avail", "batchcount", "limit", "slots", "touched")
 
     def __init__(self, limit: int, batchcount: int, addr: int | None = None):
-        self.slots: list[int] = [0] * limit
+        self.slots: list[int | None] = [None] * limit
         self.avail = 0
         self.limit = limit
         self.batchcount = batchcount
@@ -186,10 +191,15 @@ class ArrayCache:
     @property
     def entry(self) -> list[int]:
         """ac->entry[0 .. avail-1], oldest first (a copy, for readers)."""
-        return self.slots[:self.avail]
+        return ac_oldest(self, self.avail)
 
 
-def ac_push(ac: ArrayCache, objp: int) -> None:
+def ac_oldest(ac: ArrayCache, n: int) -> list[int]:
+    """ac->entry[0 .. n-1] (a copy)."""
+    return cast("list[int]", ac.slots[:n])
+
+
+def ac_push(ac: ArrayCache, objp: int | None) -> None:
     """ac->entry[ac->avail++] = objp."""
     avail = ac.avail
     slots = ac.slots
@@ -290,11 +300,11 @@ def list_del(entry: Slab) -> None:
 
 class Slab(ListHead):
     """struct slab: one block of pages cut into objects; it owns its frames.
-    `bufctl` is slab_bufctl(slabp): for a free object the index of the next
-    one (BUFCTL_END ends the chain), starting at slabp->free (`free_index`, the
-    next object slab_get_obj hands out); BUFCTL_PARKED or BUFCTL_LIVE for the
-    others."""
-    __slots__ = ("bufctl", "colouroff", "free_index", "inuse", "list", "mgmt", "node", "on", "s_mem")
+    slab_bufctl(slabp) is cache.bufctl[bufctl_base : bufctl_base + num]: for a
+    free object the index of the next one (BUFCTL_END ends the chain), starting
+    at slabp->free (`free_index`, the next object slab_get_obj hands out);
+    BUFCTL_PARKED or BUFCTL_LIVE for the others."""
+    __slots__ = ("bufctl_base", "colouroff", "free_index", "inuse", "list", "mgmt", "node", "on", "s_mem")
     # `cache` is PageOwner's (SlabCacheRef | None: mypyc keeps an attribute's
     # type in a subclass); a slab's is always its KmemCache, see _slab_cache.
 
@@ -305,7 +315,7 @@ class Slab(ListHead):
         self.colouroff = 0
         self.s_mem = 0
         self.inuse = 0
-        self.bufctl: list[int] = []
+        self.bufctl_base = 0
         self.free_index = BUFCTL_END
         self.list = LIST_FREE
         self.on: SlabList | None = None
@@ -318,30 +328,32 @@ class Slab(ListHead):
     @property
     def free(self) -> list[int]:
         """The free objects' addresses, the next one slab_get_obj hands out last."""
-        size = _slab_cache(self).buffer_size
+        cachep = _slab_cache(self)
+        size = cachep.buffer_size
+        bufctl = cachep.bufctl
         out: list[int] = []
         i = self.free_index
         while i != BUFCTL_END:
             out.append(self.s_mem + i * size)
-            i = self.bufctl[i]
+            i = bufctl[self.bufctl_base + i]
         out.reverse()
         return out
 
 
-def slab_get_obj(slabp: Slab, size: int, mark: int) -> int:
+def slab_get_obj(bufctl: list[int], slabp: Slab, size: int, mark: int) -> int:
     """mm/slab.c slab_get_obj: the object at the head of the free chain (marked
-    parked or live); the caller counts inuse."""
-    bufctl = slabp.bufctl
+    parked or live); the caller counts inuse. bufctl is the cache's."""
     i = slabp.free_index
-    slabp.free_index = bufctl[i]
-    bufctl[i] = mark
+    j = slabp.bufctl_base + i
+    slabp.free_index = bufctl[j]
+    bufctl[j] = mark
     return slabp.s_mem + i * size
 
 
-def slab_put_obj(slabp: Slab, objp: int, size: int) -> None:
+def slab_put_obj(bufctl: list[int], slabp: Slab, objp: int, size: int) -> None:
     """mm/slab.c slab_put_obj: objp back at the head of its slab's free chain."""
     i = (objp - slabp.s_mem) // size
-    slabp.bufctl[i] = slabp.free_index
+    bufctl[slabp.bufctl_base + i] = slabp.free_index
     slabp.free_index = i
 
 
@@ -425,6 +437,10 @@ class KmemCache:
     nlive: int = 0                 # objects handed out: len(live)
     # virt_to_page for the liveness queries (the page allocator's mem_map)
     mem_map: list[PageOwner | None] = field(default_factory=list)
+    # the slabs' kmem_bufctl_t arrays, `num` entries each from Slab.bufctl_base;
+    # the bases of destroyed slabs' pieces, for the next slabs
+    bufctl: list[int] = field(default_factory=list)
+    bufctl_unused: list[int] = field(default_factory=list)
     kmalloc: bool = False          # a general (size-N) cache
     has_shrinker: bool = False     # its objects are reclaimed by a registered shrinker
     failslab: bool = False         # sysfs `failslab`: eligible when failslab/cache-filter is on
@@ -477,12 +493,13 @@ class LiveObjects:
     def __iter__(self) -> Iterator[int]:
         c = self.cachep
         size = c.buffer_size
+        bufctl = c.bufctl
         for l3 in c.nodelists:
             for lst in (l3.slabs_full, l3.slabs_partial):
                 for slabp in lst:
-                    bufctl = slabp.bufctl
-                    for i in range(len(bufctl)):
-                        if bufctl[i] == BUFCTL_LIVE:
+                    base = slabp.bufctl_base
+                    for i in range(c.num):
+                        if bufctl[base + i] == BUFCTL_LIVE:
                             yield slabp.s_mem + i * size
 
     def as_set(self) -> set[int]:
@@ -520,8 +537,7 @@ def live_index(cachep: KmemCache, objp: int) -> int:
         return -1
     size = cachep.buffer_size
     i = off // size
-    bufctl = owner.bufctl
-    if i >= len(bufctl) or i * size != off or bufctl[i] != BUFCTL_LIVE:
+    if i >= cachep.num or i * size != off or cachep.bufctl[owner.bufctl_base + i] != BUFCTL_LIVE:
         return -1
     return i
 
@@ -529,7 +545,7 @@ def live_index(cachep: KmemCache, objp: int) -> int:
 def mark_live(cachep: KmemCache, objp: int) -> None:
     """An object leaves its array (or its slab) for the caller: cache.live.add."""
     slabp = cast(Slab, cachep.mem_map[objp >> cachep.page_shift])
-    slabp.bufctl[(objp - slabp.s_mem) // cachep.buffer_size] = BUFCTL_LIVE
+    cachep.bufctl[slabp.bufctl_base + (objp - slabp.s_mem) // cachep.buffer_size] = BUFCTL_LIVE
     cachep.nlive += 1
 
 
@@ -547,10 +563,13 @@ def unmark_live(cachep: KmemCache, objp: int) -> bool:
         return False
     size = cachep.buffer_size
     i = off // size
-    bufctl = owner.bufctl
-    if i >= len(bufctl) or i * size != off or bufctl[i] != BUFCTL_LIVE:
+    if i >= cachep.num or i * size != off:
         return False
-    bufctl[i] = BUFCTL_PARKED
+    bufctl = cachep.bufctl
+    j = owner.bufctl_base + i
+    if bufctl[j] != BUFCTL_LIVE:
+        return False
+    bufctl[j] = BUFCTL_PARKED
     cachep.nlive -= 1
     return True
 
@@ -1159,16 +1178,16 @@ def kmem_cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | N
         ac.touched = True
         avail -= 1
         ac.avail = avail
-        objp = ac.slots[avail]
+        got = ac.slots[avail]       # the int object pushed, handed out as it is
     else:
         got = cache_alloc_refill(s, cachep, flags, cpu)
         if got is None:
             return None
-        objp = got
-    slabp = cast(Slab, cachep.mem_map[objp >> cachep.page_shift])
-    slabp.bufctl[(objp - slabp.s_mem) // cachep.buffer_size] = BUFCTL_LIVE   # mark_live
+    objp = got if got is not None else 0
+    slabp = cast(Slab, cachep.mem_map[objp >> cachep.page_shift])    # mark_live
+    cachep.bufctl[slabp.bufctl_base + (objp - slabp.s_mem) // cachep.buffer_size] = BUFCTL_LIVE
     cachep.nlive += 1
-    return objp
+    return got
 
 
 def kmem_cache_zalloc(s: SlabAllocator, cachep: KmemCache | None, flags: int) -> int | None:
@@ -1264,8 +1283,9 @@ def cache_alloc_refill(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int
                 take = num - slabp.inuse
                 if take > batchcount:
                     take = batchcount
+                bufctl = cachep.bufctl
                 for _ in range(take):
-                    ac_push(ac, slab_get_obj(slabp, size, BUFCTL_PARKED))
+                    ac_push(ac, slab_get_obj(bufctl, slabp, size, BUFCTL_PARKED))
                 slabp.inuse += take
                 batchcount -= take
                 taken += take
@@ -1326,7 +1346,7 @@ def __cache_alloc_node(s: SlabAllocator, cachep: KmemCache, flags: int, nodeid: 
         st.node_allocs += 1
         st.active += 1
         st.high = max(st.high, st.active)
-        obj = slab_get_obj(slabp, cachep.buffer_size, BUFCTL_LIVE)
+        obj = slab_get_obj(cachep.bufctl, slabp, cachep.buffer_size, BUFCTL_LIVE)
         slabp.inuse += 1
         l3.free_objects -= 1
         list_del(slabp)
@@ -1390,9 +1410,19 @@ def cache_grow(s: SlabAllocator, cachep: KmemCache, flags: int, nodeid: int) -> 
     s_mem = slabp.s_mem
     # cache_init_objs: bufctl[i] = i + 1, the last BUFCTL_END; free = 0
     num = cachep.num
-    bufctl = list(range(1, num + 1))
-    bufctl[num - 1] = BUFCTL_END
-    slabp.bufctl = bufctl
+    bufctl = cachep.bufctl
+    unused = cachep.bufctl_unused
+    if unused:
+        base = unused.pop()
+        for i in range(num - 1):
+            bufctl[base + i] = i + 1
+        bufctl[base + num - 1] = BUFCTL_END
+    else:
+        base = len(bufctl)
+        for i in range(1, num):
+            bufctl.append(i)
+        bufctl.append(BUFCTL_END)
+    slabp.bufctl_base = base
     slabp.free_index = 0
     if cachep.flags & SLAB_DEBUG_FLAGS:
         D.cache_init_objs_debug(s, cachep, [s_mem + i * size for i in range(num)], ctor_flags)
@@ -1422,6 +1452,7 @@ def slab_destroy(s: SlabAllocator, cachep: KmemCache, slabp: Slab) -> None:
     else:
         s.vmstat.nr_slab_unreclaimable -= 1 << cachep.gfporder
     __free_pages(s.page_alloc, slabp.pfn, cachep.gfporder, slab_pages=True)
+    cachep.bufctl_unused.append(slabp.bufctl_base)
     if slabp.mgmt is not None:
         assert cachep.slabp_cache is not None
         kmem_cache_free(s, cachep.slabp_cache, slabp.mgmt)
@@ -1580,7 +1611,7 @@ def cache_flusharray(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache, node: 
                 ac_push(shared, slots[i])
             ac_drop_oldest(ac, batchcount)
             return
-    free_block(s, cachep, ac.slots[:batchcount], node)
+    free_block(s, cachep, ac_oldest(ac, batchcount), node)
     if s.debug is not None:
         freeable = l3.slabs_free.count
         cachep.stats.max_freeable = max(cachep.stats.max_freeable, freeable)
@@ -1598,12 +1629,13 @@ def free_block(s: SlabAllocator, cachep: KmemCache, objs: list[int], node: int) 
     free = l3.slabs_free
     partial = l3.slabs_partial
     size = cachep.buffer_size
+    bufctl = cachep.bufctl
     cachep.stats.active -= len(objs)
     for objp in objs:
         slabp = mem_map[objp >> shift]
         assert isinstance(slabp, Slab)
         list_del(slabp)
-        slab_put_obj(slabp, objp, size)
+        slab_put_obj(bufctl, slabp, objp, size)
         slabp.inuse -= 1
         l3.free_objects += 1
         if slabp.inuse == 0:
@@ -1671,7 +1703,7 @@ def drain_array(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache | None, forc
     tofree = ac.avail if force else (ac.limit + 4) // 5
     if tofree > ac.avail:
         tofree = (ac.avail + 1) // 2
-    free_block(s, cachep, ac.slots[:tofree], node)
+    free_block(s, cachep, ac_oldest(ac, tofree), node)
     ac_drop_oldest(ac, tofree)
 
 
