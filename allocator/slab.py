@@ -542,17 +542,19 @@ def live_index(cachep: KmemCache, objp: int) -> int:
     return i
 
 
-def mark_live(cachep: KmemCache, objp: int) -> None:
-    """An object leaves its array (or its slab) for the caller: cache.live.add."""
-    slabp = cast(Slab, cachep.mem_map[objp >> cachep.page_shift])
+def mark_live(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
+    """An object leaves its array (or its slab) for the caller: cache.live.add.
+    The allocation paths look slabs up in their allocator's mem_map (s.mem_map),
+    as free_block does."""
+    slabp = cast(Slab, s.mem_map[objp >> s.page_shift])
     cachep.bufctl[slabp.bufctl_base + (objp - slabp.s_mem) // cachep.buffer_size] = BUFCTL_LIVE
     cachep.nlive += 1
 
 
-def unmark_live(cachep: KmemCache, objp: int) -> bool:
+def unmark_live(s: SlabAllocator, cachep: KmemCache, objp: int) -> bool:
     """cache.live.remove: False (nothing changes) if objp is not handed out."""
-    mem_map = cachep.mem_map
-    pfn = objp >> cachep.page_shift
+    mem_map = s.mem_map
+    pfn = objp >> s.page_shift
     if objp < 0 or pfn >= len(mem_map):
         return False
     owner = mem_map[pfn]
@@ -1184,7 +1186,8 @@ def kmem_cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | N
         if got is None:
             return None
     objp = got if got is not None else 0
-    slabp = cast(Slab, cachep.mem_map[objp >> cachep.page_shift])    # mark_live
+    slabp = s.mem_map[objp >> s.page_shift]    # mark_live, inline
+    assert isinstance(slabp, Slab)
     cachep.bufctl[slabp.bufctl_base + (objp - slabp.s_mem) // cachep.buffer_size] = BUFCTL_LIVE
     cachep.nlive += 1
     return got
@@ -1215,7 +1218,7 @@ def __cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | None
     objp = ____cache_alloc(s, cachep, flags, cpu)
     if objp is None:
         return None
-    mark_live(cachep, objp)
+    mark_live(s, cachep, objp)
     hook = s.trace.hook
     if hook is not None:
         hook("kmem_cache_alloc", cachep, objp, flags, None)
@@ -1467,8 +1470,19 @@ def kmem_cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
     nothing changes."""
     if s.slow:
         return __cache_free(s, cachep, objp)
-    if not unmark_live(cachep, objp):
+    # unmark_live, inline (the interpreted build pays for a call)
+    owner = s.mem_map[objp >> s.page_shift] if 0 <= objp < s.mem_size else None
+    if not isinstance(owner, Slab) or owner.cache is not cachep:
         return bad_free(s, cachep, objp)
+    off = objp - owner.s_mem
+    size = cachep.buffer_size
+    i = off // size
+    bufctl = cachep.bufctl
+    j = owner.bufctl_base + i
+    if off < 0 or i >= cachep.num or i * size != off or bufctl[j] != BUFCTL_LIVE:
+        return bad_free(s, cachep, objp)
+    bufctl[j] = BUFCTL_PARKED
+    cachep.nlive -= 1
     cpu = s.current.cpu
     if s.numa and cache_free_alien(s, cachep, objp, cpu):
         return
@@ -1495,7 +1509,7 @@ def __cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
         if slot is None:
             return
         objp = slot
-    if not unmark_live(cachep, objp):
+    if not unmark_live(s, cachep, objp):
         return bad_free(s, cachep, objp)
     hook = s.trace.hook
     if hook is not None:
