@@ -10,7 +10,7 @@ for them by narrowing (kernel.page_alloc_2618(k), kernel.slab_2618(k), and the
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -84,7 +84,7 @@ class CachePart(Protocol):
     @property
     def align(self) -> int: ...
     @property
-    def live(self) -> set[int]: ...
+    def live(self) -> Collection[int]: ...   # handed out (SLAB: a set view kept in its slabs)
     @property
     def kmalloc(self) -> bool: ...
 

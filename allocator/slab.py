@@ -17,8 +17,14 @@ they show in size-32 ... size-2048. kmem_cache_init boots as 2.6.18 does
 through cpuup_callback).
 
 Objects are physical addresses. Counting follows SLAB: objects parked in per-CPU
-and shared arrays are "active" in slabinfo; `cache.live` holds the objects really
-handed out (sysfs `objects`), and is what catches double and foreign frees.
+and shared arrays are "active" in slabinfo; `cache.live` is the set of objects
+really handed out (sysfs `objects`), and is what catches double and foreign
+frees. It is kept in the slabs: each slab's kmem_bufctl_t array (slab_bufctl)
+chains its free objects from `slabp.free_index`, as 2.6.18's does, and marks
+every other object as parked in an array or handed out (the simulator's two
+markers), so that an allocation or a free is a few native operations. The
+arrays of a cache's slabs are consecutive pieces of one list (cache.bufctl),
+so that growing the cache makes one Python object, the Slab.
 
 A BUG() is logged as i386 prints it (`kernel BUG at mm/slab.c:LINE!`, the line
 of the 4ba3a12d source) and the operation fails; the daemon never crashes.
@@ -29,7 +35,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Final, TypeAlias, cast
+from typing import Final, cast
 
 from . import slab_debug as D
 from .arch import Arch
@@ -147,6 +153,11 @@ BUG_FREE_NOTOBJ: Final = 2748          # cache_free_debugcheck: BUG_ON(objp != i
 BUG_CACHE_FREE: Final = 3434           # kmem_cache_free: BUG_ON(virt_to_cache(objp) != cachep)
 BUG_TUNE_KMEMLIST: Final = 3642        # do_tune_cpucache: alloc_kmemlist failed
 
+# kmem_bufctl_t values besides the index of the next free object (the chain)
+BUFCTL_END: Final = -1        # 2.6.18's BUFCTL_END (~0U): the chain's end
+BUFCTL_PARKED: Final = -2     # the simulator's: off the slab, in an array cache
+BUFCTL_LIVE: Final = -3       # the simulator's: handed out (cache.live)
+
 LIST_FULL: Final = 0
 LIST_PARTIAL: Final = 1
 LIST_FREE: Final = 2
@@ -160,32 +171,74 @@ def _align(x: int, a: int) -> int:
 
 
 class ArrayCache:
-    """struct array_cache: a stack of object pointers (the list's end is the top).
-    `addr` is the kmalloc'd object that holds it (None: a static boot array)."""
-    __slots__ = ("addr", "batchcount", "entry", "limit", "touched")
+    """struct array_cache: a stack of object pointers, `slots[:avail]` (entry[]
+    and avail; the top is slots[avail - 1]). The slots are kept when objects
+    leave, so that pushing and popping allocate nothing. Below avail a slot is
+    never None: it is typed `int | None` so that, compiled, it holds the very
+    int object pushed (an object handed on or out is not unboxed and boxed
+    again). `addr` is the kmalloc'd object that holds it (None: a static boot
+    array)."""
+    __slots__ = ("addr", "avail", "batchcount", "limit", "slots", "touched")
 
     def __init__(self, limit: int, batchcount: int, addr: int | None = None):
-        self.entry: list[int] = []
+        self.slots: list[int | None] = [None] * limit
+        self.avail = 0
         self.limit = limit
         self.batchcount = batchcount
         self.touched = False
         self.addr = addr
 
+    @property
+    def entry(self) -> list[int]:
+        """ac->entry[0 .. avail-1], oldest first (a copy, for readers)."""
+        return ac_oldest(self, self.avail)
 
-# struct list_head: what SlabList and Slab have in common. A union of the two
-# classes, not a Protocol: compiled, its next/prev are native attribute accesses.
-ListHead: TypeAlias = "SlabList | Slab"
+
+def ac_oldest(ac: ArrayCache, n: int) -> list[int]:
+    """ac->entry[0 .. n-1] (a copy)."""
+    return cast("list[int]", ac.slots[:n])
 
 
-class SlabList:
+def ac_push(ac: ArrayCache, objp: int | None) -> None:
+    """ac->entry[ac->avail++] = objp."""
+    avail = ac.avail
+    slots = ac.slots
+    if avail < len(slots):
+        slots[avail] = objp
+    else:
+        slots.append(objp)
+    ac.avail = avail + 1
+
+
+def ac_drop_oldest(ac: ArrayCache, n: int) -> None:
+    """The memmove after a flush: entry[n:] moves down to entry[0]."""
+    slots = ac.slots
+    avail = ac.avail - n
+    for i in range(avail):
+        slots[i] = slots[i + n]
+    ac.avail = avail
+
+
+class ListHead(PageOwner):
+    """struct list_head: what SlabList and Slab have in common (a native base
+    class, so that compiled, setting next/prev is a native attribute store). A
+    PageOwner because Slab is one (one base class); a SlabList owns no frames."""
+    __slots__ = ("next", "prev")
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.next: ListHead = self
+        self.prev: ListHead = self
+
+
+class SlabList(ListHead):
     """A list_head of slabs (slabs_partial, slabs_full, slabs_free): `next`
     is the head's first entry. Iterating walks from the head, as
     list_for_each_entry does."""
-    __slots__ = ("count", "kind", "next", "prev")
+    __slots__ = ("count", "kind")
 
     def __init__(self, kind: int):
-        self.next: ListHead = self
-        self.prev: ListHead = self
+        super().__init__("slab list")
         self.count = 0
         self.kind = kind
 
@@ -245,32 +298,63 @@ def list_del(entry: Slab) -> None:
         entry.on = None
 
 
-class Slab(PageOwner):
+class Slab(ListHead):
     """struct slab: one block of pages cut into objects; it owns its frames.
-    `free` is the bufctl chain as a list whose end is slabp->free (the next
-    object slab_get_obj hands out)."""
-    __slots__ = ("colouroff", "free", "inuse", "list", "mgmt", "next", "node", "on", "prev", "s_mem")
+    slab_bufctl(slabp) is cache.bufctl[bufctl_base : bufctl_base + num]: for a
+    free object the index of the next one (BUFCTL_END ends the chain), starting
+    at slabp->free (`free_index`, the next object slab_get_obj hands out);
+    BUFCTL_PARKED or BUFCTL_LIVE for the others."""
+    __slots__ = ("bufctl_base", "colouroff", "free_index", "inuse", "list", "mgmt", "node", "on", "s_mem")
     # `cache` is PageOwner's (SlabCacheRef | None: mypyc keeps an attribute's
     # type in a subclass); a slab's is always its KmemCache, see _slab_cache.
 
     def __init__(self, cache: KmemCache, node: int):
+        super().__init__(cache.name)
         self.cache = cache
-        self.name = cache.name
         self.node = node
-        self.pfn = 0
         self.colouroff = 0
         self.s_mem = 0
         self.inuse = 0
-        self.free: list[int] = []
+        self.bufctl_base = 0
+        self.free_index = BUFCTL_END
         self.list = LIST_FREE
         self.on: SlabList | None = None
-        self.next: ListHead = self
-        self.prev: ListHead = self
         self.mgmt: int | None = None  # off-slab descriptor object
 
     @property
     def addr(self) -> int:
         return self.pfn << _slab_cache(self).page_shift
+
+    @property
+    def free(self) -> list[int]:
+        """The free objects' addresses, the next one slab_get_obj hands out last."""
+        cachep = _slab_cache(self)
+        size = cachep.buffer_size
+        bufctl = cachep.bufctl
+        out: list[int] = []
+        i = self.free_index
+        while i != BUFCTL_END:
+            out.append(self.s_mem + i * size)
+            i = bufctl[self.bufctl_base + i]
+        out.reverse()
+        return out
+
+
+def slab_get_obj(bufctl: list[int], slabp: Slab, size: int, mark: int) -> int:
+    """mm/slab.c slab_get_obj: the object at the head of the free chain (marked
+    parked or live); the caller counts inuse. bufctl is the cache's."""
+    i = slabp.free_index
+    j = slabp.bufctl_base + i
+    slabp.free_index = bufctl[j]
+    bufctl[j] = mark
+    return slabp.s_mem + i * size
+
+
+def slab_put_obj(bufctl: list[int], slabp: Slab, objp: int, size: int) -> None:
+    """mm/slab.c slab_put_obj: objp back at the head of its slab's free chain."""
+    i = (objp - slabp.s_mem) // size
+    bufctl[slabp.bufctl_base + i] = slabp.free_index
+    slabp.free_index = i
 
 
 def _slab_cache(slabp: Slab) -> KmemCache:
@@ -350,7 +434,13 @@ class KmemCache:
     shared: int = 0
     array: list[ArrayCache] = field(default_factory=list)      # [cpu] -> ArrayCache
     nodelists: list[KmemList3] = field(default_factory=list)   # [node] -> KmemList3
-    live: set[int] = field(default_factory=set)
+    nlive: int = 0                 # objects handed out: len(live)
+    # virt_to_page for the liveness queries (the page allocator's mem_map)
+    mem_map: list[PageOwner | None] = field(default_factory=list)
+    # the slabs' kmem_bufctl_t arrays, `num` entries each from Slab.bufctl_base;
+    # the bases of destroyed slabs' pieces, for the next slabs
+    bufctl: list[int] = field(default_factory=list)
+    bufctl_unused: list[int] = field(default_factory=list)
     kmalloc: bool = False          # a general (size-N) cache
     has_shrinker: bool = False     # its objects are reclaimed by a registered shrinker
     failslab: bool = False         # sysfs `failslab`: eligible when failslab/cache-filter is on
@@ -372,10 +462,118 @@ class KmemCache:
         return total, total - free_slabs, num_objs, num_objs - free_objs
 
     def shared_avail(self) -> int:
-        return sum(len(l3.shared.entry) for l3 in self.nodelists if l3.shared)
+        return sum(l3.shared.avail for l3 in self.nodelists if l3.shared)
+
+    @property
+    def live(self) -> LiveObjects:
+        """The objects handed out and not freed (a set view kept in the slabs)."""
+        return LiveObjects(self)
 
     def __repr__(self) -> str:
         return f"<KmemCache {self.name} {self.buffer_size}>"
+
+
+class LiveObjects:
+    """A cache's objects handed out, as a read-only set: the slots of its slabs
+    whose bufctl is BUFCTL_LIVE (iterated slab by slab, full then partial)."""
+    __slots__ = ("cachep",)
+
+    def __init__(self, cachep: KmemCache) -> None:
+        self.cachep = cachep
+
+    def __contains__(self, objp: object) -> bool:
+        return isinstance(objp, int) and live_index(self.cachep, objp) >= 0
+
+    def __len__(self) -> int:
+        return self.cachep.nlive
+
+    def __bool__(self) -> bool:
+        return self.cachep.nlive > 0
+
+    def __iter__(self) -> Iterator[int]:
+        c = self.cachep
+        size = c.buffer_size
+        bufctl = c.bufctl
+        for l3 in c.nodelists:
+            for lst in (l3.slabs_full, l3.slabs_partial):
+                for slabp in lst:
+                    base = slabp.bufctl_base
+                    for i in range(c.num):
+                        if bufctl[base + i] == BUFCTL_LIVE:
+                            yield slabp.s_mem + i * size
+
+    def as_set(self) -> set[int]:
+        return set(self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LiveObjects):
+            return self.as_set() == other.as_set()
+        if isinstance(other, (set, frozenset)):
+            return self.as_set() == other
+        return NotImplemented
+
+    def __and__(self, other: set[int]) -> set[int]:
+        return self.as_set() & other
+
+    def __rand__(self, other: set[int]) -> set[int]:
+        return other & self.as_set()
+
+    def __repr__(self) -> str:
+        return repr(self.as_set())
+
+
+def live_index(cachep: KmemCache, objp: int) -> int:
+    """The slot index of objp in its slab if it is one of cachep's objects
+    handed out (its bufctl is BUFCTL_LIVE), else -1."""
+    mem_map = cachep.mem_map
+    pfn = objp >> cachep.page_shift
+    if objp < 0 or pfn >= len(mem_map):
+        return -1
+    owner = mem_map[pfn]
+    if not isinstance(owner, Slab) or owner.cache is not cachep:
+        return -1
+    off = objp - owner.s_mem
+    if off < 0:
+        return -1
+    size = cachep.buffer_size
+    i = off // size
+    if i >= cachep.num or i * size != off or cachep.bufctl[owner.bufctl_base + i] != BUFCTL_LIVE:
+        return -1
+    return i
+
+
+def mark_live(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
+    """An object leaves its array (or its slab) for the caller: cache.live.add.
+    The allocation paths look slabs up in their allocator's mem_map (s.mem_map),
+    as free_block does."""
+    slabp = cast(Slab, s.mem_map[objp >> s.page_shift])
+    cachep.bufctl[slabp.bufctl_base + (objp - slabp.s_mem) // cachep.buffer_size] = BUFCTL_LIVE
+    cachep.nlive += 1
+
+
+def unmark_live(s: SlabAllocator, cachep: KmemCache, objp: int) -> bool:
+    """cache.live.remove: False (nothing changes) if objp is not handed out."""
+    mem_map = s.mem_map
+    pfn = objp >> s.page_shift
+    if objp < 0 or pfn >= len(mem_map):
+        return False
+    owner = mem_map[pfn]
+    if not isinstance(owner, Slab) or owner.cache is not cachep:
+        return False
+    off = objp - owner.s_mem
+    if off < 0:
+        return False
+    size = cachep.buffer_size
+    i = off // size
+    if i >= cachep.num or i * size != off:
+        return False
+    bufctl = cachep.bufctl
+    j = owner.bufctl_base + i
+    if bufctl[j] != BUFCTL_LIVE:
+        return False
+    bufctl[j] = BUFCTL_PARKED
+    cachep.nlive -= 1
+    return True
 
 
 class SlabAllocator:
@@ -499,7 +697,8 @@ def kmem_cache_init(s: SlabAllocator) -> None:
     cc = KmemCache(name="kmem_cache", obj_size=sizeof_kmem_cache(s), buffer_size=size, align=line,
                    flags=0, gfporder=order, num=num, colour=left_over // line, colour_off=line,
                    slab_size=_align(num * s.sizeof_bufctl + SIZEOF_STRUCT_SLAB, line), gfpflags=0,
-                   page_shift=s.page_shift, limit=BOOT_CPUCACHE_ENTRIES, batchcount=1, shared=1)
+                   page_shift=s.page_shift, limit=BOOT_CPUCACHE_ENTRIES, batchcount=1, shared=1,
+                   mem_map=s.mem_map)
     cc.array = [ArrayCache(BOOT_CPUCACHE_ENTRIES, 1) for _ in range(s.sched.nr_cpus)]
     cc.nodelists = [KmemList3() for _ in range(s.nr_nodes)]
     cc.nodelists[0].up = True       # initkmem_list3[CACHE_CACHE]
@@ -774,7 +973,8 @@ def __kmem_cache_create(s: SlabAllocator, name: str, size: int, align: int, flag
                        colour=left_over // colour_off, colour_off=colour_off,
                        slab_size=slab_size,
                        gfpflags=GFP_DMA if flags & SLAB_CACHE_DMA else 0,
-                       page_shift=s.page_shift, obj_offset=obj_offset, ctor=ctor, dtor=dtor)
+                       page_shift=s.page_shift, obj_offset=obj_offset, ctor=ctor, dtor=dtor,
+                       mem_map=s.mem_map)
     cachep.desc = desc
     if flags & CFLGS_OFF_SLAB:
         cachep.slabp_cache = kmem_find_general_cachep(s, slab_size, 0)
@@ -860,9 +1060,9 @@ def do_tune_cpucache(s: SlabAllocator, cachep: KmemCache, limit: int, batchcount
     cachep.batchcount, cachep.limit, cachep.shared = batchcount, limit, shared
     for i in cpus:
         ccold = olds[i]
-        if ccold.entry:
+        if ccold.avail:
             free_block(s, cachep, ccold.entry, s.cpu_node[i])
-            ccold.entry = []
+            ccold.avail = 0
         if ccold.addr is not None:
             kfree(s, ccold.addr)
     err = alloc_kmemlist(s, cachep)
@@ -887,9 +1087,9 @@ def alloc_kmemlist(s: SlabAllocator, cachep: KmemCache) -> int:
         l3 = cachep.nodelists[node]
         if l3.up:
             shared = l3.shared
-            if shared is not None and shared.entry:
+            if shared is not None and shared.avail:
                 free_block(s, cachep, shared.entry, node)
-                shared.entry = []
+                shared.avail = 0
             l3.shared = new_shared
             if s.numa and l3.alien is None:
                 l3.alien, l3.alien_addr = new_alien
@@ -975,17 +1175,22 @@ def kmem_cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | N
         return __cache_alloc(s, cachep, flags)
     cpu = s.current.cpu
     ac = cachep.array[cpu]
-    entry = ac.entry
-    if entry:
+    avail = ac.avail
+    if avail:
         ac.touched = True
-        objp = entry.pop()
+        avail -= 1
+        ac.avail = avail
+        got = ac.slots[avail]       # the int object pushed, handed out as it is
     else:
         got = cache_alloc_refill(s, cachep, flags, cpu)
         if got is None:
             return None
-        objp = got
-    cachep.live.add(objp)
-    return objp
+    objp = got if got is not None else 0
+    slabp = s.mem_map[objp >> s.page_shift]    # mark_live, inline
+    assert isinstance(slabp, Slab)
+    cachep.bufctl[slabp.bufctl_base + (objp - slabp.s_mem) // cachep.buffer_size] = BUFCTL_LIVE
+    cachep.nlive += 1
+    return got
 
 
 def kmem_cache_zalloc(s: SlabAllocator, cachep: KmemCache | None, flags: int) -> int | None:
@@ -1013,7 +1218,7 @@ def __cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | None
     objp = ____cache_alloc(s, cachep, flags, cpu)
     if objp is None:
         return None
-    cachep.live.add(objp)
+    mark_live(s, cachep, objp)
     hook = s.trace.hook
     if hook is not None:
         hook("kmem_cache_alloc", cachep, objp, flags, None)
@@ -1025,10 +1230,11 @@ def __cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int) -> int | None
 def ____cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int) -> int | None:
     """An object from the CPU's array, refilled if it is empty."""
     ac = cachep.array[cpu]
-    if ac.entry:
+    if ac.avail:
         cachep.stats.allochit += 1
         ac.touched = True
-        return ac.entry.pop()
+        ac.avail -= 1
+        return ac.slots[ac.avail]
     cachep.stats.allocmiss += 1
     return cache_alloc_refill(s, cachep, flags, cpu)
 
@@ -1036,11 +1242,18 @@ def ____cache_alloc(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int) -
 def transfer_objects(to: ArrayCache, frm: ArrayCache, max_nr: int) -> int:
     """mm/slab.c transfer_objects: the top `nr` entries of `frm`, in order,
     onto `to`; the receiving array is marked touched."""
-    nr = min(len(frm.entry), max_nr, to.limit - len(to.entry))
+    nr = frm.avail      # min(from->avail, max, to->limit - to->avail)
+    if nr > max_nr:
+        nr = max_nr
+    if nr > to.limit - to.avail:
+        nr = to.limit - to.avail
     if nr <= 0:
         return 0
-    to.entry.extend(frm.entry[-nr:])
-    del frm.entry[-nr:]
+    slots = frm.slots
+    start = frm.avail - nr
+    for i in range(start, frm.avail):
+        ac_push(to, slots[i])
+    frm.avail = start
     to.touched = True
     return nr
 
@@ -1060,7 +1273,7 @@ def cache_alloc_refill(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int
         if not (shared is not None and transfer_objects(ac, shared, batchcount)):
             partial, full, free = l3.slabs_partial, l3.slabs_full, l3.slabs_free
             num = cachep.num
-            entry = ac.entry
+            size = cachep.buffer_size
             taken = 0
             while batchcount > 0:
                 if partial.next is not partial:
@@ -1070,10 +1283,12 @@ def cache_alloc_refill(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int
                     if free.next is free:
                         break
                     slabp = free.first()
-                take = min(batchcount, num - slabp.inuse)
-                objs = slabp.free
-                entry.extend(reversed(objs[-take:]))   # slab_get_obj, one by one
-                del objs[-take:]
+                take = num - slabp.inuse
+                if take > batchcount:
+                    take = batchcount
+                bufctl = cachep.bufctl
+                for _ in range(take):
+                    ac_push(ac, slab_get_obj(bufctl, slabp, size, BUFCTL_PARKED))
                 slabp.inuse += take
                 batchcount -= take
                 taken += take
@@ -1086,17 +1301,19 @@ def cache_alloc_refill(s: SlabAllocator, cachep: KmemCache, flags: int, cpu: int
                 st = cachep.stats
                 st.allocs += taken
                 st.active += taken
-                st.high = max(st.high, st.active)
-            l3.free_objects -= len(ac.entry)
-        if not ac.entry:
+                if st.active > st.high:
+                    st.high = st.active
+            l3.free_objects -= ac.avail
+        if not ac.avail:
             grown = cache_grow(s, cachep, flags, node)
             ac = cachep.array[cpu]
-            if not grown and not ac.entry:
+            if not grown and not ac.avail:
                 return None
-            if not ac.entry:
+            if not ac.avail:
                 continue
         ac.touched = True
-        return ac.entry.pop()
+        ac.avail -= 1
+        return ac.slots[ac.avail]
 
 
 def kmem_cache_alloc_node(s: SlabAllocator, cachep: KmemCache, flags: int, nodeid: int) -> int | None:
@@ -1109,7 +1326,7 @@ def kmem_cache_alloc_node(s: SlabAllocator, cachep: KmemCache, flags: int, nodei
     objp = __cache_alloc_node(s, cachep, flags, nodeid)
     if objp is None:
         return None
-    cachep.live.add(objp)
+    cachep.nlive += 1       # __cache_alloc_node marked it live
     if s.debug is not None:
         return D.cache_alloc_debugcheck_after(s, cachep, objp, flags)
     return objp
@@ -1132,7 +1349,7 @@ def __cache_alloc_node(s: SlabAllocator, cachep: KmemCache, flags: int, nodeid: 
         st.node_allocs += 1
         st.active += 1
         st.high = max(st.high, st.active)
-        obj = slabp.free.pop()
+        obj = slab_get_obj(cachep.bufctl, slabp, cachep.buffer_size, BUFCTL_LIVE)
         slabp.inuse += 1
         l3.free_objects -= 1
         list_del(slabp)
@@ -1194,14 +1411,27 @@ def cache_grow(s: SlabAllocator, cachep: KmemCache, flags: int, nodeid: int) -> 
     slabp.s_mem = addr + slabp.colouroff
     size = cachep.buffer_size
     s_mem = slabp.s_mem
-    # cache_init_objs: bufctl[i] = i + 1, free = 0 (the list's end is index 0)
-    objs = list(range(s_mem + (cachep.num - 1) * size, s_mem - 1, -size))
+    # cache_init_objs: bufctl[i] = i + 1, the last BUFCTL_END; free = 0
+    num = cachep.num
+    bufctl = cachep.bufctl
+    unused = cachep.bufctl_unused
+    if unused:
+        base = unused.pop()
+        for i in range(num - 1):
+            bufctl[base + i] = i + 1
+        bufctl[base + num - 1] = BUFCTL_END
+    else:
+        base = len(bufctl)
+        for i in range(1, num):
+            bufctl.append(i)
+        bufctl.append(BUFCTL_END)
+    slabp.bufctl_base = base
+    slabp.free_index = 0
     if cachep.flags & SLAB_DEBUG_FLAGS:
-        D.cache_init_objs_debug(s, cachep, objs[::-1], ctor_flags)
+        D.cache_init_objs_debug(s, cachep, [s_mem + i * size for i in range(num)], ctor_flags)
     elif cachep.ctor:
-        for objp in reversed(objs):
-            cachep.ctor(s, objp, cachep, ctor_flags)
-    slabp.free = objs
+        for i in range(num):
+            cachep.ctor(s, s_mem + i * size, cachep, ctor_flags)
     list_add_tail(slabp, l3.slabs_free)
     cachep.grown += 1
     l3.free_objects += cachep.num
@@ -1225,6 +1455,7 @@ def slab_destroy(s: SlabAllocator, cachep: KmemCache, slabp: Slab) -> None:
     else:
         s.vmstat.nr_slab_unreclaimable -= 1 << cachep.gfporder
     __free_pages(s.page_alloc, slabp.pfn, cachep.gfporder, slab_pages=True)
+    cachep.bufctl_unused.append(slabp.bufctl_base)
     if slabp.mgmt is not None:
         assert cachep.slabp_cache is not None
         kmem_cache_free(s, cachep.slabp_cache, slabp.mgmt)
@@ -1239,18 +1470,33 @@ def kmem_cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
     nothing changes."""
     if s.slow:
         return __cache_free(s, cachep, objp)
-    try:
-        cachep.live.remove(objp)
-    except KeyError:
+    # unmark_live, inline (the interpreted build pays for a call)
+    owner = s.mem_map[objp >> s.page_shift] if 0 <= objp < s.mem_size else None
+    if not isinstance(owner, Slab) or owner.cache is not cachep:
         return bad_free(s, cachep, objp)
+    off = objp - owner.s_mem
+    size = cachep.buffer_size
+    i = off // size
+    bufctl = cachep.bufctl
+    j = owner.bufctl_base + i
+    if off < 0 or i >= cachep.num or i * size != off or bufctl[j] != BUFCTL_LIVE:
+        return bad_free(s, cachep, objp)
+    bufctl[j] = BUFCTL_PARKED
+    cachep.nlive -= 1
     cpu = s.current.cpu
     if s.numa and cache_free_alien(s, cachep, objp, cpu):
         return
     ac = cachep.array[cpu]
-    entry = ac.entry
-    if len(entry) >= ac.limit:
+    avail = ac.avail
+    if avail >= ac.limit:
         cache_flusharray(s, cachep, ac, s.cpu_node[cpu])
-    entry.append(objp)
+        avail = ac.avail
+    slots = ac.slots
+    if avail < len(slots):
+        slots[avail] = objp
+    else:
+        slots.append(objp)
+    ac.avail = avail + 1
     waiters = s.free_waiters
     if waiters is not None:
         waiters()
@@ -1263,9 +1509,7 @@ def __cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
         if slot is None:
             return
         objp = slot
-    try:
-        cachep.live.remove(objp)
-    except KeyError:
+    if not unmark_live(s, cachep, objp):
         return bad_free(s, cachep, objp)
     hook = s.trace.hook
     if hook is not None:
@@ -1280,12 +1524,12 @@ def ____cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
     if s.numa and cache_free_alien(s, cachep, objp, cpu):
         return
     ac = cachep.array[cpu]
-    if len(ac.entry) < ac.limit:
+    if ac.avail < ac.limit:
         cachep.stats.freehit += 1
     else:
         cachep.stats.freemiss += 1
         cache_flusharray(s, cachep, ac, s.cpu_node[cpu])
-    ac.entry.append(objp)
+    ac_push(ac, objp)
     waiters = s.free_waiters
     if waiters is not None:
         waiters()
@@ -1305,10 +1549,10 @@ def cache_free_alien(s: SlabAllocator, cachep: KmemCache, objp: int, cpu: int) -
     cachep.node_frees += 1
     alien = l3.alien[nodeid] if l3.alien else None
     if alien is not None:
-        if len(alien.entry) >= alien.limit:
+        if alien.avail >= alien.limit:
             cachep.stats.overflows += 1
             __drain_alien_cache(s, cachep, alien, nodeid)
-        alien.entry.append(objp)
+        ac_push(alien, objp)
     else:
         free_block(s, cachep, [objp], nodeid)
     waiters = s.free_waiters
@@ -1319,12 +1563,12 @@ def cache_free_alien(s: SlabAllocator, cachep: KmemCache, objp: int, cpu: int) -
 
 def __drain_alien_cache(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache, node: int) -> None:
     """Into the remote node's shared array first, the rest to its slabs."""
-    if ac.entry:
+    if ac.avail:
         rl3 = cachep.nodelists[node]
         if rl3.shared is not None:
             transfer_objects(rl3.shared, ac, ac.limit)
         free_block(s, cachep, ac.entry, node)
-        ac.entry = []
+        ac.avail = 0
 
 
 def drain_alien_cache(s: SlabAllocator, cachep: KmemCache, alien: list[ArrayCache | None]) -> None:
@@ -1338,7 +1582,7 @@ def reap_alien(s: SlabAllocator, cachep: KmemCache, l3: KmemList3, cpu: int) -> 
     if l3.alien:
         node = s.reap_node[cpu]
         ac = l3.alien[node] if node < len(l3.alien) else None
-        if ac is not None and ac.entry:
+        if ac is not None and ac.avail:
             __drain_alien_cache(s, cachep, ac, node)
 
 
@@ -1373,17 +1617,19 @@ def cache_flusharray(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache, node: 
     l3 = cachep.nodelists[node]
     shared = l3.shared
     if shared is not None:
-        room = shared.limit - len(shared.entry)
+        room = shared.limit - shared.avail
         if room > 0:
             batchcount = min(batchcount, room)
-            shared.entry.extend(ac.entry[:batchcount])
-            del ac.entry[:batchcount]
+            slots = ac.slots
+            for i in range(batchcount):
+                ac_push(shared, slots[i])
+            ac_drop_oldest(ac, batchcount)
             return
-    free_block(s, cachep, ac.entry[:batchcount], node)
+    free_block(s, cachep, ac_oldest(ac, batchcount), node)
     if s.debug is not None:
         freeable = l3.slabs_free.count
         cachep.stats.max_freeable = max(cachep.stats.max_freeable, freeable)
-    del ac.entry[:batchcount]
+    ac_drop_oldest(ac, batchcount)
 
 
 def free_block(s: SlabAllocator, cachep: KmemCache, objs: list[int], node: int) -> None:
@@ -1396,12 +1642,14 @@ def free_block(s: SlabAllocator, cachep: KmemCache, objs: list[int], node: int) 
     l3 = cachep.nodelists[node]
     free = l3.slabs_free
     partial = l3.slabs_partial
+    size = cachep.buffer_size
+    bufctl = cachep.bufctl
     cachep.stats.active -= len(objs)
     for objp in objs:
         slabp = mem_map[objp >> shift]
         assert isinstance(slabp, Slab)
         list_del(slabp)
-        slabp.free.append(objp)
+        slab_put_obj(bufctl, slabp, objp, size)
         slabp.inuse -= 1
         l3.free_objects += 1
         if slabp.inuse == 0:
@@ -1420,9 +1668,9 @@ def free_block(s: SlabAllocator, cachep: KmemCache, objs: list[int], node: int) 
 def drain_cpu_caches(s: SlabAllocator, cachep: KmemCache) -> None:
     """do_drain on every CPU, the alien arrays, then each shared array."""
     for cpu, ac in enumerate(cachep.array):
-        if ac.entry:
+        if ac.avail:
             free_block(s, cachep, ac.entry, s.cpu_node[cpu])
-            ac.entry = []
+            ac.avail = 0
     for l3 in cachep.nodelists:
         if l3.alien:
             drain_alien_cache(s, cachep, l3.alien)
@@ -1461,16 +1709,16 @@ def kmem_cache_shrink(s: SlabAllocator, cachep: KmemCache) -> int:
 def drain_array(s: SlabAllocator, cachep: KmemCache, ac: ArrayCache | None, force: bool, node: int) -> None:
     """mm/slab.c drain_array: a touched array is only untouched; otherwise a
     fifth of its limit (all with force) goes back to the slabs, oldest first."""
-    if not ac or not ac.entry:
+    if not ac or not ac.avail:
         return
     if ac.touched and not force:
         ac.touched = False
         return
-    tofree = len(ac.entry) if force else (ac.limit + 4) // 5
-    if tofree > len(ac.entry):
-        tofree = (len(ac.entry) + 1) // 2
-    free_block(s, cachep, ac.entry[:tofree], node)
-    del ac.entry[:tofree]
+    tofree = ac.avail if force else (ac.limit + 4) // 5
+    if tofree > ac.avail:
+        tofree = (ac.avail + 1) // 2
+    free_block(s, cachep, ac_oldest(ac, tofree), node)
+    ac_drop_oldest(ac, tofree)
 
 
 def cache_reap(s: SlabAllocator) -> None:
@@ -1538,7 +1786,7 @@ def slab_of(s: SlabAllocator, addr: int) -> Slab | None:
 
 def slab_object_is_live(cachep: KmemCache, objp: int) -> bool:
     """Is objp (an address kmem_cache_alloc returned) handed out and not freed?"""
-    return objp - cachep.obj_offset in cachep.live
+    return live_index(cachep, objp - cachep.obj_offset) >= 0
 
 
 def cache_partial_slabs(cachep: KmemCache) -> int:
@@ -1547,8 +1795,8 @@ def cache_partial_slabs(cachep: KmemCache) -> int:
 
 def cache_cpu_objects(cachep: KmemCache) -> int:
     """Objects parked in the per-CPU, shared and alien arrays."""
-    alien = sum(len(a.entry) for l3 in cachep.nodelists if l3.alien for a in l3.alien if a is not None)
-    return sum(len(a.entry) for a in cachep.array) + cachep.shared_avail() + alien
+    alien = sum(a.avail for l3 in cachep.nodelists if l3.alien for a in l3.alien if a is not None)
+    return sum(a.avail for a in cachep.array) + cachep.shared_avail() + alien
 
 
 # -- kmalloc ----------------------------------------------------------------
@@ -1627,6 +1875,6 @@ def kfree(s: SlabAllocator, objp: int | None) -> None:
             BUG(s, BUG_PAGE_GET_CACHE)
         return
     cachep = _slab_cache(owner)
-    if s.slow and s.trace.hook is not None and objp in cachep.live:
+    if s.slow and s.trace.hook is not None and live_index(cachep, objp) >= 0:
         s.trace.hook("kfree", cachep, objp, 0, None)
     kmem_cache_free(s, cachep, objp)
