@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import overload
+from typing import Final, overload
 
 from .._pure import interpreted, primary
 from ..arch import Arch
@@ -80,70 +80,73 @@ from .gfp import (
 
 __all__ = ["FREE", "HOLE", "PAGES", "PCP", "RESERVED", "PageOwner"]
 
-MAX_PAGE_ORDER = 10
-NR_PAGE_ORDERS = MAX_PAGE_ORDER + 1
-PAGEBLOCK_ORDER = 9                      # pageblock_order = min(HPAGE_PMD_ORDER, MAX_PAGE_ORDER)
-PAGEBLOCK_NR_PAGES = 1 << PAGEBLOCK_ORDER
-PAGE_ALLOC_COSTLY_ORDER = 3
-NR_PCP_LISTS = 3 * (PAGE_ALLOC_COSTLY_ORDER + 1) + 2   # NR_LOWORDER_PCP_LISTS + 2 THP lists
-PCP_BATCH_SCALE_MAX = 5                  # CONFIG_PCP_BATCH_SCALE_MAX
-MIN_PERCPU_PAGELIST_HIGH_FRACTION = 8
-MAX_RECLAIM_RETRIES = 16
-SWAP_CLUSTER_MAX = 32
-DEF_PRIORITY = 12
+MAX_PAGE_ORDER: Final = 10
+NR_PAGE_ORDERS: Final = MAX_PAGE_ORDER + 1
+PAGEBLOCK_ORDER: Final = 9                      # pageblock_order = min(HPAGE_PMD_ORDER, MAX_PAGE_ORDER)
+PAGEBLOCK_NR_PAGES: Final = 1 << PAGEBLOCK_ORDER
+PAGE_ALLOC_COSTLY_ORDER: Final = 3
+NR_PCP_LISTS: Final = 3 * (PAGE_ALLOC_COSTLY_ORDER + 1) + 2   # NR_LOWORDER_PCP_LISTS + 2 THP lists
+PCP_BATCH_SCALE_MAX: Final = 5                  # CONFIG_PCP_BATCH_SCALE_MAX
+MIN_PERCPU_PAGELIST_HIGH_FRACTION: Final = 8
+MAX_RECLAIM_RETRIES: Final = 16
+SWAP_CLUSTER_MAX: Final = 32
+DEF_PRIORITY: Final = 12
 # mm/page_alloc.c sysctl_lowmem_reserve_ratio[MAX_NR_ZONES]
-LOWMEM_RESERVE_RATIO = (256, 256, 32, 0, 0)
-WATERMARK_SCALE_FACTOR = 10
-WATERMARK_BOOST_FACTOR = 15000
+LOWMEM_RESERVE_RATIO: Final = (256, 256, 32, 0, 0)
+WATERMARK_SCALE_FACTOR: Final = 10
+WATERMARK_BOOST_FACTOR: Final = 15000
 # x86: the first 1 MiB is always reserved (arch/x86/kernel/setup.c, 5.13+)
-RESERVE_LOW = 1 << 20
+RESERVE_LOW: Final = 1 << 20
 # The kernel image and early allocations (initrd, percpu first chunk, early
 # page tables, ACPI): an ESTIMATE of 16 MiB from CONFIG_PHYSICAL_START (16 MiB),
 # KASLR off (docs/deviations.md).
-KERNEL_START = 16 << 20
-KERNEL_RESERVE = 16 << 20
-SECTION_SIZE_BITS = 27                   # x86_64 SPARSEMEM: 128 MiB sections
+KERNEL_START: Final = 16 << 20
+KERNEL_RESERVE: Final = 16 << 20
+SECTION_SIZE_BITS: Final = 27                   # x86_64 SPARSEMEM: 128 MiB sections
 
 # enum zone_watermarks
-WMARK_MIN, WMARK_LOW, WMARK_HIGH, WMARK_PROMO = 0, 1, 2, 3
-NR_WMARK = 4
+WMARK_MIN: Final = 0
+WMARK_LOW: Final = 1
+WMARK_HIGH: Final = 2
+WMARK_PROMO: Final = 3
+NR_WMARK: Final = 4
 
 # mm/internal.h alloc flags
-ALLOC_WMARK_MIN = WMARK_MIN
-ALLOC_WMARK_LOW = WMARK_LOW
-ALLOC_WMARK_HIGH = WMARK_HIGH
-ALLOC_NO_WATERMARKS = 0x04
-ALLOC_WMARK_MASK = ALLOC_NO_WATERMARKS - 1
-ALLOC_OOM = 0x08
-ALLOC_NON_BLOCK = 0x10
-ALLOC_MIN_RESERVE = 0x20                 # == __GFP_HIGH
-ALLOC_CPUSET = 0x40
-ALLOC_CMA = 0x80
-ALLOC_NOFRAGMENT = 0x100
-ALLOC_HIGHATOMIC = 0x200
-ALLOC_TRYLOCK = 0x400
-ALLOC_KSWAPD = 0x800                     # == __GFP_KSWAPD_RECLAIM
-ALLOC_RESERVES = ALLOC_NON_BLOCK | ALLOC_MIN_RESERVE | ALLOC_HIGHATOMIC | ALLOC_OOM
+ALLOC_WMARK_MIN: Final = WMARK_MIN
+ALLOC_WMARK_LOW: Final = WMARK_LOW
+ALLOC_WMARK_HIGH: Final = WMARK_HIGH
+ALLOC_NO_WATERMARKS: Final = 0x04
+ALLOC_WMARK_MASK: Final = ALLOC_NO_WATERMARKS - 1
+ALLOC_OOM: Final = 0x08
+ALLOC_NON_BLOCK: Final = 0x10
+ALLOC_MIN_RESERVE: Final = 0x20                 # == __GFP_HIGH
+ALLOC_CPUSET: Final = 0x40
+ALLOC_CMA: Final = 0x80
+ALLOC_NOFRAGMENT: Final = 0x100
+ALLOC_HIGHATOMIC: Final = 0x200
+ALLOC_TRYLOCK: Final = 0x400
+ALLOC_KSWAPD: Final = 0x800                     # == __GFP_KSWAPD_RECLAIM
+ALLOC_RESERVES: Final = ALLOC_NON_BLOCK | ALLOC_MIN_RESERVE | ALLOC_HIGHATOMIC | ALLOC_OOM
 assert ALLOC_MIN_RESERVE == __GFP_HIGH and ALLOC_KSWAPD == __GFP_KSWAPD_RECLAIM
 
 # pcp->flags
-PCPF_PREV_FREE_HIGH_ORDER = 0x01
-PCPF_FREE_HIGH_BATCH = 0x02
+PCPF_PREV_FREE_HIGH_ORDER: Final = 0x01
+PCPF_FREE_HIGH_BATCH: Final = 0x02
 
 # fallbacks[MIGRATE_PCPTYPES][MIGRATE_PCPTYPES - 1]
-FALLBACKS = ((MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE),
+FALLBACKS: Final = ((MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE),
              (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE),
              (MIGRATE_UNMOVABLE, MIGRATE_MOVABLE))
-MIGRATETYPE_NAMES = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "Isolate")
+MIGRATETYPE_NAMES: Final = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "Isolate")
 
 # /proc/vmstat item names (6.18, this config; the reference §8), in order.
-ZONE_STAT_ITEMS = ("nr_free_pages", "nr_free_pages_blocks", "nr_zone_inactive_anon",
+ZONE_STAT_ITEMS: Final = ("nr_free_pages", "nr_free_pages_blocks", "nr_zone_inactive_anon",
                    "nr_zone_active_anon", "nr_zone_inactive_file", "nr_zone_active_file",
                    "nr_zone_unevictable", "nr_zone_write_pending", "nr_mlock", "nr_zspages",
                    "nr_free_cma")
-NUMA_STAT_ITEMS = ("numa_hit", "numa_miss", "numa_foreign", "numa_interleave", "numa_local",
+NUMA_STAT_ITEMS: Final = ("numa_hit", "numa_miss", "numa_foreign", "numa_interleave", "numa_local",
                    "numa_other")
-NODE_STAT_ITEMS = (
+NODE_STAT_ITEMS: Final = (
     "nr_inactive_anon", "nr_active_anon", "nr_inactive_file", "nr_active_file", "nr_unevictable",
     "nr_slab_reclaimable", "nr_slab_unreclaimable", "nr_isolated_anon", "nr_isolated_file",
     "workingset_nodes", "workingset_refault_anon", "workingset_refault_file",
@@ -161,8 +164,8 @@ NODE_STAT_ITEMS = (
 # node items kept in bytes by their callers (vmstat_item_in_bytes): stored in pages
 NODE_BYTE_ITEMS = {"nr_slab_reclaimable_b": "nr_slab_reclaimable",
                    "nr_slab_unreclaimable_b": "nr_slab_unreclaimable"}
-_Z5 = tuple(z.lower() for z in ZONE_NAMES)
-VM_EVENT_ITEMS = (
+_Z5: Final = tuple(z.lower() for z in ZONE_NAMES)
+VM_EVENT_ITEMS: Final = (
     "pgpgin", "pgpgout", "pswpin", "pswpout",
     *(f"pgalloc_{z}" for z in _Z5), *(f"allocstall_{z}" for z in _Z5),
     *(f"pgskip_{z}" for z in _Z5),
@@ -197,8 +200,8 @@ assert len(VM_EVENT_ITEMS) == 119 and len(NODE_STAT_ITEMS) == 51
 
 # -- the sparse mem_map ---------------------------------------------------------
 
-CHUNK_SHIFT = PAGEBLOCK_ORDER
-CHUNK = 1 << CHUNK_SHIFT
+CHUNK_SHIFT: Final = PAGEBLOCK_ORDER
+CHUNK: Final = 1 << CHUNK_SHIFT
 
 
 class MemMap:
@@ -1446,7 +1449,10 @@ def __rmqueue_steal(pa: PageAllocator, zone: Zone, order: int, start_mt: int) ->
     return None
 
 
-RMQUEUE_NORMAL, RMQUEUE_CMA, RMQUEUE_CLAIM, RMQUEUE_STEAL = 0, 1, 2, 3
+RMQUEUE_NORMAL: Final = 0
+RMQUEUE_CMA: Final = 1
+RMQUEUE_CLAIM: Final = 2
+RMQUEUE_STEAL: Final = 3
 
 
 def __rmqueue(pa: PageAllocator, zone: Zone, order: int, migratetype: int, alloc_flags: int,
@@ -1531,8 +1537,8 @@ def rmqueue_pcplist(pa: PageAllocator, preferred: Zone, zone: Zone, order: int, 
     return pfn
 
 
-_PGALLOC = tuple(f"pgalloc_{z}" for z in _Z5)
-_ALLOCSTALL = tuple(f"allocstall_{z}" for z in _Z5)
+_PGALLOC: Final = tuple(f"pgalloc_{z}" for z in _Z5)
+_ALLOCSTALL: Final = tuple(f"allocstall_{z}" for z in _Z5)
 
 
 def rmqueue_buddy(pa: PageAllocator, preferred: Zone, zone: Zone, order: int, alloc_flags: int,
@@ -2287,7 +2293,7 @@ def prepare_kswapd_sleep(pa: PageAllocator, node: Node, order: int, highest_zone
     return pgdat_balanced(pa, node, order, highest_zoneidx)
 
 
-KSWAPD_NAP = HZ // 10            # kswapd_try_to_sleep's schedule_timeout(HZ/10)
+KSWAPD_NAP: Final = HZ // 10            # kswapd_try_to_sleep's schedule_timeout(HZ/10)
 
 
 def kswapd_run(pa: PageAllocator) -> int:
@@ -2576,7 +2582,7 @@ def struct_page_address(pa: PageAllocator, pfn: int) -> int:
     return (VMEMMAP_START + pfn * pa.arch.sizeof_struct_page) & pa.arch.address_mask
 
 
-VMEMMAP_START = 0xFFFFEA0000000000
+VMEMMAP_START: Final = 0xFFFFEA0000000000
 
 
 def __get_free_pages(pa: PageAllocator, gfp_mask: int, order: int) -> int | None:

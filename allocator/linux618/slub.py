@@ -58,7 +58,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType, ModuleType
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Final, Protocol, cast
 
 from .._pure import interpreted
 from ..arch import Arch
@@ -103,30 +103,30 @@ if TYPE_CHECKING:
 
 # -- include/linux/slab.h: enum _slab_flag_bits, this config (SLUB_DEBUG, MEMCG,
 # SLAB_OBJ_EXT; no DEBUG_OBJECTS, FAILSLAB, KASAN, KFENCE, SLUB_TINY)
-SLAB_CONSISTENCY_CHECKS = 1 << 0
-SLAB_RED_ZONE = 1 << 1
-SLAB_POISON = 1 << 2
-SLAB_KMALLOC = 1 << 3
-SLAB_HWCACHE_ALIGN = 1 << 4
-SLAB_CACHE_DMA = 1 << 5
-SLAB_CACHE_DMA32 = 1 << 6
-SLAB_STORE_USER = 1 << 7
-SLAB_PANIC = 1 << 8
-SLAB_TYPESAFE_BY_RCU = 1 << 9
-SLAB_TRACE = 1 << 10
-SLAB_NOLEAKTRACE = 1 << 11
-SLAB_NO_MERGE = 1 << 12
-SLAB_ACCOUNT = 1 << 13
-SLAB_NO_USER_FLAGS = 1 << 14
-SLAB_RECLAIM_ACCOUNT = 1 << 15
-__OBJECT_POISON = 1 << 16
-__CMPXCHG_DOUBLE = 1 << 17
-SLAB_NO_OBJ_EXT = 1 << 18
-SLAB_DEBUG_OBJECTS = 0          # CONFIG_DEBUG_OBJECTS off
-SLAB_FAILSLAB = 0               # CONFIG_FAILSLAB off on the 6.18 host
-SLAB_KASAN = 0
-SLAB_SKIP_KFENCE = 0
-SLAB_TEMPORARY = SLAB_RECLAIM_ACCOUNT
+SLAB_CONSISTENCY_CHECKS: Final = 1 << 0
+SLAB_RED_ZONE: Final = 1 << 1
+SLAB_POISON: Final = 1 << 2
+SLAB_KMALLOC: Final = 1 << 3
+SLAB_HWCACHE_ALIGN: Final = 1 << 4
+SLAB_CACHE_DMA: Final = 1 << 5
+SLAB_CACHE_DMA32: Final = 1 << 6
+SLAB_STORE_USER: Final = 1 << 7
+SLAB_PANIC: Final = 1 << 8
+SLAB_TYPESAFE_BY_RCU: Final = 1 << 9
+SLAB_TRACE: Final = 1 << 10
+SLAB_NOLEAKTRACE: Final = 1 << 11
+SLAB_NO_MERGE: Final = 1 << 12
+SLAB_ACCOUNT: Final = 1 << 13
+SLAB_NO_USER_FLAGS: Final = 1 << 14
+SLAB_RECLAIM_ACCOUNT: Final = 1 << 15
+__OBJECT_POISON: Final = 1 << 16
+__CMPXCHG_DOUBLE: Final = 1 << 17
+SLAB_NO_OBJ_EXT: Final = 1 << 18
+SLAB_DEBUG_OBJECTS: Final = 0          # CONFIG_DEBUG_OBJECTS off
+SLAB_FAILSLAB: Final = 0               # CONFIG_FAILSLAB off on the 6.18 host
+SLAB_KASAN: Final = 0
+SLAB_SKIP_KFENCE: Final = 0
+SLAB_TEMPORARY: Final = SLAB_RECLAIM_ACCOUNT
 SLAB_FLAG_NAMES: dict[str, int] = {   # annotated: mypyc type-checks versions.py before this module
     "SLAB_CONSISTENCY_CHECKS": SLAB_CONSISTENCY_CHECKS, "SLAB_RED_ZONE": SLAB_RED_ZONE,
     "SLAB_POISON": SLAB_POISON, "SLAB_KMALLOC": SLAB_KMALLOC,
@@ -140,65 +140,70 @@ SLAB_FLAG_NAMES: dict[str, int] = {   # annotated: mypyc type-checks versions.py
 }
 
 # mm/slab.h
-SLAB_CORE_FLAGS = (SLAB_HWCACHE_ALIGN | SLAB_CACHE_DMA | SLAB_CACHE_DMA32 | SLAB_PANIC
+SLAB_CORE_FLAGS: Final = (SLAB_HWCACHE_ALIGN | SLAB_CACHE_DMA | SLAB_CACHE_DMA32 | SLAB_PANIC
                    | SLAB_TYPESAFE_BY_RCU | SLAB_DEBUG_OBJECTS)
-SLAB_DEBUG_FLAGS = SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_TRACE | SLAB_CONSISTENCY_CHECKS
-SLAB_CACHE_FLAGS = (SLAB_NOLEAKTRACE | SLAB_RECLAIM_ACCOUNT | SLAB_TEMPORARY | SLAB_ACCOUNT
+SLAB_DEBUG_FLAGS: Final = SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_TRACE | SLAB_CONSISTENCY_CHECKS
+SLAB_CACHE_FLAGS: Final = (SLAB_NOLEAKTRACE | SLAB_RECLAIM_ACCOUNT | SLAB_TEMPORARY | SLAB_ACCOUNT
                     | SLAB_NO_USER_FLAGS | SLAB_KMALLOC | SLAB_NO_MERGE)
-CACHE_CREATE_MASK = SLAB_CORE_FLAGS | SLAB_DEBUG_FLAGS | SLAB_CACHE_FLAGS
-SLAB_FLAGS_PERMITTED = (SLAB_CORE_FLAGS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_TRACE
+CACHE_CREATE_MASK: Final = SLAB_CORE_FLAGS | SLAB_DEBUG_FLAGS | SLAB_CACHE_FLAGS
+SLAB_FLAGS_PERMITTED: Final = (SLAB_CORE_FLAGS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_TRACE
                         | SLAB_CONSISTENCY_CHECKS | SLAB_NOLEAKTRACE | SLAB_RECLAIM_ACCOUNT
                         | SLAB_TEMPORARY | SLAB_ACCOUNT | SLAB_KMALLOC | SLAB_NO_MERGE
                         | SLAB_NO_USER_FLAGS)
 # mm/slab_common.c
-SLAB_NEVER_MERGE = (SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_TRACE | SLAB_TYPESAFE_BY_RCU
+SLAB_NEVER_MERGE: Final = (SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_TRACE | SLAB_TYPESAFE_BY_RCU
                     | SLAB_NOLEAKTRACE | SLAB_FAILSLAB | SLAB_NO_MERGE)
-SLAB_MERGE_SAME = SLAB_RECLAIM_ACCOUNT | SLAB_CACHE_DMA | SLAB_CACHE_DMA32 | SLAB_ACCOUNT
+SLAB_MERGE_SAME: Final = SLAB_RECLAIM_ACCOUNT | SLAB_CACHE_DMA | SLAB_CACHE_DMA32 | SLAB_ACCOUNT
 # mm/slub.c
-DEBUG_DEFAULT_FLAGS = SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER
-DEBUG_METADATA_FLAGS = SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER
+DEBUG_DEFAULT_FLAGS: Final = SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER
+DEBUG_METADATA_FLAGS: Final = SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER
 SLUB_DEBUG_LETTERS = {"f": SLAB_CONSISTENCY_CHECKS, "z": SLAB_RED_ZONE, "p": SLAB_POISON,
                       "u": SLAB_STORE_USER, "t": SLAB_TRACE, "a": SLAB_FAILSLAB}
 
-MIN_PARTIAL = 5
-MAX_PARTIAL = 10
-OO_SHIFT = 16
-OO_MASK = (1 << OO_SHIFT) - 1
-MAX_OBJS_PER_PAGE = 32767       # slab->objects is 15 bits
-SHRINK_PROMOTE_MAX = 32
-PAGE_ALLOC_COSTLY_ORDER = 3
-MAX_PAGE_ORDER = 10
-DEACTIVATE_TO_HEAD, DEACTIVATE_TO_TAIL = 0, 1
-NUMA_NO_NODE = -1
-SIZEOF_TRACK = 32               # struct track with STACKDEPOT: addr, handle, cpu, pid, when
-SIZEOF_FREEPTR = 8
+MIN_PARTIAL: Final = 5
+MAX_PARTIAL: Final = 10
+OO_SHIFT: Final = 16
+OO_MASK: Final = (1 << OO_SHIFT) - 1
+MAX_OBJS_PER_PAGE: Final = 32767       # slab->objects is 15 bits
+SHRINK_PROMOTE_MAX: Final = 32
+PAGE_ALLOC_COSTLY_ORDER: Final = 3
+MAX_PAGE_ORDER: Final = 10
+DEACTIVATE_TO_HEAD: Final = 0
+DEACTIVATE_TO_TAIL: Final = 1
+NUMA_NO_NODE: Final = -1
+SIZEOF_TRACK: Final = 32               # struct track with STACKDEPOT: addr, handle, cpu, pid, when
+SIZEOF_FREEPTR: Final = 8
 # sizeof(struct kmem_cache_node) on the 6.18 host (barn pointer included);
 # offsetof(struct kmem_cache, node) there: kmem_cache is 224 + 8 per node (live: 232)
-SIZEOF_KMEM_CACHE_NODE = 72
-OFFSETOF_KMEM_CACHE_NODE = 224
-ID_STR_LENGTH = 32
+SIZEOF_KMEM_CACHE_NODE: Final = 72
+OFFSETOF_KMEM_CACHE_NODE: Final = 224
+ID_STR_LENGTH: Final = 32
 
 # -- include/linux/slab.h kmalloc
-KMALLOC_SHIFT_LOW = 3
-KMALLOC_SHIFT_HIGH = 13         # PAGE_SHIFT + 1
-KMALLOC_SHIFT_MAX = 22          # MAX_PAGE_ORDER + PAGE_SHIFT
-KMALLOC_MAX_CACHE_SIZE = 1 << KMALLOC_SHIFT_HIGH
-KMALLOC_MAX_SIZE = 1 << KMALLOC_SHIFT_MAX
-KMALLOC_MIN_SIZE = 1 << KMALLOC_SHIFT_LOW
-ARCH_KMALLOC_MINALIGN = 8       # __alignof__(unsigned long long)
-ZERO_SIZE_PTR = 16
-KMALLOC_NORMAL, KMALLOC_RECLAIM, KMALLOC_DMA, KMALLOC_CGROUP, KMALLOC_NO_OBJ_EXT = 0, 1, 2, 3, 4
-NR_KMALLOC_TYPES = 5
-KMALLOC_TYPE_PREFIX = ("kmalloc-", "kmalloc-rcl-", "dma-kmalloc-", "kmalloc-cg-", "kmalloc-no-objext-")
-KMALLOC_NOT_NORMAL_BITS = __GFP_RECLAIMABLE | __GFP_DMA | __GFP_ACCOUNT
+KMALLOC_SHIFT_LOW: Final = 3
+KMALLOC_SHIFT_HIGH: Final = 13         # PAGE_SHIFT + 1
+KMALLOC_SHIFT_MAX: Final = 22          # MAX_PAGE_ORDER + PAGE_SHIFT
+KMALLOC_MAX_CACHE_SIZE: Final = 1 << KMALLOC_SHIFT_HIGH
+KMALLOC_MAX_SIZE: Final = 1 << KMALLOC_SHIFT_MAX
+KMALLOC_MIN_SIZE: Final = 1 << KMALLOC_SHIFT_LOW
+ARCH_KMALLOC_MINALIGN: Final = 8       # __alignof__(unsigned long long)
+ZERO_SIZE_PTR: Final = 16
+KMALLOC_NORMAL: Final = 0
+KMALLOC_RECLAIM: Final = 1
+KMALLOC_DMA: Final = 2
+KMALLOC_CGROUP: Final = 3
+KMALLOC_NO_OBJ_EXT: Final = 4
+NR_KMALLOC_TYPES: Final = 5
+KMALLOC_TYPE_PREFIX: Final = ("kmalloc-", "kmalloc-rcl-", "dma-kmalloc-", "kmalloc-cg-", "kmalloc-no-objext-")
+KMALLOC_NOT_NORMAL_BITS: Final = __GFP_RECLAIMABLE | __GFP_DMA | __GFP_ACCOUNT
 # mm/internal.h
-GFP_SLAB_BUG_MASK = __GFP_DMA32 | __GFP_HIGHMEM | ~__GFP_BITS_MASK
-GFP_RECLAIM_MASK = (__GFP_RECLAIM | __GFP_HIGH | __GFP_IO | __GFP_FS | __GFP_NOWARN | __GFP_RETRY_MAYFAIL
+GFP_SLAB_BUG_MASK: Final = __GFP_DMA32 | __GFP_HIGHMEM | ~__GFP_BITS_MASK
+GFP_RECLAIM_MASK: Final = (__GFP_RECLAIM | __GFP_HIGH | __GFP_IO | __GFP_FS | __GFP_NOWARN | __GFP_RETRY_MAYFAIL
                     | __GFP_NOFAIL | __GFP_NORETRY | __GFP_MEMALLOC | __GFP_NOMEMALLOC)
-GFP_CONSTRAINT_MASK = __GFP_HARDWALL | __GFP_THISNODE
-SIZEOF_KMEM_BUCKETS = 8 * (KMALLOC_SHIFT_HIGH + 1)
-SIZEOF_SLABOBJ_EXT = 8          # struct slabobj_ext: the objcg pointer (no memory profiling)
-OBJCGS_CLEAR_MASK = __GFP_DMA | __GFP_RECLAIMABLE | __GFP_ACCOUNT | __GFP_NOFAIL
+GFP_CONSTRAINT_MASK: Final = __GFP_HARDWALL | __GFP_THISNODE
+SIZEOF_KMEM_BUCKETS: Final = 8 * (KMALLOC_SHIFT_HIGH + 1)
+SIZEOF_SLABOBJ_EXT: Final = 8          # struct slabobj_ext: the objcg pointer (no memory profiling)
+OBJCGS_CLEAR_MASK: Final = __GFP_DMA | __GFP_RECLAIMABLE | __GFP_ACCOUNT | __GFP_NOFAIL
 
 # kmalloc_info[]: (size, the name's size part)
 KMALLOC_INFO: tuple[tuple[int, str], ...] = (
@@ -207,26 +212,29 @@ KMALLOC_INFO: tuple[tuple[int, str], ...] = (
     (8192, "8k"), (16384, "16k"), (32768, "32k"), (65536, "64k"), (131072, "128k"),
     (262144, "256k"), (524288, "512k"), (1048576, "1M"), (2097152, "2M"))
 # kmalloc_size_index[(size - 1) / 8] for sizes up to 192
-KMALLOC_SIZE_INDEX = bytes((3, 4, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1, 7, 7, 7, 7,
+KMALLOC_SIZE_INDEX: Final = bytes((3, 4, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1, 7, 7, 7, 7,
                             2, 2, 2, 2, 2, 2, 2, 2))
 
 # slab_state (mm/slab.h)
-DOWN, PARTIAL, UP, FULL = 0, 1, 3, 4
+DOWN: Final = 0
+PARTIAL: Final = 1
+UP: Final = 3
+FULL: Final = 4
 # poison.h
-POISON_INUSE = 0x5A
-SLUB_RED_INACTIVE = 0xBB
-SLUB_RED_ACTIVE = 0xCC
+POISON_INUSE: Final = 0x5A
+SLUB_RED_INACTIVE: Final = 0xBB
+SLUB_RED_ACTIVE: Final = 0xCC
 
 # Lines of mm/slub.c (6.12.117) named in BUG and WARNING reports
-LINE_SET_FREEPOINTER_BUG = 550      # set_freepointer: BUG_ON(object == fp)
-LINE_CACHE_FROM_OBJ = 4770          # cache_from_obj: WARN "Wrong slab cache"
-LINE_VIRT_TO_CACHE = 4756           # virt_to_cache: WARN_ONCE "Object is not a Slab page!"
-LINE_FREE_LARGE_KMALLOC = 4799      # free_large_kmalloc: WARN_ON_ONCE(order == 0)
-LINE_KSIZE = 1046                   # mm/slab_common.c __ksize: WARN_ON(folio_size <= KMALLOC_MAX_CACHE_SIZE)
-LINE_KMEM_CACHE_DESTROY = 548       # mm/slab_common.c kmem_cache_destroy: WARN(err, ...)
+LINE_SET_FREEPOINTER_BUG: Final = 550      # set_freepointer: BUG_ON(object == fp)
+LINE_CACHE_FROM_OBJ: Final = 4770          # cache_from_obj: WARN "Wrong slab cache"
+LINE_VIRT_TO_CACHE: Final = 4756           # virt_to_cache: WARN_ONCE "Object is not a Slab page!"
+LINE_FREE_LARGE_KMALLOC: Final = 4799      # free_large_kmalloc: WARN_ON_ONCE(order == 0)
+LINE_KSIZE: Final = 1046                   # mm/slab_common.c __ksize: WARN_ON(folio_size <= KMALLOC_MAX_CACHE_SIZE)
+LINE_KMEM_CACHE_DESTROY: Final = 548       # mm/slab_common.c kmem_cache_destroy: WARN(err, ...)
 
 # The functions a trace call site or a debug track looks through.
-SLUB_ENTRY_POINTS = frozenset((
+SLUB_ENTRY_POINTS: Final = frozenset((
     "kmem_cache_alloc", "kmem_cache_alloc_node", "kmem_cache_zalloc", "slab_alloc_node",
     "___slab_alloc", "__slab_alloc", "kmem_cache_free", "slab_free", "do_slab_free", "__slab_free",
     "free_to_partial_list", "alloc_single_from_partial", "alloc_single_from_new_slab",
@@ -543,7 +551,7 @@ class DebugHooks(Protocol):
                   addr: int | None = None) -> None: ...
 
 
-KMALLOC_LARGE = PageOwner("kmalloc_large")  # the head page of a kmalloc above 8 KiB
+KMALLOC_LARGE: Final = PageOwner("kmalloc_large")  # the head page of a kmalloc above 8 KiB
 
 
 class SlabAllocator:
@@ -2181,7 +2189,7 @@ def free_to_partial_list(sl: SlabAllocator, s: KmemCache, slab: Slab, x: int) ->
 
 # -- free pointers ----------------------------------------------------------
 
-_u64 = struct.Struct("<Q")
+_u64: Final = struct.Struct("<Q")
 
 
 def get_freepointer(sl: SlabAllocator, s: KmemCache, obj: int) -> int:
@@ -2560,7 +2568,7 @@ def count_total(slab: Slab) -> int:
     return slab.objects
 
 
-MAX_PARTIAL_TO_SCAN = 10000
+MAX_PARTIAL_TO_SCAN: Final = 10000
 
 
 def count_partial_free_approx(n: KmemCacheNode) -> int:
