@@ -1424,7 +1424,7 @@ def shuffle_freelist(sl: SlabAllocator, s: KmemCache, slab: Slab) -> bool:
         if idx < page_limit:
             order.append(start + idx)
     view = sl.mem.view
-    pack = _u64.pack_into
+    pack = _pack_u64
     off = s.offset
     base = sl.page_offset
     for i, cur in enumerate(order):
@@ -1510,7 +1510,7 @@ def allocate_slab(sl: SlabAllocator, s: KmemCache, flags: int, node: int) -> Sla
     slab.freelist = start
     # the chain in address order (the cache has no random_seq)
     view = sl.mem.view
-    pack = _u64.pack_into
+    pack = _pack_u64
     off = s.offset
     base = sl.page_offset
     p = start
@@ -1868,7 +1868,7 @@ def kmem_cache_alloc(sl: SlabAllocator, s: KmemCache, gfpflags: int) -> int | No
         c = s.cpu_slab[sl.current.cpu]
         obj = c.freelist
         if obj:
-            fp = _u64.unpack_from(sl.mem.view, obj + s.offset)[0]
+            fp = _unpack_u64(sl.mem.view, obj + s.offset)[0]
             if fp:
                 fp -= sl.page_offset
                 slab = c.slab
@@ -2063,7 +2063,7 @@ def kmem_cache_free(sl: SlabAllocator, s: KmemCache, x: int) -> None:
         if cslab is not None and cslab.addr <= x < cslab.end and x in s.live:
             s.live.remove(x)
             head = c.freelist
-            _u64.pack_into(sl.mem.view, x + s.offset, sl.page_offset + head if head else 0)
+            _pack_u64(sl.mem.view, x + s.offset, sl.page_offset + head if head else 0)
             c.freelist = x
             waiters = sl.free_waiters
             if waiters is not None:
@@ -2190,18 +2190,21 @@ def free_to_partial_list(sl: SlabAllocator, s: KmemCache, slab: Slab, x: int) ->
 # -- free pointers ----------------------------------------------------------
 
 _u64: Final = struct.Struct("<Q")
+# the codec's bound methods, held once: a call through them looks up no method by name
+_unpack_u64: Final[Callable[[memoryview, int], tuple[int]]] = _u64.unpack_from
+_pack_u64: Final[Callable[[memoryview, int, int], None]] = _u64.pack_into
 
 
 def get_freepointer(sl: SlabAllocator, s: KmemCache, obj: int) -> int:
     """mm/slub.c get_freepointer: the next free object after obj (physical; 0: none).
     The pointer is stored as the kernel address (page_offset + phys)."""
-    v: int = _u64.unpack_from(sl.mem.view, obj + s.offset)[0]
+    v: int = _unpack_u64(sl.mem.view, obj + s.offset)[0]
     return v - sl.page_offset if v else 0
 
 
 def set_freepointer(sl: SlabAllocator, s: KmemCache, obj: int, fp: int) -> None:
     """mm/slub.c set_freepointer (stored unencoded: no SLAB_FREELIST_HARDENED XOR)."""
-    _u64.pack_into(sl.mem.view, obj + s.offset, sl.page_offset + fp if fp else 0)
+    _pack_u64(sl.mem.view, obj + s.offset, sl.page_offset + fp if fp else 0)
 
 
 def freepointer_ok(s: KmemCache, slab: Slab, fp: int, count: int) -> bool:
@@ -2343,7 +2346,26 @@ def kmalloc_size_roundup(sl: SlabAllocator, size: int) -> int:
 
 
 def kmalloc(sl: SlabAllocator, size: int, flags: int) -> int | None:
-    """kmalloc = __do_kmalloc_node(size, NULL, flags, NUMA_NO_NODE)."""
+    """kmalloc = __do_kmalloc_node(size, NULL, flags, NUMA_NO_NODE). The
+    common case first: the size's cache has a CPU freelist (what
+    __do_kmalloc_node's fast path serves, and _kmalloc_twin never hands on)."""
+    if 0 < size <= KMALLOC_MAX_CACHE_SIZE and not sl.slow:
+        s = sl.kmalloc_caches[kmalloc_type(flags)][kmalloc_index(size)]
+        assert s is not None
+        c = s.cpu_slab[sl.current.cpu]
+        obj = c.freelist
+        if obj:
+            fp = _unpack_u64(sl.mem.view, obj + s.offset)[0]
+            if fp:
+                fp -= sl.page_offset
+                cslab = c.slab
+                if cslab is None or not cslab.addr <= fp < cslab.end or fp in s.live:
+                    fp = freelist_broken(sl, s, cslab, obj)
+            c.freelist = fp
+            if flags & __GFP_ZERO:
+                sl.mem.zero(obj, s.object_size)
+            s.live.add(obj)
+            return obj
     twin = _kmalloc_twin(sl, size, flags, NUMA_NO_NODE)
     if twin is not None:
         served: int | None = twin.kmalloc(sl, size, flags)
@@ -2380,7 +2402,7 @@ def __do_kmalloc_node(sl: SlabAllocator, size: int, flags: int, node: int) -> in
         c = s.cpu_slab[sl.current.cpu]
         obj = c.freelist
         if obj:
-            fp = _u64.unpack_from(sl.mem.view, obj + s.offset)[0]
+            fp = _unpack_u64(sl.mem.view, obj + s.offset)[0]
             if fp:
                 fp -= sl.page_offset
                 cslab = c.slab
@@ -2489,7 +2511,26 @@ def slab_ksize(s: KmemCache) -> int:
 
 def kfree(sl: SlabAllocator, objp: int | None) -> None:
     """mm/slub.c kfree: the kfree event first (even for NULL), then a large
-    kmalloc's pages or the object to its slab."""
+    kmalloc's pages or the object to its slab. The common case first: a
+    handed-out object of a cache without debugging, untraced (what
+    _free_twin keeps here and slab_free frees)."""
+    if objp is not None and objp > ZERO_SIZE_PTR and not sl.slow and sl.trace.hook is None:
+        slab = virt_to_slab(sl, objp)
+        if slab is not None:
+            s = _slab_cache(slab)
+            if not s.flags & SLAB_DEBUG_FLAGS and objp in s.live:
+                s.live.remove(objp)
+                c = s.cpu_slab[sl.current.cpu]
+                if slab is c.slab:
+                    head = c.freelist
+                    _pack_u64(sl.mem.view, objp + s.offset, sl.page_offset + head if head else 0)
+                    c.freelist = objp
+                else:
+                    __slab_free(sl, s, slab, objp)
+                waiters = sl.free_waiters
+                if waiters is not None:
+                    waiters()
+                return
     if objp is not None and objp > ZERO_SIZE_PTR or sl.trace.hook is not None:
         twin = _free_twin(sl, None, objp or 0)
         if twin is not None:
