@@ -14,6 +14,7 @@ mapping stays with small pages.
 from __future__ import annotations
 
 import mmap
+import sys
 from typing import Final
 
 # Linux's MAP_NORESERVE (the mmap module does not export it): no swap or
@@ -36,6 +37,10 @@ class PhysMem:
         self.size = size
         self._map = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE)
         self.view = memoryview(self._map)
+        # the same bytes as 64-bit words in the host's order: SLUB reads and writes
+        # an aligned free pointer (little-endian) there without struct's codec
+        self.words: memoryview | None = (self.view.cast("Q") if sys.byteorder == "little" and size % 8 == 0
+                                         else None)
         self._zeros = memoryview(_ZEROS)
 
     def read(self, addr: int, n: int) -> memoryview:
@@ -61,6 +66,8 @@ class PhysMem:
         self.view[addr:addr + n] = bytes([byte]) * n
 
     def close(self) -> None:
+        if self.words is not None:
+            self.words.release()
         self.view.release()
         self._zeros.release()
         self._map.close()

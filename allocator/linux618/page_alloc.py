@@ -2346,7 +2346,7 @@ def __free_pages(pa: PageAllocator, pfn: int, order: int, slab_pages: bool = Fal
             return bad_page(pa, pfn, order, None)
     else:
         got = pa.alloc_order.pop(pfn, None)
-        if got != order:
+        if got is None or got != order:
             return bad_page(pa, pfn, order, got)
     hook = pa.trace.hook
     if hook is not None:

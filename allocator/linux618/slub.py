@@ -1868,7 +1868,9 @@ def kmem_cache_alloc(sl: SlabAllocator, s: KmemCache, gfpflags: int) -> int | No
         c = s.cpu_slab[sl.current.cpu]
         obj = c.freelist
         if obj:
-            fp = _unpack_u64(sl.mem.view, obj + s.offset)[0]
+            at = obj + s.offset
+            words = sl.mem.words
+            fp = words[at >> 3] if words is not None and not at & 7 else _unpack_u64(sl.mem.view, at)[0]
             if fp:
                 fp -= sl.page_offset
                 slab = c.slab
@@ -2063,7 +2065,12 @@ def kmem_cache_free(sl: SlabAllocator, s: KmemCache, x: int) -> None:
         if cslab is not None and cslab.addr <= x < cslab.end and x in s.live:
             s.live.remove(x)
             head = c.freelist
-            _pack_u64(sl.mem.view, x + s.offset, sl.page_offset + head if head else 0)
+            at = x + s.offset
+            words = sl.mem.words
+            if words is not None and not at & 7:
+                words[at >> 3] = sl.page_offset + head if head else 0
+            else:
+                _pack_u64(sl.mem.view, at, sl.page_offset + head if head else 0)
             c.freelist = x
             waiters = sl.free_waiters
             if waiters is not None:
@@ -2198,13 +2205,20 @@ _pack_u64: Final[Callable[[memoryview, int, int], None]] = _u64.pack_into
 def get_freepointer(sl: SlabAllocator, s: KmemCache, obj: int) -> int:
     """mm/slub.c get_freepointer: the next free object after obj (physical; 0: none).
     The pointer is stored as the kernel address (page_offset + phys)."""
-    v: int = _unpack_u64(sl.mem.view, obj + s.offset)[0]
+    at = obj + s.offset
+    words = sl.mem.words
+    v = words[at >> 3] if words is not None and not at & 7 else _unpack_u64(sl.mem.view, at)[0]
     return v - sl.page_offset if v else 0
 
 
 def set_freepointer(sl: SlabAllocator, s: KmemCache, obj: int, fp: int) -> None:
     """mm/slub.c set_freepointer (stored unencoded: no SLAB_FREELIST_HARDENED XOR)."""
-    _pack_u64(sl.mem.view, obj + s.offset, sl.page_offset + fp if fp else 0)
+    at = obj + s.offset
+    words = sl.mem.words
+    if words is not None and not at & 7:
+        words[at >> 3] = sl.page_offset + fp if fp else 0
+    else:
+        _pack_u64(sl.mem.view, at, sl.page_offset + fp if fp else 0)
 
 
 def freepointer_ok(s: KmemCache, slab: Slab, fp: int, count: int) -> bool:
@@ -2355,7 +2369,9 @@ def kmalloc(sl: SlabAllocator, size: int, flags: int) -> int | None:
         c = s.cpu_slab[sl.current.cpu]
         obj = c.freelist
         if obj:
-            fp = _unpack_u64(sl.mem.view, obj + s.offset)[0]
+            at = obj + s.offset
+            words = sl.mem.words
+            fp = words[at >> 3] if words is not None and not at & 7 else _unpack_u64(sl.mem.view, at)[0]
             if fp:
                 fp -= sl.page_offset
                 cslab = c.slab
@@ -2402,7 +2418,9 @@ def __do_kmalloc_node(sl: SlabAllocator, size: int, flags: int, node: int) -> in
         c = s.cpu_slab[sl.current.cpu]
         obj = c.freelist
         if obj:
-            fp = _unpack_u64(sl.mem.view, obj + s.offset)[0]
+            at = obj + s.offset
+            words = sl.mem.words
+            fp = words[at >> 3] if words is not None and not at & 7 else _unpack_u64(sl.mem.view, at)[0]
             if fp:
                 fp -= sl.page_offset
                 cslab = c.slab
@@ -2523,7 +2541,12 @@ def kfree(sl: SlabAllocator, objp: int | None) -> None:
                 c = s.cpu_slab[sl.current.cpu]
                 if slab is c.slab:
                     head = c.freelist
-                    _pack_u64(sl.mem.view, objp + s.offset, sl.page_offset + head if head else 0)
+                    at = objp + s.offset
+                    words = sl.mem.words
+                    if words is not None and not at & 7:
+                        words[at >> 3] = sl.page_offset + head if head else 0
+                    else:
+                        _pack_u64(sl.mem.view, at, sl.page_offset + head if head else 0)
                     c.freelist = objp
                 else:
                     __slab_free(sl, s, slab, objp)
