@@ -461,6 +461,13 @@ class SizeClassFreeLists:
 KMALLOC_MIX = (24, 100, 200, 600, 1500, 3000, 64, 5000, 40, 300, 900, 16000)
 
 
+def _gfp_kernel(k: Kernel) -> int:
+    """GFP_KERNEL in the kernel's own bits: 2.6.18's 0xd0 is, in 6.18's,
+    __GFP_RECLAIMABLE|__GFP_IO|__GFP_FS (kmalloc-rcl-*, no direct reclaim)."""
+    flag: int = k.gfp.GFP_KERNEL
+    return flag
+
+
 def _hwcache_align(k: Kernel) -> int:
     """SLAB_HWCACHE_ALIGN in the kernel's own slab allocator's flag bits."""
     flag: int = k.version.slab.SLAB_HWCACHE_ALIGN
@@ -481,12 +488,12 @@ def _slabinfo(k: Kernel) -> str:
 
 def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
     from allocator import Kernel
-    from allocator.gfp import GFP_KERNEL
 
     n = 50_000 if quick else 200_000
     rep.section("allocator", f"in-process, no FUSE; Linux {mounts.kernel}; {n} pairs, best of 5 in turns"
                              f" (CPU time), vs a Python free list (baseline)")
     k = Kernel(version=mounts.kernel, mem=256 * MiB)
+    GFP_KERNEL = _gfp_kernel(k)
     SLAB_HWCACHE_ALIGN = _hwcache_align(k)
     k.set_current(0, "bench")
     cache = _cache_create(k, "bench-scullc", 4000, SLAB_HWCACHE_ALIGN)
@@ -571,7 +578,6 @@ def bench_allocator(rep: Report, mounts: Mounts, quick: bool) -> None:
 
 def bench_scaling(rep: Report, mounts: Mounts, quick: bool) -> None:
     from allocator import Kernel
-    from allocator.gfp import GFP_KERNEL
 
     levels = [10 ** e for e in range(3, 6 if quick else 7)]
     pairs = 20_000 if quick else 100_000
@@ -579,6 +585,7 @@ def bench_scaling(rep: Report, mounts: Mounts, quick: bool) -> None:
     rep.section("scaling", f"pair cost (bursts of {burst}) with live objects held;"
                            f" proc/slabinfo rendering")
     k = Kernel(version=mounts.kernel, mem=512 * MiB)
+    GFP_KERNEL = _gfp_kernel(k)
     k.set_current(0, "bench")
     cache = _cache_create(k, "bench-obj", 64, _hwcache_align(k))
     alloc, free = k.kmem_cache_alloc, k.kmem_cache_free

@@ -90,3 +90,31 @@ def test_bench_runs_its_in_process_sections_on_the_kernel_asked_for(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "scullcfs", "bench", "--kernel", "5.4"], capture_output=True,
                          text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "5.4" in bad.stderr
+
+
+def test_bench_allocates_with_the_kernels_own_gfp_kernel(monkeypatch):
+    """The allocator section's calls on 6.18 pass 6.18's GFP_KERNEL, 0xcc0
+    (include/linux/gfp_types.h: __GFP_RECLAIM|__GFP_IO|__GFP_FS), not
+    2.6.18's 0xd0, which in 6.18's bits is __GFP_RECLAIMABLE|__GFP_IO|__GFP_FS:
+    kmalloc-rcl-* caches, reclaimable pageblocks and no direct reclaim."""
+    import allocator
+    from scullcfs import bench
+
+    seen: dict[str, set[int]] = {}
+
+    class Recording(allocator.Kernel):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            for name, gfp_arg in (("kmem_cache_alloc", 1), ("kmalloc", 1), ("alloc_pages", 0)):
+                call = getattr(self, name)
+
+                def record(*a, _call=call, _name=name, _i=gfp_arg):
+                    seen.setdefault(_name, set()).add(a[_i])
+                    return _call(*a)
+                setattr(self, name, record)
+
+    monkeypatch.setattr(allocator, "Kernel", Recording)
+    rep = bench.Report()
+    bench.bench_allocator(rep, bench.Mounts("/tmp", 32, kernel="6.18"), quick=True)
+    assert rep.sections["allocator"]["error"] is None
+    assert seen == {"kmem_cache_alloc": {0xCC0}, "kmalloc": {0xCC0}, "alloc_pages": {0xCC0}}
