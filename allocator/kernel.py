@@ -216,8 +216,11 @@ class Kernel:
         log.printk(KERN_NOTICE, f"Linux version {v.release}-scullcfs ({arch.name} simulation)")
         if any(z.name == "HighMem" for z in arch.zones):   # i386's boot line
             log.printk(KERN_INFO, f"{mem >> 20}MB LOWMEM/HIGHMEM available, {nodes} node(s), {cpus} CPU(s).")
-        for zone in pa.zones:
-            log.printk(KERN_INFO, f"  Node {zone.node.id} {zone.name} zone: {zone.present} pages")
+        if v.boot is not None:
+            v.boot.print_memory_map(pa, log)
+        else:
+            for zone in pa.zones:
+                log.printk(KERN_INFO, f"  Node {zone.node.id} {zone.name} zone: {zone.present} pages")
         # slab debugging names callers from Python frames: a compiled build boots on the
         # pure twin of the version's slab module (_pure.py), and select() binds the API to it
         slab_m = twin(v.slab) if slab_debug else v.slab
@@ -235,8 +238,11 @@ class Kernel:
         # kmem_cache_node, vmalloc's vmap_area, the background ones): not a module's leak
         self.boot_caches = {id(c) for c in self.caches()}
         select(self, slab_debug)
-        log.printk(KERN_INFO, f"Memory: {self.nr_free_pages() * (arch.page_size >> 10)}k/{mem >> 10}k"
-                              f" available, min_free_kbytes {pa.min_free_kbytes}")
+        if v.boot is not None:
+            v.boot.mem_init_print_info(pa, log, self.nr_free_pages())
+        else:
+            log.printk(KERN_INFO, f"Memory: {self.nr_free_pages() * (arch.page_size >> 10)}k/{mem >> 10}k"
+                                  f" available, min_free_kbytes {pa.min_free_kbytes}")
 
     # -- binding the API ----------------------------------------------------
 

@@ -41,6 +41,7 @@ from .arch import Arch
 from .arch.i386 import I386
 from .arch.x86_64 import X86_64
 from .background import BACKGROUND_2618, BackgroundCache
+from .linux618 import boot as boot_618
 from .linux618 import check as check_618
 from .linux618 import fault_inject as fault_inject_618
 from .linux618 import gfp as gfp_618
@@ -91,6 +92,8 @@ class KernelVersion:
     # the OOM killer the Kernel installs in its page allocator (None: the page
     # allocator calls its own, as 2.6.18's does)
     out_of_memory: Callable[[Any, int, int], bool] | None = None
+    # the version's own memory boot lines (linux618/boot.py); None: the 2.6.18 lines
+    boot: ModuleType | None = None
 
     @property
     def code(self) -> int:
@@ -178,7 +181,7 @@ VERSIONS: dict[str, KernelVersion] = {
         fault_inject=fault_inject_618, geometry=slub_geometry, caches=slub_caches,
         sprint_pointer=sprint_pointer_618, slab_flags=SlabFlags(slub.SLAB_FLAG_NAMES),
         slab_debug=slab_debug_618, background=BACKGROUND_618, check=check_618.check_kernel,
-        out_of_memory=oom_kill_618.out_of_memory),
+        out_of_memory=oom_kill_618.out_of_memory, boot=boot_618),
 }
 
 

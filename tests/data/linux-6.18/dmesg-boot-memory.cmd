@@ -1,0 +1,1 @@
+dmesg | grep -E 'BIOS-|NUMA config|Faking|Zone ranges|^\[[ 0-9.]*\]   (DMA|DMA32|Normal|Device|Movable) |Movable zone start|Early memory node|  node +[0-9]+: \[mem|Initmem setup|unavailable ranges|Fallback order|Built [0-9]+ zonelists|Policy zone|SLUB: HWalign|\] Memory: [0-9]' | sed 's/^\[[ 0-9.]*\] //'
