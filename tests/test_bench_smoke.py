@@ -87,6 +87,8 @@ def test_bench_runs_its_in_process_sections_on_the_kernel_asked_for(tmp_path):
     section = json.loads(out.read_text())["sections"]["allocator"]
     names = [row["name"] for row in section["rows"]]
     assert "kmem_cache alloc+free (scullc-like)" in names and "alloc_pages+free_pages order 3" in names
+    growth = next(row for row in section["rows"] if row["name"] == "scullc-like growth per quantum")
+    assert growth["value"] > 0 and "8 per slab" in growth["note"]   # SLUB: 4032-byte objects, 8 per order-3 slab
     bad = subprocess.run([sys.executable, "-m", "scullcfs", "bench", "--kernel", "5.4"], capture_output=True,
                          text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "5.4" in bad.stderr
