@@ -247,6 +247,46 @@ class Tour:
         data, _ = read_with_timeout(self.dev(i), timeout)
         return data is not None and data == self.src[:self.size(i)]
 
+    def nofail_writer(self, stall_counter: str, why: str) -> None:
+        """The __GFP_NOFAIL section's body, the same on both kernels: a GFP_NOFS|__GFP_NOFAIL
+        dd into scullc3 sleeps past alloc_wait_ms (vmstat's stall_counter shows its direct
+        reclaim) and completes, intact and without a warning, once scullc0 is trimmed."""
+        self.set_gfp(3, "GFP_NOFS|__GFP_NOFAIL")
+        mark = self.kmsg_mark()
+        stalls = self.vmstat(stall_counter)
+        nofail = subprocess.Popen(["dd", f"if={self.src_path}", f"of={self.dev(3)}", "bs=64K", "count=16",
+                                   "status=none"], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.background.append(nofail)
+        for _ in range(100):  # until its direct reclaim shows in vmstat
+            if self.vmstat(stall_counter) > stalls:
+                break
+            time.sleep(0.05)
+        time.sleep(1.5)  # three times alloc_wait_ms
+        sleeping = "yes" if nofail.poll() is None else "no"
+        self.say("did:", "scullc3 gfp = GFP_NOFS|__GFP_NOFAIL; dd 1 MiB into it in the background"
+                         " (alloc_wait_ms=500)")
+        self.say("expected:", f"dd sleeps past alloc_wait_ms ({why}); the rest of the tree still answers")
+        self.say("got:", f"after 1.5 s dd is still writing: {sleeping}; scullc3 size {self.size(3)}")
+        self.check("the __GFP_NOFAIL writer is still asleep after 3x alloc_wait_ms", sleeping == "yes")
+        self.check("meanwhile cat proc/meminfo answers",
+                   read_with_timeout(self.p("proc/meminfo"), 10)[0] is not None)
+        self.check("meanwhile scullc0 reads back intact", self.intact(0, timeout=10))
+        self.trim(0)
+        t = now_ms()
+        try:
+            rc = nofail.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            rc = -1
+        elapsed = now_ms() - t
+        self.say("did:", "trimmed scullc0 (: > MNT/dev/scullc0)")
+        self.say("expected:", "the sleeping dd wakes, completes, and its data is intact; no warning")
+        self.say("got:", f"dd exit {rc} {elapsed} ms after the trim; scullc3 size {self.size(3)}")
+        self.show_kmsg(mark)
+        self.check("the __GFP_NOFAIL dd completed (exit 0)", rc == 0)
+        self.check("scullc3 holds the whole 1 MiB, intact", self.size(3) == 1048576)
+        self.check("scullc3 reads back intact (cmp)", self.intact(3))
+        self.check("no 'page allocation failure' for it", self.warnings_since(mark) == 0)
+
     # ---- reporting ----------------------------------------------------------------
 
     @staticmethod
@@ -398,42 +438,7 @@ class Tour:
         self.set_wait(500)
         # GFP_NOFS: without __GFP_FS __alloc_pages never calls out_of_memory; with
         # GFP_KERNEL the OOM killer would choose this writer, the only live task left
-        self.set_gfp(3, "GFP_NOFS|__GFP_NOFAIL")
-        mark = self.kmsg_mark()
-        stalls = self.vmstat("allocstall")
-        nofail = subprocess.Popen(["dd", f"if={self.src_path}", f"of={self.dev(3)}", "bs=64K", "count=16",
-                                   "status=none"], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.background.append(nofail)
-        for _ in range(100):  # until its direct reclaim shows in vmstat
-            if self.vmstat("allocstall") > stalls:
-                break
-            time.sleep(0.05)
-        time.sleep(1.5)  # three times alloc_wait_ms
-        sleeping = "yes" if nofail.poll() is None else "no"
-        self.say("did:", "scullc3 gfp = GFP_NOFS|__GFP_NOFAIL; dd 1 MiB into it in the background"
-                         " (alloc_wait_ms=500)")
-        self.say("expected:", "dd sleeps past alloc_wait_ms (no __GFP_FS: no OOM killer, which would choose"
-                              " the writer); the rest of the tree still answers")
-        self.say("got:", f"after 1.5 s dd is still writing: {sleeping}; scullc3 size {self.size(3)}")
-        self.check("the __GFP_NOFAIL writer is still asleep after 3x alloc_wait_ms", sleeping == "yes")
-        self.check("meanwhile cat proc/meminfo answers",
-                   read_with_timeout(self.p("proc/meminfo"), 10)[0] is not None)
-        self.check("meanwhile scullc0 reads back intact", self.intact(0, timeout=10))
-        self.trim(0)
-        t = now_ms()
-        try:
-            rc = nofail.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            rc = -1
-        elapsed = now_ms() - t
-        self.say("did:", "trimmed scullc0 (: > MNT/dev/scullc0)")
-        self.say("expected:", "the sleeping dd wakes, completes, and its data is intact; no warning")
-        self.say("got:", f"dd exit {rc} {elapsed} ms after the trim; scullc3 size {self.size(3)}")
-        self.show_kmsg(mark)
-        self.check("the __GFP_NOFAIL dd completed (exit 0)", rc == 0)
-        self.check("scullc3 holds the whole 1 MiB, intact", self.size(3) == 1048576)
-        self.check("scullc3 reads back intact (cmp)", self.intact(3))
-        self.check("no 'page allocation failure' for it", self.warnings_since(mark) == 0)
+        self.nofail_writer("allocstall", "no __GFP_FS: no OOM killer, which would choose the writer")
 
         self.section("6. __GFP_COLD: pages from the cold end of the per-CPU lists, counted")
         self.set_gfp(1, "GFP_KERNEL|__GFP_COLD")
@@ -909,41 +914,7 @@ class Tour618(Tour):
         # GFP_NOFS: out_of_memory returns true without a kill when !__GFP_FS, and
         # the slow path goes round again; with GFP_KERNEL the writer would be killed
         self.trim(3)
-        self.set_gfp(3, "GFP_NOFS|__GFP_NOFAIL")
-        mark = self.kmsg_mark()
-        stalls = self.vmstat("allocstall_normal")
-        nofail = subprocess.Popen(["dd", f"if={self.src_path}", f"of={self.dev(3)}", "bs=64K", "count=16",
-                                   "status=none"], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.background.append(nofail)
-        for _ in range(100):  # until its direct reclaim shows in vmstat
-            if self.vmstat("allocstall_normal") > stalls:
-                break
-            time.sleep(0.05)
-        time.sleep(1.5)  # three times alloc_wait_ms
-        sleeping = "yes" if nofail.poll() is None else "no"
-        self.say("did:", "scullc3 gfp = GFP_NOFS|__GFP_NOFAIL; dd 1 MiB into it in the background"
-                         " (alloc_wait_ms=500)")
-        self.say("expected:", "dd sleeps past alloc_wait_ms (no __GFP_FS: out_of_memory kills nobody and the slow"
-                              " path loops); the rest of the tree still answers")
-        self.say("got:", f"after 1.5 s dd is still writing: {sleeping}; scullc3 size {self.size(3)}")
-        self.check("the __GFP_NOFAIL writer is still asleep after 3x alloc_wait_ms", sleeping == "yes")
-        self.check("meanwhile cat proc/meminfo answers",
-                   read_with_timeout(self.p("proc/meminfo"), 10)[0] is not None)
-        self.check("meanwhile scullc0 reads back intact", self.intact(0, timeout=10))
-        self.trim(0)
-        t = now_ms()
-        try:
-            rc = nofail.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            rc = -1
-        elapsed = now_ms() - t
-        self.say("did:", "trimmed scullc0 (: > MNT/dev/scullc0)")
-        self.say("expected:", "the sleeping dd wakes, completes, and its data is intact; no warning")
-        self.say("got:", f"dd exit {rc} {elapsed} ms after the trim; scullc3 size {self.size(3)}")
-        self.show_kmsg(mark)
-        self.check("the __GFP_NOFAIL dd completed (exit 0)", rc == 0)
-        self.check("scullc3 holds the whole 1 MiB, intact", self.size(3) == 1048576 and self.intact(3))
-        self.check("no 'page allocation failure' for it", self.warnings_since(mark) == 0)
+        self.nofail_writer("allocstall_normal", "no __GFP_FS: out_of_memory kills nobody and the slow path loops")
 
         self.section("7. __GFP_REPEAT, __GFP_COLD, __GFP_WAIT: gone in 6.18; the gfp file refuses them")
         self.set_gfp(1, "GFP_KERNEL")
