@@ -1487,16 +1487,9 @@ def kmem_cache_free(s: SlabAllocator, cachep: KmemCache, objp: int) -> None:
     if s.numa and cache_free_alien(s, cachep, objp, cpu):
         return
     ac = cachep.array[cpu]
-    avail = ac.avail
-    if avail >= ac.limit:
+    if ac.avail >= ac.limit:
         cache_flusharray(s, cachep, ac, s.cpu_node[cpu])
-        avail = ac.avail
-    slots = ac.slots
-    if avail < len(slots):
-        slots[avail] = objp
-    else:
-        slots.append(objp)
-    ac.avail = avail + 1
+    ac_push(ac, objp)
     waiters = s.free_waiters
     if waiters is not None:
         waiters()
